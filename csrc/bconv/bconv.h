@@ -1,0 +1,59 @@
+// FullBinConv: binary weights x binary (bit-packed) activations, XNOR + popcount.
+// Linear layers are the 1x1 case on a 1x1 map (rows = batch).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hbn/threadpool.h"
+#include "hbn/types.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+
+struct ConvGeometry {
+  int in_channels = 0, out_channels = 0;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int out_h(int in_h) const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int out_w(int in_w) const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+};
+
+class BConv2d {
+ public:
+  // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] in the hbn/types.h convention
+  // (this is also the layout stored in .hbn files). Repacked here, once, into the layout
+  // the micro-kernels read.
+  BConv2d(const ConvGeometry& g, const word_t* weight_bits);
+  // Convenience: binarize float weights OIHW (sign(0) = +1) then as above.
+  static BConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
+
+  const ConvGeometry& geometry() const { return g_; }
+
+  // Scratch bytes run() needs for a batch of n images of in_h x in_w (im2col buffer etc.).
+  size_t workspace_bytes(int n, int in_h, int in_w) const;
+
+  // in: packed NHWC activations [n][in_h][in_w][words_for(IC)].
+  // Zero padding has PyTorch semantics: the padded *binarized* input is 0 (neither +1 nor -1),
+  // so padded taps contribute nothing to the dot product.
+  // Float mode: out is NHWC float [n][OH][OW][OC], transform applied.
+  // Bit mode (t.out_threshold != null): out_bits is [n][OH][OW][words_for(OC)].
+  void run(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
+           void* workspace, ThreadPool& pool) const;
+  void run_bits(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
+                word_t* out_bits, void* workspace, ThreadPool& pool) const;
+
+ private:
+  ConvGeometry g_;
+  // Implementation-defined packed weights and padding-correction tables.
+  std::vector<word_t> packed_;
+  std::vector<int32_t> tap_sums_;  // [OC][KH*KW]: sum over channels of the +-1 weights
+};
+
+// Scalar reference: integer dot products, PyTorch zero-padding semantics.
+// out: [n][OH][OW][OC] int32.
+void bconv2d_reference(const ConvGeometry& g, const word_t* in, int n, int in_h, int in_w,
+                       const word_t* weight_bits, int32_t* out);
+
+}  // namespace hbn

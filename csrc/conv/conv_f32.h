@@ -1,0 +1,54 @@
+// Float-input convolutions: FPrec (float weights) and WeightBinConv (bit-packed +-1 weights
+// with a per-output-channel scale folded into the transform). Linear layers are the 1x1 case on
+// a 1x1 map (rows = batch). Activations are NHWC float.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bconv/bconv.h"  // ConvGeometry
+#include "hbn/threadpool.h"
+#include "hbn/types.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+
+class Conv2dF32 {
+ public:
+  // weight_oihw: PyTorch layout [OC][IC][KH][KW]; repacked once for the SGEMM micro-kernel.
+  Conv2dF32(const ConvGeometry& g, const float* weight_oihw);
+  const ConvGeometry& geometry() const { return g_; }
+  size_t workspace_bytes(int n, int in_h, int in_w) const;
+  // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.
+  void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
+           void* workspace, ThreadPool& pool) const;
+
+ private:
+  ConvGeometry g_;
+  std::vector<float> packed_;
+};
+
+class WBConv2d {
+ public:
+  // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] (hbn/types.h convention); the
+  // weights stay 1 bit each in memory. alpha and BN belong in the OutputTransform's scale.
+  WBConv2d(const ConvGeometry& g, const word_t* weight_bits);
+  static WBConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
+  const ConvGeometry& geometry() const { return g_; }
+  size_t workspace_bytes(int n, int in_h, int in_w) const;
+  // acc = sum over taps and channels of x * (+-1); then the transform. Zero padding.
+  void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
+           void* workspace, ThreadPool& pool) const;
+
+ private:
+  ConvGeometry g_;
+  std::vector<word_t> packed_;
+};
+
+// Scalar references (double accumulation), out NHWC [n][OH][OW][OC], no transform.
+void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                          const float* weight_oihw, float* out);
+void wbconv2d_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                        const word_t* weight_bits, float* out);
+
+}  // namespace hbn

@@ -1,0 +1,52 @@
+// A small persistent thread pool. Kernels split their outer loop with parallel_for; the calling
+// thread takes part, so a pool of 1 thread runs everything inline with no synchronisation.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace hbn {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int num_threads = 1);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int num_threads() const { return num_threads_; }
+  // Restarts the workers with a new count (>= 1). Not to be called while a parallel_for runs.
+  void set_num_threads(int n);
+
+  // Calls fn(begin, end, thread_index) over disjoint chunks covering [0, n). Chunks are
+  // contiguous and at most num_threads() of them, each at least `grain` long (except the last),
+  // so a kernel can give each thread a large, cache-friendly block. Blocks until all finish.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+                    int64_t grain = 1);
+
+ private:
+  void start(int n);
+  void stop();
+  void worker(int index);
+
+  int num_threads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mu_;  // one parallel_for at a time per pool
+  std::mutex mu_;
+  std::condition_variable cv_work_, cv_done_;
+  const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
+  int64_t job_n_ = 0, job_chunk_ = 0;
+  int job_parts_ = 0;
+  uint64_t generation_ = 0;
+  int pending_ = 0;
+  bool quit_ = false;
+};
+
+// The pool kernels use when the caller passes none (tests, benchmarks). Thread-count set from
+// Python via hbn_engine.set_num_threads; each loaded Model owns its own pool.
+ThreadPool& default_pool();
+
+}  // namespace hbn

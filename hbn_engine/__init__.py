@@ -1,0 +1,60 @@
+"""hbn_engine: a CPU inference engine for binary and hybrid-binary CNNs.
+
+Runtime use needs only numpy::
+
+    import hbn_engine
+    model = hbn_engine.load("hybrid_alexnet.hbn")
+    y = model.run(x)          # x: float32 NCHW numpy array
+
+Training and export need torch (``pip install hbn_engine[torch]``): ``hbn_engine.nn`` holds the
+binary layers, ``hbn_engine.models`` the paper's model zoo and ``hbn_engine.export`` writes a
+``.hbn`` file. Those submodules are imported lazily so the runtime never imports torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hbn_engine.dispatch import (
+    active_isa,
+    best_isa,
+    cpu_features,
+    get_num_threads,
+    isa_supported,
+    reset_isa,
+    set_isa,
+    set_num_threads,
+    supported_isas,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "active_isa",
+    "best_isa",
+    "cpu_features",
+    "get_num_threads",
+    "isa_supported",
+    "reset_isa",
+    "set_isa",
+    "set_num_threads",
+    "supported_isas",
+    "__version__",
+]
+
+_LAZY_SUBMODULES = {"nn", "models", "flops", "partition", "export_", "runtime", "format"}
+_LAZY_ATTRS: dict[str, tuple[str, str]] = {
+    # name -> (module, attribute); filled in by the runtime and exporter modules.
+    "load": ("hbn_engine.runtime", "load"),
+    "Model": ("hbn_engine.runtime", "Model"),
+    "export": ("hbn_engine.exporter", "export"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRS:
+        module, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(module), attr)
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"hbn_engine.{name}")
+    raise AttributeError(f"module 'hbn_engine' has no attribute {name!r}")
