@@ -13,7 +13,14 @@ binary layers, ``hbn_engine.models`` the paper's model zoo and ``hbn_engine.expo
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# Development hook: a CMake build tree holding _core*.so (cmake -S . -B build/x
+# -DHBN_BUILD_PYTHON=ON) can stand in for an installed extension, so several builds of one
+# source tree can be tested side by side with PYTHONPATH=<repo>.
+if os.environ.get("HBN_DEV_BUILD_DIR"):
+    __path__.append(os.environ["HBN_DEV_BUILD_DIR"])  # noqa: F821 (module __path__)
 
 from hbn_engine.dispatch import (
     active_isa,
