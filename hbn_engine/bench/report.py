@@ -1,0 +1,221 @@
+"""Turns BenchResults into a Markdown report, a JSON dump and PNG plots."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from hbn_engine.bench.paper import PAPER_FLOP_SPEEDUPS, XNOR_NET_SPEEDUP
+from hbn_engine.bench.suite import BenchResults
+
+# End-to-end targets (issue 5): the paper's FLOP-model speedups for FBin and Hybrid.
+TARGET_VARIANTS = ("fbin", "hybrid")
+FPREC_PARITY_TARGET = 1.25
+THREAD_SCALING_TARGET = 1.7
+XNOR_TARGET = 20.0
+
+
+def best_float(res: BenchResults, arch: str, batch: int, threads: int) -> Optional[tuple[str, float]]:
+    """The faster fp32 baseline runtime on the FPrec network, as (runtime, seconds)."""
+    cands = [(r.runtime, r.median_s) for r in res.find(section="model", model=arch, variant="fprec",
+                                                        batch=batch, threads=threads)
+             if r.runtime != "hbn"]
+    return min(cands, key=lambda c: c[1]) if cands else None
+
+
+def speedup_rows(res: BenchResults) -> list[dict]:
+    out = []
+    for r in res.find(section="model", runtime="hbn"):
+        base = best_float(res, r.model, r.batch, r.threads)
+        if base is None:
+            continue
+        paper = PAPER_FLOP_SPEEDUPS.get(r.model, {}).get(r.variant)
+        out.append({
+            "model": r.model, "variant": r.variant, "batch": r.batch, "threads": r.threads,
+            "hbn_ms": r.median_s * 1e3, "baseline": base[0], "baseline_ms": base[1] * 1e3,
+            "speedup": base[1] / r.median_s, "paper_flop_speedup": paper,
+        })
+    return out
+
+
+def xnor_summary(res: BenchResults) -> Optional[dict]:
+    rows = {(r.variant, r.runtime): r.median_s for r in res.find(section="xnor")}
+    if ("fbin", "hbn") not in rows:
+        return None
+    floats = {k[1]: v for k, v in rows.items() if k[0] == "fprec" and k[1] != "hbn"}
+    best_rt, best_s = min(floats.items(), key=lambda kv: kv[1])
+    return {
+        "fbin_us": rows[("fbin", "hbn")] * 1e6,
+        "float_us": {k: v * 1e6 for k, v in floats.items()},
+        "hbn_float_us": rows.get(("fprec", "hbn"), float("nan")) * 1e6,
+        "best_float": best_rt,
+        "speedup_vs_best_float": best_s / rows[("fbin", "hbn")],
+        "speedup_vs_hbn_float": rows.get(("fprec", "hbn"), float("nan")) / rows[("fbin", "hbn")],
+    }
+
+
+def _fmt(x: Optional[float], spec: str = ".2f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def render_markdown(res: BenchResults, plots: list[str]) -> str:
+    m = res.machine
+    lines = ["# hbn_engine benchmark report", ""]
+    lines += ["## Machine", "",
+              f"- CPU: {m.get('cpu')} ({m.get('cores')} logical cores)",
+              f"- kernel path: {m.get('isa')} (supported: {', '.join(m.get('supported_isas', []))})",
+              f"- threads measured: {', '.join(map(str, res.config.threads))}; batches: "
+              f"{', '.join(map(str, res.config.batches))}",
+              f"- torch {m.get('torch', '-')}, onnxruntime {m.get('onnxruntime', '-')}, "
+              f"hbn_engine {m.get('hbn_engine')}"]
+    peak = m.get("peak")
+    if peak:
+        lines += [f"- physical per-core peak: {peak['binary_macs_per_s'] / 1e9:.1f} G binary MACs/s "
+                  f"(xor+popcount+add) vs {peak['fma_macs_per_s'] / 1e9:.1f} G fp32 MACs/s (FMA): "
+                  f"**{peak['ratio']:.1f}x** is the most any binary kernel can gain per MAC here "
+                  f"(XNOR-Net claims {XNOR_NET_SPEEDUP:.0f}x)."]
+    lines += ["", "All figures are medians of repeated runs measured in this one run; speedups are "
+              "ratios against the faster of PyTorch and ONNX Runtime fp32 running the FPrec network "
+              "of the same architecture, same batch and thread count.", ""]
+
+    xs = xnor_summary(res)
+    if xs:
+        lines += ["## XNOR-Net setting: 3x3 conv, 256 -> 256 channels, 14x14, batch 1, 1 thread", "",
+                  "| runtime | layer | median (us) |", "| --- | --- | --- |",
+                  f"| hbn_engine | FullBinConv | {xs['fbin_us']:.1f} |",
+                  f"| hbn_engine | float conv | {xs['hbn_float_us']:.1f} |"]
+        lines += [f"| {k} | float conv | {v:.1f} |" for k, v in xs["float_us"].items()]
+        lines += ["", f"FullBinConv speedup vs the faster float runtime ({xs['best_float']}): "
+                      f"**{xs['speedup_vs_best_float']:.1f}x** (target >= {XNOR_TARGET:.0f}x; "
+                      f"XNOR-Net claim {XNOR_NET_SPEEDUP:.0f}x"
+                      + (f"; hardware ceiling {peak['ratio']:.1f}x" if peak else "") + "); "
+                      f"vs the engine's own float path: {xs['speedup_vs_hbn_float']:.1f}x.", ""]
+
+    sp = speedup_rows(res)
+    if sp:
+        lines += ["## End to end", "",
+                  "| model | variant | batch | threads | hbn (ms) | best fp32 (ms) | speedup | "
+                  "paper FLOP model | target met |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for s in sp:
+            target = s["paper_flop_speedup"] if s["variant"] in TARGET_VARIANTS else None
+            if s["variant"] == "fprec":
+                met = "yes" if s["speedup"] >= 1 / FPREC_PARITY_TARGET else "no"
+                met += f" (>= {1 / FPREC_PARITY_TARGET:.2f}x)"
+            elif target is not None:
+                met = "yes" if s["speedup"] >= target else "no"
+            else:
+                met = "-"
+            lines.append(f"| {s['model']} | {s['variant']} | {s['batch']} | {s['threads']} | "
+                         f"{s['hbn_ms']:.2f} | {s['baseline_ms']:.2f} ({s['baseline']}) | "
+                         f"{s['speedup']:.2f}x | {_fmt(s['paper_flop_speedup'], '.1f')}x | {met} |")
+        lines.append("")
+
+    scaling = thread_scaling(res)
+    if scaling:
+        lines += ["## Thread scaling (engine, batch as measured)", "",
+                  f"| model | variant | batch | 1 thread (ms) | {max(res.config.threads)} threads (ms) "
+                  f"| scaling | target >= {THREAD_SCALING_TARGET}x |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for s in scaling:
+            lines.append(f"| {s['model']} | {s['variant']} | {s['batch']} | {s['t1_ms']:.2f} | "
+                         f"{s['tn_ms']:.2f} | {s['scaling']:.2f}x | "
+                         f"{'yes' if s['scaling'] >= THREAD_SCALING_TARGET else 'no'} |")
+        lines.append("")
+
+    layers = res.find(section="layer", runtime="hbn")
+    if layers:
+        lines += ["## Per-layer breakdown (batch 1, 1 thread)", "",
+                  "Each layer alone in the engine (its own kind) vs the same geometry as a PyTorch "
+                  "fp32 conv / linear.", "",
+                  "| model | variant | layer | kind | hbn (ms) | torch fp32 (ms) | speedup |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in layers:
+            t = res.find(section="layer", runtime="torch", model=r.model, variant=r.variant, layer=r.layer)
+            tt = t[0].median_s if t else None
+            lines.append(f"| {r.model} | {r.variant} | {r.layer} | {r.layer_kind} | "
+                         f"{r.median_s * 1e3:.3f} | {_fmt(tt and tt * 1e3, '.3f')} | "
+                         f"{_fmt(tt and tt / r.median_s)}x |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def thread_scaling(res: BenchResults) -> list[dict]:
+    if len(res.config.threads) < 2:
+        return []
+    lo, hi = min(res.config.threads), max(res.config.threads)
+    out = []
+    for r in res.find(section="model", runtime="hbn", threads=lo):
+        other = res.median(section="model", runtime="hbn", model=r.model, variant=r.variant,
+                           batch=r.batch, threads=hi)
+        if other:
+            out.append({"model": r.model, "variant": r.variant, "batch": r.batch,
+                        "t1_ms": r.median_s * 1e3, "tn_ms": other * 1e3, "scaling": r.median_s / other})
+    return out
+
+
+def make_plots(res: BenchResults, out_dir: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    files = []
+    batch, threads = min(res.config.batches), min(res.config.threads)
+    archs = [a for a in res.config.models if res.find(section="model", model=a)]
+    if archs:
+        series = [("hbn", v) for v in res.config.variants] + [(b, "fprec") for b in res.config.baselines]
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        width = 0.8 / len(series)
+        for i, (rt, v) in enumerate(series):
+            ys = [(res.median(section="model", model=a, variant=v, runtime=rt, batch=batch,
+                              threads=threads) or 0) * 1e3 for a in archs]
+            ax.bar([j + i * width for j in range(len(archs))], ys, width,
+                   label=f"hbn {v}" if rt == "hbn" else f"{rt} fp32")
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(archs))], archs)
+        ax.set_ylabel("latency (ms, median)")
+        ax.set_yscale("log")
+        ax.set_title(f"Latency per model and variant (batch {batch}, {threads} thread)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / "latency.png", dpi=110)
+        plt.close(fig)
+        files.append("latency.png")
+    colors = {"fprec": "tab:gray", "wbin": "tab:blue", "fbin": "tab:red"}
+    for arch in res.config.models:
+        rows = res.find(section="layer", runtime="hbn", model=arch)
+        if not rows:
+            continue
+        names, sps, cs = [], [], []
+        for r in rows:
+            t = res.median(section="layer", runtime="torch", model=arch, variant=r.variant, layer=r.layer)
+            names.append(r.layer)
+            sps.append(t / r.median_s if t else 0)
+            cs.append(colors.get(r.layer_kind, "tab:green"))
+        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names)), 4))
+        ax.bar(range(len(names)), sps, color=cs)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("speedup vs torch fp32 layer")
+        ax.set_title(f"{arch}: per-layer speedup (red fbin, blue wbin, gray fprec)")
+        fig.tight_layout()
+        fname = f"layers_{arch}.png"
+        fig.savefig(out_dir / fname, dpi=110)
+        plt.close(fig)
+        files.append(fname)
+    return files
+
+
+def write_report(res: BenchResults, out_dir: str | os.PathLike) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(res, out)
+    (out / "results.json").write_text(json.dumps(res.to_dict(), indent=1))
+    path = out / "report.md"
+    path.write_text(render_markdown(res, plots))
+    return path

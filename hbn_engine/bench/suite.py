@@ -1,0 +1,222 @@
+"""The headline benchmark: every model x variant in the engine beside PyTorch and ONNX Runtime
+fp32 running the FPrec network of the same architecture; a per-layer breakdown; and the
+XNOR-Net setting (one 3x3 conv, 256 -> 256 channels, 14x14) measured against the 58x claim."""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from hbn_engine.bench import runners
+from hbn_engine.bench.timing import time_callable
+
+ARCHS = ("alexnet", "resnet18", "sketchanet", "squeezenet")
+VARIANTS = ("fprec", "wbin", "fbin", "hybrid")
+BASELINES = ("torch", "onnxruntime")
+
+
+@dataclass
+class BenchConfig:
+    models: tuple[str, ...] = ARCHS
+    variants: tuple[str, ...] = VARIANTS
+    batches: tuple[int, ...] = (1, 8)
+    threads: tuple[int, ...] = field(default_factory=lambda: tuple(sorted({1, os.cpu_count() or 1})))
+    baselines: tuple[str, ...] = BASELINES
+    num_classes: int = 1000
+    min_time: float = 0.5
+    max_time: float = 20.0
+    per_layer: bool = True
+    per_layer_variants: tuple[str, ...] = ("hybrid",)
+    xnor_layer: bool = True
+    seed: int = 0
+
+
+@dataclass
+class Row:
+    section: str  # "model", "layer" or "xnor"
+    model: str
+    variant: str  # the network variant (for baselines: "fprec")
+    runtime: str  # "hbn", "torch", "onnxruntime"
+    batch: int
+    threads: int
+    median_s: float
+    runs: int
+    layer: str = ""
+    layer_kind: str = ""
+
+
+@dataclass
+class BenchResults:
+    config: BenchConfig
+    machine: dict
+    rows: list[Row] = field(default_factory=list)
+
+    def find(self, **kw) -> list[Row]:
+        return [r for r in self.rows if all(getattr(r, k) == v for k, v in kw.items())]
+
+    def median(self, **kw) -> Optional[float]:
+        rows = self.find(**kw)
+        return rows[0].median_s if rows else None
+
+    def to_dict(self) -> dict:
+        return {"config": asdict(self.config), "machine": self.machine,
+                "rows": [asdict(r) for r in self.rows]}
+
+
+Progress = Callable[[str], None]
+
+
+def _build(arch: str, variant: str, num_classes: int, seed: int):
+    import torch
+
+    from hbn_engine import models
+
+    torch.manual_seed(seed)
+    model = getattr(models, arch)(variant=variant, num_classes=num_classes)
+    _randomize_bn(model, seed)
+    return model.eval()
+
+
+def _randomize_bn(model, seed: int) -> None:
+    """Non-trivial BN statistics, so folded thresholds and scales are not all 0 / 1."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+
+
+def _input(model, batch: int, seed: int) -> np.ndarray:
+    c, h, w = model.input_size
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((batch, c, h, w), dtype=np.float32)
+
+
+def _time(runner: runners.Runner, cfg: BenchConfig):
+    return time_callable(runner, min_time=cfg.min_time, max_time=cfg.max_time)
+
+
+def count_tasks(cfg: BenchConfig) -> int:
+    per_point = len(cfg.variants) + len(cfg.baselines)
+    n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
+    if cfg.per_layer:
+        n += len(cfg.models) * len(cfg.per_layer_variants)
+    if cfg.xnor_layer:
+        n += 1
+    return n
+
+
+def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = None) -> BenchResults:
+    progress = progress or (lambda _msg: None)
+    res = BenchResults(cfg, machine)
+    with tempfile.TemporaryDirectory(prefix="hbn_bench_") as work:
+        if cfg.xnor_layer:
+            progress("XNOR-Net layer 256->256 3x3 14x14")
+            res.rows += xnor_layer_rows(cfg, work)
+        for arch in cfg.models:
+            nets = {v: _build(arch, v, cfg.num_classes, cfg.seed) for v in cfg.variants}
+            if "fprec" not in nets:
+                nets["fprec"] = _build(arch, "fprec", cfg.num_classes, cfg.seed)
+            for batch in cfg.batches:
+                x = _input(nets["fprec"], batch, cfg.seed)
+                for threads in cfg.threads:
+                    for base in cfg.baselines:
+                        progress(f"{arch} fprec {base} batch={batch} threads={threads}")
+                        if base == "torch":
+                            run = runners.make_torch(nets["fprec"], x, threads)
+                        else:
+                            run = runners.make_onnxruntime(nets["fprec"], x, threads, work)
+                        t = _time(run, cfg)
+                        res.rows.append(Row("model", arch, "fprec", base, batch, threads, t.median, t.runs))
+                    for variant in cfg.variants:
+                        progress(f"{arch} {variant} hbn batch={batch} threads={threads}")
+                        run = runners.make_engine(nets[variant], x, threads, work)
+                        t = _time(run, cfg)
+                        res.rows.append(Row("model", arch, variant, "hbn", batch, threads, t.median, t.runs))
+            if cfg.per_layer:
+                for variant in cfg.per_layer_variants:
+                    progress(f"{arch} {variant} per-layer breakdown")
+                    res.rows += layer_rows(arch, variant, nets.get(variant) or
+                                           _build(arch, variant, cfg.num_classes, cfg.seed), cfg, work)
+    return res
+
+
+def _standalone(module, in_shape: tuple[int, ...]):
+    """The layer alone as an exportable network, and its input shape (NCHW; linear layers take a
+    [N, F, 1, 1] input through a Flatten so every runtime sees a 4-D tensor)."""
+    import torch
+
+    layer = copy.deepcopy(module).eval()
+    if len(in_shape) == 2:
+        return torch.nn.Sequential(torch.nn.Flatten(), layer), (in_shape[0], in_shape[1], 1, 1)
+    return torch.nn.Sequential(layer), tuple(in_shape)
+
+
+def _float_twin(module):
+    """A plain fp32 torch layer with the same geometry: the baseline each layer is compared with."""
+    import torch
+
+    if isinstance(module, torch.nn.Linear) or hasattr(module, "in_features"):
+        return torch.nn.Linear(module.in_features, module.out_features)
+    return torch.nn.Conv2d(module.in_channels, module.out_channels, module.kernel_size,
+                           module.stride, module.padding)
+
+
+def layer_rows(arch: str, variant: str, model, cfg: BenchConfig, work: str) -> list[Row]:
+    import torch
+
+    names = list(model.hbn_layers)
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = []
+    mods = dict(model.named_modules())
+    for name in names:
+        hooks.append(mods[name].register_forward_pre_hook(
+            lambda _m, args, name=name: shapes.__setitem__(name, tuple(args[0].shape))))
+    with torch.inference_mode():
+        model(torch.from_numpy(_input(model, 1, cfg.seed)))
+    for h in hooks:
+        h.remove()
+    rows = []
+    threads = 1
+    for name in names:
+        kind = model.hbn_layers[name]
+        net, in_shape = _standalone(mods[name], shapes[name])
+        twin, _ = _standalone(_float_twin(mods[name]), shapes[name])
+        x = np.random.default_rng(cfg.seed).standard_normal(in_shape, dtype=np.float32)
+        t_hbn = _time(runners.make_engine(net, x, threads, work), cfg)
+        t_torch = _time(runners.make_torch(twin, x, threads), cfg)
+        rows.append(Row("layer", arch, variant, "hbn", 1, threads, t_hbn.median, t_hbn.runs, name, kind))
+        rows.append(Row("layer", arch, variant, "torch", 1, threads, t_torch.median, t_torch.runs, name, "fprec"))
+    return rows
+
+
+def xnor_layer_rows(cfg: BenchConfig, work: str) -> list[Row]:
+    """XNOR-Net's setting: 3x3 conv, 256 in / 256 out channels, 14x14 input, batch 1, 1 thread."""
+    import torch
+
+    from hbn_engine import nn as hnn
+
+    torch.manual_seed(cfg.seed)
+    fbin = torch.nn.Sequential(hnn.FullBinConv2d(256, 256, 3, padding=1, activation=None)).eval()
+    _randomize_bn(fbin, cfg.seed)
+    fconv = torch.nn.Sequential(torch.nn.Conv2d(256, 256, 3, padding=1)).eval()
+    x = np.random.default_rng(cfg.seed).standard_normal((1, 256, 14, 14), dtype=np.float32)
+    rows = []
+    specs = [
+        ("fbin", "hbn", lambda: runners.make_engine(fbin, x, 1, work)),
+        ("fprec", "hbn", lambda: runners.make_engine(fconv, x, 1, work)),
+        ("fprec", "torch", lambda: runners.make_torch(fconv, x, 1)),
+    ]
+    if "onnxruntime" in cfg.baselines:
+        specs.append(("fprec", "onnxruntime", lambda: runners.make_onnxruntime(fconv, x, 1, work)))
+    for variant, runtime, make in specs:
+        t = time_callable(make(), min_time=max(cfg.min_time, 1.0), min_runs=20)
+        rows.append(Row("xnor", "conv256_3x3_14", variant, runtime, 1, 1, t.median, t.runs))
+    return rows
