@@ -1,0 +1,80 @@
+"""The benchmark report's arithmetic and rendering, on synthetic timings (no timing here)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hbn_engine.bench.paper import PAPER_FLOP_SPEEDUPS
+from hbn_engine.bench.report import speedup_rows, thread_scaling, write_report, xnor_summary
+from hbn_engine.bench.suite import BenchConfig, BenchResults, Row
+from hbn_engine.bench.timing import time_callable
+
+
+def _results() -> BenchResults:
+    cfg = BenchConfig(models=("alexnet",), variants=("fprec", "fbin"), batches=(1,), threads=(1, 2))
+    res = BenchResults(cfg, {"cpu": "test cpu", "cores": 2, "isa": "scalar", "supported_isas": ["scalar"],
+                             "hbn_engine": "0", "peak": {"binary_macs_per_s": 2.1e11,
+                                                         "fma_macs_per_s": 1e10, "ratio": 21.0}})
+    for thr, scale in ((1, 1.0), (2, 0.5)):
+        res.rows += [
+            Row("model", "alexnet", "fprec", "torch", 1, thr, 0.010 * scale, 5),
+            Row("model", "alexnet", "fprec", "onnxruntime", 1, thr, 0.008 * scale, 5),
+            Row("model", "alexnet", "fprec", "hbn", 1, thr, 0.009 * scale, 5),
+            Row("model", "alexnet", "fbin", "hbn", 1, thr, 0.001 * scale, 5),
+        ]
+    res.rows += [
+        Row("xnor", "conv256_3x3_14", "fbin", "hbn", 1, 1, 50e-6, 20),
+        Row("xnor", "conv256_3x3_14", "fprec", "hbn", 1, 1, 900e-6, 20),
+        Row("xnor", "conv256_3x3_14", "fprec", "torch", 1, 1, 1000e-6, 20),
+        Row("xnor", "conv256_3x3_14", "fprec", "onnxruntime", 1, 1, 800e-6, 20),
+        Row("layer", "alexnet", "fbin", "hbn", 1, 1, 1e-4, 5, "conv2", "fbin"),
+        Row("layer", "alexnet", "fbin", "torch", 1, 1, 1e-3, 5, "conv2", "fprec"),
+    ]
+    return res
+
+
+def test_speedups_use_the_faster_float_baseline() -> None:
+    rows = {(r["variant"], r["threads"]): r for r in speedup_rows(_results())}
+    fbin = rows[("fbin", 1)]
+    assert fbin["baseline"] == "onnxruntime"
+    assert fbin["speedup"] == pytest.approx(8.0)
+    assert fbin["paper_flop_speedup"] == pytest.approx(113.53 / 12.11)
+    assert rows[("fprec", 2)]["speedup"] == pytest.approx(0.008 / 0.009)
+
+
+def test_xnor_summary_and_scaling() -> None:
+    res = _results()
+    xs = xnor_summary(res)
+    assert xs["best_float"] == "onnxruntime"
+    assert xs["speedup_vs_best_float"] == pytest.approx(16.0)
+    assert xs["speedup_vs_hbn_float"] == pytest.approx(18.0)
+    sc = {r["variant"]: r["scaling"] for r in thread_scaling(res)}
+    assert sc == {"fprec": pytest.approx(2.0), "fbin": pytest.approx(2.0)}
+
+
+def test_report_files(tmp_path) -> None:
+    path = write_report(_results(), tmp_path / "rep")
+    text = path.read_text()
+    assert "16.0x" in text and "21.0x" in text and "conv2" in text
+    assert "| alexnet | fbin | 1 | 1 |" in text
+    data = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert len(data["rows"]) == len(_results().rows)
+    assert (tmp_path / "rep" / "latency.png").stat().st_size > 1000
+    assert (tmp_path / "rep" / "layers_alexnet.png").exists()
+
+
+def test_paper_flop_speedups_match_issue_targets() -> None:
+    expected = {("alexnet", "fbin"): 9.4, ("alexnet", "hybrid"): 6.5, ("resnet18", "fbin"): 13.5,
+                ("resnet18", "hybrid"): 5.1, ("sketchanet", "fbin"): 7.7,
+                ("sketchanet", "hybrid"): 7.1, ("squeezenet", "fbin"): 6.6,
+                ("squeezenet", "hybrid"): 3.7}
+    for (arch, v), want in expected.items():
+        assert round(PAPER_FLOP_SPEEDUPS[arch][v], 1) == want
+
+
+def test_time_callable_counts_runs() -> None:
+    calls = []
+    t = time_callable(lambda: calls.append(1), min_time=0.0, min_runs=7, warmup=3)
+    assert t.runs == 7 and len(calls) == 10
+    assert t.median >= 0
