@@ -31,7 +31,8 @@ class BConv2d {
 
   const ConvGeometry& geometry() const { return g_; }
 
-  // Scratch bytes run() needs for a batch of n images of in_h x in_w (im2col buffer etc.).
+  // Scratch bytes run() needs for a batch of n images of in_h x in_w (zero-padded input copy,
+  // padding-correction tables, per-row offsets); run() itself allocates nothing.
   size_t workspace_bytes(int n, int in_h, int in_w) const;
 
   // in: packed NHWC activations [n][in_h][in_w][words_for(IC)].
@@ -45,10 +46,17 @@ class BConv2d {
                 word_t* out_bits, void* workspace, ThreadPool& pool) const;
 
  private:
+  // Shared body of run / run_bits: exactly one of out_f, out_b is non-null.
+  void run_impl(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
+                float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const;
+
   ConvGeometry g_;
   // Implementation-defined packed weights and padding-correction tables.
-  std::vector<word_t> packed_;
+  std::vector<word_t> packed_;      // [ceil(OC/32)][KH*KW*words][32], zero-padded channels
   std::vector<int32_t> tap_sums_;  // [OC][KH*KW]: sum over channels of the +-1 weights
+  // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums of tap_sums_ over (kh, kw), so the
+  // weight sum of any rectangle of valid taps costs four lookups per channel.
+  std::vector<int32_t> tap_prefix_;
 };
 
 // Scalar reference: integer dot products, PyTorch zero-padding semantics.

@@ -18,7 +18,9 @@ void ThreadPool::set_num_threads(int n) {
 void ThreadPool::start(int n) {
   num_threads_ = n;
   quit_ = false;
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker(i); });
+  // A restarted worker must not mistake the last finished job for a new one.
+  const uint64_t gen = generation_;
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
 }
 
 void ThreadPool::stop() {
@@ -31,8 +33,7 @@ void ThreadPool::stop() {
   workers_.clear();
 }
 
-void ThreadPool::worker(int index) {
-  uint64_t seen = 0;
+void ThreadPool::worker(int index, uint64_t seen) {
   for (;;) {
     const std::function<void(int64_t, int64_t, int)>* job;
     int64_t begin, end;

@@ -30,7 +30,7 @@ class ThreadPool {
  private:
   void start(int n);
   void stop();
-  void worker(int index);
+  void worker(int index, uint64_t first_generation);
 
   int num_threads_ = 1;
   std::vector<std::thread> workers_;

@@ -1,0 +1,433 @@
+#include "bconv/bconv.h"
+
+#include <algorithm>
+#include <atomic>
+#include <stdexcept>
+
+#include "bconv/bconv_kernels.h"
+#include "hbn/isa.h"
+
+namespace hbn {
+
+using detail::BKernel;
+using detail::kBlockN;
+using detail::kMaxMR;
+using detail::TileArgs;
+
+// ---------------------------------------------------------------------------------------
+// Reference
+// ---------------------------------------------------------------------------------------
+
+using detail::popcount64;
+
+void bconv2d_reference(const ConvGeometry& g, const word_t* in, int n, int in_h, int in_w,
+                       const word_t* weight_bits, int32_t* out) {
+  const int C = g.in_channels, OC = g.out_channels, KH = g.kernel_h, KW = g.kernel_w;
+  const int64_t W = words_for(C);
+  const int OH = g.out_h(in_h), OW = g.out_w(in_w);
+  for (int b = 0; b < n; ++b)
+    for (int oh = 0; oh < OH; ++oh)
+      for (int ow = 0; ow < OW; ++ow)
+        for (int oc = 0; oc < OC; ++oc) {
+          int32_t acc = 0;
+          for (int kh = 0; kh < KH; ++kh)
+            for (int kx = 0; kx < KW; ++kx) {
+              const int ih = oh * g.stride_h - g.pad_h + kh;
+              const int iw = ow * g.stride_w - g.pad_w + kx;
+              // A padded tap is a binarized 0: it adds nothing (PyTorch zero padding).
+              if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
+              const word_t* x = in + ((static_cast<int64_t>(b) * in_h + ih) * in_w + iw) * W;
+              const word_t* w = weight_bits + ((static_cast<int64_t>(oc) * KH + kh) * KW + kx) * W;
+              int pc = 0;
+              for (int64_t i = 0; i < W; ++i) pc += popcount64(x[i] ^ w[i]);
+              // C real channels agree or disagree; tail bits are 0 on both sides.
+              acc += C - 2 * pc;
+            }
+          out[((static_cast<int64_t>(b) * OH + oh) * OW + ow) * OC + oc] = acc;
+        }
+}
+
+// ---------------------------------------------------------------------------------------
+// Portable micro-kernel (the "scalar" path)
+// ---------------------------------------------------------------------------------------
+
+namespace detail {
+namespace {
+
+constexpr int kScalarMR = 4, kScalarNB = 4;
+
+void tile_scalar(const TileArgs& t) {
+  uint32_t acc[kScalarMR][kScalarNB] = {};
+  const word_t* b = t.b;
+  for (int s = 0; s < t.nseg; ++s) {
+    const word_t* a[kScalarMR];
+    for (int i = 0; i < kScalarMR; ++i) a[i] = t.a[i] + s * t.seg_stride;
+    for (int64_t k = 0; k < t.seg_len; ++k, b += t.b_ks)
+      for (int i = 0; i < kScalarMR; ++i) {
+        const word_t x = a[i][k];
+        for (int j = 0; j < kScalarNB; ++j) acc[i][j] += popcount64(x ^ b[j]);
+      }
+  }
+  int32_t pc[kScalarMR][kScalarNB];
+  for (int i = 0; i < kScalarMR; ++i)
+    for (int j = 0; j < kScalarNB; ++j) pc[i][j] = static_cast<int32_t>(acc[i][j]);
+  tile_epilogue_ref(t, &pc[0][0], kScalarNB);
+}
+
+}  // namespace
+
+BKernel bkernel_scalar() { return {kScalarMR, kScalarNB, tile_scalar}; }
+
+namespace {
+// Which AVX2 formulation runs (0 = nibble LUT, the faster on Zen 4 by ~2x; 1 = scalar popcnt).
+std::atomic<int> g_avx2_variant{0};
+}  // namespace
+
+void set_avx2_variant(int variant) { g_avx2_variant.store(variant == 1 ? 1 : 0, std::memory_order_relaxed); }
+int avx2_variant() { return g_avx2_variant.load(std::memory_order_relaxed); }
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// BConv2d
+// ---------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+BKernel select_kernel() {
+  switch (active_isa()) {
+#if defined(HBN_X86)
+    case Isa::avx512: return detail::bkernel_avx512();
+    case Isa::avx2: return detail::bkernel_avx2();
+#endif
+#if defined(HBN_ARM64)
+    case Isa::neon: return detail::bkernel_neon();
+#endif
+    default: return detail::bkernel_scalar();
+  }
+}
+
+// Valid taps [lo, hi) of output position o along one axis.
+inline void tap_range(int o, int stride, int pad, int k, int in, int* lo, int* hi) {
+  const int start = o * stride - pad;
+  *lo = std::max(0, -start);
+  *hi = std::max(*lo, std::min(k, in - start));
+}
+
+// Output positions along one axis fall into classes with the same valid tap range. Both
+// ends of the range are non-increasing in o, so a range never recurs once it changed:
+// classes are runs. Fills cls[o] and ranges[2*c], ranges[2*c+1] when non-null.
+int axis_classes(int out, int stride, int pad, int k, int in, int32_t* cls, int32_t* ranges) {
+  int count = 0, plo = -1, phi = -1;
+  for (int o = 0; o < out; ++o) {
+    int lo, hi;
+    tap_range(o, stride, pad, k, in, &lo, &hi);
+    if (lo != plo || hi != phi) {
+      if (ranges) {
+        ranges[2 * count] = lo;
+        ranges[2 * count + 1] = hi;
+      }
+      ++count;
+      plo = lo;
+      phi = hi;
+    }
+    if (cls) cls[o] = count - 1;
+  }
+  return count;
+}
+
+// Carves the caller's workspace into aligned sections; with base == null it only measures.
+struct Carver {
+  char* base;
+  size_t used = 0;
+  template <class T>
+  T* take(int64_t count) {
+    used = round_up(static_cast<int64_t>(used), kAlignment);
+    T* p = base ? reinterpret_cast<T*>(base + used) : nullptr;
+    used += static_cast<size_t>(count) * sizeof(T);
+    return p;
+  }
+};
+
+struct Workspace {
+  float *scale, *bias, *thr;
+  int32_t *flipmask, *hcls, *wcls, *hrange, *wrange, *base, *rowcls;
+  int64_t* rowoff;
+  word_t* padded;
+};
+
+Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int nhc, int nwc) {
+  const int64_t OCpad = round_up(g.out_channels, kBlockN);
+  const int OH = g.out_h(in_h), OW = g.out_w(in_w);
+  const int64_t M = static_cast<int64_t>(n) * OH * OW;
+  Workspace w;
+  // One spare block past OCpad: a tile narrower than a vector (e.g. 4 channels) still loads a
+  // full vector from its first channel.
+  w.scale = c.take<float>(OCpad + kBlockN);
+  w.bias = c.take<float>(OCpad + kBlockN);
+  w.thr = c.take<float>(OCpad + kBlockN);
+  w.flipmask = c.take<int32_t>(OCpad + kBlockN);
+  w.hcls = c.take<int32_t>(OH);
+  w.wcls = c.take<int32_t>(OW);
+  w.hrange = c.take<int32_t>(2 * nhc);
+  w.wrange = c.take<int32_t>(2 * nwc);
+  w.base = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
+  w.rowcls = c.take<int32_t>(M + kMaxMR);
+  w.rowoff = c.take<int64_t>(M + kMaxMR);
+  const bool pad = g.pad_h || g.pad_w;
+  w.padded = c.take<word_t>(pad ? static_cast<int64_t>(n) * (in_h + 2 * g.pad_h) * (in_w + 2 * g.pad_w) *
+                                      words_for(g.in_channels)
+                                : 0);
+  return w;
+}
+
+// parallel_for takes a std::function; a lambda capturing one pointer fits its inline storage,
+// so dispatching work allocates nothing (run() must not allocate).
+template <class F>
+void parallel(ThreadPool& pool, int64_t n, F& body) {
+  F* fp = &body;
+  pool.parallel_for(n, [fp](int64_t b, int64_t e, int t) { (*fp)(b, e, t); });
+}
+
+}  // namespace
+
+BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+  if (g.in_channels <= 0 || g.out_channels <= 0 || g.kernel_h <= 0 || g.kernel_w <= 0 ||
+      g.stride_h <= 0 || g.stride_w <= 0 || g.pad_h < 0 || g.pad_w < 0)
+    throw std::invalid_argument("BConv2d: invalid geometry");
+  const int C = g.in_channels, OC = g.out_channels;
+  const int64_t W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
+  const int64_t kw = T * W;
+  const int64_t OCpad = round_up(OC, kBlockN);
+  // Tail bits must be 0 for K - 2*popcount to hold; clear them rather than trust the caller.
+  const word_t tail_mask = (C % kWordBits) ? ((word_t{1} << (C % kWordBits)) - 1) : ~word_t{0};
+  packed_.assign(static_cast<size_t>(OCpad / kBlockN * kw * kBlockN), 0);
+  tap_sums_.assign(static_cast<size_t>(OC * T), 0);
+  for (int oc = 0; oc < OC; ++oc) {
+    for (int64_t t = 0; t < T; ++t) {
+      int pc = 0;
+      for (int64_t w = 0; w < W; ++w) {
+        const int64_t k = t * W + w;
+        word_t v = weight_bits[oc * kw + k];
+        if (w == W - 1) v &= tail_mask;
+        pc += popcount64(v);
+        packed_[static_cast<size_t>(((oc / kBlockN) * kw + k) * kBlockN + oc % kBlockN)] = v;
+      }
+      tap_sums_[static_cast<size_t>(oc * T + t)] = C - 2 * pc;
+    }
+  }
+  const int KH = g.kernel_h, KW = g.kernel_w;
+  tap_prefix_.assign(static_cast<size_t>((KH + 1) * (KW + 1) * OCpad), 0);
+  for (int kh = 1; kh <= KH; ++kh)
+    for (int kx = 1; kx <= KW; ++kx)
+      for (int oc = 0; oc < OC; ++oc) {
+        auto P = [&](int h, int w) -> int32_t& { return tap_prefix_[static_cast<size_t>((h * (KW + 1) + w) * OCpad + oc)]; };
+        P(kh, kx) = tap_sums_[static_cast<size_t>(oc * T + (kh - 1) * KW + (kx - 1))] + P(kh - 1, kx) +
+                    P(kh, kx - 1) - P(kh - 1, kx - 1);
+      }
+}
+
+BConv2d BConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
+  const int C = g.in_channels, OC = g.out_channels, KH = g.kernel_h, KW = g.kernel_w;
+  const int64_t W = words_for(C);
+  std::vector<word_t> bits(static_cast<size_t>(OC) * KH * KW * W, 0);
+  for (int oc = 0; oc < OC; ++oc)
+    for (int c = 0; c < C; ++c)
+      for (int kh = 0; kh < KH; ++kh)
+        for (int kx = 0; kx < KW; ++kx) {
+          const float v = weight_oihw[((static_cast<int64_t>(oc) * C + c) * KH + kh) * KW + kx];
+          if (v < 0.0f)
+            bits[static_cast<size_t>(((static_cast<int64_t>(oc) * KH + kh) * KW + kx) * W + c / kWordBits)] |=
+                word_t{1} << (c % kWordBits);
+        }
+  return BConv2d(g, bits.data());
+}
+
+size_t BConv2d::workspace_bytes(int n, int in_h, int in_w) const {
+  const int OH = g_.out_h(in_h), OW = g_.out_w(in_w);
+  if (n <= 0 || OH <= 0 || OW <= 0) return 0;
+  const int nhc = axis_classes(OH, g_.stride_h, g_.pad_h, g_.kernel_h, in_h, nullptr, nullptr);
+  const int nwc = axis_classes(OW, g_.stride_w, g_.pad_w, g_.kernel_w, in_w, nullptr, nullptr);
+  Carver c{nullptr};
+  carve(c, g_, n, in_h, in_w, nhc, nwc);
+  return c.used + kAlignment;  // + slack to align an unaligned workspace pointer
+}
+
+void BConv2d::run(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
+                  void* workspace, ThreadPool& pool) const {
+  run_impl(in, n, in_h, in_w, t, out, nullptr, workspace, pool);
+}
+
+void BConv2d::run_bits(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
+                       word_t* out_bits, void* workspace, ThreadPool& pool) const {
+  if (!t.out_threshold) throw std::invalid_argument("BConv2d::run_bits needs out_threshold");
+  run_impl(in, n, in_h, in_w, t, nullptr, out_bits, workspace, pool);
+}
+
+void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
+                       float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const {
+  const int OH = g_.out_h(in_h), OW = g_.out_w(in_w);
+  if (n <= 0 || OH <= 0 || OW <= 0) return;
+  const BKernel kern = select_kernel();
+  const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
+  const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW, kw = T * W;
+  const int64_t OCpad = round_up(OC, kBlockN), OCW = words_for(OC);
+  const int64_t M = static_cast<int64_t>(n) * OH * OW;
+  const int32_t K = static_cast<int32_t>(C * T);
+
+  const int nhc = axis_classes(OH, g_.stride_h, g_.pad_h, KH, in_h, nullptr, nullptr);
+  const int nwc = axis_classes(OW, g_.stride_w, g_.pad_w, KW, in_w, nullptr, nullptr);
+  const uintptr_t raw = reinterpret_cast<uintptr_t>(workspace);
+  Carver carver{reinterpret_cast<char*>(round_up(static_cast<int64_t>(raw), kAlignment))};
+  const Workspace ws = carve(carver, g_, n, in_h, in_w, nhc, nwc);
+
+  // Output-stage parameters, padded to whole weight blocks so kernels load full vectors.
+  for (int64_t j = 0; j < OCpad + kBlockN; ++j) {
+    const bool real = j < OC;
+    ws.scale[j] = real && t.scale ? t.scale[j] : 1.0f;
+    ws.bias[j] = real && t.bias ? t.bias[j] : 0.0f;
+    ws.thr[j] = real && t.out_threshold ? t.out_threshold[j] : 0.0f;
+    ws.flipmask[j] = real && t.out_flip && t.out_flip[j] ? -1 : 0;
+  }
+  // base[class][oc] = K minus the weight sums of the taps that class pads.
+  axis_classes(OH, g_.stride_h, g_.pad_h, KH, in_h, ws.hcls, ws.hrange);
+  axis_classes(OW, g_.stride_w, g_.pad_w, KW, in_w, ws.wcls, ws.wrange);
+  // With prefix sums P over taps: (sum of the padded taps) = total - (sum of the valid
+  // rectangle), so base = K - P[KH][KW] + rect; padded channels (oc >= OC) stay 0.
+  const int32_t* pre = tap_prefix_.data();
+  auto prow = [&](int h, int w) { return pre + (static_cast<int64_t>(h) * (KW + 1) + w) * OCpad; };
+  for (int hc = 0; hc < nhc; ++hc)
+    for (int wc = 0; wc < nwc; ++wc) {
+      int32_t* row = ws.base + (static_cast<int64_t>(hc) * nwc + wc) * OCpad;
+      const int hlo = ws.hrange[2 * hc], hhi = ws.hrange[2 * hc + 1];
+      const int wlo = ws.wrange[2 * wc], whi = ws.wrange[2 * wc + 1];
+      const int32_t *tot = prow(KH, KW), *p11 = prow(hhi, whi), *p01 = prow(hlo, whi), *p10 = prow(hhi, wlo),
+                    *p00 = prow(hlo, wlo);
+      const int32_t k_real = K;
+      for (int64_t oc = 0; oc < OCpad; ++oc)
+        row[oc] = (oc < OC ? k_real : 0) - tot[oc] + (p11[oc] - p01[oc] - p10[oc] + p00[oc]);
+    }
+  std::fill(ws.base + static_cast<int64_t>(nhc) * nwc * OCpad,
+            ws.base + static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN, 0);
+  // Class of every output row, so a tile finds its rows' base vectors without divisions.
+  {
+    int64_t m = 0;
+    for (int b = 0; b < n; ++b)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow) ws.rowcls[m++] = ws.hcls[oh] * nwc + ws.wcls[ow];
+    for (int i = 0; i < kMaxMR; ++i) ws.rowcls[M + i] = ws.rowcls[M - 1];
+  }
+
+  // Zero-padded copy of the input (padded pixels are 0 words = +1 bits, fixed up by base),
+  // so every receptive field row is one contiguous run of KW pixels.
+  const int Hp = in_h + 2 * g_.pad_h, Wp = in_w + 2 * g_.pad_w;
+  const word_t* src = in;
+  if (g_.pad_h || g_.pad_w) {
+    word_t* d = ws.padded;
+    const int64_t side = static_cast<int64_t>(g_.pad_w) * W, inner = static_cast<int64_t>(in_w) * W;
+    for (int b = 0; b < n; ++b)
+      for (int y = 0; y < Hp; ++y) {
+        const int iy = y - g_.pad_h;
+        if (iy < 0 || iy >= in_h) {
+          d = std::fill_n(d, Wp * W, word_t{0});
+          continue;
+        }
+        d = std::fill_n(d, side, word_t{0});
+        const word_t* s = in + (static_cast<int64_t>(b) * in_h + iy) * inner;
+        d = std::copy(s, s + inner, d);
+        d = std::fill_n(d, side, word_t{0});
+      }
+    src = ws.padded;
+  }
+  // Where each output row's receptive field starts in src (no divisions in the tile loop).
+  {
+    int64_t m = 0;
+    for (int b = 0; b < n; ++b)
+      for (int oh = 0; oh < OH; ++oh)
+        for (int ow = 0; ow < OW; ++ow)
+          ws.rowoff[m++] = ((static_cast<int64_t>(b) * Hp + static_cast<int64_t>(oh) * g_.stride_h) * Wp +
+                            static_cast<int64_t>(ow) * g_.stride_w) * W;
+    for (int i = 0; i < kMaxMR; ++i) ws.rowoff[M + i] = ws.rowoff[M - 1];
+  }
+  // A row of A: KH segments of KW*W words, one padded-input row apart (one segment when the
+  // kernel spans the whole padded width, e.g. 1x1 convs on 1x1 maps).
+  int64_t seg_len = static_cast<int64_t>(KW) * W, seg_stride = static_cast<int64_t>(Wp) * W;
+  int nseg = KH;
+  if (seg_stride == seg_len || KH == 1) {
+    seg_len *= KH;
+    nseg = 1;
+  }
+
+  const int mr = kern.mr, nb = kern.nb;
+  const int64_t P = (M + mr - 1) / mr;
+
+  auto run_tile = [&](int64_t p, int64_t n0) {
+    TileArgs a;
+    const int64_t m0 = p * mr;
+    for (int i = 0; i < mr; ++i) {
+      a.a[i] = src + ws.rowoff[m0 + i];
+      a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
+    }
+    a.seg_len = seg_len;
+    a.seg_stride = seg_stride;
+    a.nseg = nseg;
+    a.b = packed_.data() + (n0 / kBlockN) * kw * kBlockN + n0 % kBlockN;
+    a.b_ks = kBlockN;
+    a.kw = kw;
+    a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
+    a.cols = static_cast<int>(std::min<int64_t>(nb, OC - n0));
+    a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
+    a.scale = ws.scale + n0;
+    a.bias = ws.bias + n0;
+    a.thr = ws.thr + n0;
+    a.flipmask = ws.flipmask + n0;
+    a.relu = t.act == Activation::relu;
+    if (out_f) {
+      a.out_f = out_f + m0 * OC + n0;
+      a.out_b = nullptr;
+      a.out_rs = OC;
+      a.bit0 = 0;
+    } else {
+      a.out_f = nullptr;
+      a.out_b = out_b + m0 * OCW + n0 / kWordBits;
+      a.out_rs = OCW;
+      a.bit0 = static_cast<int>(n0 % kWordBits);
+    }
+    kern.tile(a);
+  };
+
+  // Panels [p0, p1) x channels [n_lo, n_hi): blocks of panels whose A rows (about
+  // mr * kw words each) stay in L2 while every weight block (kw x nb words, L1-sized) sweeps
+  // over them. Within a row the channel tiles run in increasing order, which the bit-output
+  // OR-merge relies on.
+  const int64_t panel_bytes = mr * kw * static_cast<int64_t>(sizeof(word_t));
+  const int64_t PB = std::max<int64_t>(1, (192 * 1024) / panel_bytes);
+  auto do_panels = [&](int64_t p0, int64_t p1, int64_t n_lo, int64_t n_hi) {
+    for (int64_t pb = p0; pb < p1; pb += PB) {
+      const int64_t pe = std::min(p1, pb + PB);
+      for (int64_t n0 = n_lo; n0 < n_hi; n0 += nb)
+        for (int64_t p = pb; p < pe; ++p) run_tile(p, n0);
+    }
+  };
+
+  const int nt = pool.num_threads();
+  if (nt == 1 || P >= 2 * nt) {
+    auto rows = [&](int64_t b, int64_t e, int) { do_panels(b, e, 0, OC); };
+    parallel(pool, P, rows);
+    return;
+  }
+  // Few rows (e.g. a batch-1 linear layer): split over rows x 64-channel chunks (whole output
+  // words, so bit mode never shares a word between threads).
+  const int64_t chunks = (OC + kWordBits - 1) / kWordBits;
+  auto items = [&](int64_t b, int64_t e, int) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t c = it / P, p = it % P;
+      do_panels(p, p + 1, c * kWordBits, std::min<int64_t>(OC, (c + 1) * kWordBits));
+    }
+  };
+  parallel(pool, P * chunks, items);
+}
+
+}  // namespace hbn

@@ -1,0 +1,123 @@
+// Internal contract between the BConv2d driver (bconv.cc) and the per-ISA micro-kernels.
+//
+// The driver treats the convolution as a binary GEMM without materialising im2col: row m of
+// A (an output pixel) is its receptive field, K = KH*KW*words_for(C) words in (tap, word)
+// order. In a zero-padded copy of the input (padded pixels are 0 words, i.e. +1 bits, fixed up
+// by `base` below) the KW taps of one kernel row are neighbouring pixels, so a row of A is KH
+// contiguous segments of KW*words words, seg_stride words apart. B holds the weights in
+// blocks of kBlockN output channels, [block][k][kBlockN] words, k in the same order. A
+// micro-kernel computes a rows x cols tile of popcounts, keeping the accumulators in registers
+// across the whole K loop, and applies the output stage in the same pass:
+//   dot = base[oc] - 2 * popcount(a XOR w)      (base = K minus the padded taps' weight sums)
+//   y = ((dot * scale) * pixel_scale) + bias, ReLU      -- exactly apply_transform's order
+// then stores floats, or threshold bits (threshold_bit) for the next binary layer.
+#pragma once
+#include <cstdint>
+
+#include "hbn/types.h"
+
+namespace hbn {
+namespace detail {
+
+// Output channels per packed weight block; every micro-kernel's tile width divides it, so
+// one packing serves every ISA (the active path may change between runs).
+constexpr int kBlockN = 32;
+// Largest tile height of any micro-kernel (rows past the end repeat the last real row).
+constexpr int kMaxMR = 8;
+
+struct TileArgs {
+  // Row i, word k (k = s * seg_len + j) is a[i][s * seg_stride + j]. All MR row pointers are
+  // valid (rows past `rows` repeat a real row); kernels may skip rows >= `rows`.
+  const word_t* a[kMaxMR];
+  int64_t seg_len, seg_stride;
+  int nseg;
+  const word_t* b;         // tile oc j, word k at b[k * b_ks + j]
+  int64_t b_ks;
+  int64_t kw;              // words along K (= nseg * seg_len)
+  int rows, cols;          // valid rows (<= MR) and output channels (<= NB) of this tile
+  const int32_t* base[kMaxMR];  // per row: K minus padding correction, indexed by tile oc j
+  const float* pixel_scale;     // per row i, or null; only rows < `rows` are read
+  // Per tile oc j, readable for a whole NB block (padded past OC with neutral values):
+  const float* scale;
+  const float* bias;
+  const float* thr;
+  const int32_t* flipmask;  // -1 where out_flip, else 0
+  bool relu;
+  float* out_f;            // float mode: row i, oc j at out_f[i * out_rs + j]; null in bit mode
+  word_t* out_b;           // bit mode: row i's word at out_b[i * out_rs], bits bit0.. bit0+cols-1
+  int64_t out_rs;
+  int bit0;                // 0: the tile starts its word (assign); else OR into it
+};
+
+struct BKernel {
+  int mr;  // tile rows
+  int nb;  // tile output channels (divides kBlockN and 64)
+  void (*tile)(const TileArgs&);
+};
+
+BKernel bkernel_scalar();
+BKernel bkernel_avx2();
+// AVX2 has two formulations (bconv_avx2.cc); bkernel_avx2() returns the selected one so tests
+// and benchmarks can run both: 0 = nibble-LUT vpshufb, 1 = scalar popcnt.
+void set_avx2_variant(int variant);
+int avx2_variant();
+BKernel bkernel_avx512();
+BKernel bkernel_neon();
+
+// Population count for the portable path. Without a popcount instruction in the baseline ISA
+// (x86-64 without -mpopcnt) the builtin becomes a libgcc call per word; the inline SWAR
+// version lets independent accumulator chains overlap. The scalar peak loop uses it too.
+inline int popcount64(word_t x) {
+#if defined(__POPCNT__) || defined(__aarch64__) || !defined(__x86_64__)
+  return __builtin_popcountll(x);
+#else
+  x = x - ((x >> 1) & 0x5555555555555555ULL);
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
+#endif
+}
+
+// Keeps the compiler from fusing a multiply and the following add into an FMA, which would
+// round once instead of twice and disagree with apply_transform.
+inline float no_contract(float v) {
+#if defined(__aarch64__)
+  asm("" : "+w"(v));
+#elif defined(__x86_64__) || defined(__i386__)
+  asm("" : "+x"(v));
+#else
+  volatile float t = v;
+  v = t;
+#endif
+  return v;
+}
+
+// The output stage on a tile of popcounts pc[i * pc_rs + j], element by element: the
+// definition the SIMD epilogues reproduce (used directly by the scalar and NEON kernels).
+inline void tile_epilogue_ref(const TileArgs& t, const int32_t* pc, int pc_rs) {
+  for (int i = 0; i < t.rows; ++i) {
+    const int32_t* base = t.base[i];
+    const float ps = t.pixel_scale ? t.pixel_scale[i] : 1.0f;
+    word_t bits = 0;
+    for (int j = 0; j < t.cols; ++j) {
+      float y = static_cast<float>(base[j] - 2 * pc[i * pc_rs + j]);
+      y = no_contract(y * t.scale[j]);
+      if (t.pixel_scale) y = no_contract(y * ps);
+      y = y + t.bias[j];
+      if (t.relu && !(y > 0.0f)) y = 0.0f;
+      if (t.out_f) {
+        t.out_f[i * t.out_rs + j] = y;
+      } else {
+        const bool bit = t.flipmask[j] ? (y > t.thr[j]) : (y < t.thr[j]);
+        bits |= static_cast<word_t>(bit) << (t.bit0 + j);
+      }
+    }
+    if (!t.out_f) {
+      word_t& w = t.out_b[i * t.out_rs];
+      w = t.bit0 ? (w | bits) : bits;
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace hbn

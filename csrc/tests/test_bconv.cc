@@ -1,0 +1,214 @@
+// Every compiled BConv2d path against bconv2d_reference (exact integers), plus the fused
+// output transform (against apply_transform) and the bit-output mode (against threshold_bit),
+// on shapes that straddle word, tile and padding boundaries; 1 and 2 threads.
+#include <atomic>
+#include <cmath>
+#include <new>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "bconv/bconv.h"
+#include "bconv/bconv_kernels.h"
+#include "hbn/isa.h"
+#include "peak/peak.h"
+
+using namespace hbn;
+
+static int g_failures = 0;
+
+// Counts heap allocations so the test can check that run() allocates nothing.
+static std::atomic<long> g_allocs{0};
+void* operator new(std::size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+struct Case {
+  int c, oc, kh, kw, sh, sw, ph, pw, n, h, w;
+};
+
+static void fail(const char* what, Isa isa, const Case& k, int threads) {
+  std::printf("FAIL %s isa=%s C=%d OC=%d k=%dx%d s=%dx%d p=%dx%d n=%d %dx%d threads=%d\n", what,
+              isa_name(isa), k.c, k.oc, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.n, k.h, k.w, threads);
+  ++g_failures;
+}
+
+static std::vector<word_t> random_bits(std::mt19937_64& rng, int64_t groups, int channels) {
+  const int64_t words = words_for(channels);
+  std::vector<word_t> v(static_cast<size_t>(groups * words));
+  const word_t tail = channels % 64 ? (word_t{1} << (channels % 64)) - 1 : ~word_t{0};
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t i = 0; i < words; ++i) v[g * words + i] = rng() & (i == words - 1 ? tail : ~word_t{0});
+  return v;
+}
+
+// Independent check of the reference on one case: +-1 floats, zero padding.
+static bool reference_matches_float_conv(const Case& k, const ConvGeometry& g, const std::vector<word_t>& x,
+                                         const std::vector<word_t>& wt, const std::vector<int32_t>& ref) {
+  const int64_t W = words_for(k.c);
+  auto sgn = [](const std::vector<word_t>& v, int64_t word_base, int c) {
+    return ((v[word_base + c / 64] >> (c % 64)) & 1) ? -1.0 : 1.0;
+  };
+  const int OH = g.out_h(k.h), OW = g.out_w(k.w);
+  for (int b = 0; b < k.n; ++b)
+    for (int oh = 0; oh < OH; ++oh)
+      for (int ow = 0; ow < OW; ++ow)
+        for (int oc = 0; oc < k.oc; ++oc) {
+          double s = 0;
+          for (int kh = 0; kh < k.kh; ++kh)
+            for (int kx = 0; kx < k.kw; ++kx) {
+              const int ih = oh * k.sh - k.ph + kh, iw = ow * k.sw - k.pw + kx;
+              for (int c = 0; c < k.c; ++c) {
+                const double xv = (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w)
+                                      ? 0.0
+                                      : sgn(x, ((int64_t(b) * k.h + ih) * k.w + iw) * W, c);
+                s += xv * sgn(wt, ((int64_t(oc) * k.kh + kh) * k.kw + kx) * W, c);
+              }
+            }
+          if (s != ref[((int64_t(b) * OH + oh) * OW + ow) * k.oc + oc]) return false;
+        }
+  return true;
+}
+
+static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, ThreadPool& pool2) {
+  ConvGeometry g;
+  g.in_channels = k.c;
+  g.out_channels = k.oc;
+  g.kernel_h = k.kh;
+  g.kernel_w = k.kw;
+  g.stride_h = k.sh;
+  g.stride_w = k.sw;
+  g.pad_h = k.ph;
+  g.pad_w = k.pw;
+  const int OH = g.out_h(k.h), OW = g.out_w(k.w);
+  const int64_t M = int64_t(k.n) * OH * OW, OCW = words_for(k.oc);
+  auto x = random_bits(rng, int64_t(k.n) * k.h * k.w, k.c);
+  auto wt = random_bits(rng, int64_t(k.oc) * k.kh * k.kw, k.c);
+  std::vector<int32_t> ref(static_cast<size_t>(M * k.oc));
+  bconv2d_reference(g, x.data(), k.n, k.h, k.w, wt.data(), ref.data());
+  if (M * k.oc * k.kh * k.kw * k.c < 3000000 && !reference_matches_float_conv(k, g, x, wt, ref))
+    fail("reference vs +-1 float conv", Isa::scalar, k, 1);
+
+  // Output-stage parameters: scale/bias/pixel_scale, thresholds incl. +-inf, random flips.
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  std::vector<float> scale(k.oc), bias(k.oc), thr(k.oc), ps(static_cast<size_t>(M));
+  std::vector<uint8_t> flip(k.oc);
+  for (int j = 0; j < k.oc; ++j) {
+    scale[j] = ud(rng) * 0.1f;
+    bias[j] = ud(rng) * 3.0f;
+    thr[j] = j % 11 == 3 ? std::numeric_limits<float>::infinity()
+             : j % 11 == 5 ? -std::numeric_limits<float>::infinity()
+                           : ud(rng) * 2.0f;
+    flip[j] = rng() % 2 ? static_cast<uint8_t>(rng() % 255 + 1) : 0;
+  }
+  for (auto& p : ps) p = 0.5f + 0.5f * (ud(rng) + 1.0f);
+  OutputTransform plain;
+  OutputTransform full;
+  full.scale = scale.data();
+  full.bias = bias.data();
+  full.pixel_scale = ps.data();
+  full.act = Activation::relu;
+  OutputTransform bits = full;
+  bits.act = Activation::none;
+  bits.out_threshold = thr.data();
+  bits.out_flip = flip.data();
+  OutputTransform bits_noflip = bits;
+  bits_noflip.out_flip = nullptr;
+  bits_noflip.pixel_scale = nullptr;
+
+  BConv2d conv(g, wt.data());
+  std::vector<unsigned char> ws(conv.workspace_bytes(k.n, k.h, k.w) + 1);
+  void* wsp = ws.data() + 1;  // deliberately misaligned: run must align it itself
+  // Every path; AVX2 in both its formulations (variant 1 reported as isa "avx2" too).
+  for (int path = 0; path < 5; ++path) {
+    const Isa isa = path == 4 ? Isa::avx2 : static_cast<Isa>(path);
+    if (!set_isa(isa)) continue;
+    detail::set_avx2_variant(path == 4 ? 1 : 0);
+    for (int threads = 1; threads <= 2; ++threads) {
+      ThreadPool& pool = threads == 1 ? pool1 : pool2;
+      std::vector<float> out(static_cast<size_t>(M * k.oc), -7.0f);
+      const long allocs_before = g_allocs.load();
+      conv.run(x.data(), k.n, k.h, k.w, plain, out.data(), wsp, pool);
+      if (g_allocs.load() != allocs_before) fail("run() allocated", isa, k, threads);
+      for (int64_t i = 0; i < M * k.oc; ++i)
+        if (out[i] != static_cast<float>(ref[i])) {
+          fail("raw dot", isa, k, threads);
+          break;
+        }
+      conv.run(x.data(), k.n, k.h, k.w, full, out.data(), wsp, pool);
+      for (int64_t m = 0; m < M; ++m)
+        for (int j = 0; j < k.oc; ++j) {
+          const float want = apply_transform(full, static_cast<float>(ref[m * k.oc + j]), m, j);
+          if (out[m * k.oc + j] != want) {
+            fail("transform", isa, k, threads);
+            m = M;
+            break;
+          }
+        }
+      for (const OutputTransform* bt : {&bits, &bits_noflip}) {
+        std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x123456789abcdefULL);
+        conv.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool);
+        bool ok = true;
+        for (int64_t m = 0; m < M && ok; ++m)
+          for (int64_t wd = 0; wd < OCW && ok; ++wd) {
+            word_t want = 0;
+            for (int j = int(wd * 64); j < k.oc && j < int(wd * 64 + 64); ++j) {
+              const float y = apply_transform(*bt, static_cast<float>(ref[m * k.oc + j]), m, j);
+              if (threshold_bit(*bt, y, j)) want |= word_t{1} << (j % 64);
+            }
+            ok = ob[m * OCW + wd] == want;
+          }
+        if (!ok) fail(bt == &bits ? "bits" : "bits (no flip)", isa, k, threads);
+      }
+    }
+  }
+  detail::set_avx2_variant(0);
+  reset_isa();
+}
+
+int main() {
+  std::mt19937_64 rng(12345);
+  ThreadPool pool1(1), pool2(2);
+  const Case cases[] = {
+      // c, oc, kh, kw, sh, sw, ph, pw, n, h, w
+      {1, 5, 3, 3, 1, 1, 1, 1, 2, 7, 9},
+      {63, 33, 3, 3, 2, 2, 1, 1, 1, 9, 8},
+      {64, 32, 1, 1, 1, 1, 0, 0, 2, 5, 5},      // 1x1 stride 1: no im2col
+      {65, 40, 5, 5, 1, 1, 2, 2, 1, 11, 7},
+      {127, 7, 7, 7, 2, 2, 2, 2, 1, 13, 13},
+      {200, 70, 1, 1, 1, 1, 0, 0, 3, 3, 5},     // no im2col, partial last panel
+      {200, 9, 11, 11, 4, 4, 2, 2, 1, 23, 19},
+      {96, 64, 3, 3, 1, 1, 1, 1, 1, 6, 6},
+      {3, 16, 1, 1, 2, 2, 0, 0, 2, 7, 7},       // strided 1x1
+      {256, 36, 3, 3, 1, 1, 1, 1, 1, 5, 5},
+      {64, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1},       // single output
+      {130, 100, 3, 1, 2, 1, 1, 0, 2, 5, 4},    // rectangular kernel and stride
+      {8, 10, 3, 3, 1, 1, 2, 2, 1, 4, 4},       // padding larger than k/2: all-padding taps
+      {32, 130, 2, 2, 1, 1, 0, 0, 1, 3, 3},     // few rows, many channels (channel split)
+      {512, 20, 1, 1, 1, 1, 0, 0, 3, 1, 1},     // linear layer: batch 3 (M % 4 == 3)
+      {70, 12, 3, 3, 1, 1, 0, 0, 2, 5, 3},      // kernel spans the width: one K segment
+      {40, 9, 1, 5, 1, 2, 0, 2, 1, 6, 9},       // 1xK kernel with horizontal padding only
+  };
+  for (const Case& k : cases) run_case(k, rng, pool1, pool2);
+  // The peak loops of every path run and report a positive rate.
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
+    if (!isa_supported(isa)) continue;
+    const double b = peak_binary_macs(isa, 0.005), f = peak_fma_macs(isa, 0.005);
+    if (!(b > 0.0) || !(f > 0.0)) {
+      std::printf("FAIL peak loops isa=%s: %g %g\n", isa_name(isa), b, f);
+      ++g_failures;
+    }
+  }
+  std::printf("paths tested:");
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
+    if (isa_supported(isa)) std::printf(" %s", isa_name(isa));
+  std::printf("\n");
+  std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
+  return g_failures ? 1 : 0;
+}
