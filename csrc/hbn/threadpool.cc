@@ -64,7 +64,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     fn(0, n, 0);
     return;
   }
-  int64_t chunk = (n + parts - 1) / parts;
+  const int64_t chunk = std::max(grain, (n + parts - 1) / parts);
   parts = static_cast<int>((n + chunk - 1) / chunk);
   std::lock_guard<std::mutex> run_lock(run_mu_);
   {
