@@ -9,6 +9,7 @@
 #include "bconv/bconv.h"  // ConvGeometry
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
+#include "sgemm/aligned.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
@@ -25,8 +26,12 @@ class Conv2dF32 {
 
  private:
   ConvGeometry g_;
-  std::vector<float> packed_;
+  AlignedVector<float> packed_;
 };
+
+// How WBConv2d feeds its bits to the micro-kernel (see wbgemm/wbgemm.h). `automatic` is the
+// measured per-ISA choice (gemm_driver.cc, choose_bits_strategy); the others exist so tests and benchmarks can compare them.
+enum class WBStrategy : int { automatic = 0, unpack = 1, direct = 2 };
 
 class WBConv2d {
  public:
@@ -39,11 +44,18 @@ class WBConv2d {
   // acc = sum over taps and channels of x * (+-1); then the transform. Zero padding.
   void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
            void* workspace, ThreadPool& pool) const;
+  void set_strategy(WBStrategy s) { strategy_ = s; }
+  WBStrategy strategy() const { return strategy_; }
 
  private:
   ConvGeometry g_;
-  std::vector<word_t> packed_;
+  std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
+  WBStrategy strategy_ = WBStrategy::automatic;
 };
+
+// Both classes: the output spatial size must be >= 1 (else std::invalid_argument); the
+// transform must write floats (out_threshold null). workspace_bytes() is bounded: im2col runs
+// in MC x KC blocks, so it does not grow with the image.
 
 // Scalar references (double accumulation), out NHWC [n][OH][OW][OC], no transform.
 void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,

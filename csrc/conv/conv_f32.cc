@@ -1,0 +1,155 @@
+#include "conv/conv_f32.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "sgemm/gemm_driver.h"
+#include "wbgemm/wbgemm.h"
+
+namespace hbn {
+
+namespace {
+
+using sgemm_detail::kNR;
+
+void check_geometry(const ConvGeometry& g) {
+  if (g.in_channels < 1 || g.out_channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
+      g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
+    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
+}
+
+// Fills everything but the B operand.
+sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, const float* in, int n, int in_h,
+                                 int in_w, const OutputTransform& t, float* out, void* workspace) {
+  if (n < 0 || in_h < 1 || in_w < 1) throw std::invalid_argument("conv: bad input size");
+  const int oh = g.out_h(in_h), ow = g.out_w(in_w);
+  if (in_h + 2 * g.pad_h < g.kernel_h || in_w + 2 * g.pad_w < g.kernel_w || oh < 1 || ow < 1)
+    throw std::invalid_argument("conv: input " + std::to_string(in_h) + "x" +
+                                std::to_string(in_w) + " is smaller than the kernel");
+  sgemm_detail::GemmArgs a;
+  a.M = static_cast<int64_t>(n) * oh * ow;
+  a.N = g.out_channels;
+  a.K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+  const bool pointwise = g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 &&
+                         g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+  if (pointwise) {
+    // The NHWC input already is the im2col matrix.
+    a.A.a = in;
+    a.A.lda = g.in_channels;
+  } else {
+    a.A.conv = &g;
+    a.A.in = in;
+    a.A.in_h = in_h;
+    a.A.in_w = in_w;
+    a.A.out_h = oh;
+    a.A.out_w = ow;
+  }
+  a.t = &t;
+  a.C = out;
+  a.ldc = g.out_channels;
+  a.workspace = workspace;
+  return a;
+}
+
+}  // namespace
+
+Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw) : g_(g) {
+  check_geometry(g);
+  const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
+  const int64_t K = static_cast<int64_t>(KH) * KW * IC, N = g.out_channels;
+  packed_.resize(static_cast<size_t>((N + kNR - 1) / kNR * K * kNR));
+  // B[k][oc] with k = (kh*KW + kw)*IC + ic, the im2col column order.
+  sgemm_detail::pack_b_panels(
+      K, N,
+      [&](int64_t k, int64_t oc) {
+        const int64_t ic = k % IC, tap = k / IC;
+        return weight_oihw[((oc * IC + ic) * KH + tap / KW) * KW + tap % KW];
+      },
+      packed_.data());
+}
+
+size_t Conv2dF32::workspace_bytes(int, int, int) const {
+  return sgemm_detail::gemm_workspace_bytes();
+}
+
+void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
+                    float* out, void* workspace, ThreadPool& pool) const {
+  sgemm_detail::GemmArgs a = conv_args(g_, in, n, in_h, in_w, t, out, workspace);
+  a.b_packed = packed_.data();
+  sgemm_detail::gemm_run(a, pool);
+}
+
+WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+  check_geometry(g);
+  packed_ = pack_bit_panels(g, weight_bits);
+}
+
+WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
+  check_geometry(g);
+  const std::vector<word_t> bits = binarize_oihw(g, weight_oihw);
+  return WBConv2d(g, bits.data());
+}
+
+size_t WBConv2d::workspace_bytes(int, int, int) const {
+  return sgemm_detail::gemm_workspace_bytes();
+}
+
+void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
+                   float* out, void* workspace, ThreadPool& pool) const {
+  sgemm_detail::GemmArgs a = conv_args(g_, in, n, in_h, in_w, t, out, workspace);
+  a.b_bits = packed_.data();
+  a.bits_strategy = static_cast<sgemm_detail::BitsStrategy>(static_cast<int>(strategy_));
+  sgemm_detail::gemm_run(a, pool);
+}
+
+namespace {
+
+// out[n][oh][ow][oc] = sum over (kh, kw, ic) of in[n][ih][iw][ic] * w(oc, ic, kh, kw), in double,
+// where ih = oh*stride - pad + kh and taps outside the image contribute 0 (zero padding).
+template <typename W>
+void conv_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w, W w,
+                    float* out) {
+  const int oh_n = g.out_h(in_h), ow_n = g.out_w(in_w);
+  const int IC = g.in_channels, OC = g.out_channels;
+  for (int b = 0; b < n; ++b)
+    for (int oh = 0; oh < oh_n; ++oh)
+      for (int ow = 0; ow < ow_n; ++ow)
+        for (int oc = 0; oc < OC; ++oc) {
+          double acc = 0.0;
+          for (int kh = 0; kh < g.kernel_h; ++kh) {
+            const int ih = oh * g.stride_h - g.pad_h + kh;
+            if (ih < 0 || ih >= in_h) continue;
+            for (int kw = 0; kw < g.kernel_w; ++kw) {
+              const int iw = ow * g.stride_w - g.pad_w + kw;
+              if (iw < 0 || iw >= in_w) continue;
+              const float* x = in + ((static_cast<int64_t>(b) * in_h + ih) * in_w + iw) * IC;
+              for (int ic = 0; ic < IC; ++ic) acc += static_cast<double>(x[ic]) * w(oc, ic, kh, kw);
+            }
+          }
+          out[((static_cast<int64_t>(b) * oh_n + oh) * ow_n + ow) * OC + oc] = static_cast<float>(acc);
+        }
+}
+
+}  // namespace
+
+void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                          const float* weight_oihw, float* out) {
+  const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
+  conv_reference(g, in, n, in_h, in_w,
+                 [&](int oc, int ic, int kh, int kw) {
+                   return static_cast<double>(
+                       weight_oihw[((static_cast<int64_t>(oc) * IC + ic) * KH + kh) * KW + kw]);
+                 },
+                 out);
+}
+
+void wbconv2d_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                        const word_t* weight_bits, float* out) {
+  conv_reference(g, in, n, in_h, in_w,
+                 [&](int oc, int ic, int kh, int kw) {
+                   return static_cast<double>(weight_sign(g, weight_bits, oc, kh, kw, ic));
+                 },
+                 out);
+}
+
+}  // namespace hbn

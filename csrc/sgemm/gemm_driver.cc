@@ -1,0 +1,258 @@
+#include "sgemm/gemm_driver.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "hbn/types.h"
+
+namespace hbn {
+namespace sgemm_detail {
+
+namespace {
+
+// Row stride of an A block copied into the workspace: a multiple of 16 floats plus 16, so the
+// MR rows a micro-kernel reads together fall in different L1 sets. Read in place, a matrix whose
+// rows are a multiple of 4 KiB apart (K = 1024, 4096, 9216, ...) puts all of them in one set
+// and thrashes L1 on every k step (measured: fc 9216->4096 batch 16 ran at a third of peak).
+constexpr int64_t a_stride(int64_t k) { return (k + 15) / 16 * 16 + 16; }
+
+// True when MR rows `lda` floats apart crowd into few L1 sets (the 4 KiB case above). Then
+// the A block is copied to a_stride rows; otherwise it is read in place, which saves a copy
+// per element that matters when N is small (a 1x1 conv with 64 outputs reuses A only 64x).
+bool rows_alias(int64_t lda, int mr) {
+  constexpr int kSets = 64, kLine = 64;
+  int count[kSets] = {};
+  for (int r = 0; r < mr; ++r)
+    if (++count[(r * lda * static_cast<int64_t>(sizeof(float)) / kLine) % kSets] > 2) return true;
+  return false;
+}
+
+constexpr size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+size_t slot_floats(const KernelSet& ks) {
+  return static_cast<size_t>(ks.mr) * ks.mc_tiles * a_stride(ks.kc) + static_cast<size_t>(ks.kc) * kNR;
+}
+
+size_t max_slot_bytes() {
+  size_t s = slot_floats(scalar_kernels());
+#if defined(HBN_X86)
+  s = std::max(s, slot_floats(avx2_kernels()));
+  s = std::max(s, slot_floats(avx512_kernels()));
+#endif
+#if defined(HBN_ARM64)
+  s = std::max(s, slot_floats(neon_kernels()));
+#endif
+  // Rounded up with a spare cache line so two threads' slots never share a line.
+  return align_up(s * sizeof(float) + kOverReadBytes, kAlignment);
+}
+
+// Writes the part of [seg_begin, seg_end) (columns of one im2col row) that falls inside the
+// block [k0, k0 + kc) to d (d[0] is column k0): a copy of src when src is non-null, else zeros.
+inline void emit_segment(int64_t seg_begin, int64_t seg_end, const float* src, int64_t k0, int kc,
+                         float* d) {
+  const int64_t lo = std::max(seg_begin, k0), hi = std::min(seg_end, k0 + kc);
+  if (lo >= hi) return;
+  if (src) std::memcpy(d + (lo - k0), src + (lo - seg_begin), sizeof(float) * (hi - lo));
+  else std::memset(d + (lo - k0), 0, sizeof(float) * (hi - lo));
+}
+
+// Materialises rows [m0, m0 + rows) x columns [k0, k0 + kc) of the implicit im2col matrix into
+// dst (row-major, row stride ld). k runs (kh, kw, ic) with ic fastest, so for one kh the taps
+// whose columns are inside the image are one contiguous run of the NHWC input (KW * IC floats
+// when nothing is clipped: one copy, not KW), and taps in the zero padding become zeros.
+void im2col_block(const ASource& s, int64_t m0, int rows, int64_t k0, int kc, float* dst, int64_t ld) {
+  const ConvGeometry& g = *s.conv;
+  const int IC = g.in_channels, KW = g.kernel_w;
+  const int64_t row_len = static_cast<int64_t>(KW) * IC;  // im2col columns per kh
+  const int64_t pix = static_cast<int64_t>(s.out_h) * s.out_w;
+  const int kh_first = static_cast<int>(k0 / row_len);
+  const int kh_last = static_cast<int>((k0 + kc - 1) / row_len);
+  for (int r = 0; r < rows; ++r) {
+    const int64_t m = m0 + r;
+    const int64_t img = m / pix;
+    const int64_t rem = m % pix;
+    const int oh = static_cast<int>(rem / s.out_w), ow = static_cast<int>(rem % s.out_w);
+    const int ih0 = oh * g.stride_h - g.pad_h, iw0 = ow * g.stride_w - g.pad_w;
+    const float* img_base = s.in + img * s.in_h * s.in_w * static_cast<int64_t>(IC);
+    // Taps kw in [kw_lo, kw_hi) read columns inside the image.
+    const int kw_lo = std::min(KW, std::max(0, -iw0));
+    const int kw_hi = std::max(kw_lo, std::min(KW, s.in_w - iw0));
+    float* d = dst + r * ld;
+    for (int kh = kh_first; kh <= kh_last; ++kh) {
+      const int ih = ih0 + kh;
+      const int64_t base = kh * row_len;
+      if (ih < 0 || ih >= s.in_h) {
+        emit_segment(base, base + row_len, nullptr, k0, kc, d);
+        continue;
+      }
+      emit_segment(base, base + static_cast<int64_t>(kw_lo) * IC, nullptr, k0, kc, d);
+      emit_segment(base + static_cast<int64_t>(kw_lo) * IC, base + static_cast<int64_t>(kw_hi) * IC,
+                   img_base + (static_cast<int64_t>(ih) * s.in_w + iw0 + kw_lo) * IC, k0, kc, d);
+      emit_segment(base + static_cast<int64_t>(kw_hi) * IC, base + row_len, nullptr, k0, kc, d);
+    }
+  }
+}
+
+// Decodes a bit panel (bit j of word k = sign of column j, 1 = -1) into a float panel [kc][32].
+void unpack_bits_panel(const uint32_t* bits, int kc, float* dst) {
+  for (int k = 0; k < kc; ++k) {
+    const uint32_t w = bits[k];
+    float* d = dst + static_cast<int64_t>(k) * kNR;
+    // Branch-free: bit j moved to the float sign bit of 1.0f.
+    for (int j = 0; j < kNR; ++j) {
+      const uint32_t f = 0x3f800000u | (((w >> j) & 1u) << 31);
+      std::memcpy(d + j, &f, sizeof f);
+    }
+  }
+}
+
+// Strategy for the binary-weight path, from benchmarks/bench_float_kernels.py on Zen 4 (one
+// thread, % of the FMA peak measured in the same run, unpack vs direct):
+//   256->256 3x3 on 14x14 (M=196, K=2304): AVX2 71% vs 91%, AVX-512 78% vs 84%
+//   AlexNet conv2 (M=729, K=2400):          AVX2 78% vs 89%, AVX-512 78% vs 82%
+//   fc 9216->4096 batch 1:                  ~3% vs 42% (AVX2), 50% (AVX-512)
+//   fc 9216->4096 batch 16:                 ~31% vs 88% (AVX2), 79% (AVX-512)
+// Decoding in registers costs a k-mask blend per 16 columns (AVX-512) or shift+and+or per 8
+// (AVX2, on the integer pipes beside the FMAs), once per k step for the whole MR-row tile,
+// while the unpacked panel costs a 32x larger B stream through L1 plus the decode pass, which a
+// short M (batch-1 linear layers) never amortises. So x86 always decodes in registers.
+// NEON could not be measured here (it runs under qemu in CI): it decodes in registers only for
+// blocks of at most one row tile, where an unpacked panel would be used once and thrown away,
+// and otherwise unpacks, since its decode (test + select per 4 columns) is dearer relative to
+// its 4-wide FMAs than AVX-512's. The scalar path has no decoder and always unpacks.
+BitsStrategy choose_bits_strategy(const KernelSet& ks, int64_t rows_in_block) {
+  if (!ks.bits) return BitsStrategy::unpack;
+  if (ks.isa == Isa::neon && rows_in_block > ks.mr) return BitsStrategy::unpack;
+  return BitsStrategy::direct;
+}
+
+}  // namespace
+
+int gemm_scratch_slots() {
+  static const int slots = std::max(8, static_cast<int>(std::thread::hardware_concurrency()));
+  return slots;
+}
+
+size_t gemm_workspace_bytes() {
+  return static_cast<size_t>(gemm_scratch_slots()) * max_slot_bytes() + kAlignment;
+}
+
+void gemm_run(const GemmArgs& args, ThreadPool& pool) {
+  const int64_t M = args.M, N = args.N, K = args.K;
+  if (M <= 0 || N <= 0) return;
+  if (args.t && args.t->out_threshold)
+    throw std::invalid_argument("float kernels write floats: out_threshold is not supported");
+  const KernelSet& ks = active_kernels();
+  const bool use_bits = args.b_bits != nullptr;
+  if (!use_bits && !args.b_packed) throw std::invalid_argument("gemm_run: no B operand");
+
+  if (K == 0) {
+    // Degenerate but well defined: every dot product is 0.
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n)
+        args.C[m * args.ldc + n] = args.t ? apply_transform(*args.t, 0.0f, m, n) : 0.0f;
+    return;
+  }
+
+  const int mr = ks.mr;
+  const int64_t MC = static_cast<int64_t>(mr) * ks.mc_tiles;
+  const int KC = ks.kc;
+  const int64_t panels = (N + kNR - 1) / kNR;
+  const int64_t m_blocks = (M + MC - 1) / MC;
+  const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
+  // Short M (a batch-1 linear layer, a small feature map): split the column panels too, so
+  // every thread gets work. Each element's arithmetic does not depend on the split, so results
+  // are identical for any thread count.
+  int64_t n_chunks = 1;
+  if (m_blocks < slots) n_chunks = std::min<int64_t>(panels, (slots + m_blocks - 1) / m_blocks);
+  const int64_t panels_per_chunk = (panels + n_chunks - 1) / n_chunks;
+  n_chunks = (panels + panels_per_chunk - 1) / panels_per_chunk;
+  const int64_t tasks = m_blocks * n_chunks;
+
+  const size_t slot_bytes = max_slot_bytes();
+  char* ws = static_cast<char*>(args.workspace);
+  ws += (kAlignment - reinterpret_cast<uintptr_t>(ws) % kAlignment) % kAlignment;
+  const BitsStrategy forced = args.bits_strategy;
+
+  auto body = [&](int64_t t_begin, int64_t t_end, int slot) {
+    float* a_buf = reinterpret_cast<float*>(ws + slot * slot_bytes);
+    const int64_t a_buf_floats = MC * a_stride(KC);
+    float* b_buf = a_buf + a_buf_floats;
+    for (int64_t task = t_begin; task < t_end; ++task) {
+      const int64_t mb = task / n_chunks, nc = task % n_chunks;
+      const int64_t m0 = mb * MC, m1 = std::min(M, m0 + MC);
+      const int64_t p0 = nc * panels_per_chunk, p1 = std::min(panels, p0 + panels_per_chunk);
+      BitsStrategy strat = BitsStrategy::unpack;
+      if (use_bits) strat = forced != BitsStrategy::automatic ? forced : choose_bits_strategy(ks, m1 - m0);
+      if (strat == BitsStrategy::direct && !ks.bits) strat = BitsStrategy::unpack;
+      // One (panel, K block) step: every row tile of the block against one B micro-panel.
+      auto step = [&](int64_t p, int64_t k0, const float* a, int64_t lda) {
+        const int kc = static_cast<int>(std::min<int64_t>(KC, K - k0));
+        const bool last = k0 + kc == K;
+        const float* b = nullptr;
+        const uint32_t* bits = nullptr;
+        if (!use_bits) {
+          b = args.b_packed + (p * K + k0) * kNR;
+        } else if (strat == BitsStrategy::unpack) {
+          unpack_bits_panel(args.b_bits + p * K + k0, kc, b_buf);
+          b = b_buf;
+        } else {
+          bits = args.b_bits + p * K + k0;
+        }
+        static const OutputTransform identity;
+        Tile tile;
+        tile.ldc = args.ldc;
+        tile.nr = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
+        tile.accumulate = k0 > 0;
+        tile.t = last ? (args.t ? args.t : &identity) : nullptr;
+        tile.n0 = p * kNR;
+        for (int64_t i = m0; i < m1; i += mr) {
+          tile.mr = static_cast<int>(std::min<int64_t>(mr, m1 - i));
+          tile.m0 = i;
+          tile.c = args.C + i * args.ldc + p * kNR;
+          const float* ai = a + (i - m0) * lda;
+          if (b) ks.f32(kc, ai, lda, b, tile);
+          else ks.bits(kc, ai, lda, bits, tile);
+        }
+      };
+      const int64_t rows = m1 - m0;
+      if (args.A.conv) {
+        // K blocks outside: the im2col block is built once and reused by every panel.
+        const int64_t ld = a_stride(KC);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+          const int kc = static_cast<int>(std::min<int64_t>(KC, K - k0));
+          im2col_block(args.A, m0, static_cast<int>(rows), k0, kc, a_buf, ld);
+          for (int64_t p = p0; p < p1; ++p) step(p, k0, a_buf, ld);
+        }
+      } else if (!rows_alias(args.A.lda, mr)) {
+        for (int64_t k0 = 0; k0 < K; k0 += KC)
+          for (int64_t p = p0; p < p1; ++p) step(p, k0, args.A.a + m0 * args.A.lda + k0, args.A.lda);
+      } else if (rows * a_stride(K) <= a_buf_floats) {
+        // Short A (linear layers, small batches): copied whole, it stays in cache whatever the
+        // order, so walk each B panel from start to end, one sequential stream per panel.
+        const int64_t ld = a_stride(K);
+        for (int64_t r = 0; r < rows; ++r)
+          std::memcpy(a_buf + r * ld, args.A.a + (m0 + r) * args.A.lda, sizeof(float) * K);
+        for (int64_t p = p0; p < p1; ++p)
+          for (int64_t k0 = 0; k0 < K; k0 += KC) step(p, k0, a_buf + k0, ld);
+      } else {
+        const int64_t ld = a_stride(KC);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+          const int64_t kc = std::min<int64_t>(KC, K - k0);
+          for (int64_t r = 0; r < rows; ++r)
+            std::memcpy(a_buf + r * ld, args.A.a + (m0 + r) * args.A.lda + k0, sizeof(float) * kc);
+          for (int64_t p = p0; p < p1; ++p) step(p, k0, a_buf, ld);
+        }
+      }
+    }
+  };
+  const int64_t grain = (tasks + slots - 1) / slots;
+  // Handed over as a one-reference closure so std::function keeps it inline: run() must not
+  // allocate, and a closure of every captured variable would not fit the small buffer.
+  pool.parallel_for(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, grain);
+}
+
+}  // namespace sgemm_detail
+}  // namespace hbn

@@ -1,0 +1,70 @@
+// The blocked GEMM loop nest shared by Sgemm, Conv2dF32 and WBConv2d:
+//   C[M][N] = transform(A[M][K] * B[K][N])
+// A is either a row-major matrix (linear layers, 1x1 stride-1 convs; read in place, or copied
+// block by block when its rows would collide in L1) or the implicit im2col matrix of an NHWC
+// input (rows = output pixels, k = (kh*KW + kw)*IC + ic), materialised one MC x KC block at a
+// time so the workspace stays bounded whatever the image.
+// B is pre-packed float panels or bit panels (see ukernel.h).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "bconv/bconv.h"  // ConvGeometry
+#include "hbn/threadpool.h"
+#include "sgemm/ukernel.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+namespace sgemm_detail {
+
+struct ASource {
+  // Plain matrix (used when conv == nullptr).
+  const float* a = nullptr;
+  int64_t lda = 0;
+  // Implicit im2col of an NHWC image batch.
+  const ConvGeometry* conv = nullptr;
+  const float* in = nullptr;
+  int in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+};
+
+// How the binary-weight path feeds B to the micro-kernel.
+enum class BitsStrategy : int {
+  automatic = 0,  // chosen per ISA (see choose_bits_strategy in gemm_driver.cc)
+  unpack = 1,     // decode a 32-column panel to +-1 floats in a cache-resident buffer, reuse the
+                  // float micro-kernel for every row tile of the block
+  direct = 2,     // decode the signs in registers on every k step (no buffer)
+};
+
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  ASource A;
+  const float* b_packed = nullptr;   // [ceil(N/32)][K][32] or null
+  const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null
+  BitsStrategy bits_strategy = BitsStrategy::automatic;
+  const OutputTransform* t = nullptr;  // null = identity
+  float* C = nullptr;
+  int64_t ldc = 0;
+  void* workspace = nullptr;  // gemm_workspace_bytes() bytes, kAlignment-aligned or not
+};
+
+// Per-thread scratch slots: run() never uses more threads than this, so the workspace can be
+// sized without knowing which pool will run the layer.
+int gemm_scratch_slots();
+// Workspace for any problem on any ISA (bounded: it does not grow with M, N or K).
+size_t gemm_workspace_bytes();
+void gemm_run(const GemmArgs& args, ThreadPool& pool);
+
+// Packs a float B given by an element getter into [ceil(N/32)][K][32] panels (zero tails).
+template <typename Get>
+void pack_b_panels(int64_t K, int64_t N, Get get, float* out) {
+  const int64_t panels = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int j = 0; j < kNR; ++j) {
+        const int64_t n = p * kNR + j;
+        out[(p * K + k) * kNR + j] = n < N ? get(k, n) : 0.0f;
+      }
+}
+
+}  // namespace sgemm_detail
+}  // namespace hbn

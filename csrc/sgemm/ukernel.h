@@ -1,0 +1,63 @@
+// Float GEMM micro-kernels shared by the SGEMM, the float conv and the binary-weight kernels.
+//
+// Every path computes one MR x 32 tile of C += A * B over a block of kc steps:
+//   A: row-major, rows `lda` floats apart (an im2col block or the caller's matrix, read in
+//      place, so no transpose-pack of A is ever needed),
+//   B: either a packed float panel [kc][32] (kSgemmNR columns per row, zero-padded past N) or a
+//      bit panel [kc] of uint32 whose bit j is the sign of column j (1 = -1, as in types.h).
+// The B panel width is the same on every ISA so weights are packed once, whatever path later
+// runs; narrower vector units (AVX2, NEON) cover the 32 columns in two 16-wide halves.
+#pragma once
+#include <cstdint>
+
+#include "hbn/isa.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+namespace sgemm_detail {
+
+constexpr int kNR = 32;
+
+// Where a finished tile goes and what happens on the way.
+struct Tile {
+  float* c;                // top-left of the tile in C
+  int64_t ldc;             // row stride of C
+  int mr, nr;              // valid rows (<= MR) and columns (<= 32)
+  bool accumulate;         // add to what C holds (a previous K block) instead of overwriting
+  const OutputTransform* t;  // non-null on the last K block: apply the transform when storing
+  int64_t m0, n0;          // global row / column of the tile (for pixel_scale, scale, bias)
+};
+
+using UKernelF32 = void (*)(int kc, const float* a, int64_t lda, const float* b, const Tile& tile);
+using UKernelBits = void (*)(int kc, const float* a, int64_t lda, const uint32_t* bits,
+                             const Tile& tile);
+
+struct KernelSet {
+  Isa isa;
+  int mr;            // rows per micro-tile
+  int mc_tiles;      // row tiles per cache block (MC = mr * mc_tiles)
+  int kc;            // K block length
+  UKernelF32 f32;    // float B panel
+  UKernelBits bits;  // bit B panel (sign decoded in registers), or null if the path has none
+};
+
+// The kernel set of a compiled path (isa must be supported by the build).
+const KernelSet& kernels_for(Isa isa);
+inline const KernelSet& active_kernels() { return kernels_for(active_isa()); }
+
+const KernelSet& scalar_kernels();
+#if defined(HBN_X86)
+const KernelSet& avx2_kernels();
+const KernelSet& avx512_kernels();
+#endif
+#if defined(HBN_ARM64)
+const KernelSet& neon_kernels();
+#endif
+
+// The scalar store: the tile's accumulators, spilled to acc[MR][32], are merged into C element
+// by element with the scalar transform definition. The scalar and NEON paths store every tile
+// this way; the x86 SIMD paths only their partial (nr < 32) tiles.
+void store_tile_scalar(const float* acc, int acc_ld, const Tile& tile);
+
+}  // namespace sgemm_detail
+}  // namespace hbn

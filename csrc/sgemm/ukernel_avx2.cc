@@ -1,0 +1,183 @@
+// AVX2 + FMA micro-kernels: 6 x 16 register tiles (12 ymm accumulators + 2 B vectors + 1
+// broadcast of the 16 registers), run twice to cover the 32-column panel, so the same packed
+// weights serve every ISA.
+#include <immintrin.h>
+
+#include "sgemm/ukernel.h"
+
+namespace hbn {
+namespace sgemm_detail {
+namespace {
+
+constexpr int kMR = 6;
+
+// Stores one 16-column half (h) of the tile; the caller guarantees all 32 columns are valid.
+template <int R>
+inline void store_half(__m256 (&acc)[R][2], const Tile& tile, int h) {
+  const OutputTransform* t = tile.t;
+  const int64_t n0 = tile.n0 + 16 * h;
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 sc0 = zero, sc1 = zero, bi0 = zero, bi1 = zero;
+  if (t && t->scale) { sc0 = _mm256_loadu_ps(t->scale + n0); sc1 = _mm256_loadu_ps(t->scale + n0 + 8); }
+  if (t && t->bias) { bi0 = _mm256_loadu_ps(t->bias + n0); bi1 = _mm256_loadu_ps(t->bias + n0 + 8); }
+  const bool relu = t && t->act == Activation::relu;
+  for (int r = 0; r < R; ++r) {
+    float* c = tile.c + r * tile.ldc + 16 * h;
+    __m256 v0 = acc[r][0], v1 = acc[r][1];
+    if (tile.accumulate) {
+      v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
+      v1 = _mm256_add_ps(v1, _mm256_loadu_ps(c + 8));
+    }
+    if (t) {
+      if (t->scale) { v0 = _mm256_mul_ps(v0, sc0); v1 = _mm256_mul_ps(v1, sc1); }
+      if (t->pixel_scale) {
+        const __m256 ps = _mm256_set1_ps(t->pixel_scale[tile.m0 + r]);
+        v0 = _mm256_mul_ps(v0, ps);
+        v1 = _mm256_mul_ps(v1, ps);
+      }
+      if (t->bias) { v0 = _mm256_add_ps(v0, bi0); v1 = _mm256_add_ps(v1, bi1); }
+      // max(v, 0) returns its second operand for NaN, matching apply_transform's !(y > 0).
+      if (relu) { v0 = _mm256_max_ps(v0, zero); v1 = _mm256_max_ps(v1, zero); }
+    }
+    _mm256_storeu_ps(c, v0);
+    _mm256_storeu_ps(c + 8, v1);
+  }
+}
+
+template <int R>
+inline void spill_half(__m256 (&acc)[R][2], float (*buf)[kNR], int h) {
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(&buf[r][16 * h], acc[r][0]);
+    _mm256_storeu_ps(&buf[r][16 * h + 8], acc[r][1]);
+  }
+}
+
+// Computes both halves with `half(h, acc)` filling the accumulators of columns 16h..16h+15.
+template <int R, typename Half>
+inline void run_tile(const Tile& tile, Half half) {
+  if (tile.nr == kNR) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 acc[R][2];
+      half(h, acc);
+      store_half<R>(acc, tile, h);
+    }
+    return;
+  }
+  float buf[R][kNR];
+  for (int h = 0; h < 2; ++h) {
+    __m256 acc[R][2];
+    if (16 * h < tile.nr) half(h, acc);
+    else for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    spill_half<R>(acc, buf, h);
+  }
+  store_tile_scalar(&buf[0][0], kNR, tile);
+}
+
+// The accumulators are locals of the loop's own function and copied out once at the end: when
+// they live in the caller's array, GCC keeps them in memory and stores all 12 every k step.
+// Short tiles (one row for a batch-1 linear layer) split k over S accumulator sets so enough
+// independent FMA chains cover the latency; S depends on R only, so results are deterministic.
+template <int R>
+constexpr int sets_for() { return R <= 1 ? 4 : (R <= 3 ? 2 : 1); }
+
+template <int R, typename LoadB>
+inline void half_loop(int kc, const float* a, int64_t lda, LoadB load_b, __m256 (&out)[R][2]) {
+  constexpr int S = sets_for<R>();
+  __m256 acc[S][R][2];
+  for (int s = 0; s < S; ++s)
+    for (int r = 0; r < R; ++r) acc[s][r][0] = acc[s][r][1] = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + S <= kc; k += S) {
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) {
+      __m256 b0, b1;
+      load_b(k + s, b0, b1);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const __m256 av = _mm256_broadcast_ss(a + r * lda + k + s);
+        acc[s][r][0] = _mm256_fmadd_ps(av, b0, acc[s][r][0]);
+        acc[s][r][1] = _mm256_fmadd_ps(av, b1, acc[s][r][1]);
+      }
+    }
+  }
+  for (; k < kc; ++k) {
+    __m256 b0, b1;
+    load_b(k, b0, b1);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+      acc[0][r][0] = _mm256_fmadd_ps(av, b0, acc[0][r][0]);
+      acc[0][r][1] = _mm256_fmadd_ps(av, b1, acc[0][r][1]);
+    }
+  }
+  for (int s = 1; s < S; ++s)
+    for (int r = 0; r < R; ++r) {
+      acc[0][r][0] = _mm256_add_ps(acc[0][r][0], acc[s][r][0]);
+      acc[0][r][1] = _mm256_add_ps(acc[0][r][1], acc[s][r][1]);
+    }
+  for (int r = 0; r < R; ++r) { out[r][0] = acc[0][r][0]; out[r][1] = acc[0][r][1]; }
+}
+
+template <int R>
+void f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
+  run_tile<R>(tile, [&](int h, __m256 (&acc)[R][2]) {
+    const float* bh = b + 16 * h;
+    half_loop<R>(kc, a, lda,
+                 [bh](int k, __m256& b0, __m256& b1) {
+                   b0 = _mm256_loadu_ps(bh + k * kNR);
+                   b1 = _mm256_loadu_ps(bh + k * kNR + 8);
+                 },
+                 acc);
+  });
+}
+
+// Signs decoded in registers: shifting bit j of the weight word into the float sign position
+// and OR-ing it onto 1.0f gives +-1 (bit 1 = -1, types.h convention).
+template <int R>
+void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
+  run_tile<R>(tile, [&](int h, __m256 (&acc)[R][2]) {
+    const int base = 16 * h;
+    const __m256i sh0 = _mm256_setr_epi32(31 - base, 30 - base, 29 - base, 28 - base,
+                                          27 - base, 26 - base, 25 - base, 24 - base);
+    const __m256i sh1 = _mm256_sub_epi32(sh0, _mm256_set1_epi32(8));
+    const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+    const __m256i one = _mm256_castps_si256(_mm256_set1_ps(1.0f));
+    half_loop<R>(kc, a, lda,
+                 [=](int k, __m256& b0, __m256& b1) {
+                   const __m256i w = _mm256_set1_epi32(static_cast<int>(bits[k]));
+                   b0 = _mm256_castsi256_ps(
+                       _mm256_or_si256(_mm256_and_si256(_mm256_sllv_epi32(w, sh0), sign), one));
+                   b1 = _mm256_castsi256_ps(
+                       _mm256_or_si256(_mm256_and_si256(_mm256_sllv_epi32(w, sh1), sign), one));
+                 },
+                 acc);
+  });
+}
+
+#define HBN_ROWS_SWITCH(fn, ...)         \
+  switch (tile.mr) {                     \
+    case 1: return fn<1>(__VA_ARGS__);   \
+    case 2: return fn<2>(__VA_ARGS__);   \
+    case 3: return fn<3>(__VA_ARGS__);   \
+    case 4: return fn<4>(__VA_ARGS__);   \
+    case 5: return fn<5>(__VA_ARGS__);   \
+    default: return fn<6>(__VA_ARGS__);  \
+  }
+
+void f32_kernel(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
+  HBN_ROWS_SWITCH(f32_tile, kc, a, lda, b, tile)
+}
+
+void bits_kernel(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
+  HBN_ROWS_SWITCH(bits_tile, kc, a, lda, bits, tile)
+}
+
+}  // namespace
+
+const KernelSet& avx2_kernels() {
+  static const KernelSet ks{Isa::avx2, kMR, 32, 128, &f32_kernel, &bits_kernel};
+  return ks;
+}
+
+}  // namespace sgemm_detail
+}  // namespace hbn

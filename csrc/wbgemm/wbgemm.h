@@ -1,0 +1,31 @@
+// Binary-weight float GEMM (WeightBinConv, WeightBin Linear): float activations times +-1
+// weights that stay 1 bit each in memory. The weights are repacked once into bit panels: for
+// each group of 32 output columns, one uint32 per k whose bit j is the sign of column j
+// (bit 1 = -1, types.h). The GEMM driver (sgemm/gemm_driver.h) either decodes a panel to +-1
+// floats in a cache-resident buffer and runs the SGEMM micro-kernel, or decodes the signs in
+// registers at every k step; the choice per ISA and shape is documented in gemm_driver.cc.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "bconv/bconv.h"  // ConvGeometry
+#include "hbn/types.h"
+
+namespace hbn {
+
+// Repacks canonical conv weight bits [OC][KH][KW][words_for(IC)] into bit panels
+// [ceil(OC/32)][K] (K = KH*KW*IC, k = (kh*KW + kw)*IC + ic, the im2col order). Tail columns
+// past OC read as +1 and are never stored.
+std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weight_bits);
+
+// Canonical bits from float OIHW weights: bit = (w < 0), so sign(0) = sign(-0) = +1.
+std::vector<word_t> binarize_oihw(const ConvGeometry& g, const float* weight_oihw);
+
+// Sign of one canonical weight: +1 or -1.
+inline float weight_sign(const ConvGeometry& g, const word_t* bits, int oc, int kh, int kw, int ic) {
+  const int64_t words = words_for(g.in_channels);
+  const word_t w = bits[((static_cast<int64_t>(oc) * g.kernel_h + kh) * g.kernel_w + kw) * words + ic / kWordBits];
+  return ((w >> (ic % kWordBits)) & 1u) ? -1.0f : 1.0f;
+}
+
+}  // namespace hbn
