@@ -1,0 +1,85 @@
+"""Shared fixtures: ISA iteration and reproducible models with non-trivial BatchNorm state."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Callable, Optional
+
+import numpy as np
+import pytest
+
+import hbn_engine
+
+
+@pytest.fixture(params=hbn_engine.supported_isas())
+def each_isa(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs the test once per kernel path this CPU supports (forced), then restores dispatch."""
+    hbn_engine.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        hbn_engine.reset_isa()
+
+
+@pytest.fixture
+def restore_isa() -> Iterator[None]:
+    """For tests that call hbn_engine.set_isa themselves."""
+    try:
+        yield
+    finally:
+        hbn_engine.reset_isa()
+
+
+def randomize_bn(model: "torch.nn.Module", seed: int = 0,  # noqa: F821
+                 calib: "Optional[torch.Tensor]" = None) -> "torch.nn.Module":  # noqa: F821
+    """Give every BatchNorm non-trivial eval statistics and affine parameters (about a fifth
+    of the gammas negative, so the exporter's sign flips are exercised). Returns the model in
+    eval mode.
+
+    Without ``calib`` the running statistics are simply random. With a calibration batch they
+    are first set to that batch's statistics (one train-mode pass, momentum 1) and then
+    perturbed, so a deep random network keeps informative activations instead of collapsing
+    to a constant output (which would make top-1 comparisons meaningless).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules()
+           if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
+    with torch.no_grad():
+        for m in bns:
+            if m.weight is not None:
+                n = m.num_features
+                sign = torch.where(torch.rand(n, generator=g) < 0.2, -1.0, 1.0)
+                m.weight.copy_(sign * (torch.rand(n, generator=g) + 0.5))
+                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+        if calib is not None:
+            momenta = [m.momentum for m in bns]
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = 1.0
+            model.train()
+            for m in model.modules():
+                if isinstance(m, torch.nn.Dropout):
+                    m.eval()
+            model(calib)
+            for m, mom in zip(bns, momenta):
+                m.momentum = mom
+        for m in bns:
+            n = m.num_features
+            std = (m.running_var + m.eps).sqrt() if calib is not None else torch.ones(n)
+            if calib is None:
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+            m.running_mean.add_(0.2 * std * (torch.rand(n, generator=g) - 0.5))
+            m.running_var.mul_(torch.rand(n, generator=g) * 0.8 + 0.7)
+    return model.eval()
+
+
+@pytest.fixture
+def bn_randomizer() -> Callable:
+    return randomize_bn
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
