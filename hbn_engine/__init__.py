@@ -55,6 +55,7 @@ _LAZY_ATTRS: dict[str, tuple[str, str]] = {
     "load": ("hbn_engine.runtime", "load"),
     "Model": ("hbn_engine.runtime", "Model"),
     "export": ("hbn_engine.exporter", "export"),
+    "FormatError": ("hbn_engine.format", "FormatError"),
 }
 
 

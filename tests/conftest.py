@@ -83,3 +83,18 @@ def bn_randomizer() -> Callable:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", default=False,
+                     help="also run tests marked slow (full-size models under every ISA)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    # The default run stays fast; `--runslow` or an explicit `-m slow` selects the slow tests.
+    if config.getoption("--runslow") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow or -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

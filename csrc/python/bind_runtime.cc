@@ -1,9 +1,102 @@
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "python/bindings.h"
+#include "runtime/executor.h"
 
 namespace py = pybind11;
 
 namespace hbn_py {
 
-void register_runtime(py::module_& m) {}
+void register_runtime(py::module_& m) {
+  py::register_exception<hbn::FormatError>(m, "FormatError", PyExc_ValueError);
+
+  py::class_<hbn::Executor>(m, "Executor")
+      .def(py::init([](py::bytes data) {
+             char* p = nullptr;
+             py::ssize_t len = 0;
+             if (PyBytes_AsStringAndSize(data.ptr(), &p, &len) != 0) throw py::error_already_set();
+             std::vector<uint8_t> buf(reinterpret_cast<uint8_t*>(p), reinterpret_cast<uint8_t*>(p) + len);
+             py::gil_scoped_release release;
+             return std::make_unique<hbn::Executor>(std::move(buf));
+           }),
+           py::arg("data"))
+      .def_static("from_file", [](const std::string& path) {
+        std::vector<uint8_t> buf;
+        {
+          py::gil_scoped_release release;
+          std::ifstream f(path, std::ios::binary | std::ios::ate);
+          if (!f) throw std::runtime_error("cannot open " + path);
+          const std::streamoff size = f.tellg();
+          if (size < 0) throw std::runtime_error("cannot read " + path);
+          buf.resize(static_cast<size_t>(size));
+          f.seekg(0);
+          if (size > 0 && !f.read(reinterpret_cast<char*>(buf.data()), size))
+            throw std::runtime_error("cannot read " + path);
+        }
+        py::gil_scoped_release release;
+        return std::make_unique<hbn::Executor>(std::move(buf));
+      }, py::arg("path"))
+      .def_property_readonly("format_version", &hbn::Executor::format_version)
+      .def_property_readonly("metadata_json", [](const hbn::Executor& e) { return py::bytes(e.metadata_json()); })
+      .def_property_readonly("param_bytes", &hbn::Executor::param_bytes)
+      .def_property_readonly("input_shape", [](const hbn::Executor& e) {
+        const auto& s = e.graph().input;
+        return py::make_tuple(s.c, s.h, s.w);
+      })
+      .def_property_readonly("layers", [](const hbn::Executor& e) {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto& n : e.graph().nodes) out.emplace_back(n.name, n.kind());
+        return out;
+      })
+      .def_property_readonly("bit_values", [](const hbn::Executor& e) {
+        // names of ops whose output goes to the next binary layer as packed bits
+        std::vector<std::string> out;
+        const auto& nodes = e.graph().nodes;
+        for (size_t i = 0; i < nodes.size(); ++i)
+          if (e.value_is_bits(static_cast<int>(i) + 1)) out.push_back(nodes[i].name);
+        return out;
+      })
+      .def_property("num_threads", &hbn::Executor::num_threads, [](hbn::Executor& e, int n) {
+        if (n < 1) throw py::value_error("num_threads must be >= 1");
+        py::gil_scoped_release release;
+        e.set_num_threads(n);
+      })
+      .def("output_shape", &hbn::Executor::output_shape, py::arg("n"))
+      .def("planned_bytes", [](hbn::Executor& e, int64_t n) {
+        if (n < 1) throw py::value_error("batch size must be >= 1");
+        return e.planned_bytes(n);
+      }, py::arg("n"))
+      .def("run", [](hbn::Executor& e, py::array x) {
+        // The Python wrapper validates with friendly messages; these checks only keep a direct
+        // caller from handing the native code something it cannot read.
+        if (!py::dtype::of<float>().is(x.dtype())) throw py::type_error("input must be float32");
+        if (x.ndim() != 4) throw py::value_error("input must be 4-D NCHW");
+        const auto& is = e.graph().input;
+        if (x.shape(0) < 1 || x.shape(1) != is.c || x.shape(2) != is.h || x.shape(3) != is.w)
+          throw py::value_error("input shape does not match the model");
+        int64_t strides[4];
+        for (int d = 0; d < 4; ++d) {
+          if (x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+            throw py::value_error("input strides must be multiples of 4 bytes");
+          strides[d] = x.strides(d) / static_cast<py::ssize_t>(sizeof(float));
+        }
+        const int64_t n = x.shape(0);
+        std::vector<int64_t> shape = e.output_shape(n);
+        py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+        const float* in = static_cast<const float*>(x.data());
+        float* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          e.run(in, n, strides, o);
+        }
+        return out;
+      }, py::arg("x"));
+}
 
 }  // namespace hbn_py

@@ -1,0 +1,76 @@
+// The graph executor: owns the parsed file, the prepared kernels (weights repacked once at
+// load), a thread pool and the activation arena. Buffers are planned once per batch size:
+// every value gets an offset in one arena (values whose lifetimes do not overlap share memory)
+// plus one scratch region sized for the hungriest op, so run() allocates nothing.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bconv/bconv.h"
+#include "conv/conv_f32.h"
+#include "hbn/threadpool.h"
+#include "runtime/format.h"
+#include "runtime/graph.h"
+
+namespace hbn {
+
+class Executor {
+ public:
+  // Parses and validates `bytes` (throws FormatError) and prepares every kernel.
+  explicit Executor(std::vector<uint8_t> bytes);
+  ~Executor();
+
+  const Graph& graph() const { return graph_; }
+  const std::string& metadata_json() const { return file_.metadata_json; }
+  uint32_t format_version() const { return file_.version; }
+  // Bytes of parameters as stored in the file (binary weights at 1 bit each).
+  size_t param_bytes() const { return param_bytes_; }
+  // Value ids whose producer writes packed bits straight into a binary consumer.
+  bool value_is_bits(int value) const { return value_bits_[value]; }
+
+  int num_threads() const { return pool_.num_threads(); }
+  void set_num_threads(int n);
+
+  // Output shape for a batch of n: {n, C} for flat outputs, else {n, C, H, W}.
+  std::vector<int64_t> output_shape(int64_t n) const;
+  // Arena bytes planned for batch n (plans if needed).
+  size_t planned_bytes(int64_t n);
+
+  // in: NCHW float with element strides; out: contiguous NCHW (or [n, C]).
+  // Thread-safe (one run at a time per executor).
+  void run(const float* in, int64_t n, const int64_t strides[4], float* out);
+
+ private:
+  struct Prepared;  // per-node kernels and parameter copies
+  struct Plan {
+    int64_t n = 0;
+    size_t arena_bytes = 0;
+    size_t scratch_offset = 0, scratch_bytes = 0;
+    std::vector<size_t> value_offset;
+  };
+  // Returns the plan for batch n, computing it on first use (plans are kept per batch size).
+  const Plan& plan_for(int64_t n);
+  size_t value_bytes(int value, int64_t n) const;
+  size_t scratch_bytes_for(int node, int64_t n) const;
+  void run_node(int i, const Plan& plan, uint8_t* arena);
+
+  std::vector<uint8_t> bytes_;
+  ModelFile file_;
+  Graph graph_;
+  size_t param_bytes_ = 0;
+  std::vector<std::unique_ptr<Prepared>> prepared_;
+  std::vector<bool> value_bits_;
+  std::vector<int> bits_consumer_;  // node index whose thresholds a bit-producer applies, or -1
+  ThreadPool pool_;
+  std::mutex run_mu_;
+  std::map<int64_t, Plan> plans_;
+  uint8_t* arena_ = nullptr;
+  size_t arena_capacity_ = 0;
+};
+
+}  // namespace hbn

@@ -1,0 +1,269 @@
+// Runtime tests without Python: the loader rejects every truncation and hostile field with
+// FormatError, pooling follows PyTorch's size rules, a small graph computes the right numbers,
+// and a planned run performs no heap allocation.
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "runtime/executor.h"
+#include "runtime/graph.h"
+
+// Global allocation counter (to check that run() does not allocate once planned). new and
+// delete are replaced as a pair (malloc/free), which GCC cannot see across the replacement.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+static std::atomic<long> g_allocs{0};
+void* operator new(std::size_t n) {
+  ++g_allocs;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+static int g_failures = 0;
+#define CHECK(cond)                                                        \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      ++g_failures;                                                        \
+    }                                                                      \
+  } while (0)
+
+namespace {
+
+// A minimal .hbn writer (docs/format.md), enough for hand-built test graphs.
+struct Writer {
+  std::vector<uint8_t> graph, table, data;
+  uint32_t n_tensors = 0, n_ops = 0;
+  template <typename T>
+  static void put(std::vector<uint8_t>& b, T v) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(&v);
+    b.insert(b.end(), p, p + sizeof(T));
+  }
+  static void pad(std::vector<uint8_t>& b, size_t a) {
+    while (b.size() % a) b.push_back(0);
+  }
+  uint32_t tensor(const std::vector<float>& v, std::vector<int64_t> dims) {
+    return raw_tensor(1, v.data(), v.size() * 4, dims);
+  }
+  uint32_t bits_tensor(const std::vector<uint64_t>& v, std::vector<int64_t> dims) {
+    return raw_tensor(2, v.data(), v.size() * 8, dims);
+  }
+  uint32_t raw_tensor(uint32_t dtype, const void* src, size_t nbytes, std::vector<int64_t> dims) {
+    pad(data, 64);
+    put<uint32_t>(table, dtype);
+    put<uint32_t>(table, static_cast<uint32_t>(dims.size()));
+    for (int i = 0; i < 4; ++i) put<int64_t>(table, i < static_cast<int>(dims.size()) ? dims[i] : 0);
+    put<uint64_t>(table, data.size());
+    put<uint64_t>(table, nbytes);
+    put<uint64_t>(table, 0);
+    const uint8_t* p = static_cast<const uint8_t*>(src);
+    data.insert(data.end(), p, p + nbytes);
+    return n_tensors++;
+  }
+  void op(uint32_t type, const std::string& name, std::vector<uint32_t> inputs,
+          std::vector<uint32_t> tensors, std::vector<std::pair<uint32_t, int64_t>> attrs) {
+    put<uint32_t>(graph, type);
+    put<uint32_t>(graph, static_cast<uint32_t>(name.size()));
+    graph.insert(graph.end(), name.begin(), name.end());
+    pad(graph, 4);
+    put<uint32_t>(graph, static_cast<uint32_t>(inputs.size()));
+    for (auto v : inputs) put<uint32_t>(graph, v);
+    put<uint32_t>(graph, static_cast<uint32_t>(tensors.size()));
+    for (auto t : tensors) put<uint32_t>(graph, t);
+    put<uint32_t>(graph, static_cast<uint32_t>(attrs.size()));
+    for (auto& [k, v] : attrs) {
+      put<uint32_t>(graph, k);
+      put<uint32_t>(graph, 1);
+      put<int64_t>(graph, v);
+    }
+    ++n_ops;
+  }
+  std::vector<uint8_t> finish(uint32_t c, uint32_t h, uint32_t w) {
+    std::vector<uint8_t> g;
+    put<uint32_t>(g, n_ops);
+    put<uint32_t>(g, n_ops);  // output = last op
+    put<uint32_t>(g, c);
+    put<uint32_t>(g, h);
+    put<uint32_t>(g, w);
+    for (int i = 0; i < 3; ++i) put<uint32_t>(g, 0);
+    g.insert(g.end(), graph.begin(), graph.end());
+    const std::string meta = "{}";
+    auto align = [](uint64_t v) { return (v + 63) / 64 * 64; };
+    const uint64_t meta_off = 128, graph_off = align(meta_off + meta.size());
+    const uint64_t table_off = align(graph_off + g.size()), data_off = align(table_off + table.size());
+    pad(data, 64);
+    const uint64_t size = data_off + data.size();
+    std::vector<uint8_t> f(size, 0);
+    std::memcpy(f.data(), "HBNMODEL", 8);
+    const uint32_t hdr32[2] = {hbn::kFormatVersion, 128};
+    std::memcpy(f.data() + 8, hdr32, 8);
+    const uint64_t hdr[9] = {size, meta_off, meta.size(), graph_off, g.size(), table_off,
+                             n_tensors, data_off, data.size()};
+    std::memcpy(f.data() + 16, hdr, sizeof(hdr));
+    std::memcpy(f.data() + meta_off, meta.data(), meta.size());
+    std::memcpy(f.data() + graph_off, g.data(), g.size());
+    std::memcpy(f.data() + table_off, table.data(), table.size());
+    std::memcpy(f.data() + data_off, data.data(), data.size());
+    return f;
+  }
+};
+
+// input 2x4x5 -> relu -> max_pool 2/2 ceil -> flatten (2*2*3 = 12) -> linear 12 -> 3
+std::vector<uint8_t> tiny_model(std::vector<float>* fc_weight, std::vector<float>* fc_bias) {
+  Writer w;
+  fc_weight->resize(3 * 12);
+  fc_bias->assign({0.5f, -1.0f, 2.0f});
+  for (size_t i = 0; i < fc_weight->size(); ++i) (*fc_weight)[i] = static_cast<float>((i * 7) % 5) - 2.0f;
+  const uint32_t tw = w.tensor(*fc_weight, {3, 12, 1, 1});
+  const uint32_t tb = w.tensor(*fc_bias, {3});
+  w.op(4, "relu", {0}, {}, {});
+  w.op(5, "pool", {1}, {}, {{hbn::kKernelH, 2}, {hbn::kKernelW, 2}, {hbn::kStrideH, 2},
+                            {hbn::kStrideW, 2}, {hbn::kPadH, 0}, {hbn::kPadW, 0}, {hbn::kCeilMode, 1}});
+  w.op(10, "flatten", {2}, {}, {});
+  w.op(1, "fc", {3}, {tw, hbn::kAbsent, tb}, {{hbn::kStrideH, 1}, {hbn::kStrideW, 1},
+                                               {hbn::kPadH, 0}, {hbn::kPadW, 0}, {hbn::kLinear, 1}});
+  return w.finish(2, 4, 5);
+}
+
+void test_pool_sizes() {
+  // torch: MaxPool2d(3, 2, ceil_mode=True) on 55 -> 27, on 13 -> 6; floor: 55 -> 27, 6 -> 2
+  CHECK(hbn::pool_out_size(55, 3, 2, 0, true) == 27);
+  CHECK(hbn::pool_out_size(13, 3, 2, 0, true) == 6);
+  CHECK(hbn::pool_out_size(14, 3, 2, 0, true) == 7);
+  CHECK(hbn::pool_out_size(14, 3, 2, 0, false) == 6);
+  // the last ceil window must start inside the input or left padding: 5, k2 s2 p1 -> 3 not 4
+  CHECK(hbn::pool_out_size(5, 2, 2, 1, true) == 3);
+  CHECK(hbn::pool_out_size(109, 3, 2, 0, true) == 54);
+}
+
+void test_tiny_model() {
+  std::vector<float> fw, fb;
+  hbn::Executor ex(tiny_model(&fw, &fb));
+  CHECK(ex.output_shape(2) == (std::vector<int64_t>{2, 3}));
+  const int n = 2, c = 2, h = 4, w = 5;
+  std::vector<float> x(n * c * h * w);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i) * 1.7f) * 3.0f;
+  const int64_t strides[4] = {c * h * w, h * w, w, 1};
+  std::vector<float> y(n * 3);
+  ex.run(x.data(), n, strides, y.data());
+  for (int b = 0; b < n; ++b) {
+    // reference: relu, 2x2 max pool with a partial last column, CHW flatten, linear
+    float feat[12];
+    for (int ch = 0; ch < c; ++ch)
+      for (int oy = 0; oy < 2; ++oy)
+        for (int ox = 0; ox < 3; ++ox) {
+          float m = -INFINITY;
+          for (int yy = oy * 2; yy < std::min(oy * 2 + 2, h); ++yy)
+            for (int xx = ox * 2; xx < std::min(ox * 2 + 2, w); ++xx)
+              m = std::max(m, std::max(0.0f, x[((b * c + ch) * h + yy) * w + xx]));
+          feat[(ch * 2 + oy) * 3 + ox] = m;
+        }
+    for (int o = 0; o < 3; ++o) {
+      double acc = fb[o];
+      for (int k = 0; k < 12; ++k) acc += double(fw[o * 12 + k]) * feat[k];
+      CHECK(std::fabs(y[b * 3 + o] - acc) < 1e-4 * (1 + std::fabs(acc)));
+    }
+  }
+}
+
+// Binary conv (input packing + BConv2d, bits passed between the two) and the runtime's own
+// ops: once planned for a batch size, run() does not allocate. (The float-conv SGEMM driver is
+// left out: it hands parallel_for a large lambda, which std::function may heap-allocate.)
+void test_run_does_not_allocate() {
+  Writer w;
+  std::vector<uint64_t> bits1(8 * 3 * 3 * 1), bits2(4 * 1 * 1 * 1);
+  for (size_t i = 0; i < bits1.size(); ++i) bits1[i] = (0x9E3779B97F4A7C15ull * (i + 1)) & 0x3Full;
+  for (size_t i = 0; i < bits2.size(); ++i) bits2[i] = (0xC2B2AE3D27D4EB4Full * (i + 1)) & 0xFFull;
+  const uint32_t b1 = w.bits_tensor(bits1, {8, 3, 3, 1});
+  const uint32_t b2 = w.bits_tensor(bits2, {4, 1, 1, 1});
+  const uint32_t thr = w.tensor(std::vector<float>(8, 0.25f), {8});
+  const std::vector<std::pair<uint32_t, int64_t>> conv = {
+      {hbn::kStrideH, 1}, {hbn::kStrideW, 1}, {hbn::kPadH, 1}, {hbn::kPadW, 1}, {hbn::kAct, 1}};
+  auto with = [&](std::vector<std::pair<uint32_t, int64_t>> a, uint32_t ic) {
+    a.push_back({hbn::kInChannels, ic});
+    return a;
+  };
+  w.op(3, "b1", {0}, {b1, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent,
+                      hbn::kAbsent}, with(conv, 6));
+  w.op(3, "b2", {1}, {b2, hbn::kAbsent, hbn::kAbsent, thr, hbn::kAbsent, hbn::kAbsent,
+                      hbn::kAbsent}, with({{hbn::kStrideH, 1}, {hbn::kStrideW, 1}, {hbn::kPadH, 0},
+                                           {hbn::kPadW, 0}}, 8));
+  w.op(5, "pool", {2}, {}, {{hbn::kKernelH, 3}, {hbn::kKernelW, 3}, {hbn::kStrideH, 2},
+                            {hbn::kStrideW, 2}, {hbn::kPadH, 1}, {hbn::kPadW, 1}, {hbn::kCeilMode, 1}});
+  w.op(6, "avg", {3}, {}, {{hbn::kKernelH, 3}, {hbn::kKernelW, 3}, {hbn::kStrideH, 1},
+                           {hbn::kStrideW, 1}, {hbn::kPadH, 1}, {hbn::kPadW, 1}, {hbn::kCountIncludePad, 0}});
+  w.op(9, "cat", {4, 3}, {}, {});
+  w.op(7, "gap", {5}, {}, {{hbn::kOutH, 1}, {hbn::kOutW, 1}});
+  w.op(10, "flatten", {6}, {}, {});
+  w.op(11, "softmax", {7}, {}, {});
+  hbn::Executor ex(w.finish(6, 7, 9));
+  CHECK(ex.value_is_bits(1));  // b1 writes b2's input bits directly
+  CHECK(ex.output_shape(3) == (std::vector<int64_t>{3, 8}));  // concat of 4 + 4 channels
+  std::vector<float> x(3 * 6 * 7 * 9), y(3 * 8);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(static_cast<float>(i) * 0.37f);
+  const int64_t strides[4] = {6 * 7 * 9, 7 * 9, 9, 1};
+  ex.run(x.data(), 3, strides, y.data());
+  for (int b = 0; b < 3; ++b) {
+    double sum = 0;
+    for (int k = 0; k < 8; ++k) sum += y[b * 8 + k];
+    CHECK(std::fabs(sum - 1.0) < 1e-5);
+  }
+  ex.run(x.data(), 1, strides, y.data());  // plans batch 1 as well
+  const long before = g_allocs.load();
+  ex.run(x.data(), 3, strides, y.data());
+  ex.run(x.data(), 1, strides, y.data());
+  CHECK(g_allocs.load() == before);
+}
+
+void test_truncations_and_flips() {
+  std::vector<float> fw, fb;
+  const std::vector<uint8_t> good = tiny_model(&fw, &fb);
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    bool threw = false;
+    try {
+      hbn::Executor ex(std::vector<uint8_t>(good.begin(), good.begin() + cut));
+    } catch (const hbn::FormatError&) {
+      threw = true;
+    }
+    CHECK(threw);
+  }
+  // Every single-byte corruption of the header, graph and table loads or throws FormatError.
+  srand(3);
+  for (size_t pos = 0; pos < good.size(); ++pos) {
+    std::vector<uint8_t> bad = good;
+    bad[pos] ^= static_cast<uint8_t>(1 + rand() % 255);
+    try {
+      hbn::Executor ex(std::move(bad));
+      std::vector<float> x(static_cast<size_t>(ex.graph().input.per_image()), 1.0f);
+      const auto& s = ex.graph().input;
+      const int64_t strides[4] = {s.c * s.h * s.w, s.h * s.w, s.w, 1};
+      auto shape = ex.output_shape(1);
+      int64_t count = 1;
+      for (auto d : shape) count *= d;
+      std::vector<float> y(static_cast<size_t>(count));
+      ex.run(x.data(), 1, strides, y.data());
+    } catch (const hbn::FormatError&) {
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  test_pool_sizes();
+  test_tiny_model();
+  test_run_does_not_allocate();
+  test_truncations_and_flips();
+  if (g_failures) {
+    std::fprintf(stderr, "%d failure(s)\n", g_failures);
+    return 1;
+  }
+  std::printf("test_runtime: all passed\n");
+  return 0;
+}

@@ -1,0 +1,464 @@
+"""End-to-end demo of the paper's pipeline on real data (needs torch and animal-shape-mnist).
+
+1. Train a Sketch-A-Net-style network scaled to 28x28 silhouettes as FPrec, WBin and FBin.
+2. Measure binarization errors on the trained FBin model, run Algorithm 1 (hbn_engine.partition)
+   and plot the metric per layer (the paper's Figure 2).
+3. Train the chosen hybrid from scratch, as the paper does.
+4. Report test accuracy, memory compression and equivalent FLOPs per variant (a Table-4-like
+   table), export every model to .hbn and check that the engine's predictions on the test set
+   match PyTorch's.
+
+Run ``python -m hbn_engine.demo --out demo_out`` (``--quick`` for a smoke run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hbn_engine import partition as P
+from hbn_engine.datasets import Dataset, load_dataset
+from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d, WeightBinLinear
+
+__all__ = ["NAMES", "STRATEGIES", "check_engine", "default_kinds", "evaluate", "main",
+           "mini_sketchanet", "predict", "run_demo", "train"]
+
+NAMES = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
+KINDS = ("fprec", "wbin", "fbin")
+VARIANTS = ("fprec", "wbin", "fbin", "hybrid")
+
+
+def default_kinds(variant: str) -> dict[str, str]:
+    """Per-layer kinds of the uniform variants, with the zoo's conventions: the first layer is
+    always float; FBin (XNOR-Net) keeps the classifier float, WBin (BWN) binarizes its weights."""
+    if variant == "fprec":
+        return {n: "fprec" for n in NAMES}
+    if variant in ("wbin", "fbin"):
+        last = "wbin" if variant == "wbin" else "fprec"
+        return {n: ("fprec" if i == 0 else last if i == len(NAMES) - 1 else variant)
+                for i, n in enumerate(NAMES)}
+    raise ValueError(f"unknown variant {variant!r}; expected fprec, wbin or fbin "
+                     "(a hybrid is given as layers=)")
+
+
+def _conv(name: str, kind: str, cin: int, cout: int, k: int, pad: int,
+          act: nn.Module) -> list[tuple[str, nn.Module]]:
+    # Blocks as in the paper and the zoo: Conv-BN-act (fprec), WeightBinConv (conv-BN-ReLU
+    # inside), FullBinConv (BN-sign-conv-ReLU inside); no bias (BN provides the offset).
+    if kind == "fprec":
+        return [(name, nn.Conv2d(cin, cout, k, 1, pad, bias=False)),
+                (f"{name}_bn", nn.BatchNorm2d(cout)), (f"{name}_act", act)]
+    if kind == "wbin":
+        return [(name, WeightBinConv2d(cin, cout, k, 1, pad, bias=False))]
+    if kind == "fbin":
+        return [(name, FullBinConv2d(cin, cout, k, 1, pad, bias=False))]
+    raise ValueError(f"unknown kind {kind!r} for {name}; expected one of {KINDS}")
+
+
+def _linear(name: str, kind: str, fin: int, fout: int, classifier: bool,
+            act: nn.Module) -> list[tuple[str, nn.Module]]:
+    if kind == "fprec":
+        if classifier:
+            return [(name, nn.Linear(fin, fout))]
+        return [(name, nn.Linear(fin, fout, bias=False)), (f"{name}_bn", nn.BatchNorm1d(fout)),
+                (f"{name}_act", act)]
+    relu = None if classifier else "relu"
+    if kind == "wbin":
+        return [(name, WeightBinLinear(fin, fout, bias=classifier, bn=not classifier,
+                                       activation=relu))]
+    if kind == "fbin":
+        return [(name, FullBinLinear(fin, fout, bias=classifier, activation=relu))]
+    raise ValueError(f"unknown kind {kind!r} for {name}; expected one of {KINDS}")
+
+
+def mini_sketchanet(variant: str = "fbin", num_classes: int = 10,
+                    layers: Optional[Mapping[str, str]] = None,
+                    input_size: Sequence[int] = (1, 28, 28), width: int = 32,
+                    binrelu: bool = False) -> nn.Sequential:
+    """Sketch-A-Net's layout (5 convs with a large first kernel, 3 poolings, 3 FCs) scaled to
+    small images: channels width*(1, 2, 3, 3, 2), FCs 8*width.
+
+    ``variant`` ("fprec", "wbin", "fbin") gives the default kinds (:func:`default_kinds`);
+    ``layers`` overrides them per layer (e.g. a :func:`hbn_engine.partition.hybrid_assignment`). ``binrelu`` puts
+    :class:`~hbn_engine.partition.BinReLU` after the float layers instead of ReLU (MixBin's
+    option). The model carries ``hbn_layers`` and ``input_size`` like the zoo's models.
+    """
+    kinds = default_kinds(variant)
+    if layers is not None:
+        unknown = [n for n in layers if n not in kinds]
+        if unknown:
+            raise ValueError(f"unknown layer names {unknown}; valid: {NAMES}")
+        bad = {n: k for n, k in layers.items() if k not in KINDS}
+        if bad:
+            raise ValueError(f"unknown kinds {bad}; expected one of {KINDS}")
+        if layers.get("conv1", "fprec") != "fprec":
+            raise ValueError("conv1 (the first layer) is always 'fprec'")
+        kinds.update(layers)
+    c, h, w = (int(v) for v in input_size)
+    if min(h, w) < 8:
+        raise ValueError(f"input_size must be at least 8x8 (three 2x2 poolings), got {h}x{w}")
+    ch = [width, 2 * width, 3 * width, 3 * width, 2 * width]
+    fc = 8 * width
+    act = (lambda: P.BinReLU()) if binrelu else (lambda: nn.ReLU())  # noqa: E731
+    k1 = 5 if min(h, w) >= 16 else 3
+    mods: list[tuple[str, nn.Module]] = [
+        *_conv("conv1", kinds["conv1"], c, ch[0], k1, k1 // 2, act()),
+        ("pool1", nn.MaxPool2d(2)),
+        *_conv("conv2", kinds["conv2"], ch[0], ch[1], 3, 1, act()),
+        ("pool2", nn.MaxPool2d(2)),
+        *_conv("conv3", kinds["conv3"], ch[1], ch[2], 3, 1, act()),
+        *_conv("conv4", kinds["conv4"], ch[2], ch[3], 3, 1, act()),
+        *_conv("conv5", kinds["conv5"], ch[3], ch[4], 3, 1, act()),
+        ("pool5", nn.MaxPool2d(2)),
+        ("flatten", nn.Flatten()),
+        *_linear("fc6", kinds["fc6"], ch[4] * (h // 8) * (w // 8), fc, False, act()),
+        ("drop7", nn.Dropout(0.2)),
+        *_linear("fc7", kinds["fc7"], fc, fc, False, act()),
+        ("drop8", nn.Dropout(0.2)),
+        *_linear("fc8", kinds["fc8"], fc, num_classes, True, act()),
+    ]
+    model = nn.Sequential(OrderedDict(mods))
+    model.hbn_layers = {n: kinds[n] for n in NAMES}  # type: ignore[assignment]
+    model.input_size = (c, h, w)  # type: ignore[assignment]
+    return model
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int = 128,
+          lr: float = 2e-3, seed: int = 0, log: Any = None) -> nn.Module:
+    """Adam with a cosine schedule from ``lr`` to lr/40 (the paper: Adam, 0.002 down to 5e-5)."""
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=lr / 40)
+    model.train()
+    for ep in range(epochs):
+        perm = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            if len(idx) < 2:
+                continue  # BatchNorm needs two samples
+            xb = x[idx]
+            # Random shifts of up to 2 pixels: cheap augmentation against overfitting 8k images.
+            dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=g))
+            xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+            loss = F.cross_entropy(model(xb), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if log is not None:
+            log(f"    epoch {ep + 1}/{epochs}: loss {total / len(x):.3f}")
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> np.ndarray:
+    model.eval()
+    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+                     ).numpy()
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on (x, y)."""
+    return float((predict(model, x) == y.numpy()).mean())
+
+
+def _costs(model: nn.Module) -> dict[str, float]:
+    from hbn_engine.flops import summary  # noqa: PLC0415
+
+    s = summary(model)
+    return {"flops": float(s.flops), "equivalent_flops": float(s.equivalent_flops),
+            "compression": float(s.compression)}
+
+
+def _latency_partition(errors: Mapping[str, float], data: Dataset, width: int, ratio: float,
+                       example: np.ndarray) -> dict[str, Any]:
+    """The latency-aware variant: the same errors, engine seconds in place of FLOPs."""
+    times = P.engine_layer_costs(
+        lambda a: mini_sketchanet("fbin", data.num_classes, a, data.input_shape, width),
+        NAMES, example)
+    metrics = P.layer_metrics(errors, times)
+    return {"engine_seconds": times, "metrics": metrics,
+            "weight_binary": P.partition(metrics, ratio)}
+
+
+def _runtime_available() -> bool:
+    try:
+        import hbn_engine.exporter  # noqa: F401, PLC0415
+        import hbn_engine.runtime  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def _engine_check(model: nn.Module, x: np.ndarray, y: np.ndarray, path: str,
+                  torch_pred: np.ndarray) -> dict[str, Any]:
+    """Export to .hbn, run the engine on the test set, compare predictions with PyTorch's."""
+    try:
+        import hbn_engine  # noqa: PLC0415
+
+        export = hbn_engine.export
+        load = hbn_engine.load
+    except (ImportError, AttributeError) as exc:
+        return {"status": f"skipped: engine runtime unavailable ({exc})"}
+    export(model, torch.from_numpy(x[:1]), path)
+    engine = load(path)
+    preds = []
+    for i in range(0, len(x), 250):
+        preds.append(np.asarray(engine.run(np.ascontiguousarray(x[i:i + 250]))).argmax(1))
+    pred = np.concatenate(preds)
+    return {"status": "ok", "file": path, "file_bytes": os.path.getsize(path),
+            "accuracy": float((pred == y).mean()),
+            "agreement": float((pred == torch_pred).mean()),
+            "mismatches": int((pred != torch_pred).sum())}
+
+
+STRATEGIES = ("budget", "priority")
+
+
+def run_demo(out_dir: str, epochs: int = 10, quick: bool = False, *, dataset: str = "animal_shapes",
+             ratio: float = 0.4, width: int = 32, seed: int = 0, engine: bool = True,
+             strategies: Sequence[str] = (), budget_fraction: float = 0.9,
+             priority_fraction: float = 0.7, num_threads: Optional[int] = 1,
+             verbose: bool = True) -> dict[str, Any]:
+    """Train the four variants, choose the hybrid with Algorithm 1, compare, check the engine.
+
+    ``quick`` trains 2 epochs on 2,000 images with width 8 (a smoke run, seconds). ``strategies``
+    adds hybrids chosen by the other selectors, trained the same way: "budget" (MixBin-style,
+    at least ``budget_fraction`` of the candidate layers' FLOPs fully binary) and "priority"
+    (layer-wise priority, deepest layers binarized first up to ``priority_fraction``). Writes to
+    ``out_dir``: results.json, table.md, figure2.png (if matplotlib is installed), each trained
+    model's state_dict (<variant>.pt) and its .hbn (if the runtime is available).
+    ``num_threads`` caps torch's threads while training (None leaves them alone). Returns the
+    results dict (see results.json).
+    """
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; expected some of {STRATEGIES}")
+    # Fail before minutes of training, not after.
+    P.partition({"a": 0.0, "b": 1.0}, ratio)
+    for what, frac in (("budget_fraction", budget_fraction), ("priority_fraction", priority_fraction)):
+        if not 0.0 <= frac <= 1.0:
+            raise ValueError(f"{what} must be in [0, 1], got {frac!r}")
+    if epochs < 1 or width < 1:
+        raise ValueError(f"epochs and width must be >= 1, got {epochs}, {width}")
+    # These layers are small: torch's intra-op threads cost more in synchronisation than they
+    # gain, and on a loaded machine spinning OpenMP threads slow training down ~100x.
+    saved_threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _run_demo(out_dir, epochs, quick, dataset, ratio, width, seed, engine, strategies,
+                         budget_fraction, priority_fraction, verbose)
+    finally:
+        torch.set_num_threads(saved_threads)
+
+
+def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float, width: int,
+              seed: int, engine: bool, strategies: Sequence[str], budget_fraction: float,
+              priority_fraction: float, verbose: bool) -> dict[str, Any]:
+    os.makedirs(out_dir, exist_ok=True)
+    log = print if verbose else None
+    batch_size = 128
+    if quick:
+        # Enough steps (~60) for BatchNorm's running statistics to settle, so even the smoke run
+        # is well above chance in eval mode.
+        epochs, width, batch_size = 2, 8, 64
+    torch.manual_seed(seed)
+    data: Dataset = load_dataset(dataset, seed=seed)
+    x_tr, y_tr, x_te, y_te = data.torch()
+    if quick:
+        x_tr, y_tr, x_te, y_te = x_tr[:2000], y_tr[:2000], x_te[:500], y_te[:500]
+    x_te_np = x_te.numpy()
+    results: dict[str, Any] = {"dataset": data.name, "seed": seed, "train_size": len(x_tr),
+                               "test_size": len(x_te), "epochs": epochs, "width": width,
+                               "ratio": ratio, "variants": {}}
+    models: dict[str, nn.Module] = {}
+
+    def fit(variant: str, layers: Optional[Mapping[str, str]] = None) -> None:
+        t0 = time.perf_counter()
+        if log:
+            log(f"training {variant} ...")
+        torch.manual_seed(seed)
+        base = variant if variant in ("fprec", "wbin", "fbin") else "fbin"
+        model = mini_sketchanet(base, data.num_classes, layers, data.input_shape, width)
+        train(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, seed=seed, log=log)
+        models[variant] = model
+        torch.save(model.state_dict(), os.path.join(out_dir, f"{variant}.pt"))
+        entry = {"accuracy": evaluate(model, x_te, y_te), "layers": dict(model.hbn_layers),
+                 "train_seconds": round(time.perf_counter() - t0, 1), **_costs(model)}
+        results["variants"][variant] = entry
+        if log:
+            log(f"  {variant}: test accuracy {entry['accuracy']:.4f}")
+
+    for v in ("fprec", "wbin", "fbin"):
+        fit(v)
+
+    # Algorithm 1 on the trained FBin model, with a subset of the training images (the paper).
+    analysis = P.analyze(models["fbin"], x_tr[:512], ratio=ratio)
+    results["partition"] = {"errors": analysis.errors, "flops": analysis.costs,
+                            "gamma": analysis.gamma, "metrics": analysis.metrics,
+                            "weight_binary": analysis.weight_binary}
+    try:
+        results["partition"]["figure"] = P.plot_metrics(
+            analysis.metrics, analysis.weight_binary, os.path.join(out_dir, "figure2.png"),
+            title=f"mini Sketch-A-Net on {data.name}: metric per layer (R = {ratio})")
+    except ImportError:
+        results["partition"]["figure"] = None
+    if log:
+        log(f"partition: WeightBin layers {analysis.weight_binary}")
+    if engine and _runtime_available():
+        results["partition_latency"] = _latency_partition(analysis.errors, data, width, ratio,
+                                                          x_te_np[:64])
+        if log:
+            log(f"latency-aware partition: WeightBin layers "
+                f"{results['partition_latency']['weight_binary']}")
+    fit("hybrid", analysis.assignment)
+    if "budget" in strategies:
+        chosen = P.budgeted_selection(analysis.errors, analysis.costs,
+                                      binary_fraction=budget_fraction)
+        fit("budget", P.assignment_from_selection(analysis.layers, chosen))
+    if "priority" in strategies:
+        chosen = P.layerwise_priority(analysis.layers[1:], analysis.costs,
+                                      binary_fraction=priority_fraction)
+        fit("priority", P.assignment_from_selection(analysis.layers, chosen))
+    results["budget_fraction"] = budget_fraction
+    results["priority_fraction"] = priority_fraction
+
+    acc = {v: results["variants"][v]["accuracy"] for v in VARIANTS}
+    gap = acc["wbin"] - acc["fbin"]
+    results["gap_recovered"] = (acc["hybrid"] - acc["fbin"]) / gap if gap > 0 else None
+    for v in results["variants"]:
+        entry = results["variants"][v]
+        if engine:
+            entry["engine"] = _engine_check(models[v], x_te_np, y_te.numpy(),
+                                            os.path.join(out_dir, f"{v}.hbn"),
+                                            predict(models[v], x_te))
+    _write_results(out_dir, results)
+    if log:
+        log(results["table"])
+    return results
+
+
+def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
+    """Redo the engine check of a finished :func:`run_demo` from its saved models.
+
+    Rebuilds every variant from ``out_dir``/results.json and <variant>.pt, exports it to .hbn,
+    compares the engine's test-set predictions with PyTorch's and rewrites results.json and
+    table.md. Returns the updated results.
+    """
+    with open(os.path.join(out_dir, "results.json")) as f:
+        results = json.load(f)
+    data = load_dataset(results["dataset"], seed=results.get("seed", 0))
+    n = int(results["test_size"])
+    x_te, y_te = data.x_test[:n], data.y_test[:n]
+    for name, entry in results["variants"].items():
+        base = name if name in ("fprec", "wbin", "fbin") else "fbin"
+        model = mini_sketchanet(base, data.num_classes, entry["layers"], data.input_shape,
+                                int(results["width"]))
+        model.load_state_dict(torch.load(os.path.join(out_dir, f"{name}.pt")))
+        model.eval()
+        torch_pred = predict(model, torch.from_numpy(x_te))
+        entry["accuracy"] = float((torch_pred == y_te).mean())
+        entry["engine"] = _engine_check(model, x_te, y_te, os.path.join(out_dir, f"{name}.hbn"),
+                                        torch_pred)
+        if verbose:
+            print(f"{name}: {entry['engine']}")
+    if "partition_latency" not in results and _runtime_available():
+        results["partition_latency"] = _latency_partition(
+            results["partition"]["errors"], data, int(results["width"]), float(results["ratio"]),
+            x_te[:64])
+    _write_results(out_dir, results)
+    if verbose:
+        print(results["table"])
+    return results
+
+
+def _write_results(out_dir: str, results: dict[str, Any]) -> None:
+    results["table"] = format_results(results)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(results["table"] + "\n")
+
+
+def format_results(results: Mapping[str, Any]) -> str:
+    """A Table-4-like markdown table: accuracy, memory compression, equivalent FLOPs."""
+    v = results["variants"]
+    fbin_eq = v["fbin"]["equivalent_flops"]
+    rows = ["| Variant | Test acc. | Engine acc. | Mem | Equiv. FLOPs (1e6) | vs FBin |",
+            "|---|---|---|---|---|---|"]
+    labels = {"fprec": "FPrec", "wbin": "WBin (BWN)", "fbin": "FBin (XNOR)",
+              "hybrid": "Hybrid (Alg. 1)",
+              "budget": f"Budget (MixBin, {results.get('budget_fraction', 0) * 100:.0f}% binary)",
+              "priority": f"Priority ({results.get('priority_fraction', 0) * 100:.0f}% binary)"}
+    for name in v:
+        e = v[name]
+        eng = e.get("engine", {})
+        eng_s = f"{eng['accuracy'] * 100:.1f}%" if eng.get("status") == "ok" else "n/a"
+        rows.append(f"| {labels[name]} | {e['accuracy'] * 100:.1f}% | {eng_s} | "
+                    f"{e['compression']:.1f}x | {e['equivalent_flops'] / 1e6:.2f} | "
+                    f"{e['equivalent_flops'] / fbin_eq:.1f}x |")
+    h, f = v["hybrid"], v["fbin"]
+    rows.append(f"| Hybrid vs FBin | {(h['accuracy'] - f['accuracy']) * 100:+.1f}% | | | "
+                f"{(h['equivalent_flops'] - fbin_eq) / 1e6:+.2f} | |")
+    rows.append("")
+    rows.append(f"{results['dataset']}: {results['train_size']} train / {results['test_size']} "
+                f"test images, {results['epochs']} epochs, hybridization ratio R = "
+                f"{results['ratio']}.")
+    gap = v["wbin"]["accuracy"] - v["fbin"]["accuracy"]
+    for name in v:
+        if name in ("fprec", "wbin", "fbin"):
+            continue
+        keep = [n for n, k in v[name]["layers"].items() if k == "wbin"]
+        rec = ((v[name]["accuracy"] - v["fbin"]["accuracy"]) / gap * 100) if gap > 0 else None
+        rows.append(f"- {labels[name]}: WeightBin at {', '.join(keep) or 'none'}; FBin->WBin "
+                    f"gap recovered: {'n/a' if rec is None else f'{rec:.0f}%'}")
+    lat = results.get("partition_latency")
+    if lat:
+        rows.append(f"- Latency-aware Algorithm 1 (engine seconds instead of FLOPs) would pick: "
+                    f"{', '.join(lat['weight_binary']) or 'none'} (not trained)")
+    return "\n".join(rows)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hbn_engine.demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="hbn_demo_out", help="output directory")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--strategies", nargs="*", default=[], choices=list(STRATEGIES),
+                    help="also train hybrids chosen by these selectors")
+    ap.add_argument("--ratio", type=float, default=0.4, help="hybridization ratio R")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--dataset", default="animal_shapes", choices=["animal_shapes", "digits"])
+    ap.add_argument("--quick", action="store_true", help="2 epochs on a subset (smoke run)")
+    ap.add_argument("--no-engine", action="store_true", help="skip the .hbn export check")
+    ap.add_argument("--check-engine", action="store_true",
+                    help="only redo the engine check of the finished run in --out")
+    args = ap.parse_args(argv)
+    if args.check_engine:
+        check_engine(args.out)
+        return 0
+    run_demo(args.out, epochs=args.epochs, quick=args.quick, dataset=args.dataset,
+             ratio=args.ratio, width=args.width, engine=not args.no_engine,
+             strategies=args.strategies)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

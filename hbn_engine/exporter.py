@@ -1,0 +1,564 @@
+"""PyTorch -> .hbn exporter (needs torch).
+
+``export(model, example_input, path)`` traces the model with torch.fx (the hbn_engine.nn layers
+are leaves), propagates shapes with ``example_input`` and lowers every node to the engine's ops.
+No per-model code: residual adds, ``torch.cat``, pooling and flatten in user models export as
+they are. BatchNorm is folded where exact:
+
+* BN before sign (inside FullBinConv2d / FullBinLinear) becomes a per-channel threshold and
+  flip: ``sign(a*x + b)`` is ``x < -b/a`` for a > 0, ``x > -b/a`` (flip) for a < 0 and a
+  constant channel (threshold -inf / +inf) for a == 0 (sign(0) = +1, hbn/types.h).
+* BN after a convolution (inside WeightBinConv2d, or a BatchNorm module right after any conv or
+  linear, including a float one) folds into the output transform's per-channel scale and bias.
+* Any other BN becomes a standalone per-channel affine op; Dropout and Identity vanish.
+"""
+from __future__ import annotations
+
+import operator
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from hbn_engine import __version__
+from hbn_engine.format import OP_TYPES, Op, write_hbn
+from hbn_engine.nn import (
+    BINARY_LAYERS,
+    FullBinConv2d,
+    FullBinLinear,
+    WeightBinConv2d,
+    WeightBinLinear,
+)
+
+EXPORTER_VERSION = f"hbn_engine {__version__} exporter 1"
+
+__all__ = ["export", "ExportError", "pack_sign_bits", "EXPORTER_VERSION"]
+
+
+class ExportError(ValueError):
+    """The model uses a module or op the engine cannot run (the message names it)."""
+
+
+def pack_sign_bits(sign_w: np.ndarray) -> np.ndarray:
+    """+-1 weights [OC, IC, KH, KW] (or a boolean "is negative" mask of that shape) ->
+    canonical bits uint64 [OC, KH, KW, words] (bit 1 = -1, channels LSB first, tail 0)."""
+    oc, ic, kh, kw = sign_w.shape
+    neg = np.ascontiguousarray((sign_w < 0 if sign_w.dtype != np.bool_ else sign_w)
+                               .transpose(0, 2, 3, 1))
+    words = (ic + 63) // 64
+    padded = np.zeros((oc, kh, kw, words * 64), dtype=np.uint8)
+    padded[..., :ic] = neg
+    packed = np.packbits(padded, axis=-1, bitorder="little")
+    return np.ascontiguousarray(packed).view("<u8").reshape(oc, kh, kw, words)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float64).numpy()
+
+
+def _bn_affine(bn: Union[nn.BatchNorm1d, nn.BatchNorm2d]) -> tuple[np.ndarray, np.ndarray]:
+    """Eval BatchNorm as y = a * x + b (float64)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ExportError(f"BatchNorm {bn} has no running statistics (track_running_stats=False)")
+    mean, var = _np(bn.running_mean), _np(bn.running_var)
+    inv = 1.0 / np.sqrt(var + bn.eps)
+    gamma = _np(bn.weight) if bn.weight is not None else np.ones_like(mean)
+    beta = _np(bn.bias) if bn.bias is not None else np.zeros_like(mean)
+    a = gamma * inv
+    return a, beta - mean * a
+
+
+def _sign_thresholds(bn: Optional[nn.Module]) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """BN before sign -> (threshold f32, flip u8) with bit = flip ? x > thr : x < thr."""
+    if bn is None or isinstance(bn, nn.Identity):
+        return None, None
+    if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        raise ExportError(f"unsupported normalisation {type(bn).__name__} before sign")
+    mean, var = _np(bn.running_mean), _np(bn.running_var)
+    gamma = _np(bn.weight) if bn.weight is not None else np.ones_like(mean)
+    beta = _np(bn.bias) if bn.bias is not None else np.zeros_like(mean)
+    std = np.sqrt(var + bn.eps)
+    thr = np.empty_like(mean)
+    flip = np.zeros(mean.shape, dtype=np.uint8)
+    pos, neg, zero = gamma > 0, gamma < 0, gamma == 0
+    # bn(x) = gamma * (x - mean) / std + beta < 0  <=>  x < mean - beta * std / gamma (gamma > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = mean - beta * std / gamma
+    thr[pos] = t[pos]
+    thr[neg] = t[neg]
+    flip[neg] = 1
+    # Constant channel: sign(beta); bit 1 (-1) always when beta < 0, never otherwise.
+    thr[zero] = np.where(beta[zero] < 0, np.inf, -np.inf)
+    return thr.astype(np.float32), flip
+
+
+@dataclass
+class _IROp:
+    type: str
+    name: str
+    inputs: list[str]  # value names
+    attrs: dict[str, Union[int, float]] = field(default_factory=dict)
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    out: str = ""
+
+
+class _Tracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, BINARY_LAYERS) or super().is_leaf_module(m, qualname)
+
+
+def _pair(v: Any, what: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, int) for i in v):
+        return (int(v[0]), int(v[1]))
+    raise ExportError(f"{what}: unsupported value {v!r}")
+
+
+class _Lowering:
+    def __init__(self, gm: fx.GraphModule):
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.ops: list[_IROp] = []
+        self.value_of: dict[fx.Node, str] = {}  # fx node -> IR value name
+        self.rank: dict[str, int] = {}  # IR value -> tensor rank (4 or 2)
+        self.input_shape: Optional[tuple[int, int, int]] = None
+        self.output: Optional[str] = None
+
+    # helpers -------------------------------------------------------------------------------
+    def _shape(self, node: fx.Node) -> tuple[int, ...]:
+        meta = node.meta.get("tensor_meta")
+        if meta is None or not hasattr(meta, "shape"):
+            raise ExportError(f"node {node.name} ({node.op} {node.target}) does not produce a "
+                              "single tensor")
+        return tuple(meta.shape)
+
+    def _in(self, arg: Any, node: fx.Node) -> str:
+        if not isinstance(arg, fx.Node) or arg not in self.value_of:
+            raise ExportError(f"node {node.name} ({node.target}): argument {arg!r} is not a "
+                              "tensor computed by the model")
+        return self.value_of[arg]
+
+    def _emit(self, node: fx.Node, type_: str, inputs: list[str], name: Optional[str] = None,
+              **kw: Any) -> None:
+        op = _IROp(type_, name or node.name, inputs, kw.get("attrs", {}), kw.get("params", {}))
+        op.out = f"v{len(self.ops) + 1}:{op.name}"
+        self.ops.append(op)
+        self.value_of[node] = op.out
+        self.rank[op.out] = len(self._shape(node))
+
+    def _alias(self, node: fx.Node, src: str) -> None:
+        self.value_of[node] = src
+
+    # lowering ------------------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                shape = self._shape(node)
+                if self.input_shape is not None:
+                    raise ExportError("models with more than one input are not supported")
+                if len(shape) != 4:
+                    raise ExportError(f"the model input must be 4-D NCHW, got shape {shape}")
+                self.input_shape = tuple(int(s) for s in shape[1:])
+                self.value_of[node] = "input"
+                self.rank["input"] = 4
+            elif node.op == "call_module":
+                self._module(node)
+            elif node.op == "call_function":
+                self._function(node)
+            elif node.op == "call_method":
+                self._method(node)
+            elif node.op == "get_attr":
+                continue  # only an error if a tensor op consumes it (_in raises)
+            elif node.op == "output":
+                out = node.args[0]
+                if isinstance(out, (tuple, list)):
+                    if len(out) != 1:
+                        raise ExportError("models with more than one output are not supported")
+                    out = out[0]
+                self.output = self._in(out, node)
+        if self.output in (None, "input"):
+            raise ExportError("the model output must be computed by at least one op")
+
+    def _module(self, node: fx.Node) -> None:
+        m = self.modules[node.target]
+        name = str(node.target)
+        x = self._in(node.args[0], node) if node.args else None
+        if len(node.args) != 1 or node.kwargs:
+            raise ExportError(f"module {name} ({type(m).__name__}) called with extra arguments")
+        if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity)):
+            return self._alias(node, x)
+        if isinstance(m, nn.Conv2d):
+            if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
+                    or isinstance(m.padding, str):
+                raise ExportError(f"module {name} (Conv2d): groups, dilation, string padding and "
+                                  "non-zero padding modes are not supported")
+            params = {"weight": _np(m.weight).astype(np.float32)}
+            if m.bias is not None:
+                params["bias"] = _np(m.bias).astype(np.float32)
+            return self._emit(node, "conv_f32", [x], name, attrs=self._conv_attrs(m.stride, m.padding),
+                              params=params)
+        if isinstance(m, nn.Linear):
+            self._need_rank(node, x, 2, name, "Linear")
+            params = {"weight": _np(m.weight).astype(np.float32)[:, :, None, None]}
+            if m.bias is not None:
+                params["bias"] = _np(m.bias).astype(np.float32)
+            return self._emit(node, "conv_f32", [x], name,
+                              attrs={**self._conv_attrs(1, 0), "linear": 1}, params=params)
+        if isinstance(m, (FullBinConv2d, FullBinLinear)):
+            return self._fullbin(node, m, x, name)
+        if isinstance(m, (WeightBinConv2d, WeightBinLinear)):
+            return self._weightbin(node, m, x, name)
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            a, b = _bn_affine(m)
+            return self._emit(node, "batchnorm", [x], name,
+                              params={"scale": a.astype(np.float32), "shift": b.astype(np.float32)})
+        if isinstance(m, nn.ReLU):
+            return self._emit(node, "relu", [x], name)
+        if isinstance(m, nn.MaxPool2d):
+            if m.dilation not in (1, (1, 1)) or m.return_indices:
+                raise ExportError(f"module {name} (MaxPool2d): dilation/return_indices unsupported")
+            return self._pool(node, "max_pool", x, name, m.kernel_size, m.stride, m.padding,
+                              m.ceil_mode)
+        if isinstance(m, nn.AvgPool2d):
+            if m.divisor_override is not None:
+                raise ExportError(f"module {name} (AvgPool2d): divisor_override unsupported")
+            return self._pool(node, "avg_pool", x, name, m.kernel_size, m.stride, m.padding,
+                              m.ceil_mode, m.count_include_pad)
+        if isinstance(m, nn.AdaptiveAvgPool2d):
+            return self._adaptive(node, x, name)
+        if isinstance(m, nn.Flatten):
+            return self._flatten(node, x, name, m.start_dim, m.end_dim)
+        if isinstance(m, nn.Softmax):
+            return self._softmax(node, x, name, m.dim)
+        if isinstance(m, nn.LocalResponseNorm):
+            return self._emit(node, "lrn", [x], name, attrs={
+                "size": int(m.size), "alpha": float(m.alpha), "beta": float(m.beta),
+                "k": float(m.k)})
+        raise ExportError(f"unsupported module {name!r} of type {type(m).__module__}."
+                          f"{type(m).__name__}")
+
+    def _need_rank(self, node: fx.Node, x: str, rank: int, name: str, what: str) -> None:
+        if self.rank.get(x) != rank:
+            raise ExportError(f"{name} ({what}) needs a {rank}-D input, got "
+                              f"{self.rank.get(x)}-D")
+
+    @staticmethod
+    def _conv_attrs(stride: Any, padding: Any) -> dict[str, int]:
+        sh, sw = _pair(stride, "stride")
+        ph, pw = _pair(padding, "padding")
+        return {"stride_h": sh, "stride_w": sw, "pad_h": ph, "pad_w": pw, "act": 0}
+
+    def _fullbin(self, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
+        linear = isinstance(m, FullBinLinear)
+        self._need_rank(node, x, 2 if linear else 4, name, type(m).__name__)
+        sign_w, alpha = m.binary_weight()
+        w = (sign_w.detach() < 0).cpu().numpy()  # bit 1 encodes -1
+        if linear:
+            w = w[:, :, None, None]
+        thr, flip = _sign_thresholds(m.bn)
+        params = {"weight": pack_sign_bits(w), "scale": _np(alpha).astype(np.float32)}
+        if m.bias is not None:
+            params["bias"] = _np(m.bias).astype(np.float32)
+        if thr is not None:
+            params["in_threshold"], params["in_flip"] = thr, flip
+        attrs = (self._conv_attrs(1, 0) if linear else self._conv_attrs(m.stride, m.padding))
+        attrs["in_channels"] = int(w.shape[1])
+        attrs["act"] = 1 if m.activation == "relu" else 0
+        if linear:
+            attrs["linear"] = 1
+        if getattr(m, "input_scale", False):
+            attrs["input_scale"] = 1
+            if m.bn is None:
+                a, b = np.ones(w.shape[1]), np.zeros(w.shape[1])
+            else:
+                a, b = _bn_affine(m.bn)
+            params["bn_scale"], params["bn_shift"] = a.astype(np.float32), b.astype(np.float32)
+        self._emit(node, "conv_fbin", [x], name, attrs=attrs, params=params)
+
+    def _weightbin(self, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
+        linear = isinstance(m, WeightBinLinear)
+        self._need_rank(node, x, 2 if linear else 4, name, type(m).__name__)
+        sign_w, alpha = m.binary_weight()
+        w = (sign_w.detach() < 0).cpu().numpy()  # bit 1 encodes -1
+        if linear:
+            w = w[:, :, None, None]
+        scale = _np(alpha)
+        bias = _np(m.bias) if m.bias is not None else None
+        if m.bn is not None:
+            a, b = _bn_affine(m.bn)
+            bias = (bias if bias is not None else 0.0) * a + b
+            scale = scale * a
+        params = {"weight": pack_sign_bits(w), "scale": scale.astype(np.float32)}
+        if bias is not None:
+            params["bias"] = np.asarray(bias, dtype=np.float32)
+        attrs = (self._conv_attrs(1, 0) if linear else self._conv_attrs(m.stride, m.padding))
+        attrs["in_channels"] = int(w.shape[1])
+        attrs["act"] = 1 if m.activation == "relu" else 0
+        if linear:
+            attrs["linear"] = 1
+        self._emit(node, "conv_wbin", [x], name, attrs=attrs, params=params)
+
+    def _pool(self, node: fx.Node, type_: str, x: str, name: str, k: Any, s: Any, p: Any,
+              ceil_mode: bool, count_include_pad: bool = True) -> None:
+        self._need_rank(node, x, 4, name, type_)
+        kh, kw = _pair(k, f"{name} kernel_size")
+        sh, sw = _pair(s if s not in (None, []) else k, f"{name} stride")
+        ph, pw = _pair(p, f"{name} padding")
+        attrs = {"kernel_h": kh, "kernel_w": kw, "stride_h": sh, "stride_w": sw, "pad_h": ph,
+                 "pad_w": pw, "ceil_mode": int(bool(ceil_mode))}
+        if type_ == "avg_pool":
+            attrs["count_include_pad"] = int(bool(count_include_pad))
+        self._emit(node, type_, [x], name, attrs=attrs)
+
+    def _adaptive(self, node: fx.Node, x: str, name: str) -> None:
+        self._need_rank(node, x, 4, name, "adaptive_avg_pool2d")
+        shape = self._shape(node)
+        self._emit(node, "adaptive_avg_pool", [x], name,
+                   attrs={"out_h": int(shape[2]), "out_w": int(shape[3])})
+
+    def _flatten(self, node: fx.Node, x: str, name: str, start: int, end: int) -> None:
+        shape = self._shape(node)
+        if self.rank[x] == 2 and len(shape) == 2:
+            return self._alias(node, x)
+        if self.rank[x] != 4 or len(shape) != 2 or start != 1 or end not in (-1, 3):
+            raise ExportError(f"{name}: only flattening NCHW to [N, C*H*W] is supported "
+                              f"(start_dim=1), got start_dim={start}, end_dim={end}")
+        self._emit(node, "flatten", [x], name)
+
+    def _softmax(self, node: fx.Node, x: str, name: str, dim: Optional[int]) -> None:
+        rank = self.rank[x]
+        if dim is None or dim not in (1, 1 - rank):
+            raise ExportError(f"{name}: softmax only over dim 1 (channels), got dim={dim}")
+        self._emit(node, "softmax", [x], name)
+
+    def _function(self, node: fx.Node) -> None:
+        f, a, kw = node.target, node.args, node.kwargs
+        name = node.name
+        if node.meta.get("tensor_meta") is None:
+            return  # a non-tensor value (e.g. a size); only an error if a tensor op uses it
+        if f in (operator.add, operator.iadd, torch.add):
+            if len(a) != 2 or kw or not all(isinstance(v, fx.Node) for v in a):
+                raise ExportError(f"{name}: only tensor + tensor is supported for add")
+            return self._emit(node, "add", [self._in(a[0], node), self._in(a[1], node)], name)
+        if f in (torch.cat, torch.concat):
+            tensors = a[0]
+            dim = a[1] if len(a) > 1 else kw.get("dim", 0)
+            x0 = self._in(tensors[0], node)
+            if dim not in (1, 1 - self.rank[x0]):
+                raise ExportError(f"{name}: torch.cat only along dim 1 (channels), got dim={dim}")
+            return self._emit(node, "concat", [self._in(t, node) for t in tensors], name)
+        if f is torch.flatten:
+            start = a[1] if len(a) > 1 else kw.get("start_dim", 0)
+            end = a[2] if len(a) > 2 else kw.get("end_dim", -1)
+            return self._flatten(node, self._in(a[0], node), name, start, end)
+        if f in (F.relu, torch.relu):
+            return self._emit(node, "relu", [self._in(a[0], node)], name)
+        if f in (F.dropout, F.dropout2d):
+            return self._alias(node, self._in(a[0], node))
+        if f is F.max_pool2d:
+            args = self._fargs(a, kw, ("input", "kernel_size", "stride", "padding", "dilation",
+                                        "ceil_mode", "return_indices"),
+                               {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False,
+                                "return_indices": False})
+            if args["dilation"] not in (1, (1, 1)) or args["return_indices"]:
+                raise ExportError(f"{name}: max_pool2d dilation/return_indices unsupported")
+            return self._pool(node, "max_pool", self._in(a[0], node), name, args["kernel_size"],
+                              args["stride"], args["padding"], args["ceil_mode"])
+        if f is F.avg_pool2d:
+            args = self._fargs(a, kw, ("input", "kernel_size", "stride", "padding", "ceil_mode",
+                                        "count_include_pad", "divisor_override"),
+                               {"stride": None, "padding": 0, "ceil_mode": False,
+                                "count_include_pad": True, "divisor_override": None})
+            if args["divisor_override"] is not None:
+                raise ExportError(f"{name}: avg_pool2d divisor_override unsupported")
+            return self._pool(node, "avg_pool", self._in(a[0], node), name, args["kernel_size"],
+                              args["stride"], args["padding"], args["ceil_mode"],
+                              args["count_include_pad"])
+        if f is F.adaptive_avg_pool2d:
+            return self._adaptive(node, self._in(a[0], node), name)
+        if f in (F.softmax, torch.softmax):
+            dim = a[1] if len(a) > 1 else kw.get("dim")
+            return self._softmax(node, self._in(a[0], node), name, dim)
+        raise ExportError(f"unsupported function {getattr(f, '__module__', '')}."
+                          f"{getattr(f, '__name__', f)} at node {name}")
+
+    @staticmethod
+    def _fargs(a: Sequence[Any], kw: dict[str, Any], names: Sequence[str],
+               defaults: dict[str, Any]) -> dict[str, Any]:
+        out = dict(defaults)
+        out.update(dict(zip(names, a)))
+        out.update(kw)
+        return out
+
+    def _method(self, node: fx.Node) -> None:
+        meth, a, name = node.target, node.args, node.name
+        if node.meta.get("tensor_meta") is None or meth == "size":
+            return
+        x = self._in(a[0], node)
+        if meth in ("contiguous", "clone", "detach"):
+            return self._alias(node, x)
+        if meth in ("relu", "relu_"):
+            return self._emit(node, "relu", [x], name)
+        if meth in ("add", "add_", "__add__"):
+            if len(a) != 2 or node.kwargs:
+                raise ExportError(f"{name}: only tensor.add(tensor) is supported")
+            return self._emit(node, "add", [x, self._in(a[1], node)], name)
+        if meth in ("view", "reshape", "flatten"):
+            shape = self._shape(node)
+            if meth == "flatten":
+                start = a[1] if len(a) > 1 else node.kwargs.get("start_dim", 0)
+                end = a[2] if len(a) > 2 else node.kwargs.get("end_dim", -1)
+                return self._flatten(node, x, name, start, end)
+            if len(shape) == 2:
+                return self._flatten(node, x, name, 1, -1)
+            raise ExportError(f"{name}: {meth} to shape {shape} is not supported "
+                              "(only [N, -1])")
+        if meth == "mean":
+            dims = a[1] if len(a) > 1 else node.kwargs.get("dim")
+            dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+            if self.rank[x] == 4 and sorted(d % 4 for d in dims) == [2, 3]:
+                shape = self._shape(node)
+                op_name = name if len(shape) == 4 else name + "_pool"
+                self._emit(node, "adaptive_avg_pool", [x], op_name, attrs={"out_h": 1, "out_w": 1})
+                if len(shape) == 2:
+                    self.rank[self.value_of[node]] = 4
+                    self._emit(node, "flatten", [self.value_of[node]], name)
+                return
+            raise ExportError(f"{name}: mean over dims {dims} is not supported")
+        if meth in ("softmax",):
+            dim = a[1] if len(a) > 1 else node.kwargs.get("dim")
+            return self._softmax(node, x, name, dim)
+        raise ExportError(f"unsupported tensor method .{meth}() at node {name}")
+
+
+def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
+    """Fold BN into a preceding conv and ReLU into a preceding conv/add/affine when the
+    producer's result has no other consumer."""
+    consumers: dict[str, int] = {}
+    for op in ops:
+        for v in op.inputs:
+            consumers[v] = consumers.get(v, 0) + 1
+    producer = {op.out: op for op in ops}
+    rename: dict[str, str] = {}
+    kept: list[_IROp] = []
+    for op in ops:
+        op.inputs = [rename.get(v, v) for v in op.inputs]
+        src = producer.get(op.inputs[0]) if op.inputs else None
+        sole = (src is not None and consumers.get(src.out, 0) == 1 and src.out != output)
+        if op.type == "batchnorm" and sole and src.type.startswith("conv_") \
+                and src.attrs.get("act", 0) == 0:
+            a = op.params["scale"].astype(np.float64)
+            b = op.params["shift"].astype(np.float64)
+            scale = src.params.get("scale")
+            bias = src.params.get("bias")
+            src.params["scale"] = ((scale.astype(np.float64) if scale is not None else 1.0)
+                                   * a).astype(np.float32)
+            src.params["bias"] = ((bias.astype(np.float64) if bias is not None else 0.0) * a
+                                  + b).astype(np.float32)
+            rename[op.out] = src.out
+            continue
+        if op.type == "relu" and sole and (src.type.startswith("conv_")
+                                           or src.type in ("add", "batchnorm")) \
+                and src.attrs.get("act", 0) == 0:
+            src.attrs["act"] = 1
+            rename[op.out] = src.out
+            continue
+        kept.append(op)
+    return kept, rename.get(output, output)
+
+
+def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
+           model_name: Optional[str] = None, variant: Optional[str] = None,
+           class_names: Optional[Sequence[str]] = None) -> None:
+    """Export ``model`` (eval semantics) to a .hbn file at ``path``.
+
+    ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
+    stores the per-image shape and runs with any batch. Raises ExportError naming any module or
+    op the engine cannot run.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor) or example_input.dim() != 4:
+        raise ValueError("example_input must be a 4-D NCHW torch.Tensor")
+    # Restore every submodule's own mode afterwards (a root-level train() would clobber them).
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            root = model
+            if _Tracer().is_leaf_module(model, ""):
+                # A single layer exported on its own: trace a container holding it, since fx
+                # always traces through the root module's forward.
+                root = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
+            try:
+                graph = _Tracer().trace(root)
+            except Exception as e:  # fx raises many types for untraceable control flow
+                raise ExportError(f"torch.fx could not trace the model: {e}") from e
+            gm = fx.GraphModule(root, graph)
+            ShapeProp(gm).propagate(example_input.detach().to(torch.float32))
+            low = _Lowering(gm)
+            low.run()
+            ops, output = _fuse(low.ops, low.output)
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+    # Drop ops the output does not depend on, then number values: 0 = input, op i -> i + 1.
+    needed = {output}
+    for op in reversed(ops):
+        if op.out in needed:
+            needed.update(op.inputs)
+    ops = [op for op in ops if op.out in needed]
+    value_id = {"input": 0}
+    tensors: list[np.ndarray] = []
+    file_ops: list[Op] = []
+    for i, op in enumerate(ops):
+        value_id[op.out] = i + 1
+        slots = OP_TYPES[op.type][1]
+        extra = set(op.params) - set(slots)
+        if extra:
+            raise AssertionError(f"internal: op {op.name} has unexpected params {extra}")
+        refs: list[Optional[int]] = []
+        for s in slots:
+            if s in op.params:
+                tensors.append(np.ascontiguousarray(op.params[s]))
+                refs.append(len(tensors) - 1)
+            else:
+                refs.append(None)
+        file_ops.append(Op(op.type, op.name, [value_id[v] for v in op.inputs], refs,
+                           dict(op.attrs)))
+
+    kinds = {"conv_f32": "fprec", "conv_wbin": "wbin", "conv_fbin": "fbin"}
+    hbn_layers = getattr(model, "hbn_layers", None)
+    if class_names is None:
+        class_names = getattr(model, "class_names", None)
+    out_node = [n for n in gm.graph.nodes if n.op == "output"][0].args[0]
+    if isinstance(out_node, (tuple, list)):
+        out_node = out_node[0]
+    out_shape = list(out_node.meta["tensor_meta"].shape)
+    metadata = {
+        "model_name": model_name or getattr(model, "arch", type(model).__name__),
+        "variant": variant if variant is not None else getattr(model, "variant", None),
+        "hbn_layers": dict(hbn_layers) if hbn_layers is not None else None,
+        "layers": [[op.name, kinds.get(op.type, op.type)] for op in ops],
+        "input_shape": list(low.input_shape),
+        "output_shape": out_shape[1:],
+        "class_names": list(class_names) if class_names is not None else None,
+        "exporter_version": EXPORTER_VERSION,
+        "torch_version": torch.__version__,
+        "fp32_param_bytes": int(sum(p.numel() for p in model.parameters()) * 4),
+    }
+    for op in ops:
+        for pname, t in op.params.items():
+            # +-inf thresholds are legitimate (constant channels); NaN never is.
+            bad = np.isnan(t) if pname == "in_threshold" else ~np.isfinite(t)
+            if t.dtype == np.float32 and bad.any():
+                raise ExportError(f"layer {op.name}: non-finite values in {pname} (parameters "
+                                  "or BatchNorm statistics)")
+    write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output])

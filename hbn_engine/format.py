@@ -1,0 +1,339 @@
+"""The ``.hbn`` file format: writer and a pure-Python reader/inspector (see docs/format.md).
+
+Everything is little-endian. A file is a 128-byte header followed by three 64-byte-aligned
+sections: a JSON metadata blob, the graph (ops with typed attributes and tensor references) and
+a tensor table whose entries point into the data section (every tensor 64-byte aligned, so the
+data can be memory-mapped). Nothing in the file is ever executed: no pickle, no code.
+
+The C++ loader (csrc/runtime/format.cc) is the authority used by ``hbn_engine.load``; the reader
+here mirrors its structural checks so tools and tests can inspect a file without the native core.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+import numpy as np
+
+MAGIC = b"HBNMODEL"
+FORMAT_VERSION = 1
+HEADER_SIZE = 128
+ALIGN = 64
+GRAPH_HEADER_SIZE = 32
+TENSOR_RECORD_SIZE = 64
+MAX_NAME_LEN = 256
+MAX_DIMS = 4
+ABSENT = 0xFFFFFFFF
+
+
+class FormatError(ValueError):
+    """A .hbn file is malformed, truncated, hostile or from a newer format version."""
+
+
+# dtype code -> numpy dtype
+DTYPES: dict[int, np.dtype] = {
+    1: np.dtype("<f4"),
+    2: np.dtype("<u8"),  # bit-packed words (hbn/types.h convention)
+    3: np.dtype("u1"),
+}
+DTYPE_CODES = {v: k for k, v in DTYPES.items()}
+
+# op name -> (code, tensor slot names). Slot order is fixed by the format.
+OP_TYPES: dict[str, tuple[int, tuple[str, ...]]] = {
+    "conv_f32": (1, ("weight", "scale", "bias")),
+    "conv_wbin": (2, ("weight", "scale", "bias")),
+    "conv_fbin": (3, ("weight", "scale", "bias", "in_threshold", "in_flip", "bn_scale",
+                      "bn_shift")),
+    "relu": (4, ()),
+    "max_pool": (5, ()),
+    "avg_pool": (6, ()),
+    "adaptive_avg_pool": (7, ()),
+    "add": (8, ()),
+    "concat": (9, ()),
+    "flatten": (10, ()),
+    "softmax": (11, ()),
+    "lrn": (12, ()),
+    "batchnorm": (13, ("scale", "shift")),
+}
+OP_NAMES = {code: name for name, (code, _) in OP_TYPES.items()}
+
+# attribute name -> (key, type) with type 1 = int64, 2 = float64.
+ATTR_INT, ATTR_FLOAT = 1, 2
+ATTRS: dict[str, tuple[int, int]] = {
+    "stride_h": (1, ATTR_INT),
+    "stride_w": (2, ATTR_INT),
+    "pad_h": (3, ATTR_INT),
+    "pad_w": (4, ATTR_INT),
+    "act": (5, ATTR_INT),  # 0 none, 1 relu
+    "in_channels": (6, ATTR_INT),
+    "input_scale": (7, ATTR_INT),
+    "kernel_h": (8, ATTR_INT),
+    "kernel_w": (9, ATTR_INT),
+    "ceil_mode": (10, ATTR_INT),
+    "count_include_pad": (11, ATTR_INT),
+    "out_h": (12, ATTR_INT),
+    "out_w": (13, ATTR_INT),
+    "size": (14, ATTR_INT),
+    "alpha": (15, ATTR_FLOAT),
+    "beta": (16, ATTR_FLOAT),
+    "k": (17, ATTR_FLOAT),
+    "linear": (18, ATTR_INT),  # 1 when the op came from a Linear layer (display only)
+}
+ATTR_NAMES = {key: (name, typ) for name, (key, typ) in ATTRS.items()}
+
+# Layer kind shown by Model.layers for the conv op types.
+CONV_KINDS = {"conv_f32": "fprec", "conv_wbin": "wbin", "conv_fbin": "fbin"}
+
+_HEADER = struct.Struct("<8sII" + "Q" * 9 + "Q" * 5)  # 128 bytes
+assert _HEADER.size == HEADER_SIZE
+_GRAPH_HEADER = struct.Struct("<IIIII" + "I" * 3)
+assert _GRAPH_HEADER.size == GRAPH_HEADER_SIZE
+_TENSOR = struct.Struct("<II4qQQQ")
+assert _TENSOR.size == TENSOR_RECORD_SIZE
+
+
+@dataclass
+class Op:
+    """One graph node. Value ids: 0 is the graph input, op i produces value i + 1."""
+
+    type: str
+    name: str
+    inputs: list[int]
+    tensors: list[Optional[int]] = field(default_factory=list)
+    attrs: dict[str, Union[int, float]] = field(default_factory=dict)
+
+
+@dataclass
+class HbnFile:
+    version: int
+    metadata: dict[str, Any]
+    input_shape: tuple[int, int, int]
+    output_value: int
+    ops: list[Op]
+    tensors: list[np.ndarray]
+
+    @property
+    def param_bytes(self) -> int:
+        return int(sum(t.nbytes for t in self.tensors))
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _encode_graph(ops: list[Op], input_shape: tuple[int, int, int], output_value: int) -> bytes:
+    parts = [_GRAPH_HEADER.pack(len(ops), output_value, *input_shape, 0, 0, 0)]
+    for op in ops:
+        if op.type not in OP_TYPES:
+            raise ValueError(f"unknown op type {op.type!r}")
+        code, slots = OP_TYPES[op.type]
+        name = op.name.encode("utf-8")[:MAX_NAME_LEN]
+        parts.append(struct.pack("<II", code, len(name)))
+        parts.append(name + b"\0" * (-len(name) % 4))
+        parts.append(struct.pack(f"<I{len(op.inputs)}I", len(op.inputs), *op.inputs))
+        tens = list(op.tensors) + [None] * (len(slots) - len(op.tensors))
+        if len(tens) != len(slots):
+            raise ValueError(f"op {op.name}: {len(op.tensors)} tensors for {len(slots)} slots")
+        parts.append(struct.pack(f"<I{len(tens)}I", len(tens),
+                                 *[ABSENT if t is None else t for t in tens]))
+        parts.append(struct.pack("<I", len(op.attrs)))
+        for aname, value in op.attrs.items():
+            key, typ = ATTRS[aname]
+            if typ == ATTR_INT:
+                parts.append(struct.pack("<IIq", key, typ, int(value)))
+            else:
+                parts.append(struct.pack("<IId", key, typ, float(value)))
+    return b"".join(parts)
+
+
+def write_hbn(path: str, ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],
+              input_shape: tuple[int, int, int], output_value: int) -> int:
+    """Write a .hbn file; returns its size in bytes."""
+    data = encode_hbn(ops, tensors, metadata, input_shape, output_value)
+    with open(path, "wb") as f:
+        f.write(data)
+    return len(data)
+
+
+def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],
+               input_shape: tuple[int, int, int], output_value: int) -> bytes:
+    """The bytes of a .hbn file (see write_hbn)."""
+    meta = json.dumps(metadata, sort_keys=True).encode("utf-8")
+    graph = _encode_graph(ops, tuple(int(v) for v in input_shape), output_value)
+    arrays = []
+    for t in tensors:
+        a = np.ascontiguousarray(t)
+        if a.dtype.newbyteorder("<") not in DTYPE_CODES:
+            raise ValueError(f"unsupported tensor dtype {a.dtype}")
+        if not 1 <= a.ndim <= MAX_DIMS:
+            raise ValueError(f"tensor rank {a.ndim} not in 1..{MAX_DIMS}")
+        arrays.append(a.astype(a.dtype.newbyteorder("<"), copy=False))
+
+    meta_off = HEADER_SIZE
+    graph_off = _align(meta_off + len(meta))
+    table_off = _align(graph_off + len(graph))
+    data_off = _align(table_off + TENSOR_RECORD_SIZE * len(arrays))
+    records, offsets, cur = [], [], 0
+    for a in arrays:
+        offsets.append(cur)
+        dims = list(a.shape) + [0] * (MAX_DIMS - a.ndim)
+        records.append(_TENSOR.pack(DTYPE_CODES[a.dtype], a.ndim, *dims, cur, a.nbytes, 0))
+        cur = _align(cur + a.nbytes)
+    data_size = cur
+    file_size = data_off + data_size
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, HEADER_SIZE, file_size,
+                          meta_off, len(meta), graph_off, len(graph),
+                          table_off, len(arrays), data_off, data_size, 0, 0, 0, 0, 0)
+    buf = bytearray(file_size)
+    buf[0:HEADER_SIZE] = header
+    buf[meta_off:meta_off + len(meta)] = meta
+    buf[graph_off:graph_off + len(graph)] = graph
+    for i, r in enumerate(records):
+        buf[table_off + i * TENSOR_RECORD_SIZE:table_off + (i + 1) * TENSOR_RECORD_SIZE] = r
+    for a, off in zip(arrays, offsets):
+        buf[data_off + off:data_off + off + a.nbytes] = a.tobytes()
+    return bytes(buf)
+
+
+class _Cursor:
+    def __init__(self, buf: bytes, start: int, end: int, what: str):
+        self.buf, self.pos, self.end, self.what = buf, start, end, what
+
+    def take(self, fmt: str, what: str) -> tuple:
+        size = struct.calcsize(fmt)
+        if self.pos + size > self.end:
+            raise FormatError(f"graph section truncated while reading {what} "
+                              f"(needs {size} bytes at offset {self.pos})")
+        vals = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return vals
+
+
+def _check_range(off: int, size: int, limit: int, what: str) -> None:
+    if off > limit or size > limit - off:
+        raise FormatError(f"{what}: offset {off} + size {size} exceeds {limit} bytes")
+
+
+def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
+    """Parse and structurally validate a .hbn file (path or bytes). Raises FormatError."""
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            buf = f.read()
+    else:
+        buf = bytes(source)
+    if len(buf) < HEADER_SIZE:
+        raise FormatError(f"file too small for the header ({len(buf)} < {HEADER_SIZE} bytes)")
+    (magic, version, header_size, file_size, meta_off, meta_size, graph_off, graph_size,
+     table_off, n_tensors, data_off, data_size, *reserved) = _HEADER.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise FormatError(f"bad magic {magic!r}: not a .hbn file")
+    if version > FORMAT_VERSION:
+        raise FormatError(f"format version {version} is newer than this reader supports "
+                          f"({FORMAT_VERSION}); upgrade hbn_engine")
+    if version < 1:
+        raise FormatError(f"invalid format version {version}")
+    if header_size != HEADER_SIZE:
+        raise FormatError(f"header_size {header_size} != {HEADER_SIZE}")
+    if file_size != len(buf):
+        raise FormatError(f"file_size field says {file_size} bytes but the file has {len(buf)}"
+                          " (truncated or padded)")
+    for off, what in ((meta_off, "metadata"), (graph_off, "graph"), (table_off, "tensor table"),
+                      (data_off, "data")):
+        if off % ALIGN:
+            raise FormatError(f"{what} section offset {off} is not {ALIGN}-byte aligned")
+    _check_range(meta_off, meta_size, file_size, "metadata section")
+    _check_range(graph_off, graph_size, file_size, "graph section")
+    if n_tensors > file_size // TENSOR_RECORD_SIZE:
+        raise FormatError(f"tensor count {n_tensors} cannot fit in the file")
+    _check_range(table_off, n_tensors * TENSOR_RECORD_SIZE, file_size, "tensor table")
+    _check_range(data_off, data_size, file_size, "data section")
+    try:
+        metadata = json.loads(buf[meta_off:meta_off + meta_size].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise FormatError(f"metadata is not valid UTF-8 JSON: {e}") from None
+    if not isinstance(metadata, dict):
+        raise FormatError("metadata must be a JSON object")
+
+    tensors = []
+    for i in range(n_tensors):
+        dtype, ndim, d0, d1, d2, d3, off, nbytes, _ = _TENSOR.unpack_from(
+            buf, table_off + i * TENSOR_RECORD_SIZE)
+        if dtype not in DTYPES:
+            raise FormatError(f"tensor {i}: unknown dtype code {dtype}")
+        if not 1 <= ndim <= MAX_DIMS:
+            raise FormatError(f"tensor {i}: rank {ndim} not in 1..{MAX_DIMS}")
+        dims = (d0, d1, d2, d3)[:ndim]
+        if any(d < 1 or d > 1 << 31 for d in dims):
+            raise FormatError(f"tensor {i}: bad dims {dims}")
+        count = int(np.prod(dims, dtype=object))
+        if count * DTYPES[dtype].itemsize != nbytes:
+            raise FormatError(f"tensor {i}: nbytes {nbytes} does not match shape {dims}")
+        if off % ALIGN:
+            raise FormatError(f"tensor {i}: data offset {off} not {ALIGN}-byte aligned")
+        _check_range(off, nbytes, data_size, f"tensor {i}")
+        start = data_off + off
+        tensors.append(np.frombuffer(buf, dtype=DTYPES[dtype], count=count,
+                                     offset=start).reshape(dims))
+
+    cur = _Cursor(buf, graph_off, graph_off + graph_size, "graph")
+    n_ops, output_value, c, h, w, *_ = cur.take("<IIIII3I", "graph header")
+    if n_ops > graph_size // 20:
+        raise FormatError(f"op count {n_ops} cannot fit in a {graph_size}-byte graph section")
+    ops = []
+    for i in range(n_ops):
+        code, name_len = cur.take("<II", f"op {i} header")
+        if code not in OP_NAMES:
+            raise FormatError(f"op {i}: unknown op type code {code}")
+        if name_len > MAX_NAME_LEN:
+            raise FormatError(f"op {i}: name length {name_len} > {MAX_NAME_LEN}")
+        padded = name_len + (-name_len % 4)
+        (raw,) = cur.take(f"<{padded}s", f"op {i} name")
+        name = raw[:name_len].decode("utf-8", errors="replace")
+        (n_in,) = cur.take("<I", f"op {name} input count")
+        if n_in > 1024:
+            raise FormatError(f"op {name}: {n_in} inputs")
+        inputs = list(cur.take(f"<{n_in}I", f"op {name} inputs"))
+        for v in inputs:
+            if v > i:
+                raise FormatError(f"op {name}: input value {v} is not produced before it")
+        (n_t,) = cur.take("<I", f"op {name} tensor count")
+        slots = OP_TYPES[OP_NAMES[code]][1]
+        if n_t != len(slots):
+            raise FormatError(f"op {name}: {n_t} tensor slots, expected {len(slots)}")
+        refs = list(cur.take(f"<{n_t}I", f"op {name} tensors"))
+        for r in refs:
+            if r != ABSENT and r >= n_tensors:
+                raise FormatError(f"op {name}: tensor reference {r} out of range")
+        (n_a,) = cur.take("<I", f"op {name} attribute count")
+        if n_a > 64:
+            raise FormatError(f"op {name}: {n_a} attributes")
+        attrs: dict[str, Union[int, float]] = {}
+        for _ in range(n_a):
+            key, typ = cur.take("<II", f"op {name} attribute")
+            if key not in ATTR_NAMES:
+                raise FormatError(f"op {name}: unknown attribute key {key}")
+            aname, want = ATTR_NAMES[key]
+            if typ != want:
+                raise FormatError(f"op {name}: attribute {aname} has type {typ}, expected {want}")
+            (val,) = cur.take("<q" if typ == ATTR_INT else "<d", f"op {name} attribute {aname}")
+            attrs[aname] = val
+        ops.append(Op(OP_NAMES[code], name, inputs, [None if r == ABSENT else r for r in refs],
+                      attrs))
+    if not 1 <= output_value <= n_ops:
+        raise FormatError(f"output value {output_value} out of range 1..{n_ops}")
+    return HbnFile(version, metadata, (c, h, w), output_value, ops, tensors)
+
+
+def describe(source: Union[str, bytes]) -> str:
+    """A human-readable summary of a .hbn file (one line per op)."""
+    f = read_hbn(source)
+    lines = [f"hbn v{f.version} model={f.metadata.get('model_name')} "
+             f"variant={f.metadata.get('variant')} input={f.input_shape} "
+             f"params={f.param_bytes} bytes"]
+    for i, op in enumerate(f.ops):
+        shapes = [tuple(f.tensors[t].shape) if t is not None else None for t in op.tensors]
+        lines.append(f"  v{i + 1} = {op.type}({', '.join(f'v{v}' for v in op.inputs)}) "
+                     f"{op.name} {op.attrs} {shapes}")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Run a .hbn model: ``hbn_engine.load(path).run(x)`` (numpy only, no torch).
+
+The native executor (csrc/runtime) validates the whole file at load, repacks the weights for
+the kernels once, and plans its activation buffers once per batch size; ``run`` releases the GIL
+while it computes.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Union
+
+import numpy as np
+
+from hbn_engine import _core
+from hbn_engine.format import FormatError
+
+__all__ = ["load", "Model", "FormatError"]
+
+
+class Model:
+    """A loaded .hbn model.
+
+    ``run(x)`` takes float32 NCHW numpy input ``[N, C, H, W]`` (any N >= 1, any strides) and
+    returns float32 numpy: ``[N, classes]`` after a flatten/linear head, else NCHW.
+    """
+
+    def __init__(self, executor: Any, source: str = "<bytes>") -> None:
+        self._ex = executor
+        self.source = source
+        try:
+            meta = json.loads(executor.metadata_json.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise FormatError(f"{source}: metadata is not valid UTF-8 JSON: {e}") from None
+        if not isinstance(meta, dict):
+            raise FormatError(f"{source}: metadata must be a JSON object")
+        self.metadata: dict[str, Any] = meta
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one input image."""
+        return tuple(self._ex.input_shape)
+
+    @property
+    def layers(self) -> list[tuple[str, str]]:
+        """(name, kind) per op in execution order; kind is fprec / wbin / fbin for
+        convolutions and linear layers, else the op type (max_pool, add, concat, ...)."""
+        return [tuple(x) for x in self._ex.layers]
+
+    @property
+    def param_bytes(self) -> int:
+        """Parameter memory as stored (binary weights at 1 bit each, plus scales/biases)."""
+        return int(self._ex.param_bytes)
+
+    @property
+    def format_version(self) -> int:
+        return int(self._ex.format_version)
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of this model's own pool (default 1)."""
+        return int(self._ex.num_threads)
+
+    @num_threads.setter
+    def num_threads(self, n: int) -> None:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"num_threads must be a positive int, got {n!r}")
+        self._ex.num_threads = int(n)
+
+    @property
+    def bit_passing_layers(self) -> list[str]:
+        """Layers that hand packed sign bits straight to the next binary layer."""
+        return list(self._ex.bit_values)
+
+    def output_shape(self, batch: int = 1) -> tuple[int, ...]:
+        return tuple(self._ex.output_shape(int(batch)))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Forward pass. Raises TypeError for a non-array or non-float32 input and ValueError
+        for a wrong rank/shape, an empty batch or non-finite values."""
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"input must be a numpy.ndarray, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise TypeError(f"input dtype must be float32, got {x.dtype}")
+        c, h, w = self.input_shape
+        if x.ndim != 4:
+            raise ValueError(f"input must be 4-D NCHW [N, {c}, {h}, {w}], got {x.ndim}-D "
+                             f"shape {x.shape}")
+        if tuple(x.shape[1:]) != (c, h, w):
+            raise ValueError(f"input shape {x.shape} does not match the model's "
+                             f"[N, {c}, {h}, {w}]")
+        if x.shape[0] < 1:
+            raise ValueError("input batch is empty")
+        if any(s % x.itemsize for s in x.strides):
+            x = np.ascontiguousarray(x)
+        if not np.isfinite(x).all():
+            raise ValueError("input contains NaN or infinity")
+        return self._ex.run(x)
+
+    __call__ = run
+
+    def __repr__(self) -> str:
+        kinds: dict[str, int] = {}
+        for _, k in self.layers:
+            kinds[k] = kinds.get(k, 0) + 1
+        return (f"Model({self.metadata.get('model_name')!r}, variant="
+                f"{self.metadata.get('variant')!r}, input={self.input_shape}, "
+                f"param_bytes={self.param_bytes}, ops={kinds})")
+
+
+def load(path: Union[str, os.PathLike, bytes, bytearray]) -> Model:
+    """Load a .hbn model from a file path (or the file's bytes). Raises FormatError (a
+    ValueError) naming what is wrong with a malformed or unsupported file, OSError if the file
+    cannot be read."""
+    try:
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            return Model(_core.Executor(bytes(path)))
+        p = os.fspath(path)
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"no such model file: {p}")
+        try:
+            ex = _core.Executor.from_file(p)
+        except RuntimeError as e:
+            raise OSError(str(e)) from None
+        return Model(ex, p)
+    except _core.FormatError as e:
+        raise FormatError(str(e)) from None
