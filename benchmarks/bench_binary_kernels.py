@@ -38,6 +38,14 @@ SHAPES = [
     Shape("512->512 7x7 3x3 (K=4608)", 512, 512, 7, 3, 1),
     Shape("128->128 28x28 3x3 (K=1152)", 128, 128, 28, 3, 1),
     Shape("bgemm M=64 K=4096 N=4096 (fc, batch 64)", 4096, 4096, 1, 1, 0, 64),
+    # Model shapes at batch 1: large maps with few channels, compact receptive fields
+    # (channels not a multiple of 64), and fc layers as one row (GEMV-like).
+    Shape("resnet18 layer1 64->64 56x56 3x3 (K=576)", 64, 64, 56, 3, 1),
+    Shape("alexnet conv2 96->256 27x27 5x5 (K=2400, compact)", 96, 256, 27, 5, 2),
+    Shape("squeezenet fire2 expand3x3 16->64 54x54 (K=144, compact)", 16, 64, 54, 3, 1),
+    Shape("squeezenet fire4 expand3x3 32->128 54x54 (K=288, compact)", 32, 128, 54, 3, 1),
+    Shape("alexnet fc6 M=1 K=9216 N=4096 (batch 1)", 9216, 4096, 1, 1, 0, 1),
+    Shape("alexnet fc7 M=1 K=4096 N=4096 (batch 1)", 4096, 4096, 1, 1, 0, 1),
 ]
 
 PATHS = [

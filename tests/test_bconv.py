@@ -40,7 +40,7 @@ class Case(NamedTuple):
     w: int
 
 
-# Covers channels 1/63/64/65/127/200, kernels 1/3/5/7/11, strides 1/2/4, paddings 0/1/2, odd
+# Covers channels 1/8/16/48/63/64/65/96/127/200, kernels 1/3/5/7/11, strides 1/2/4, paddings 0/1/2, odd
 # sizes, batch > 1, output channels that are not a multiple of any tile (1, 5, 7, 9, 33, 37, 70).
 CASES = [
     Case(1, 5, (3, 3), (1, 1), (1, 1), 2, 7, 9),
@@ -53,6 +53,10 @@ CASES = [
     Case(256, 37, (3, 3), (1, 1), (1, 1), 1, 7, 7),
     Case(96, 1, (3, 1), (2, 1), (1, 0), 2, 5, 4),
     Case(8, 10, (3, 3), (1, 1), (2, 2), 1, 4, 4),
+    # Compact receptive fields (channels not a multiple of 64): SqueezeNet- and AlexNet-like.
+    Case(16, 64, (3, 3), (1, 1), (1, 1), 2, 6, 5),
+    Case(48, 40, (3, 3), (2, 2), (1, 1), 1, 7, 8),
+    Case(96, 33, (5, 5), (1, 1), (2, 2), 1, 6, 6),
 ]
 
 

@@ -48,6 +48,19 @@ def test_pack_rows_matches_rule_and_reference(each_isa: str, c: int) -> None:
         np.testing.assert_array_equal(_core.pack_rows(x, t, f), want)
 
 
+def test_pack_rows_flip_edge_values(each_isa: str) -> None:
+    """Flipped channels (x > thr) at signed zeros, infinities and NaN, on both sides."""
+    edge = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0], np.float32)
+    c = 37
+    x = np.array([[edge[(r + 3 * ch) % 7] for ch in range(c)] for r in range(21)], np.float32)
+    thr = np.array([edge[(2 * ch) % 7] if edge[(2 * ch) % 7] == edge[(2 * ch) % 7] else 0.5
+                    for ch in range(c)], np.float32)
+    for flip in (np.ones(c, np.uint8), (np.arange(c) % 2).astype(np.uint8)):
+        want = pack_numpy(x, thr, flip)
+        np.testing.assert_array_equal(_core.pack_rows_reference(x, thr, flip), want)
+        np.testing.assert_array_equal(_core.pack_rows(x, thr, flip), want)
+
+
 def test_pack_rows_nd_and_threads(each_isa: str) -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 17, 19, 96)).astype(np.float32)

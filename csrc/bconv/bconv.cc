@@ -116,6 +116,16 @@ inline void tap_range(int o, int stride, int pad, int k, int in, int* lo, int* h
   *hi = std::max(*lo, std::min(k, in - start));
 }
 
+// Output positions [lo, hi) along one axis whose tap k (of kernel offset k) is inside [0, in).
+inline void tap_range_inv(int out, int stride, int pad, int k, int in, int* lo, int* hi) {
+  // o * stride - pad + k >= 0  and  o * stride - pad + k < in
+  const int a = pad - k;  // o * stride >= a
+  *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  const int bnd = in - 1 + pad - k;  // o * stride <= bnd
+  *hi = bnd < 0 ? 0 : std::min(out, bnd / stride + 1);
+  *lo = std::min(*lo, *hi);
+}
+
 // Output positions along one axis fall into classes with the same valid tap range. Both
 // ends of the range are non-increasing in o, so a range never recurs once it changed:
 // classes are runs. Fills cls[o] and ranges[2*c], ranges[2*c+1] when non-null.
@@ -138,6 +148,19 @@ int axis_classes(int out, int stride, int pad, int k, int in, int32_t* cls, int3
   return count;
 }
 
+// ORs src_words words of bits (bits past the real channels zero) into dst starting at bit
+// `off`; dst has `dst_words` words and is never touched past them, so threads filling
+// neighbouring rows never share a word.
+inline void or_bits(word_t* dst, int64_t dst_words, int64_t off, const word_t* src, int64_t src_words) {
+  for (int64_t w = 0; w < src_words; ++w) {
+    const word_t v = src[w];
+    const int64_t o = off + w * kWordBits, i = o / kWordBits;
+    const int sh = static_cast<int>(o % kWordBits);
+    dst[i] |= v << sh;
+    if (sh && i + 1 < dst_words) dst[i + 1] |= v >> (kWordBits - sh);
+  }
+}
+
 // Carves the caller's workspace into aligned sections; with base == null it only measures.
 struct Carver {
   char* base;
@@ -156,9 +179,11 @@ struct Workspace {
   int32_t *flipmask, *hcls, *wcls, *hrange, *wrange, *base, *rowcls;
   int64_t* rowoff;
   word_t* padded;
+  word_t* cols;  // compact mode: gathered receptive fields [M][kc]
 };
 
-Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int nhc, int nwc) {
+Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int nhc, int nwc, bool compact,
+                int64_t kc) {
   const int64_t OCpad = round_up(g.out_channels, kBlockN);
   const int OH = g.out_h(in_h), OW = g.out_w(in_w);
   const int64_t M = static_cast<int64_t>(n) * OH * OW;
@@ -176,7 +201,8 @@ Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int
   w.base = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
   w.rowcls = c.take<int32_t>(M + kMaxMR);
   w.rowoff = c.take<int64_t>(M + kMaxMR);
-  const bool pad = g.pad_h || g.pad_w;
+  const bool pad = !compact && (g.pad_h || g.pad_w);
+  w.cols = c.take<word_t>(compact ? M * kc : 0);
   w.padded = c.take<word_t>(pad ? static_cast<int64_t>(n) * (in_h + 2 * g.pad_h) * (in_w + 2 * g.pad_w) *
                                       words_for(g.in_channels)
                                 : 0);
@@ -201,22 +227,30 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
   const int64_t W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
   const int64_t kw = T * W;
   const int64_t OCpad = round_up(OC, kBlockN);
+  const int64_t dense_bits = T * static_cast<int64_t>(C);
+  compact_ = T > 1 && words_for(dense_bits) < kw;
+  kc_ = compact_ ? words_for(dense_bits) : kw;
   // Tail bits must be 0 for K - 2*popcount to hold; clear them rather than trust the caller.
   const word_t tail_mask = (C % kWordBits) ? ((word_t{1} << (C % kWordBits)) - 1) : ~word_t{0};
-  packed_.assign(static_cast<size_t>(OCpad / kBlockN * kw * kBlockN), 0);
+  packed_.assign(static_cast<size_t>(OCpad / kBlockN * kc_ * kBlockN), 0);
   tap_sums_.assign(static_cast<size_t>(OC * T), 0);
+  std::vector<word_t> tap(static_cast<size_t>(W)), row(static_cast<size_t>(kc_));
   for (int oc = 0; oc < OC; ++oc) {
+    std::fill(row.begin(), row.end(), word_t{0});
     for (int64_t t = 0; t < T; ++t) {
       int pc = 0;
       for (int64_t w = 0; w < W; ++w) {
-        const int64_t k = t * W + w;
-        word_t v = weight_bits[oc * kw + k];
+        word_t v = weight_bits[oc * kw + t * W + w];
         if (w == W - 1) v &= tail_mask;
         pc += popcount64(v);
-        packed_[static_cast<size_t>(((oc / kBlockN) * kw + k) * kBlockN + oc % kBlockN)] = v;
+        tap[static_cast<size_t>(w)] = v;
       }
+      if (compact_) or_bits(row.data(), kc_, t * C, tap.data(), W);
+      else std::copy(tap.begin(), tap.end(), row.begin() + t * W);
       tap_sums_[static_cast<size_t>(oc * T + t)] = C - 2 * pc;
     }
+    for (int64_t k = 0; k < kc_; ++k)
+      packed_[static_cast<size_t>(((oc / kBlockN) * kc_ + k) * kBlockN + oc % kBlockN)] = row[static_cast<size_t>(k)];
   }
   const int KH = g.kernel_h, KW = g.kernel_w;
   tap_prefix_.assign(static_cast<size_t>((KH + 1) * (KW + 1) * OCpad), 0);
@@ -251,7 +285,7 @@ size_t BConv2d::workspace_bytes(int n, int in_h, int in_w) const {
   const int nhc = axis_classes(OH, g_.stride_h, g_.pad_h, g_.kernel_h, in_h, nullptr, nullptr);
   const int nwc = axis_classes(OW, g_.stride_w, g_.pad_w, g_.kernel_w, in_w, nullptr, nullptr);
   Carver c{nullptr};
-  carve(c, g_, n, in_h, in_w, nhc, nwc);
+  carve(c, g_, n, in_h, in_w, nhc, nwc, compact_, kc_);
   return c.used + kAlignment;  // + slack to align an unaligned workspace pointer
 }
 
@@ -272,7 +306,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   if (n <= 0 || OH <= 0 || OW <= 0) return;
   const BKernel kern = select_kernel();
   const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
-  const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW, kw = T * W;
+  const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW;
   const int64_t OCpad = round_up(OC, kBlockN), OCW = words_for(OC);
   const int64_t M = static_cast<int64_t>(n) * OH * OW;
   const int32_t K = static_cast<int32_t>(C * T);
@@ -281,7 +315,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   const int nwc = axis_classes(OW, g_.stride_w, g_.pad_w, KW, in_w, nullptr, nullptr);
   const uintptr_t raw = reinterpret_cast<uintptr_t>(workspace);
   Carver carver{reinterpret_cast<char*>(round_up(static_cast<int64_t>(raw), kAlignment))};
-  const Workspace ws = carve(carver, g_, n, in_h, in_w, nhc, nwc);
+  const Workspace ws = carve(carver, g_, n, in_h, in_w, nhc, nwc, compact_, kc_);
 
   // Output-stage parameters, padded to whole weight blocks so kernels load full vectors.
   for (int64_t j = 0; j < OCpad + kBlockN; ++j) {
@@ -324,7 +358,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // so every receptive field row is one contiguous run of KW pixels.
   const int Hp = in_h + 2 * g_.pad_h, Wp = in_w + 2 * g_.pad_w;
   const word_t* src = in;
-  if (g_.pad_h || g_.pad_w) {
+  if (!compact_ && (g_.pad_h || g_.pad_w)) {
     word_t* d = ws.padded;
     const int64_t side = static_cast<int64_t>(g_.pad_w) * W, inner = static_cast<int64_t>(in_w) * W;
     for (int b = 0; b < n; ++b)
@@ -341,8 +375,9 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       }
     src = ws.padded;
   }
-  // Where each output row's receptive field starts in src (no divisions in the tile loop).
-  {
+  // Where each output row's receptive field starts in src (no divisions in the tile loop);
+  // compact mode sets its own offsets below.
+  if (!compact_) {
     int64_t m = 0;
     for (int b = 0; b < n; ++b)
       for (int oh = 0; oh < OH; ++oh)
@@ -359,75 +394,139 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
     seg_len *= KH;
     nseg = 1;
   }
+  if (compact_) {
+    // Gather each receptive field's T*C bits into kc_ words; padded taps stay 0 (+1 bits,
+    // fixed up by base like the zero-padded copy's).
+    const int64_t kc = kc_;
+    word_t* cols = ws.cols;
+    // Tap by tap, so each inner loop is a branch-free strided OR over the output pixels whose
+    // tap is inside the input.
+    auto gather = [&](int64_t r0, int64_t r1, int) {
+      const int sw = g_.stride_w;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / OH, oh = r % OH;
+        word_t* row0 = cols + r * OW * kc;
+        std::fill_n(row0, OW * kc, word_t{0});
+        for (int kh = 0; kh < KH; ++kh) {
+          const int64_t ih = oh * g_.stride_h - g_.pad_h + kh;
+          if (ih < 0 || ih >= in_h) continue;
+          const word_t* line = in + (b * in_h + ih) * in_w * W;
+          for (int kx = 0; kx < KW; ++kx) {
+            int lo, hi;  // output columns whose tap kx is inside the input row
+            tap_range_inv(OW, sw, g_.pad_w, kx, in_w, &lo, &hi);
+            const int64_t off = static_cast<int64_t>(kh * KW + kx) * C;
+            const int64_t i = off / kWordBits;
+            const int sh = static_cast<int>(off % kWordBits);
+            word_t* dst = row0 + i;
+            const word_t* sp = line + (static_cast<int64_t>(lo) * sw - g_.pad_w + kx) * W;
+            const int64_t sstep = static_cast<int64_t>(sw) * W;
+            if (W == 1 && sh == 0) {
+              for (int ow = lo; ow < hi; ++ow, sp += sstep) dst[ow * kc] |= sp[0];
+            } else if (W == 1 && i + 1 < kc) {
+              for (int ow = lo; ow < hi; ++ow, sp += sstep) {
+                dst[ow * kc] |= sp[0] << sh;
+                dst[ow * kc + 1] |= sp[0] >> (kWordBits - sh);
+              }
+            } else {
+              for (int ow = lo; ow < hi; ++ow, sp += sstep) or_bits(row0 + ow * kc, kc, off, sp, W);
+            }
+          }
+        }
+      }
+    };
+    // About 16K words gathered per task before another thread is worth waking.
+    const int64_t nrows = static_cast<int64_t>(n) * OH;
+    const int64_t per_row = std::max<int64_t>(1, OW * T * W);
+    pool.parallel_for(nrows, [&gather](int64_t b, int64_t e, int t) { gather(b, e, t); },
+                      std::max<int64_t>(1, (16 * 1024) / per_row));
+    src = cols;
+    for (int64_t m = 0; m < M + kMaxMR; ++m) ws.rowoff[m] = std::min(m, M - 1) * kc;
+    seg_len = kc;
+    seg_stride = kc;
+    nseg = 1;
+  }
 
   const int mr = kern.mr, nb = kern.nb;
   const int64_t P = (M + mr - 1) / mr;
 
-  auto run_tile = [&](int64_t p, int64_t n0) {
-    TileArgs a;
-    const int64_t m0 = p * mr;
-    for (int i = 0; i < mr; ++i) {
-      a.a[i] = src + ws.rowoff[m0 + i];
-      a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
-    }
+  // Tile arguments are filled in two steps: the channel fields once per channel tile, the row
+  // fields per panel (small-K layers run thousands of tiles, each only ~100 cycles of work).
+  auto channel_args = [&](int64_t n0, TileArgs& a) {
     a.seg_len = seg_len;
     a.seg_stride = seg_stride;
     a.nseg = nseg;
-    a.b = packed_.data() + (n0 / kBlockN) * kw * kBlockN + n0 % kBlockN;
+    a.b = packed_.data() + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
     a.b_ks = kBlockN;
-    a.kw = kw;
-    a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
+    a.kw = kc_;
     a.cols = static_cast<int>(std::min<int64_t>(nb, OC - n0));
-    a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
     a.scale = ws.scale + n0;
     a.bias = ws.bias + n0;
     a.thr = ws.thr + n0;
     a.flipmask = ws.flipmask + n0;
     a.relu = t.act == Activation::relu;
-    if (out_f) {
-      a.out_f = out_f + m0 * OC + n0;
-      a.out_b = nullptr;
-      a.out_rs = OC;
-      a.bit0 = 0;
-    } else {
-      a.out_f = nullptr;
-      a.out_b = out_b + m0 * OCW + n0 / kWordBits;
-      a.out_rs = OCW;
-      a.bit0 = static_cast<int>(n0 % kWordBits);
+    a.out_rs = out_f ? OC : OCW;
+    a.bit0 = out_f ? 0 : static_cast<int>(n0 % kWordBits);
+    a.out_f = nullptr;
+    a.out_b = nullptr;
+  };
+  auto run_tile = [&](int64_t p, int64_t n0, TileArgs& a) {
+    const int64_t m0 = p * mr;
+    for (int i = 0; i < mr; ++i) {
+      a.a[i] = src + ws.rowoff[m0 + i];
+      a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
     }
+    a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
+    a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
+    if (out_f) a.out_f = out_f + m0 * OC + n0;
+    else a.out_b = out_b + m0 * OCW + n0 / kWordBits;
     kern.tile(a);
   };
 
   // Panels [p0, p1) x channels [n_lo, n_hi): blocks of panels whose A rows (about
-  // mr * kw words each) stay in L2 while every weight block (kw x nb words, L1-sized) sweeps
+  // mr * kc_ words each) stay in L2 while every weight block (kc_ x nb words, L1-sized) sweeps
   // over them. Within a row the channel tiles run in increasing order, which the bit-output
   // OR-merge relies on.
-  const int64_t panel_bytes = mr * kw * static_cast<int64_t>(sizeof(word_t));
+  const int64_t panel_bytes = mr * kc_ * static_cast<int64_t>(sizeof(word_t));
   const int64_t PB = std::max<int64_t>(1, (192 * 1024) / panel_bytes);
   auto do_panels = [&](int64_t p0, int64_t p1, int64_t n_lo, int64_t n_hi) {
     for (int64_t pb = p0; pb < p1; pb += PB) {
       const int64_t pe = std::min(p1, pb + PB);
-      for (int64_t n0 = n_lo; n0 < n_hi; n0 += nb)
-        for (int64_t p = pb; p < pe; ++p) run_tile(p, n0);
+      for (int64_t n0 = n_lo; n0 < n_hi; n0 += nb) {
+        TileArgs a;
+        channel_args(n0, a);
+        for (int64_t p = pb; p < pe; ++p) run_tile(p, n0, a);
+      }
     }
   };
 
   const int nt = pool.num_threads();
-  if (nt == 1 || P >= 2 * nt) {
-    auto rows = [&](int64_t b, int64_t e, int) { do_panels(b, e, 0, OC); };
-    parallel(pool, P, rows);
+  if (nt == 1) {
+    do_panels(0, P, 0, OC);
     return;
   }
-  // Few rows (e.g. a batch-1 linear layer): split over rows x 64-channel chunks (whole output
-  // words, so bit mode never shares a word between threads).
+  // Threads claim work units from a shared counter rather than taking fixed shares, so a
+  // thread that starts late (a busy or shared core) leaves its share to the others instead of
+  // making everyone wait for it.
   const int64_t chunks = (OC + kWordBits - 1) / kWordBits;
-  auto items = [&](int64_t b, int64_t e, int) {
-    for (int64_t it = b; it < e; ++it) {
-      const int64_t c = it / P, p = it % P;
-      do_panels(p, p + 1, c * kWordBits, std::min<int64_t>(OC, (c + 1) * kWordBits));
+  const bool by_rows = P >= 2 * nt;
+  // Rows: runs of panels (about 8 units per thread), each over every channel in increasing
+  // order (bit mode ORs neighbouring tiles into one word). Few rows (e.g. a batch-1 linear
+  // layer): one panel x 64 channels (whole output words, never shared between units).
+  const int64_t run = by_rows ? std::max<int64_t>(1, P / (8 * nt)) : 1;
+  const int64_t units = by_rows ? (P + run - 1) / run : P * chunks;
+  std::atomic<int64_t> next{0};
+  auto claim = [&](int64_t, int64_t, int) {
+    for (int64_t u = next.fetch_add(1, std::memory_order_relaxed); u < units;
+         u = next.fetch_add(1, std::memory_order_relaxed)) {
+      if (by_rows) {
+        do_panels(u * run, std::min(P, (u + 1) * run), 0, OC);
+      } else {
+        const int64_t c = u / P, p = u % P;
+        do_panels(p, p + 1, c * kWordBits, std::min<int64_t>(OC, (c + 1) * kWordBits));
+      }
     }
   };
-  parallel(pool, P * chunks, items);
+  parallel(pool, std::min<int64_t>(nt, units), claim);
 }
 
 }  // namespace hbn

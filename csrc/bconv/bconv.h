@@ -51,8 +51,13 @@ class BConv2d {
                 float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const;
 
   ConvGeometry g_;
+  // Compact mode (channels not a multiple of 64 and more than one tap): the KH*KW*C bits of a
+  // receptive field are concatenated without per-tap word padding, so e.g. 16 channels x 3x3
+  // taps are 3 words instead of 9; run() then gathers activation rows in that layout.
+  bool compact_ = false;
+  int64_t kc_ = 0;  // words per receptive field (row of A) in the packed layout
   // Implementation-defined packed weights and padding-correction tables.
-  std::vector<word_t> packed_;      // [ceil(OC/32)][KH*KW*words][32], zero-padded channels
+  std::vector<word_t> packed_;      // [ceil(OC/32)][kc_][32], zero-padded channels
   std::vector<int32_t> tap_sums_;  // [OC][KH*KW]: sum over channels of the +-1 weights
   // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums of tap_sums_ over (kh, kw), so the
   // weight sum of any rectangle of valid taps costs four lookups per channel.

@@ -4,8 +4,8 @@
 // reduction is needed: each lane already is one output channel's count.
 #include <immintrin.h>
 
-// GCC 12 reports the intentionally undefined upper halves inside the vpmovqd / vinserti64x4
-// intrinsics (_mm256_undefined_si256) as maybe-uninitialized once tiles are instantiated for
+// GCC 12 reports the intentionally undefined lanes inside some AVX-512 intrinsics
+// (_mm256_undefined_si256 and friends) as maybe-uninitialized once tiles are instantiated for
 // several row counts; the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -54,6 +54,7 @@ void tile_avx512(const TileArgs& t) {
 
   // Output stage, 16 channels at a time.
   const __m512 zero = _mm512_setzero_ps();
+  const __m512i lo_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __mmask16 m0 = t.cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << t.cols) - 1u);
   const __mmask16 m1 =
       t.cols >= 32 ? 0xFFFF : (t.cols <= 16 ? 0 : static_cast<__mmask16>((1u << (t.cols - 16)) - 1u));
@@ -64,9 +65,8 @@ void tile_avx512(const TileArgs& t) {
 #pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
       const __mmask16 mask = h ? m1 : m0;
-      const __m512i pc = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm512_cvtepi64_epi32(acc[i][2 * h])),
-          _mm512_cvtepi64_epi32(acc[i][2 * h + 1]), 1);
+      // Counts fit in 32 bits: one permute gathers the low halves of 16 qword lanes.
+      const __m512i pc = _mm512_permutex2var_epi32(acc[i][2 * h], lo_halves, acc[i][2 * h + 1]);
       const __m512i dot = _mm512_sub_epi32(_mm512_loadu_si512(t.base[i] + 16 * h),
                                            _mm512_slli_epi32(pc, 1));
       __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_loadu_ps(t.scale + 16 * h));

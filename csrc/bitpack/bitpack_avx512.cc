@@ -14,12 +14,15 @@ inline uint32_t pack16(const float* x, const float* thr, const uint8_t* flip, in
   const __m512 v = _mm512_maskz_loadu_ps(valid, x + c);
   if (!thr) return _mm512_mask_cmp_ps_mask(valid, v, _mm512_setzero_ps(), _CMP_LT_OQ);
   const __m512 t = _mm512_maskz_loadu_ps(valid, thr + c);
-  const __mmask16 lt = _mm512_mask_cmp_ps_mask(valid, v, t, _CMP_LT_OQ);
-  if (!flip) return lt;
-  const __mmask16 gt = _mm512_mask_cmp_ps_mask(valid, v, t, _CMP_GT_OQ);
+  if (!flip) return _mm512_mask_cmp_ps_mask(valid, v, t, _CMP_LT_OQ);
+  // x > t is exactly -x < -t (infinities and signed zeros included; NaN is false either way),
+  // so flipping the sign bits of flipped lanes leaves one compare instead of two plus mask logic.
   const __mmask16 f = _mm_mask_test_epi8_mask(valid, _mm_maskz_loadu_epi8(valid, flip + c),
                                               _mm_set1_epi8(-1));
-  return (lt & ~f) | (gt & f);
+  const __m512i sgn = _mm512_maskz_set1_epi32(f, static_cast<int>(0x80000000u));
+  const __m512 vs = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sgn));
+  const __m512 ts = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(t), sgn));
+  return _mm512_mask_cmp_ps_mask(valid, vs, ts, _CMP_LT_OQ);
 }
 
 }  // namespace

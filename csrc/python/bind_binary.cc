@@ -227,7 +227,8 @@ class PyBConv2d {
 
   // Runs the float path `iters` times on one input entirely in C++ (no per-call Python or
   // allocation overhead) and returns the best single-run time in seconds.
-  double time_run(const py::object& xo, int iters, bool with_transform) {
+  double time_run(const py::object& xo, int iters, bool with_transform, const py::object& threads) {
+    hbn::ThreadPool& pool = pool_for(threads);
     U64 x = check_input(xo, g_);
     if (iters < 1) throw py::value_error("iters must be >= 1");
     const int n = static_cast<int>(x.shape(0)), h = static_cast<int>(x.shape(1)), w = static_cast<int>(x.shape(2));
@@ -247,7 +248,7 @@ class PyBConv2d {
     double best = 1e30;
     for (int i = 0; i < iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      conv_->run(xp, n, h, w, t, out.data(), workspace_.data(), hbn::default_pool());
+      conv_->run(xp, n, h, w, t, out.data(), workspace_.data(), pool);
       best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     return best;
@@ -360,7 +361,7 @@ void register_binary(py::module_& m) {
            py::arg("out_threshold") = py::none(), py::arg("out_flip") = py::none(),
            py::arg("threads") = py::none())
       .def("time_run", &PyBConv2d::time_run, py::arg("x_packed"), py::arg("iters") = 10,
-           py::arg("with_transform") = true,
+           py::arg("with_transform") = true, py::arg("threads") = py::none(),
            "Best wall time (s) of `iters` float-mode runs (scale, bias, ReLU when with_transform) "
            "timed inside C++.")
       .def("workspace_bytes", &PyBConv2d::workspace_bytes, py::arg("n"), py::arg("h"), py::arg("w"))

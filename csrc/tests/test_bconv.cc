@@ -192,6 +192,7 @@ int main() {
       {8, 10, 3, 3, 1, 1, 2, 2, 1, 4, 4},       // padding larger than k/2: all-padding taps
       {32, 130, 2, 2, 1, 1, 0, 0, 1, 3, 3},     // few rows, many channels (channel split)
       {512, 20, 1, 1, 1, 1, 0, 0, 3, 1, 1},     // linear layer: batch 3 (M % 4 == 3)
+      {16, 64, 3, 3, 1, 1, 1, 1, 2, 9, 8},      // compact fields: 16 channels x 9 taps in 3 words
       {70, 12, 3, 3, 1, 1, 0, 0, 2, 5, 3},      // kernel spans the width: one K segment
       {40, 9, 1, 5, 1, 2, 0, 2, 1, 6, 9},       // 1xK kernel with horizontal padding only
   };
