@@ -15,7 +15,14 @@ import numpy as np
 from hbn_engine import _core
 from hbn_engine.format import FormatError
 
-__all__ = ["load", "Model", "FormatError"]
+__all__ = ["load", "Model", "Profile", "FormatError"]
+
+
+class Profile(list):
+    """``Model.profile``'s result: a list of per-step dicts plus ``total``, the median seconds
+    of whole passes."""
+
+    total: float = 0.0
 
 
 class Model:
@@ -75,9 +82,36 @@ class Model:
     def output_shape(self, batch: int = 1) -> tuple[int, ...]:
         return tuple(self._ex.output_shape(int(batch)))
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Forward pass. Raises TypeError for a non-array or non-float32 input and ValueError
-        for a wrong rank/shape, an empty batch or non-finite values."""
+    def profile(self, x: np.ndarray, repeats: int = 10) -> Profile:
+        """Per-op timing of ``repeats`` forward passes on ``x`` (validated like ``run``).
+
+        Each op is timed in the native executor with a steady clock (no Python between ops).
+        Returns one dict per step, in execution order: ``{"name", "op", "kind", "shape",
+        "seconds"}`` with the median seconds over the repeats. ``kind`` is fprec / wbin / fbin
+        for convolutions and linear layers, else "other". The graph's ops (names equal to
+        ``layers``) are framed by the input conversion (name "<input>", op "layout": NCHW to
+        the engine's NHWC) and the output conversion ("<output>"). The result's ``total`` is
+        the median of whole passes; within each pass the steps are consecutive intervals of
+        it, so the step medians add up to about the total.
+        """
+        if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
+            raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+        x = self._check_input(x)
+        ops, times, totals, _ = self._ex.profile(x, int(repeats))
+        med = np.median(times, axis=0)
+        c, h, w = self.input_shape
+        n = x.shape[0]
+        out = Profile([{"name": "<input>", "op": "layout", "kind": "other",
+                        "shape": (n, h, w, c), "seconds": float(med[0])}])
+        for k, (name, op, kind, shape) in enumerate(ops):
+            out.append({"name": name, "op": op, "kind": kind, "shape": tuple(shape),
+                        "seconds": float(med[k + 1])})
+        out.append({"name": "<output>", "op": "layout", "kind": "other",
+                    "shape": self.output_shape(n), "seconds": float(med[-1])})
+        out.total = float(np.median(totals))
+        return out
+
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"input must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype != np.float32:
@@ -95,7 +129,12 @@ class Model:
             x = np.ascontiguousarray(x)
         if not np.isfinite(x).all():
             raise ValueError("input contains NaN or infinity")
-        return self._ex.run(x)
+        return x
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Forward pass. Raises TypeError for a non-array or non-float32 input and ValueError
+        for a wrong rank/shape, an empty batch or non-finite values."""
+        return self._ex.run(self._check_input(x))
 
     __call__ = run
 
@@ -108,18 +147,22 @@ class Model:
                 f"param_bytes={self.param_bytes}, ops={kinds})")
 
 
-def load(path: Union[str, os.PathLike, bytes, bytearray]) -> Model:
+def load(path: Union[str, os.PathLike, bytes, bytearray], *, bit_passing: bool = True) -> Model:
     """Load a .hbn model from a file path (or the file's bytes). Raises FormatError (a
     ValueError) naming what is wrong with a malformed or unsupported file, OSError if the file
-    cannot be read."""
+    cannot be read.
+
+    ``bit_passing=False`` keeps every activation in float (binary layers pack their own input):
+    the reference path for the exact bit-domain fusions, which are on by default."""
+    bit_passing = bool(bit_passing)
     try:
         if isinstance(path, (bytes, bytearray, memoryview)):
-            return Model(_core.Executor(bytes(path)))
+            return Model(_core.Executor(bytes(path), bit_passing))
         p = os.fspath(path)
         if not os.path.isfile(p):
             raise FileNotFoundError(f"no such model file: {p}")
         try:
-            ex = _core.Executor.from_file(p)
+            ex = _core.Executor.from_file(p, bit_passing)
         except RuntimeError as e:
             raise OSError(str(e)) from None
         return Model(ex, p)

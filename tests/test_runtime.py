@@ -75,6 +75,50 @@ class BinChain(nn.Module):
         return self.w4(self.b3(self.b2(self.b1(self.c0(x)))))
 
 
+class BinPoolChain(nn.Module):
+    """FullBinConvs joined by max-pools (padded, ceil mode, with and without a ReLU before
+    the pool), so sign bits are pooled in the bit domain; a float conv's pool packs its output
+    for the binary layer; the last pool feeds a float op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0 = nn.Conv2d(2, 65, 3, padding=1)
+        self.p0 = nn.MaxPool2d(3, 1, padding=1)
+        self.b1 = FullBinConv2d(65, 130, 3, 1, 1)
+        self.p1 = nn.MaxPool2d(3, 2, padding=1)
+        self.b2 = FullBinConv2d(130, 70, 3, 1, 1, activation=None)
+        self.p2 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.b3 = FullBinConv2d(70, 64, 1)
+        self.p3 = nn.MaxPool2d(2, 1, padding=1)
+        self.w4 = WeightBinConv2d(64, 5, 3, 1, 1, bn=False, activation=None)
+
+    def forward(self, x):
+        x = self.p1(self.b1(self.p0(self.c0(x))))
+        x = self.p2(self.b2(x))
+        return self.w4(self.p3(self.b3(x)))
+
+
+class BinConcat(nn.Module):
+    """Fire-style branches of FullBinConvs concatenated for a binary consumer: word-aligned
+    (64 + 40 channels, through a max-pool) and misaligned (40 + 64, stays float)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0 = nn.Conv2d(2, 16, 3, padding=1)
+        self.e1 = FullBinConv2d(16, 64, 1)
+        self.e2 = FullBinConv2d(16, 40, 3, 1, 1, activation=None)
+        self.p = nn.MaxPool2d(3, 2, padding=1, ceil_mode=True)
+        self.s = FullBinConv2d(104, 48, 1)
+        self.f1 = FullBinConv2d(48, 40, 1)
+        self.f2 = FullBinConv2d(48, 64, 3, 1, 1)
+        self.out = FullBinConv2d(104, 8, 1, activation=None)
+
+    def forward(self, x):
+        x = self.c0(x)
+        x = self.s(self.p(torch.cat([self.e1(x), self.e2(x)], 1)))
+        return self.out(torch.cat([self.f1(x), self.f2(x)], 1))
+
+
 def _export(model: nn.Module, shape: tuple, path) -> tuple:
     model = randomize_bn(model, seed=3)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(5))
@@ -114,6 +158,61 @@ def test_binary_chain_passes_bits(binchain, each_isa, batch, rng) -> None:
     assert m.bit_passing_layers == ["b1", "b2"]
     assert m.output_shape(batch) == (batch, 5, 5, 5)
     _compare(model, m, rng.standard_normal((batch, 2, 9, 9)).astype(np.float32))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_max_pool_in_bit_domain_is_exact(tmp_path, each_isa, batch, rng) -> None:
+    torch.manual_seed(2)
+    model, m = _export(BinPoolChain(), (2, 2, 11, 10), tmp_path / "pool.hbn")
+    assert m.bit_passing_layers == ["p0", "b1", "p1", "b2", "p2"]
+    ref = hbn_engine.load(tmp_path / "pool.hbn", bit_passing=False)
+    assert ref.bit_passing_layers == []
+    # both signs of gamma (AND and OR pooling) occur in the pooled layers' thresholds
+    flips = [layer.bn.weight.detach().numpy() < 0 for layer in (model.b2, model.b3)]
+    assert all(f.any() and not f.all() for f in flips)
+    x = rng.standard_normal((batch, 2, 11, 10)).astype(np.float32)
+    y = m.run(x)
+    # bit-domain pooling decides every sign as the float max-pool + threshold would
+    np.testing.assert_array_equal(y, ref.run(x))
+    _compare(model, m, x)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_concat_in_bit_domain_is_exact(tmp_path, each_isa, batch, rng) -> None:
+    torch.manual_seed(4)
+    model, m = _export(BinConcat(), (2, 2, 9, 11), tmp_path / "cat.hbn")
+    bits = m.bit_passing_layers
+    kinds = dict(m.layers)
+    assert {"e1", "e2", "p"} <= set(bits) and not {"s", "f1", "f2"} & set(bits)
+    assert sum(kinds[b] == "concat" for b in bits) == 1
+    ref = hbn_engine.load(tmp_path / "cat.hbn", bit_passing=False)
+    x = rng.standard_normal((batch, 2, 9, 11)).astype(np.float32)
+    y = m.run(x)
+    np.testing.assert_array_equal(y, ref.run(x))
+    _compare(model, m, x)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_profile(opzoo, batch, rng) -> None:
+    _, m = opzoo
+    x = rng.standard_normal((batch, 3, 13, 11)).astype(np.float32)
+    steps = m.profile(x, repeats=5)
+    assert steps[0]["name"] == "<input>" and steps[-1]["name"] == "<output>"
+    ops = steps[1:-1]
+    assert [(r["name"], r["kind"] if r["kind"] != "other" else r["op"]) for r in ops] == m.layers
+    assert {r["kind"] for r in ops} == {"fprec", "wbin", "fbin", "other"}
+    assert all(r["seconds"] > 0 for r in steps) and steps.total > 0
+    assert ops[-1]["shape"] == m.output_shape(batch) == steps[-1]["shape"]
+    assert all(r["shape"][0] == batch for r in steps)
+    assert dict((r["name"], r["op"]) for r in ops)["pool_ceil"] == "max_pool"
+    # each pass is exactly its steps back to back; the sum of per-step medians can still
+    # drift from the median pass when other processes preempt different steps in different
+    # passes, hence the margin (a step timed twice or a pass timed short would exceed it)
+    assert sum(r["seconds"] for r in steps) <= 1.5 * steps.total
+    with pytest.raises(ValueError):
+        m.profile(x, repeats=0)
+    with pytest.raises(TypeError):
+        m.profile(x.astype(np.float64))
 
 
 def test_model_api(opzoo) -> None:

@@ -1,6 +1,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -12,21 +13,39 @@
 namespace py = pybind11;
 
 namespace hbn_py {
+namespace {
+
+// The Python wrapper validates with friendly messages; these checks only keep a direct caller
+// from handing the native code something it cannot read.
+void check_input(const hbn::Executor& e, const py::array& x, int64_t strides[4]) {
+  if (!py::dtype::of<float>().is(x.dtype())) throw py::type_error("input must be float32");
+  if (x.ndim() != 4) throw py::value_error("input must be 4-D NCHW");
+  const auto& is = e.graph().input;
+  if (x.shape(0) < 1 || x.shape(1) != is.c || x.shape(2) != is.h || x.shape(3) != is.w)
+    throw py::value_error("input shape does not match the model");
+  for (int d = 0; d < 4; ++d) {
+    if (x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
+      throw py::value_error("input strides must be multiples of 4 bytes");
+    strides[d] = x.strides(d) / static_cast<py::ssize_t>(sizeof(float));
+  }
+}
+
+}  // namespace
 
 void register_runtime(py::module_& m) {
   py::register_exception<hbn::FormatError>(m, "FormatError", PyExc_ValueError);
 
   py::class_<hbn::Executor>(m, "Executor")
-      .def(py::init([](py::bytes data) {
+      .def(py::init([](py::bytes data, bool bit_passing) {
              char* p = nullptr;
              py::ssize_t len = 0;
              if (PyBytes_AsStringAndSize(data.ptr(), &p, &len) != 0) throw py::error_already_set();
              std::vector<uint8_t> buf(reinterpret_cast<uint8_t*>(p), reinterpret_cast<uint8_t*>(p) + len);
              py::gil_scoped_release release;
-             return std::make_unique<hbn::Executor>(std::move(buf));
+             return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
            }),
-           py::arg("data"))
-      .def_static("from_file", [](const std::string& path) {
+           py::arg("data"), py::arg("bit_passing") = true)
+      .def_static("from_file", [](const std::string& path, bool bit_passing) {
         std::vector<uint8_t> buf;
         {
           py::gil_scoped_release release;
@@ -40,8 +59,8 @@ void register_runtime(py::module_& m) {
             throw std::runtime_error("cannot read " + path);
         }
         py::gil_scoped_release release;
-        return std::make_unique<hbn::Executor>(std::move(buf));
-      }, py::arg("path"))
+        return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
+      }, py::arg("path"), py::arg("bit_passing") = true)
       .def_property_readonly("format_version", &hbn::Executor::format_version)
       .def_property_readonly("metadata_json", [](const hbn::Executor& e) { return py::bytes(e.metadata_json()); })
       .def_property_readonly("param_bytes", &hbn::Executor::param_bytes)
@@ -72,20 +91,39 @@ void register_runtime(py::module_& m) {
         if (n < 1) throw py::value_error("batch size must be >= 1");
         return e.planned_bytes(n);
       }, py::arg("n"))
-      .def("run", [](hbn::Executor& e, py::array x) {
-        // The Python wrapper validates with friendly messages; these checks only keep a direct
-        // caller from handing the native code something it cannot read.
-        if (!py::dtype::of<float>().is(x.dtype())) throw py::type_error("input must be float32");
-        if (x.ndim() != 4) throw py::value_error("input must be 4-D NCHW");
-        const auto& is = e.graph().input;
-        if (x.shape(0) < 1 || x.shape(1) != is.c || x.shape(2) != is.h || x.shape(3) != is.w)
-          throw py::value_error("input shape does not match the model");
+      .def("profile", [](hbn::Executor& e, py::array x, int repeats) {
+        if (repeats < 1) throw py::value_error("repeats must be >= 1");
         int64_t strides[4];
-        for (int d = 0; d < 4; ++d) {
-          if (x.strides(d) % static_cast<py::ssize_t>(sizeof(float)) != 0)
-            throw py::value_error("input strides must be multiples of 4 bytes");
-          strides[d] = x.strides(d) / static_cast<py::ssize_t>(sizeof(float));
+        check_input(e, x, strides);
+        const int64_t n = x.shape(0);
+        std::vector<int64_t> shape = e.output_shape(n);
+        py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+        const float* in = static_cast<const float*>(x.data());
+        float* o = out.mutable_data();
+        std::vector<double> times, totals;
+        {
+          py::gil_scoped_release release;
+          e.profile(in, n, strides, o, repeats, times, totals);
         }
+        const auto steps = static_cast<py::ssize_t>(e.graph().nodes.size() + 2);
+        py::array_t<double> t({static_cast<py::ssize_t>(repeats), steps});
+        std::copy(times.begin(), times.end(), t.mutable_data());
+        py::array_t<double> tot(static_cast<py::ssize_t>(repeats));
+        std::copy(totals.begin(), totals.end(), tot.mutable_data());
+        // (name, op type, kind, output shape for this batch) per op, in execution order
+        py::list ops;
+        for (const auto& nd : e.graph().nodes) {
+          const bool conv = nd.type == hbn::OpType::conv_f32 || nd.type == hbn::OpType::conv_wbin ||
+                            nd.type == hbn::OpType::conv_fbin;
+          py::tuple s = nd.out.flat ? py::tuple(py::make_tuple(n, nd.out.c))
+                                    : py::tuple(py::make_tuple(n, nd.out.c, nd.out.h, nd.out.w));
+          ops.append(py::make_tuple(nd.name, hbn::op_type_name(nd.type), conv ? nd.kind() : std::string("other"), s));
+        }
+        return py::make_tuple(ops, t, tot, out);
+      }, py::arg("x"), py::arg("repeats"))
+      .def("run", [](hbn::Executor& e, py::array x) {
+        int64_t strides[4];
+        check_input(e, x, strides);
         const int64_t n = x.shape(0);
         std::vector<int64_t> shape = e.output_shape(n);
         py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));

@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -34,9 +35,12 @@ struct Executor::Prepared {
   // and flips (empty = none).
   std::vector<float> thr;
   std::vector<uint8_t> flip;
+  // max_pool in the bit domain: per bit, 1 where the consumer's comparison is "above" (OR).
+  std::vector<word_t> or_mask;
 };
 
-Executor::Executor(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)), pool_(1) {
+Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
+    : bytes_(std::move(bytes)), pool_(1) {
   file_ = parse_model(bytes_.data(), bytes_.size());
   graph_ = build_graph(file_);
   for (const auto& t : file_.tensors) param_bytes_ += t.nbytes;
@@ -68,24 +72,88 @@ Executor::Executor(std::vector<uint8_t> bytes) : bytes_(std::move(bytes)), pool_
     prepared_[i] = std::move(p);
   }
 
-  // Bit passing: a FullBinConv whose only consumer is a FullBinConv without the input scale
-  // (which needs the float input) writes that consumer's sign bits directly. Exact: the
-  // producer's transform computes the same float y and applies the comparison pack_rows would.
+  // Bit passing: a value whose only path forward is into a FullBinConv without the input scale
+  // (which needs the float input) is held as that consumer's packed sign bits, thresholded by
+  // its producer. Exact: a FullBinConv producer's transform computes the same float y and
+  // applies the comparison pack_rows would; a max-pool between them runs on bits (max commutes
+  // with the comparison, see max_pool_bits); a concat between them joins bit rows, which needs
+  // every input but the last to end on a word boundary (channel offsets multiple of 64).
+  value_bits_.assign(n_nodes + 1, false);
+  bits_consumer_.assign(n_nodes, -1);
+  bits_offset_.assign(n_nodes, 0);
+  if (!bit_passing) return;
   std::vector<int> consumers(n_nodes + 1, 0), last_consumer(n_nodes + 1, -1);
   for (int i = 0; i < n_nodes; ++i)
     for (int v : graph_.nodes[i].inputs) {
       ++consumers[v];
       last_consumer[v] = i;
     }
-  value_bits_.assign(n_nodes + 1, false);
-  bits_consumer_.assign(n_nodes, -1);
+  // sink[v]: the binary consumer whose thresholds value v would carry, at channel sink_off[v].
+  std::vector<int> sink(n_nodes + 1, -1);
+  std::vector<int64_t> sink_off(n_nodes + 1, 0);
+  for (int v = n_nodes; v >= 1; --v) {
+    if (v == graph_.output || consumers[v] != 1) continue;
+    const int j = last_consumer[v];
+    const Node& c = graph_.nodes[j];
+    if (c.type == OpType::conv_fbin && !c.input_scale && c.inputs[0] == v) {
+      sink[v] = j;
+    } else if (c.type == OpType::max_pool && sink[j + 1] >= 0) {
+      sink[v] = sink[j + 1];
+      sink_off[v] = sink_off[j + 1];
+    } else if (c.type == OpType::concat && sink[j + 1] >= 0) {
+      int64_t off = 0;
+      bool aligned = true;
+      for (int in : c.inputs) {
+        if (in == v) break;
+        off += graph_.shape(in).c;
+      }
+      for (size_t q = 0; q + 1 < c.inputs.size(); ++q)
+        aligned = aligned && graph_.shape(c.inputs[q]).c % kWordBits == 0;
+      if (aligned) {
+        sink[v] = sink[j + 1];
+        sink_off[v] = sink_off[j + 1] + off;
+      }
+    }
+  }
+  // A value is bits when it has a sink and its producer can write bits; then drop values whose
+  // neighbours on the path stayed float, until consistent.
+  for (int i = 0; i < n_nodes; ++i) {
+    const Node& nd = graph_.nodes[i];
+    const int v = i + 1;
+    if (sink[v] < 0) continue;
+    if (nd.type == OpType::conv_fbin) value_bits_[v] = true;
+    else if (nd.type == OpType::max_pool) value_bits_[v] = true;  // pools bits, or packs its floats
+    else if (nd.type == OpType::concat)
+      value_bits_[v] = std::all_of(nd.inputs.begin(), nd.inputs.end(), [&](int in) { return value_bits_[in] == true; });
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int i = 0; i < n_nodes; ++i) {
+      const Node& nd = graph_.nodes[i];
+      const int v = i + 1;
+      if (!value_bits_[v]) continue;
+      const Node& c = graph_.nodes[last_consumer[v]];
+      bool ok = c.type == OpType::conv_fbin || value_bits_[last_consumer[v] + 1];
+      if (nd.type == OpType::concat)
+        for (int in : nd.inputs) ok = ok && value_bits_[in];
+      if (!ok) {
+        value_bits_[v] = false;
+        changed = true;
+      }
+    }
+  }
   for (int i = 0; i < n_nodes; ++i) {
     const int v = i + 1;
-    if (graph_.nodes[i].type != OpType::conv_fbin || v == graph_.output || consumers[v] != 1) continue;
-    const Node& c = graph_.nodes[last_consumer[v]];
-    if (c.type != OpType::conv_fbin || c.input_scale) continue;
-    value_bits_[v] = true;
-    bits_consumer_[i] = last_consumer[v];
+    if (!value_bits_[v]) continue;
+    bits_consumer_[i] = sink[v];
+    bits_offset_[i] = sink_off[v];
+    if (graph_.nodes[i].type != OpType::max_pool) continue;
+    const Prepared& c = *prepared_[sink[v]];
+    std::vector<word_t>& mask = prepared_[i]->or_mask;
+    const int64_t ch_n = graph_.nodes[i].out.c;
+    mask.assign(static_cast<size_t>(words_for(ch_n)), 0);
+    for (int64_t ch = 0; ch < ch_n && !c.flip.empty(); ++ch)
+      if (c.flip[static_cast<size_t>(sink_off[v] + ch)]) mask[ch / kWordBits] |= word_t{1} << (ch % kWordBits);
   }
 }
 
@@ -127,6 +195,11 @@ size_t Executor::scratch_bytes_for(int i, int64_t n) const {
              align_up(static_cast<size_t>(n * nd.out.h * nd.out.w) * sizeof(float) + kOverReadBytes);
       return b;
     }
+    case OpType::max_pool:
+      // float input, bits output: the pooled floats are staged here, packed while hot
+      if (value_bits_[i + 1] && !value_bits_[nd.inputs[0]])
+        return align_up(static_cast<size_t>(n * nd.out.per_image()) * sizeof(float) + kOverReadBytes);
+      return 0;
     default: return 0;
   }
 }
@@ -198,6 +271,43 @@ void Executor::run(const float* in, int64_t n, const int64_t strides[4], float* 
                os.c, os.h, os.w, out, pool_);
 }
 
+void Executor::profile(const float* in, int64_t n, const int64_t strides[4], float* out,
+                       int repeats, std::vector<double>& times, std::vector<double>& totals) {
+  using clock = std::chrono::steady_clock;
+  std::lock_guard<std::mutex> lock(run_mu_);
+  const Plan& plan = plan_for(n);
+  uint8_t* arena = arena_;
+  const ValueShape& is = graph_.input;
+  const ValueShape& os = graph_.shape(graph_.output);
+  const size_t steps = graph_.nodes.size() + 2;
+  times.assign(static_cast<size_t>(repeats) * steps, 0.0);
+  totals.assign(static_cast<size_t>(repeats), 0.0);
+  auto secs = [](clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  for (int r = 0; r < repeats; ++r) {
+    double* t = times.data() + static_cast<size_t>(r) * steps;
+    const auto start = clock::now();
+    auto prev = start;
+    nchw_to_nhwc(in, n, is.c, is.h, is.w, strides,
+                 reinterpret_cast<float*>(arena + plan.value_offset[0]), pool_);
+    auto now = clock::now();
+    t[0] = secs(prev, now);
+    prev = now;
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      run_node(static_cast<int>(i), plan, arena);
+      now = clock::now();
+      t[i + 1] = secs(prev, now);
+      prev = now;
+    }
+    nhwc_to_nchw(reinterpret_cast<const float*>(arena + plan.value_offset[graph_.output]), n,
+                 os.c, os.h, os.w, out, pool_);
+    now = clock::now();
+    t[steps - 1] = secs(prev, now);
+    totals[static_cast<size_t>(r)] = secs(start, now);
+  }
+}
+
 void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
   const Node& nd = graph_.nodes[i];
   Prepared& p = *prepared_[i];
@@ -252,8 +362,8 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
       }
       if (value_bits_[i + 1]) {
         const Prepared& c = *prepared_[bits_consumer_[i]];
-        t.out_threshold = c.thr.data();
-        t.out_flip = c.flip.empty() ? nullptr : c.flip.data();
+        t.out_threshold = c.thr.data() + bits_offset_[i];
+        t.out_flip = c.flip.empty() ? nullptr : c.flip.data() + bits_offset_[i];
         p.bc->run_bits(bits, nn, h, w, t, reinterpret_cast<word_t*>(out_raw), scratch, pool_);
       } else {
         p.bc->run(bits, nn, h, w, t, y, scratch, pool_);
@@ -266,7 +376,15 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
     case OpType::max_pool:
     case OpType::avg_pool: {
       PoolParams pp{nd.kh, nd.kw, nd.sh, nd.sw, nd.ph, nd.pw, nd.out.h, nd.out.w, nd.count_include_pad};
-      if (nd.type == OpType::max_pool) max_pool(x, n, in.h, in.w, in.c, pp, y, pool_);
+      if (value_bits_[i + 1] && !value_bits_[v_in]) {
+        const Prepared& c = *prepared_[bits_consumer_[i]];
+        max_pool_pack(x, n, in.h, in.w, in.c, pp, c.thr.data() + bits_offset_[i],
+                      c.flip.empty() ? nullptr : c.flip.data() + bits_offset_[i],
+                      reinterpret_cast<float*>(scratch), reinterpret_cast<word_t*>(out_raw), pool_);
+      } else if (value_bits_[v_in])
+        max_pool_bits(reinterpret_cast<const word_t*>(x), n, in.h, in.w, words_for(in.c), pp,
+                      p.or_mask.data(), reinterpret_cast<word_t*>(out_raw), pool_);
+      else if (nd.type == OpType::max_pool) max_pool(x, n, in.h, in.w, in.c, pp, y, pool_);
       else avg_pool(x, n, in.h, in.w, in.c, pp, y, pool_);
       break;
     }
@@ -279,6 +397,18 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
       break;
     }
     case OpType::concat: {
+      if (value_bits_[i + 1]) {
+        // inputs end on word boundaries (checked when bit passing was planned)
+        const int64_t out_words = words_for(nd.out.c);
+        int64_t off = 0;
+        for (int v : nd.inputs) {
+          const int64_t wds = words_for(graph_.shape(v).c);
+          copy_words(reinterpret_cast<const word_t*>(arena + plan.value_offset[v]), rows, wds,
+                     out_words, off, reinterpret_cast<word_t*>(out_raw), pool_);
+          off += wds;
+        }
+        break;
+      }
       int64_t off = 0;
       for (int v : nd.inputs) {
         const ValueShape& s = graph_.shape(v);

@@ -21,8 +21,10 @@ namespace hbn {
 
 class Executor {
  public:
-  // Parses and validates `bytes` (throws FormatError) and prepares every kernel.
-  explicit Executor(std::vector<uint8_t> bytes);
+  // Parses and validates `bytes` (throws FormatError) and prepares every kernel. With
+  // bit_passing off every value stays float (the reference path the bit-domain fusions are
+  // tested against).
+  explicit Executor(std::vector<uint8_t> bytes, bool bit_passing = true);
   ~Executor();
 
   const Graph& graph() const { return graph_; }
@@ -30,7 +32,7 @@ class Executor {
   uint32_t format_version() const { return file_.version; }
   // Bytes of parameters as stored in the file (binary weights at 1 bit each).
   size_t param_bytes() const { return param_bytes_; }
-  // Value ids whose producer writes packed bits straight into a binary consumer.
+  // Value ids held as packed bits for a binary consumer (its producer thresholds them).
   bool value_is_bits(int value) const { return value_bits_[value]; }
 
   int num_threads() const { return pool_.num_threads(); }
@@ -44,6 +46,13 @@ class Executor {
   // in: NCHW float with element strides; out: contiguous NCHW (or [n, C]).
   // Thread-safe (one run at a time per executor).
   void run(const float* in, int64_t n, const int64_t strides[4], float* out);
+
+  // Per-op timing of `repeats` runs: times[r * (nodes + 2) + k] is the seconds of step k in run
+  // r, where step 0 is the NCHW->NHWC input conversion, steps 1..nodes the graph's ops in order
+  // and the last step the output conversion; totals[r] is run r end to end. Timed with a steady
+  // clock around each step (the clock reads add well under a microsecond per op).
+  void profile(const float* in, int64_t n, const int64_t strides[4], float* out, int repeats,
+               std::vector<double>& times, std::vector<double>& totals);
 
  private:
   struct Prepared;  // per-node kernels and parameter copies
@@ -66,6 +75,7 @@ class Executor {
   std::vector<std::unique_ptr<Prepared>> prepared_;
   std::vector<bool> value_bits_;
   std::vector<int> bits_consumer_;  // node index whose thresholds a bit-producer applies, or -1
+  std::vector<int64_t> bits_offset_;  // first of those thresholds' channels (after a concat)
   ThreadPool pool_;
   std::mutex run_mu_;
   std::map<int64_t, Plan> plans_;

@@ -1,5 +1,9 @@
 #include "runtime/ops.h"
 
+#include "bitpack/bitpack.h"
+#include "hbn/isa.h"
+#include "runtime/pool_kernels.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -29,6 +33,14 @@ void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
       const int64_t ni = r / h, y = r % h;
       float* o = out + r * w * c;
       const float* base = in + ni * s[0] + y * s[2];
+      if (s[3] == 1) {
+        // the usual contiguous NCHW: read each channel's row sequentially
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const float* src = base + ch * s[1];
+          for (int64_t x = 0; x < w; ++x) o[x * c + ch] = src[x];
+        }
+        continue;
+      }
       for (int64_t x = 0; x < w; ++x)
         for (int64_t ch = 0; ch < c; ++ch) o[x * c + ch] = base[ch * s[1] + x * s[3]];
     }
@@ -37,15 +49,23 @@ void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
 
 void nhwc_to_nchw(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, float* out,
                   ThreadPool& pool) {
-  const int64_t hw = h * w;
-  pfor(pool, n * c, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t ni = r / c, ch = r % c;
-      const float* src = in + ni * hw * c + ch;
-      float* o = out + r * hw;
-      for (int64_t p = 0; p < hw; ++p) o[p] = src[p * c];
+  // A transpose per image, in tiles of kP pixels x kC channels: each tile reads kP rows of one
+  // cache line's worth of channels and writes kC runs of kP contiguous floats, instead of
+  // striding through the whole image once per channel.
+  constexpr int64_t kP = 64, kC = 16;
+  const int64_t hw = h * w, p_tiles = (hw + kP - 1) / kP;
+  pfor(pool, n * p_tiles, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t ni = t / p_tiles, p0 = (t % p_tiles) * kP, p1 = std::min(hw, p0 + kP);
+      const float* src = in + ni * hw * c;
+      float* dst = out + ni * c * hw;
+      for (int64_t c0 = 0; c0 < c; c0 += kC) {
+        const int64_t c1 = std::min(c, c0 + kC);
+        for (int64_t ch = c0; ch < c1; ++ch)
+          for (int64_t px = p0; px < p1; ++px) dst[ch * hw + px] = src[px * c + ch];
+      }
     }
-  }, row_grain(hw));
+  }, row_grain(kP * c));
 }
 
 void flatten_chw(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, float* out,
@@ -88,6 +108,14 @@ void copy_channels(const float* in, int64_t rows, int64_t c, int64_t out_c, int6
   }, row_grain(c));
 }
 
+void copy_words(const word_t* in, int64_t rows, int64_t words, int64_t out_words,
+                int64_t w_offset, word_t* out, ThreadPool& pool) {
+  pfor(pool, rows, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r)
+      std::memcpy(out + r * out_words + w_offset, in + r * words, sizeof(word_t) * words);
+  }, row_grain(words * 8));
+}
+
 void softmax_rows(const float* in, int64_t rows, int64_t c, float* out, ThreadPool& pool) {
   pfor(pool, rows, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) {
@@ -124,8 +152,65 @@ void lrn(const float* in, int64_t rows, int64_t c, int size, double alpha, doubl
   }, row_grain(c * size));
 }
 
+// Each ISA's build of the row kernels in pool_kernels.h; the baseline build is the reference.
+#if defined(__x86_64__) || defined(_M_X64)
+void max_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+void max_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+void avg_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+void avg_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+#endif
+
+namespace {
+
+using PoolRows = void (*)(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+
+PoolRows pool_rows(bool is_max) {
+#if defined(__x86_64__) || defined(_M_X64)
+  switch (active_isa()) {
+    case Isa::avx512: return is_max ? max_pool_rows_avx512 : avg_pool_rows_avx512;
+    case Isa::avx2: return is_max ? max_pool_rows_avx2 : avg_pool_rows_avx2;
+    default: break;
+  }
+#endif
+  return is_max ? PoolRows{max_pool_rows_impl} : PoolRows{avg_pool_rows_impl};
+}
+
+// One task covers whole output rows; rows are grouped so a task reads at least ~kElemGrain
+// input elements (small late layers would otherwise pay a wake-up per row).
+void pool_dispatch(bool is_max, const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
+                   const PoolParams& p, float* out, ThreadPool& pool) {
+  const PoolRows rows = pool_rows(is_max);
+  const int64_t row_work = p.out_w * c * p.kh * p.kw;
+  pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) { rows(in, h, w, c, p, out, b, e); },
+       row_grain(row_work));
+}
+
+}  // namespace
+
 void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
               float* out, ThreadPool& pool) {
+  pool_dispatch(true, in, n, h, w, c, p, out, pool);
+}
+
+void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+              float* out, ThreadPool& pool) {
+  pool_dispatch(false, in, n, h, w, c, p, out, pool);
+}
+
+void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
+                   const PoolParams& p, const float* thr, const uint8_t* flip, float* stage,
+                   word_t* out, ThreadPool& pool) {
+  const PoolRows rows = pool_rows(true);
+  const int64_t row_elems = p.out_w * c, words = words_for(c);
+  pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
+    rows(in, h, w, c, p, stage, b, e);
+    pack_rows(stage + b * row_elems, (e - b) * p.out_w, static_cast<int>(c), c,
+              out + b * p.out_w * words, thr, flip, nullptr);
+  }, row_grain(row_elems * p.kh * p.kw));
+}
+
+void max_pool_bits(const word_t* in, int64_t n, int64_t h, int64_t w, int64_t words,
+                   const PoolParams& p, const word_t* or_mask, word_t* out, ThreadPool& pool) {
   pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t ni = r / p.out_h, oy = r % p.out_h;
@@ -134,42 +219,17 @@ void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
       for (int64_t ox = 0; ox < p.out_w; ++ox) {
         const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
         const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
-        float* o = out + (r * p.out_w + ox) * c;
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] = -std::numeric_limits<float>::infinity();
-        for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) {
-            const float* src = in + ((ni * h + y) * w + x) * c;
-            for (int64_t ch = 0; ch < c; ++ch) o[ch] = std::max(o[ch], src[ch]);
-          }
-      }
-    }
-  }, 1);
-}
-
-void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
-              float* out, ThreadPool& pool) {
-  pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t ni = r / p.out_h, oy = r % p.out_h;
-      int64_t y0 = oy * p.sh - p.ph, y1 = std::min<int64_t>(y0 + p.kh, h + p.ph);
-      const int64_t pool_h = y1 - y0;
-      y0 = std::max<int64_t>(y0, 0);
-      y1 = std::min<int64_t>(y1, h);
-      for (int64_t ox = 0; ox < p.out_w; ++ox) {
-        int64_t x0 = ox * p.sw - p.pw, x1 = std::min<int64_t>(x0 + p.kw, w + p.pw);
-        const int64_t pool_w = x1 - x0;
-        x0 = std::max<int64_t>(x0, 0);
-        x1 = std::min<int64_t>(x1, w);
-        const int64_t div = p.count_include_pad ? pool_h * pool_w : (y1 - y0) * (x1 - x0);
-        float* o = out + (r * p.out_w + ox) * c;
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] = 0.0f;
-        for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) {
-            const float* src = in + ((ni * h + y) * w + x) * c;
-            for (int64_t ch = 0; ch < c; ++ch) o[ch] += src[ch];
-          }
-        const float inv = div > 0 ? 1.0f / static_cast<float>(div) : 0.0f;
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] *= inv;
+        word_t* o = out + (r * p.out_w + ox) * words;
+        for (int64_t k = 0; k < words; ++k) {
+          word_t all = ~word_t{0}, any = 0;
+          for (int64_t y = y0; y < y1; ++y)
+            for (int64_t x = x0; x < x1; ++x) {
+              const word_t v = in[((ni * h + y) * w + x) * words + k];
+              all &= v;
+              any |= v;
+            }
+          o[k] = (all & ~or_mask[k]) | (any & or_mask[k]);
+        }
       }
     }
   }, 1);

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "hbn/threadpool.h"
+#include "hbn/types.h"
 
 namespace hbn {
 
@@ -27,6 +28,10 @@ void channel_affine(const float* in, int64_t rows, int64_t c, const float* scale
 // Copies `c` channels of every row into columns [c_offset, c_offset + c) of a wider tensor.
 void copy_channels(const float* in, int64_t rows, int64_t c, int64_t out_c, int64_t c_offset,
                    float* out, ThreadPool& pool);
+// The packed-bit counterpart: `words` words of every row into words [w_offset, ...) of rows of
+// out_words.
+void copy_words(const word_t* in, int64_t rows, int64_t words, int64_t out_words,
+                int64_t w_offset, word_t* out, ThreadPool& pool);
 // Softmax over channels of every row (torch.softmax(x, dim=1)).
 void softmax_rows(const float* in, int64_t rows, int64_t c, float* out, ThreadPool& pool);
 // torch.nn.LocalResponseNorm: x / (k + alpha / size * sum_{window} x^2)^beta, window
@@ -43,6 +48,19 @@ void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
               float* out, ThreadPool& pool);
 void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
               float* out, ThreadPool& pool);
+// Max-pool then threshold + pack for a binary consumer (bit(c) as in pack_rows), a band of
+// output rows at a time so the pooled floats (staged in `stage`, one float output's size) are
+// packed while still in cache.
+void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
+                   const PoolParams& p, const float* thr, const uint8_t* flip, float* stage,
+                   word_t* out, ThreadPool& pool);
+// Max-pool in the bit domain, on rows of `words` packed sign bits that a producer thresholded
+// for the consumer after the pool (bit = y < thr, or y > thr where or_mask has the bit set).
+// Max commutes with a non-decreasing comparison: bit(max y) = AND of the window's bits where
+// bit 1 means "below", OR where it means "above". Windows are clipped to the input, so padded
+// positions are ignored as PyTorch's -inf padding is. Tail bits stay 0 (AND/OR of zeros).
+void max_pool_bits(const word_t* in, int64_t n, int64_t h, int64_t w, int64_t words,
+                   const PoolParams& p, const word_t* or_mask, word_t* out, ThreadPool& pool);
 void adaptive_avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
                        int64_t out_h, int64_t out_w, float* out, ThreadPool& pool);
 

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "bitpack/bitpack.h"
 #include "runtime/executor.h"
+#include "runtime/ops.h"
 #include "runtime/graph.h"
 
 // Global allocation counter (to check that run() does not allocate once planned). new and
@@ -221,6 +223,43 @@ void test_run_does_not_allocate() {
   CHECK(g_allocs.load() == before);
 }
 
+// Bit-domain max-pool and the fused pool+pack agree bit for bit with pooling the floats and
+// packing them (thresholds with both flips, padding, ceil-mode edge windows, a partial word).
+void test_pool_in_bits() {
+  const int64_t n = 2, h = 7, w = 6, c = 70, words = hbn::words_for(c);
+  hbn::ThreadPool pool(2);
+  std::vector<float> thr(c);
+  std::vector<uint8_t> flip(c);
+  std::vector<hbn::word_t> or_mask(words, 0);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    thr[ch] = 0.3f * std::sin(static_cast<float>(ch));
+    flip[ch] = ch % 3 == 1;
+    if (flip[ch]) or_mask[ch / 64] |= hbn::word_t{1} << (ch % 64);
+  }
+  std::vector<float> x(n * h * w * c);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(static_cast<float>(i) * 1.37f);
+  std::vector<hbn::word_t> xb(n * h * w * words + 8);
+  hbn::pack_rows(x.data(), n * h * w, static_cast<int>(c), c, xb.data(), thr.data(), flip.data());
+  for (int pad = 0; pad <= 1; ++pad)
+    for (int stride = 1; stride <= 2; ++stride) {
+      const int k = 3;
+      const int64_t oh = hbn::pool_out_size(h, k, stride, pad, true);
+      const int64_t ow = hbn::pool_out_size(w, k, stride, pad, true);
+      const hbn::PoolParams pp{k, k, stride, stride, pad, pad, oh, ow, true};
+      std::vector<float> yf(n * oh * ow * c), stage(yf.size() + 16);
+      hbn::max_pool(x.data(), n, h, w, c, pp, yf.data(), pool);
+      std::vector<hbn::word_t> want(n * oh * ow * words + 8), got(want.size()), fused(want.size());
+      hbn::pack_rows(yf.data(), n * oh * ow, static_cast<int>(c), c, want.data(), thr.data(), flip.data());
+      hbn::max_pool_bits(xb.data(), n, h, w, words, pp, or_mask.data(), got.data(), pool);
+      hbn::max_pool_pack(x.data(), n, h, w, c, pp, thr.data(), flip.data(), stage.data(),
+                         fused.data(), pool);
+      for (int64_t i = 0; i < n * oh * ow * words; ++i) {
+        CHECK(got[i] == want[i]);
+        CHECK(fused[i] == want[i]);
+      }
+    }
+}
+
 void test_truncations_and_flips() {
   std::vector<float> fw, fb;
   const std::vector<uint8_t> good = tiny_model(&fw, &fb);
@@ -259,6 +298,7 @@ int main() {
   test_pool_sizes();
   test_tiny_model();
   test_run_does_not_allocate();
+  test_pool_in_bits();
   test_truncations_and_flips();
   if (g_failures) {
     std::fprintf(stderr, "%d failure(s)\n", g_failures);
