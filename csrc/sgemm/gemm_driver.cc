@@ -48,14 +48,33 @@ size_t max_slot_bytes() {
   return align_up(s * sizeof(float) + kOverReadBytes, kAlignment);
 }
 
+// Copies (src non-null) or zeroes n floats. The im2col runs of first layers are short (KW * IC
+// = 21 floats for a 7x7 RGB kernel) and there are one per kh per output pixel, so a libc call
+// each cost as much as a third of the GEMM behind a 64-channel first layer; fixed-size chunks
+// compile to inline vector moves.
+inline void copy_or_zero(float* d, const float* src, int64_t n) {
+  if (n >= 64) {
+    if (src) std::memcpy(d, src, sizeof(float) * n);
+    else std::memset(d, 0, sizeof(float) * n);
+    return;
+  }
+  alignas(32) static const float zeros[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) std::memcpy(d + i, src ? src + i : zeros, 8 * sizeof(float));
+  if (i + 4 <= n) {
+    std::memcpy(d + i, src ? src + i : zeros, 4 * sizeof(float));
+    i += 4;
+  }
+  for (; i < n; ++i) d[i] = src ? src[i] : 0.0f;
+}
+
 // Writes the part of [seg_begin, seg_end) (columns of one im2col row) that falls inside the
 // block [k0, k0 + kc) to d (d[0] is column k0): a copy of src when src is non-null, else zeros.
 inline void emit_segment(int64_t seg_begin, int64_t seg_end, const float* src, int64_t k0, int kc,
                          float* d) {
   const int64_t lo = std::max(seg_begin, k0), hi = std::min(seg_end, k0 + kc);
   if (lo >= hi) return;
-  if (src) std::memcpy(d + (lo - k0), src + (lo - seg_begin), sizeof(float) * (hi - lo));
-  else std::memset(d + (lo - k0), 0, sizeof(float) * (hi - lo));
+  copy_or_zero(d + (lo - k0), src ? src + (lo - seg_begin) : nullptr, hi - lo);
 }
 
 // Materialises rows [m0, m0 + rows) x columns [k0, k0 + kc) of the implicit im2col matrix into
@@ -69,28 +88,47 @@ void im2col_block(const ASource& s, int64_t m0, int rows, int64_t k0, int kc, fl
   const int64_t pix = static_cast<int64_t>(s.out_h) * s.out_w;
   const int kh_first = static_cast<int>(k0 / row_len);
   const int kh_last = static_cast<int>((k0 + kc - 1) / row_len);
+  // The output pixel of row m0, then stepped row by row (no divisions per row).
+  int64_t img = m0 / pix;
+  int oh = static_cast<int>((m0 % pix) / s.out_w), ow = static_cast<int>(m0 % s.out_w);
   for (int r = 0; r < rows; ++r) {
-    const int64_t m = m0 + r;
-    const int64_t img = m / pix;
-    const int64_t rem = m % pix;
-    const int oh = static_cast<int>(rem / s.out_w), ow = static_cast<int>(rem % s.out_w);
     const int ih0 = oh * g.stride_h - g.pad_h, iw0 = ow * g.stride_w - g.pad_w;
     const float* img_base = s.in + img * s.in_h * s.in_w * static_cast<int64_t>(IC);
     // Taps kw in [kw_lo, kw_hi) read columns inside the image.
     const int kw_lo = std::min(KW, std::max(0, -iw0));
     const int kw_hi = std::max(kw_lo, std::min(KW, s.in_w - iw0));
     float* d = dst + r * ld;
-    for (int kh = kh_first; kh <= kh_last; ++kh) {
-      const int ih = ih0 + kh;
-      const int64_t base = kh * row_len;
-      if (ih < 0 || ih >= s.in_h) {
-        emit_segment(base, base + row_len, nullptr, k0, kc, d);
-        continue;
+    if (kw_lo == 0 && kw_hi == KW && ih0 + kh_first >= 0 && ih0 + kh_last < s.in_h) {
+      // Interior pixel (the common case): one run per kh, no padding to test for.
+      const float* src = img_base + (static_cast<int64_t>(ih0 + kh_first) * s.in_w + iw0) * IC;
+      const int64_t src_step = static_cast<int64_t>(s.in_w) * IC;
+      if (k0 == kh_first * row_len && k0 + kc == (kh_last + 1) * row_len) {
+        for (int j = 0; j <= kh_last - kh_first; ++j)
+          copy_or_zero(d + j * row_len, src + j * src_step, row_len);
+      } else {
+        for (int kh = kh_first; kh <= kh_last; ++kh)
+          emit_segment(kh * row_len, (kh + 1) * row_len, src + (kh - kh_first) * src_step, k0, kc, d);
       }
-      emit_segment(base, base + static_cast<int64_t>(kw_lo) * IC, nullptr, k0, kc, d);
-      emit_segment(base + static_cast<int64_t>(kw_lo) * IC, base + static_cast<int64_t>(kw_hi) * IC,
-                   img_base + (static_cast<int64_t>(ih) * s.in_w + iw0 + kw_lo) * IC, k0, kc, d);
-      emit_segment(base + static_cast<int64_t>(kw_hi) * IC, base + row_len, nullptr, k0, kc, d);
+    } else {
+      for (int kh = kh_first; kh <= kh_last; ++kh) {
+        const int ih = ih0 + kh;
+        const int64_t base = kh * row_len;
+        if (ih < 0 || ih >= s.in_h) {
+          emit_segment(base, base + row_len, nullptr, k0, kc, d);
+          continue;
+        }
+        emit_segment(base, base + static_cast<int64_t>(kw_lo) * IC, nullptr, k0, kc, d);
+        emit_segment(base + static_cast<int64_t>(kw_lo) * IC, base + static_cast<int64_t>(kw_hi) * IC,
+                     img_base + (static_cast<int64_t>(ih) * s.in_w + iw0 + kw_lo) * IC, k0, kc, d);
+        emit_segment(base + static_cast<int64_t>(kw_hi) * IC, base + row_len, nullptr, k0, kc, d);
+      }
+    }
+    if (++ow == s.out_w) {
+      ow = 0;
+      if (++oh == s.out_h) {
+        oh = 0;
+        ++img;
+      }
     }
   }
 }
@@ -157,11 +195,20 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
   }
 
   const int mr = ks.mr;
-  const int64_t MC = static_cast<int64_t>(mr) * ks.mc_tiles;
+  const int64_t MC_max = static_cast<int64_t>(mr) * ks.mc_tiles;
   const int KC = ks.kc;
   const int64_t panels = (N + kNR - 1) / kNR;
-  const int64_t m_blocks = (M + MC - 1) / MC;
   const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
+  int64_t MC = MC_max;
+  int64_t m_blocks = (M + MC - 1) / MC;
+  if (slots > 1 && m_blocks > 1) {
+    // Equal row blocks, as many as a multiple of the thread count: with full MC blocks, 3
+    // blocks on 2 threads (AlexNet conv2, M = 729) run at 1.5x, and a short last block leaves
+    // one thread idle. Never larger than MC_max, so the workspace bound holds.
+    const int64_t target = (m_blocks + slots - 1) / slots * slots;
+    MC = ((M + target - 1) / target + mr - 1) / mr * mr;
+    m_blocks = (M + MC - 1) / MC;
+  }
   // Short M (a batch-1 linear layer, a small feature map): split the column panels too, so
   // every thread gets work. Each element's arithmetic does not depend on the split, so results
   // are identical for any thread count.
@@ -178,7 +225,7 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
 
   auto body = [&](int64_t t_begin, int64_t t_end, int slot) {
     float* a_buf = reinterpret_cast<float*>(ws + slot * slot_bytes);
-    const int64_t a_buf_floats = MC * a_stride(KC);
+    const int64_t a_buf_floats = MC_max * a_stride(KC);
     float* b_buf = a_buf + a_buf_floats;
     for (int64_t task = t_begin; task < t_end; ++task) {
       const int64_t mb = task / n_chunks, nc = task % n_chunks;

@@ -56,7 +56,7 @@ const KernelSet& neon_kernels();
 
 // The scalar store: the tile's accumulators, spilled to acc[MR][32], are merged into C element
 // by element with the scalar transform definition. The scalar and NEON paths store every tile
-// this way; the x86 SIMD paths only their partial (nr < 32) tiles.
+// this way, AVX2 only its partial (nr < 32) tiles; AVX-512 stores partial tiles with masks.
 void store_tile_scalar(const float* acc, int acc_ld, const Tile& tile);
 
 }  // namespace sgemm_detail

@@ -55,6 +55,12 @@ inline void spill_half(__m256 (&acc)[R][2], float (*buf)[kNR], int h) {
 // Computes both halves with `half(h, acc)` filling the accumulators of columns 16h..16h+15.
 template <int R, typename Half>
 inline void run_tile(const Tile& tile, Half half) {
+  // Fetch the C tile for writing while the k loop runs (see the AVX-512 tile_loop: a C larger
+  // than L2 otherwise stalls the stores at the end of every tile).
+  for (int r = 0; r < R; ++r) {
+    __builtin_prefetch(tile.c + r * tile.ldc, 1, 3);
+    __builtin_prefetch(tile.c + r * tile.ldc + 16, 1, 3);
+  }
   if (tile.nr == kNR) {
     for (int h = 0; h < 2; ++h) {
       __m256 acc[R][2];
