@@ -1,4 +1,11 @@
-"""The ``hbn`` command line: ``hbn bench`` (the headline benchmark and report), ``hbn info``."""
+"""The ``hbn`` command line.
+
+``hbn bench``    the headline benchmark (engine vs PyTorch / ONNX Runtime fp32) and its report
+``hbn info``     CPU features and the kernel path in use
+``hbn inspect``  what a .hbn file holds (validated, no native code involved)
+``hbn profile``  per-op time of a .hbn model in the engine
+``hbn demo``     train FPrec / WBin / FBin / partition-chosen Hybrid on real data, check the engine
+"""
 from __future__ import annotations
 
 import argparse
@@ -104,6 +111,46 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from hbn_engine.format import FormatError, describe
+
+    try:
+        print(describe(args.file))
+    except (FormatError, OSError) as e:
+        print(f"hbn inspect: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    import hbn_engine
+    from hbn_engine.format import FormatError
+
+    try:
+        model = hbn_engine.load(args.file)
+    except (FormatError, OSError) as e:
+        print(f"hbn profile: {e}", file=sys.stderr)
+        return 1
+    model.num_threads = args.threads
+    x = np.random.default_rng(0).standard_normal((args.batch, *model.input_shape), dtype=np.float32)
+    rows = model.profile(x, repeats=args.repeats)
+    total = sum(r["seconds"] for r in rows) or float("nan")
+    print(f"{'op':<28} {'type':<14} {'kind':<6} {'ms':>9} {'share':>6}")
+    for r in rows:
+        print(f"{r['name'][:28]:<28} {r['op'][:14]:<14} {r['kind']:<6} "
+              f"{r['seconds'] * 1e3:>9.3f} {r['seconds'] / total:>6.1%}")
+    print(f"{'total':<50} {total * 1e3:>9.3f}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hbn_engine import demo
+
+    return demo.main(args.demo_args)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="hbn", description="hbn_engine command line")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -124,6 +171,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     i = sub.add_parser("info", help="CPU features and the kernel path in use")
     i.set_defaults(func=_info)
 
+    ins = sub.add_parser("inspect", help="describe a .hbn file")
+    ins.add_argument("file")
+    ins.set_defaults(func=_inspect)
+
+    pr = sub.add_parser("profile", help="per-op time of a .hbn model in the engine")
+    pr.add_argument("file")
+    pr.add_argument("--batch", type=int, default=1)
+    pr.add_argument("--threads", type=int, default=1)
+    pr.add_argument("--repeats", type=int, default=10)
+    pr.set_defaults(func=_profile)
+
+    d = sub.add_parser("demo", help="train and compare variants on real data (python -m hbn_engine.demo)",
+                       add_help=False)
+    d.add_argument("demo_args", nargs=argparse.REMAINDER)
+    d.set_defaults(func=_demo)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo"]:
+        # Everything after "demo" (including --help) belongs to the demo's own parser.
+        return _demo(argparse.Namespace(demo_args=argv[1:]))
     args = p.parse_args(argv)
     return args.func(args)
 

@@ -85,57 +85,47 @@ def test_paths_and_strategies_agree(restore_isa: None) -> None:
             np.testing.assert_allclose(got, ref, rtol=0, atol=tolerance(405), err_msg=f"{isa}/{strategy}")
 
 
-THREADS_SCRIPT = r"""
-import numpy as np
-import hbn_engine
-from hbn_engine import _core
-from test_wbconv import pack_weight_bits
-
-rng = np.random.default_rng(9)
-x = rng.uniform(-1, 1, (3, 15, 16, 33)).astype(np.float32)
-w = rng.uniform(-1, 1, (100, 33, 3, 3)).astype(np.float32)
-xf = rng.uniform(-1, 1, (1, 1, 1, 500)).astype(np.float32)
-fc_bits = pack_weight_bits(rng.uniform(-1, 1, (300, 500, 1, 1)).astype(np.float32))
-layers = {
-    "conv_f32": (_core.Conv2dF32(w, (1, 1), (1, 1)), x),
-    "wbconv": (_core.WBConv2d(pack_weight_bits(w), 33, (1, 1), (1, 1)), x),
-    "wb_linear_batch1": (_core.WBConv2d(fc_bits, 500), xf),
-    "sgemm_linear_batch1": (_core.Sgemm(rng.uniform(-1, 1, (500, 300)).astype(np.float32)), xf.reshape(1, 500)),
-}
-def run_all():
-    out = {}
-    for isa in hbn_engine.supported_isas():
-        hbn_engine.set_isa(isa)
-        for name, (layer, inp) in layers.items():
-            out[isa, name] = layer.run(inp)
-    hbn_engine.reset_isa()
-    return out
-assert hbn_engine.get_num_threads() == 1
-one = run_all()
-hbn_engine.set_num_threads(2)
-two = run_all()
-for key in one:
-    np.testing.assert_array_equal(one[key], two[key], err_msg=str(key))
-print("ok", len(one))
-"""
-
-
 def test_threads_give_identical_results() -> None:
     """1 vs 2 threads, every path, conv / binary-weight conv / batch-1 linear (the column-split
-    case): bit-identical. Runs in a fresh interpreter so the default pool is resized exactly
-    once: resizing a pool after it has run a job restarts its workers with a stale generation
-    counter (csrc/hbn/threadpool.cc, worker(): seen = 0) and crashes the process."""
-    import os
-    import subprocess
-    import sys
+    case): bit-identical. The default pool is resized back and forth, which also covers
+    restarting a pool's workers after it has run jobs."""
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-1, 1, (3, 15, 16, 33)).astype(np.float32)
+    w = rng.uniform(-1, 1, (100, 33, 3, 3)).astype(np.float32)
+    xf = rng.uniform(-1, 1, (1, 1, 1, 500)).astype(np.float32)
+    fc_bits = pack_weight_bits(rng.uniform(-1, 1, (300, 500, 1, 1)).astype(np.float32))
+    layers = {
+        "conv_f32": (_core.Conv2dF32(w, (1, 1), (1, 1)), x),
+        "wbconv": (_core.WBConv2d(pack_weight_bits(w), 33, (1, 1), (1, 1)), x),
+        "wb_linear_batch1": (_core.WBConv2d(fc_bits, 500), xf),
+        "sgemm_linear_batch1": (_core.Sgemm(rng.uniform(-1, 1, (500, 300)).astype(np.float32)),
+                                xf.reshape(1, 500)),
+    }
 
-    env = dict(os.environ)
-    here = os.path.dirname(os.path.abspath(__file__))
-    env["PYTHONPATH"] = os.pathsep.join([here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    env.pop("HBN_FORCE_ISA", None)
-    proc = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith("ok")
+    def run_all() -> dict:
+        out = {}
+        try:
+            for isa in hbn_engine.supported_isas():
+                hbn_engine.set_isa(isa)
+                for name, (layer, inp) in layers.items():
+                    out[isa, name] = layer.run(inp)
+        finally:
+            hbn_engine.reset_isa()
+        return out
+
+    before = hbn_engine.get_num_threads()
+    try:
+        hbn_engine.set_num_threads(1)
+        one = run_all()
+        for _ in range(2):
+            hbn_engine.set_num_threads(2)
+            two = run_all()
+            for key in one:
+                np.testing.assert_array_equal(one[key], two[key], err_msg=str(key))
+            hbn_engine.set_num_threads(1)
+            run_all()
+    finally:
+        hbn_engine.set_num_threads(before)
 
 
 def test_bad_inputs_raise_value_error() -> None:
