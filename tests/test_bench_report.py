@@ -23,6 +23,8 @@ def _results() -> BenchResults:
             Row("model", "alexnet", "fprec", "hbn", 1, thr, 0.009 * scale, 5),
             Row("model", "alexnet", "fbin", "hbn", 1, thr, 0.001 * scale, 5),
         ]
+    res.flop_counts = {"alexnet": {"fprec": {"float": 1000, "fbin": 0},
+                                   "fbin": {"float": 100, "fbin": 900}}}
     res.rows += [
         Row("xnor", "conv256_3x3_14", "fbin", "hbn", 1, 1, 50e-6, 20),
         Row("xnor", "conv256_3x3_14", "fprec", "hbn", 1, 1, 900e-6, 20),
@@ -41,6 +43,9 @@ def test_speedups_use_the_faster_float_baseline() -> None:
     assert fbin["speedup"] == pytest.approx(8.0)
     assert fbin["paper_flop_speedup"] == pytest.approx(113.53 / 12.11)
     assert rows[("fprec", 2)]["speedup"] == pytest.approx(0.008 / 0.009)
+    # FLOP model at the machine's 21x: 1000 / (100 + 900 / 21)
+    assert fbin["machine_flop_speedup"] == pytest.approx(7.0)
+    assert rows[("fprec", 1)]["machine_flop_speedup"] == pytest.approx(1.0)
 
 
 def test_xnor_summary_and_scaling() -> None:
@@ -57,7 +62,7 @@ def test_report_files(tmp_path) -> None:
     path = write_report(_results(), tmp_path / "rep")
     text = path.read_text()
     assert "16.0x" in text and "21.0x" in text and "conv2" in text
-    assert "| alexnet | fbin | 1 | 1 |" in text
+    assert "| alexnet | fbin | 1 | 1 |" in text and "| 9.4x | 7.0x | no |" in text
     data = json.loads((tmp_path / "rep" / "results.json").read_text())
     assert len(data["rows"]) == len(_results().rows)
     assert (tmp_path / "rep" / "latency.png").stat().st_size > 1000

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -42,11 +42,20 @@ def export_onnx(model, x: np.ndarray, path: str) -> None:
         )
 
 
-def make_onnxruntime(model, x: np.ndarray, threads: int, workdir: str) -> Runner:
+def _model_path(model, workdir: str, name: Optional[str], suffix: str) -> tuple[str, bool]:
+    """Where the exported file goes, and whether it is already there. A named export is reused
+    (both formats are batch-size agnostic); an unnamed one is always written afresh."""
+    path = os.path.join(workdir, f"{name or f'model_{id(model)}'}{suffix}")
+    return path, name is not None and os.path.exists(path)
+
+
+def make_onnxruntime(model, x: np.ndarray, threads: int, workdir: str,
+                     name: Optional[str] = None) -> Runner:
     import onnxruntime as ort
 
-    path = os.path.join(workdir, f"model_{id(model)}.onnx")
-    export_onnx(model, x, path)
+    path, cached = _model_path(model, workdir, name, ".onnx")
+    if not cached:
+        export_onnx(model, x, path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -65,11 +74,13 @@ def export_engine(model, x: np.ndarray, path: str) -> None:
     hbn_engine.export(model.eval(), torch.from_numpy(x), path)
 
 
-def make_engine(model, x: np.ndarray, threads: int, workdir: str) -> Runner:
+def make_engine(model, x: np.ndarray, threads: int, workdir: str,
+                name: Optional[str] = None) -> Runner:
     import hbn_engine
 
-    path = os.path.join(workdir, f"model_{id(model)}.hbn")
-    export_engine(model, x, path)
+    path, cached = _model_path(model, workdir, name, ".hbn")
+    if not cached:
+        export_engine(model, x, path)
     m = hbn_engine.load(path)
     m.num_threads = threads
     return lambda: m.run(x)

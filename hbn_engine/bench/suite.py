@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from hbn_engine.bench import runners
-from hbn_engine.bench.timing import time_callable
+from hbn_engine.bench.timing import Timing, time_callable
 
 ARCHS = ("alexnet", "resnet18", "sketchanet", "squeezenet")
 VARIANTS = ("fprec", "wbin", "fbin", "hybrid")
@@ -54,6 +54,8 @@ class BenchResults:
     config: BenchConfig
     machine: dict
     rows: list[Row] = field(default_factory=list)
+    # arch -> variant -> {"float": MACs of float-input layers, "fbin": MACs of FullBin layers}
+    flop_counts: dict = field(default_factory=dict)
 
     def find(self, **kw) -> list[Row]:
         return [r for r in self.rows if all(getattr(r, k) == v for k, v in kw.items())]
@@ -64,7 +66,7 @@ class BenchResults:
 
     def to_dict(self) -> dict:
         return {"config": asdict(self.config), "machine": self.machine,
-                "rows": [asdict(r) for r in self.rows]}
+                "flop_counts": self.flop_counts, "rows": [asdict(r) for r in self.rows]}
 
 
 Progress = Callable[[str], None]
@@ -93,18 +95,39 @@ def _randomize_bn(model, seed: int) -> None:
             m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
 
 
+def _flop_split(model) -> dict[str, int]:
+    from hbn_engine import flops
+
+    table = flops.layer_table(model)
+    return {"float": sum(l.flops for l in table if l.kind != "fbin"),
+            "fbin": sum(l.flops for l in table if l.kind == "fbin")}
+
+
 def _input(model, batch: int, seed: int) -> np.ndarray:
     c, h, w = model.input_size
     rng = np.random.default_rng(seed)
     return rng.standard_normal((batch, c, h, w), dtype=np.float32)
 
 
-def _time(runner: runners.Runner, cfg: BenchConfig):
-    return time_callable(runner, min_time=cfg.min_time, max_time=cfg.max_time)
+def _time_interleaved(point: dict, min_time: float, max_time: float, progress: Progress,
+                      label: str, rounds: int = 3) -> dict:
+    """Times every runtime of one comparison in several rounds, one block per runtime per round,
+    and pools each runtime's samples. A shared machine drifts over seconds; sequential blocks
+    would hand one runtime the quiet minute and another the busy one. Within a block the calls
+    are back to back (a warm-up call first), so a runtime's own idle threads settle before its
+    samples count and never spin through another runtime's samples."""
+    samples: dict = {k: [] for k in point}
+    for r in range(rounds):
+        for key, run in point.items():
+            progress(f"{label} {key[0]} {key[1]} (round {r + 1}/{rounds})")
+            t = time_callable(run, min_time=min_time / rounds, min_runs=2, warmup=1,
+                              max_time=max_time / rounds)
+            samples[key] += t.samples
+    return {k: Timing(tuple(v)) for k, v in samples.items()}
 
 
 def count_tasks(cfg: BenchConfig) -> int:
-    per_point = len(cfg.variants) + len(cfg.baselines)
+    per_point = 1 + 3 * (len(cfg.variants) + len(cfg.baselines))  # prepare + 3 rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
     if cfg.per_layer:
         n += len(cfg.models) * len(cfg.per_layer_variants)
@@ -124,22 +147,26 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
             nets = {v: _build(arch, v, cfg.num_classes, cfg.seed) for v in cfg.variants}
             if "fprec" not in nets:
                 nets["fprec"] = _build(arch, "fprec", cfg.num_classes, cfg.seed)
+            res.flop_counts[arch] = {v: _flop_split(net) for v, net in nets.items()}
             for batch in cfg.batches:
                 x = _input(nets["fprec"], batch, cfg.seed)
                 for threads in cfg.threads:
+                    progress(f"{arch} batch={batch} threads={threads}: preparing runtimes")
+                    point = {}
                     for base in cfg.baselines:
-                        progress(f"{arch} fprec {base} batch={batch} threads={threads}")
                         if base == "torch":
-                            run = runners.make_torch(nets["fprec"], x, threads)
+                            point[("fprec", base)] = runners.make_torch(nets["fprec"], x, threads)
                         else:
-                            run = runners.make_onnxruntime(nets["fprec"], x, threads, work)
-                        t = _time(run, cfg)
-                        res.rows.append(Row("model", arch, "fprec", base, batch, threads, t.median, t.runs))
+                            point[("fprec", base)] = runners.make_onnxruntime(
+                                nets["fprec"], x, threads, work, name=f"{arch}_fprec")
                     for variant in cfg.variants:
-                        progress(f"{arch} {variant} hbn batch={batch} threads={threads}")
-                        run = runners.make_engine(nets[variant], x, threads, work)
-                        t = _time(run, cfg)
-                        res.rows.append(Row("model", arch, variant, "hbn", batch, threads, t.median, t.runs))
+                        point[(variant, "hbn")] = runners.make_engine(
+                            nets[variant], x, threads, work, name=f"{arch}_{variant}")
+                    timings = _time_interleaved(point, cfg.min_time, cfg.max_time, progress,
+                                                f"{arch} b={batch} t={threads}")
+                    for (variant, runtime), t in timings.items():
+                        res.rows.append(Row("model", arch, variant, runtime, batch, threads, t.median, t.runs))
+                    del point
             if cfg.per_layer:
                 for variant in cfg.per_layer_variants:
                     progress(f"{arch} {variant} per-layer breakdown")
@@ -190,8 +217,10 @@ def layer_rows(arch: str, variant: str, model, cfg: BenchConfig, work: str) -> l
         net, in_shape = _standalone(mods[name], shapes[name])
         twin, _ = _standalone(_float_twin(mods[name]), shapes[name])
         x = np.random.default_rng(cfg.seed).standard_normal(in_shape, dtype=np.float32)
-        t_hbn = _time(runners.make_engine(net, x, threads, work), cfg)
-        t_torch = _time(runners.make_torch(twin, x, threads), cfg)
+        point = {"hbn": runners.make_engine(net, x, threads, work),
+                 "torch": runners.make_torch(twin, x, threads)}
+        timed = _time_interleaved(point, cfg.min_time, cfg.max_time, lambda _m: None, name)
+        t_hbn, t_torch = timed["hbn"], timed["torch"]
         rows.append(Row("layer", arch, variant, "hbn", 1, threads, t_hbn.median, t_hbn.runs, name, kind))
         rows.append(Row("layer", arch, variant, "torch", 1, threads, t_torch.median, t_torch.runs, name, "fprec"))
     return rows
@@ -208,15 +237,15 @@ def xnor_layer_rows(cfg: BenchConfig, work: str) -> list[Row]:
     _randomize_bn(fbin, cfg.seed)
     fconv = torch.nn.Sequential(torch.nn.Conv2d(256, 256, 3, padding=1)).eval()
     x = np.random.default_rng(cfg.seed).standard_normal((1, 256, 14, 14), dtype=np.float32)
-    rows = []
-    specs = [
-        ("fbin", "hbn", lambda: runners.make_engine(fbin, x, 1, work)),
-        ("fprec", "hbn", lambda: runners.make_engine(fconv, x, 1, work)),
-        ("fprec", "torch", lambda: runners.make_torch(fconv, x, 1)),
-    ]
+    point = {
+        ("fbin", "hbn"): runners.make_engine(fbin, x, 1, work),
+        ("fprec", "hbn"): runners.make_engine(fconv, x, 1, work),
+        ("fprec", "torch"): runners.make_torch(fconv, x, 1),
+    }
     if "onnxruntime" in cfg.baselines:
-        specs.append(("fprec", "onnxruntime", lambda: runners.make_onnxruntime(fconv, x, 1, work)))
-    for variant, runtime, make in specs:
-        t = time_callable(make(), min_time=max(cfg.min_time, 1.0), min_runs=20)
-        rows.append(Row("xnor", "conv256_3x3_14", variant, runtime, 1, 1, t.median, t.runs))
+        point[("fprec", "onnxruntime")] = runners.make_onnxruntime(fconv, x, 1, work)
+    timings = _time_interleaved(point, max(cfg.min_time, 1.0) * 3, cfg.max_time, lambda _m: None,
+                                "xnor")
+    rows = [Row("xnor", "conv256_3x3_14", variant, runtime, 1, 1, t.median, t.runs)
+            for (variant, runtime), t in timings.items()]
     return rows
