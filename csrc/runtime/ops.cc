@@ -3,6 +3,7 @@
 #include "bitpack/bitpack.h"
 #include "hbn/isa.h"
 #include "runtime/pool_kernels.h"
+#include "runtime/transpose.h"
 
 #include <algorithm>
 #include <cmath>
@@ -26,21 +27,30 @@ void pfor(ThreadPool& pool, int64_t n, const F& body, int64_t grain) {
 
 }  // namespace
 
+// Pixels per parallel chunk of a layout conversion: a tile of kTile pixels x all channels is
+// transposed at once, so each thread streams whole cache lines in and out.
+constexpr int64_t kTile = 64;
+
 void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
                   const int64_t s[4], float* out, ThreadPool& pool) {
+  const int64_t hw = h * w;
+  if (s[3] == 1 && s[2] == w) {
+    // Each channel plane is contiguous (the usual C-contiguous NCHW, batch and channel
+    // strides free): the conversion is a [C][HW] -> [HW][C] transpose per image.
+    const int64_t tiles = (hw + kTile - 1) / kTile;
+    pfor(pool, n * tiles, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t ni = t / tiles, p0 = (t % tiles) * kTile, p1 = std::min(hw, p0 + kTile);
+        transpose_block(in + ni * s[0] + p0, c, p1 - p0, s[1], out + (ni * hw + p0) * c, c);
+      }
+    }, row_grain(kTile * c));
+    return;
+  }
   pfor(pool, n * h, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t ni = r / h, y = r % h;
       float* o = out + r * w * c;
       const float* base = in + ni * s[0] + y * s[2];
-      if (s[3] == 1) {
-        // the usual contiguous NCHW: read each channel's row sequentially
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const float* src = base + ch * s[1];
-          for (int64_t x = 0; x < w; ++x) o[x * c + ch] = src[x];
-        }
-        continue;
-      }
       for (int64_t x = 0; x < w; ++x)
         for (int64_t ch = 0; ch < c; ++ch) o[x * c + ch] = base[ch * s[1] + x * s[3]];
     }
@@ -49,23 +59,14 @@ void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
 
 void nhwc_to_nchw(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, float* out,
                   ThreadPool& pool) {
-  // A transpose per image, in tiles of kP pixels x kC channels: each tile reads kP rows of one
-  // cache line's worth of channels and writes kC runs of kP contiguous floats, instead of
-  // striding through the whole image once per channel.
-  constexpr int64_t kP = 64, kC = 16;
-  const int64_t hw = h * w, p_tiles = (hw + kP - 1) / kP;
-  pfor(pool, n * p_tiles, [&](int64_t b, int64_t e, int) {
+  // Per image a [HW][C] -> [C][HW] transpose, split into tiles of kTile pixels.
+  const int64_t hw = h * w, tiles = (hw + kTile - 1) / kTile;
+  pfor(pool, n * tiles, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
-      const int64_t ni = t / p_tiles, p0 = (t % p_tiles) * kP, p1 = std::min(hw, p0 + kP);
-      const float* src = in + ni * hw * c;
-      float* dst = out + ni * c * hw;
-      for (int64_t c0 = 0; c0 < c; c0 += kC) {
-        const int64_t c1 = std::min(c, c0 + kC);
-        for (int64_t ch = c0; ch < c1; ++ch)
-          for (int64_t px = p0; px < p1; ++px) dst[ch * hw + px] = src[px * c + ch];
-      }
+      const int64_t ni = t / tiles, p0 = (t % tiles) * kTile, p1 = std::min(hw, p0 + kTile);
+      transpose_block(in + (ni * hw + p0) * c, p1 - p0, c, c, out + ni * c * hw + p0, hw);
     }
-  }, row_grain(kP * c));
+  }, row_grain(kTile * c));
 }
 
 void flatten_chw(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, float* out,
