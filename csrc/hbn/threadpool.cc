@@ -1,8 +1,40 @@
 #include "hbn/threadpool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace hbn {
+namespace {
+
+// A layer of a binary network takes tens of microseconds; waking a sleeping thread through the
+// kernel can take as long. So workers spin for a while after each job (and the caller spins
+// while it waits for them) before falling back to the condition variable, as OpenMP runtimes
+// do. The spin is bounded, so an idle pool stops using CPU within this time.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Spins until pred() holds or kSpin has passed; returns pred().
+template <typename Pred>
+bool spin_until(const Pred& pred) {
+  if (pred()) return true;
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      cpu_relax();
+      if (pred()) return true;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return pred();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) { start(std::max(1, num_threads)); }
 
@@ -17,16 +49,16 @@ void ThreadPool::set_num_threads(int n) {
 
 void ThreadPool::start(int n) {
   num_threads_ = n;
-  quit_ = false;
+  quit_.store(false);
   // A restarted worker must not mistake the last finished job for a new one.
-  const uint64_t gen = generation_;
+  const uint64_t gen = generation_.load();
   for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, gen] { worker(i, gen); });
 }
 
 void ThreadPool::stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    quit_ = true;
+    quit_.store(true);
   }
   cv_work_.notify_all();
   for (auto& t : workers_) t.join();
@@ -35,22 +67,25 @@ void ThreadPool::stop() {
 
 void ThreadPool::worker(int index, uint64_t seen) {
   for (;;) {
-    const std::function<void(int64_t, int64_t, int)>* job;
-    int64_t begin, end;
-    {
+    auto has_work = [&] {
+      return quit_.load(std::memory_order_relaxed) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    if (!spin_until(has_work)) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_work_.wait(lock, [&] { return quit_ || generation_ != seen; });
-      if (quit_) return;
-      seen = generation_;
-      if (index >= job_parts_) continue;
-      job = job_;
-      begin = index * job_chunk_;
-      end = std::min(job_n_, begin + job_chunk_);
+      cv_work_.wait(lock, has_work);
     }
-    (*job)(begin, end, index);
-    {
+    if (quit_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
+    if (index < job_parts_) {
+      const int64_t begin = index * job_chunk_;
+      (*job_)(begin, std::min(job_n_, begin + job_chunk_), index);
+    }
+    // Every worker acknowledges every job, even one it had no chunk of, so the caller never
+    // rewrites the job fields while a worker may still read them.
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
+      cv_done_.notify_one();
     }
   }
 }
@@ -67,19 +102,24 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   const int64_t chunk = std::max(grain, (n + parts - 1) / parts);
   parts = static_cast<int>((n + chunk - 1) / chunk);
   std::lock_guard<std::mutex> run_lock(run_mu_);
+  job_ = &fn;
+  job_n_ = n;
+  job_chunk_ = chunk;
+  job_parts_ = parts;
+  pending_.store(num_threads_ - 1, std::memory_order_relaxed);
   {
+    // Under mu_ so a worker about to sleep either sees the new generation or is already
+    // waiting when notified.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    job_chunk_ = chunk;
-    job_parts_ = parts;
-    pending_ = parts - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   cv_work_.notify_all();
   fn(0, std::min(n, chunk), 0);
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_done_.wait(lock, [&] { return pending_ == 0; });
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(done)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, done);
+  }
   job_ = nullptr;
 }
 

@@ -1,6 +1,7 @@
 // A small persistent thread pool. Kernels split their outer loop with parallel_for; the calling
 // thread takes part, so a pool of 1 thread runs everything inline with no synchronisation.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -35,14 +36,16 @@ class ThreadPool {
   int num_threads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // one parallel_for at a time per pool
-  std::mutex mu_;
+  std::mutex mu_;      // guards sleeping: cv predicates are re-checked under it
   std::condition_variable cv_work_, cv_done_;
+  // The job of the current generation; written before generation_ is bumped (release) and read
+  // by workers after they observe the bump (acquire).
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 0;
   int job_parts_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool quit_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};  // workers that have not finished (or skipped) the current job
+  std::atomic<bool> quit_{false};
 };
 
 // The pool kernels use when the caller passes none (tests, benchmarks). Thread-count set from
