@@ -9,30 +9,15 @@
 
 #include "conv/conv_f32.h"
 #include "hbn/isa.h"
+#include "tests/check.h"
 #include "sgemm/sgemm.h"
 
 using namespace hbn;
 
 namespace {
 
-int g_failures = 0;
-
-#define CHECK(cond, ...)                                            \
-  do {                                                              \
-    if (!(cond)) {                                                  \
-      ++g_failures;                                                 \
-      std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);     \
-      std::fprintf(stderr, __VA_ARGS__);                            \
-      std::fprintf(stderr, "\n");                                   \
-    }                                                               \
-  } while (0)
-
-std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using hbn_test::g_failures;
+using hbn_test::random_floats;
 
 struct AlignedBuf {
   explicit AlignedBuf(size_t bytes) : p(std::aligned_alloc(kAlignment, (bytes + kAlignment) / kAlignment * kAlignment)) {}

@@ -5,15 +5,8 @@
 #include <vector>
 
 #include "hbn/threadpool.h"
+#include "tests/check.h"
 
-static int failures = 0;
-#define CHECK(cond)                                                    \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                      \
-    }                                                                  \
-  } while (0)
 
 static void check_cover(hbn::ThreadPool& pool, int64_t n, int64_t grain) {
   std::vector<std::atomic<int>> hits(n);
@@ -22,16 +15,16 @@ static void check_cover(hbn::ThreadPool& pool, int64_t n, int64_t grain) {
   pool.parallel_for(
       n,
       [&](int64_t b, int64_t e, int t) {
-        CHECK(b < e);
-        CHECK(t >= 0 && t < pool.num_threads());
-        if (e != n) CHECK(e - b >= grain);
+        CHECK(b < e, "empty chunk [%lld, %lld)", (long long)b, (long long)e);
+        CHECK(t >= 0 && t < pool.num_threads(), "thread index %d", t);
+        if (e != n) CHECK(e - b >= grain, "chunk of %lld below grain %lld", (long long)(e - b), (long long)grain);
         for (int64_t i = b; i < e; ++i) hits[i]++;
         int m = max_thread.load();
         while (t > m && !max_thread.compare_exchange_weak(m, t)) {
         }
       },
       grain);
-  for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1);
+  for (int64_t i = 0; i < n; ++i) CHECK(hits[i] == 1, "index %lld hit %d times", (long long)i, hits[i].load());
 }
 
 int main() {
@@ -46,10 +39,5 @@ int main() {
   }
   pool.set_num_threads(3);
   for (int i = 0; i < 200; ++i) check_cover(pool, 7 + i % 5, 1);
-  if (failures) {
-    std::fprintf(stderr, "%d failures\n", failures);
-    return 1;
-  }
-  std::puts("test_threadpool: ok");
-  return 0;
+  return hbn_test::finish("test_threadpool");
 }
