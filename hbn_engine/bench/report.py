@@ -146,7 +146,9 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
     if layers:
         lines += ["## Per-layer breakdown (batch 1, 1 thread)", "",
                   "Each layer alone in the engine (its own kind) vs the same geometry as a PyTorch "
-                  "fp32 conv / linear.", "",
+                  "fp32 conv / linear. A standalone engine layer also pays the NCHW <-> NHWC "
+                  "conversions and, for a FullBin layer, binarizing its float input; inside a "
+                  "network those are paid once per model or fused into the previous layer.", "",
                   "| model | variant | layer | kind | hbn (ms) | torch fp32 (ms) | speedup |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in layers:
