@@ -49,7 +49,8 @@ __all__ = [
     "__version__",
 ]
 
-_LAZY_SUBMODULES = {"nn", "models", "flops", "partition", "export_", "runtime", "format"}
+_LAZY_SUBMODULES = {"nn", "models", "flops", "partition", "exporter", "runtime", "format", "bench",
+                    "datasets", "demo"}
 _LAZY_ATTRS: dict[str, tuple[str, str]] = {
     # name -> (module, attribute); filled in by the runtime and exporter modules.
     "load": ("hbn_engine.runtime", "load"),
