@@ -25,5 +25,40 @@ inline bool pack_bit(float x, const float* thresholds, const uint8_t* flip, int 
   return (flip && flip[c]) ? (x > t) : (x < t);
 }
 
+namespace {
+
+// The row loop of the SIMD paths that pack kGroup channels per step: pack_group(x, c) returns
+// the kGroup bits of channels c.. c + kGroup - 1; the last channels (fewer than kGroup) go
+// through pack_bit so no vector load reads past the row. Internal linkage on purpose: each ISA's
+// file instantiates its own copy, compiled with its own flags.
+template <int kGroup, typename PackGroup>
+inline void pack_rows_grouped(const float* in, int64_t rows, int channels, int64_t in_stride,
+                              word_t* out, const float* thr, const uint8_t* flip,
+                              const PackGroup& pack_group) {
+  static_assert(kWordBits % kGroup == 0, "groups must tile a word");
+  constexpr int kPerWord = kWordBits / kGroup;
+  const int64_t words = words_for(channels);
+  const int full = channels / kGroup;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = in + r * in_stride;
+    word_t* o = out + r * words;
+    word_t acc = 0;
+    int g = 0;
+    for (; g < full; ++g) {
+      acc |= static_cast<word_t>(pack_group(x, g * kGroup)) << ((g % kPerWord) * kGroup);
+      if (g % kPerWord == kPerWord - 1) {
+        o[g / kPerWord] = acc;
+        acc = 0;
+      }
+    }
+    for (int c = g * kGroup; c < channels; ++c) {
+      if (pack_bit(x[c], thr, flip, c)) acc |= word_t{1} << (c % kWordBits);
+    }
+    if (channels % kWordBits) o[words - 1] = acc;
+  }
+}
+
+}  // namespace
+
 }  // namespace detail
 }  // namespace hbn

@@ -32,25 +32,8 @@ inline uint32_t pack4(const float* x, const float* thr, const uint8_t* flip, int
 
 void pack_rows_neon(const float* in, int64_t rows, int channels, int64_t in_stride, word_t* out,
                     const float* thr, const uint8_t* flip) {
-  const int64_t words = words_for(channels);
-  const int full = channels / 4;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* x = in + r * in_stride;
-    word_t* o = out + r * words;
-    word_t acc = 0;
-    int g = 0;
-    for (; g < full; ++g) {
-      acc |= static_cast<word_t>(pack4(x, thr, flip, g * 4)) << ((g & 15) * 4);
-      if ((g & 15) == 15) {
-        o[g >> 4] = acc;
-        acc = 0;
-      }
-    }
-    for (int c = g * 4; c < channels; ++c) {
-      if (pack_bit(x[c], thr, flip, c)) acc |= word_t{1} << (c % kWordBits);
-    }
-    if (channels % kWordBits) o[words - 1] = acc;
-  }
+  pack_rows_grouped<4>(in, rows, channels, in_stride, out, thr, flip,
+                        [thr, flip](const float* x, int c) { return pack4(x, thr, flip, c); });
 }
 
 }  // namespace detail
