@@ -48,22 +48,50 @@ CASES = [
     (2, 2, 3, 5, 7, 5, 1, 2),  # kernel overhangs both sides of the image
     (3, 4, 4, 37, 64, 1, 2, 0),
     (1, 3, 3, 300, 9, 3, 1, 1),
+    # First-layer shapes for the direct path: output rows that are not a multiple of any ISA's
+    # tile height (29, 31), kernel rows split over several K blocks (15 x 15, one channel).
+    (2, 31, 61, 3, 40, 7, 2, 3),
+    (1, 45, 93, 1, 33, 15, 3, 0),
 ]
+# "direct" falls back to im2col where a kernel row does not fit the K block (300 channels).
+ALGOS = ["im2col", "direct"]
 
 
+@pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}_{}x{}_ic{}_oc{}_k{}_s{}_p{}".format(*c))
-def test_conv2d_f32_matches_float64(each_isa: str, case: tuple[int, ...]) -> None:
+def test_conv2d_f32_matches_float64(each_isa: str, case: tuple[int, ...], algo: str) -> None:
     n, h, w, ic, oc, k, s, p = case
     rng = np.random.default_rng(hash(case) % 2**32)
     x = rng.uniform(-1, 1, (n, h, w, ic)).astype(np.float32)
     wt = rng.uniform(-1, 1, (oc, ic, k, k)).astype(np.float32)
-    got = _core.conv2d_f32(x, wt, stride=(s, s), padding=(p, p))
+    got = _core.conv2d_f32(x, wt, stride=(s, s), padding=(p, p), algo=algo)
     ref = conv_nhwc_f64(x, wt, (s, s), (p, p))
     assert got.shape == ref.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, ref, rtol=0, atol=tolerance(ic * k * k))
 
 
-def test_conv2d_f32_transform(each_isa: str) -> None:
+def test_direct_and_im2col_agree_across_image_sizes(restore_isa: None) -> None:
+    """One layer object run on images of growing size: the direct path's padded copy lives in
+    the workspace, which must follow the image (a stale, smaller one would overflow)."""
+    rng = np.random.default_rng(11)
+    wt = rng.uniform(-1, 1, (24, 3, 7, 7)).astype(np.float32)
+    for isa in hbn_engine.supported_isas():
+        hbn_engine.set_isa(isa)
+        direct = _core.Conv2dF32(wt, (2, 2), (3, 3), algo="direct")
+        im2col = _core.Conv2dF32(wt, (2, 2), (3, 3), algo="im2col")
+        for n, size in ((1, 9), (2, 40), (1, 77)):
+            x = rng.uniform(-1, 1, (n, size, size + 3, 3)).astype(np.float32)
+            np.testing.assert_allclose(direct.run(x), im2col.run(x), rtol=0, atol=tolerance(147),
+                                       err_msg=f"{isa} {size}")
+
+
+def test_unknown_algo_is_rejected() -> None:
+    with pytest.raises(ValueError, match="algo"):
+        _core.Conv2dF32(np.zeros((4, 3, 3, 3), np.float32), algo="winograd")
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_f32_transform(each_isa: str, algo: str) -> None:
     rng = np.random.default_rng(1)
     n, h, w, ic, oc = 2, 6, 5, 19, 45
     x = rng.uniform(-1, 1, (n, h, w, ic)).astype(np.float32)
@@ -72,7 +100,8 @@ def test_conv2d_f32_transform(each_isa: str) -> None:
     bias = rng.uniform(-1, 1, oc).astype(np.float32)
     m = n * h * w  # stride 1, pad 1 keeps the size
     pixel_scale = rng.uniform(0.5, 1.5, m).astype(np.float32)
-    got = _core.conv2d_f32(x, wt, (1, 1), (1, 1), scale=scale, bias=bias, pixel_scale=pixel_scale, relu=True)
+    got = _core.conv2d_f32(x, wt, (1, 1), (1, 1), scale=scale, bias=bias, pixel_scale=pixel_scale,
+                           relu=True, algo=algo)
     acc = conv_nhwc_f64(x, wt, (1, 1), (1, 1))
     ref = np.maximum(acc * scale * pixel_scale.reshape(n, h, w, 1) + bias, 0.0)
     np.testing.assert_allclose(got, ref, rtol=0, atol=3 * tolerance(ic * 9))

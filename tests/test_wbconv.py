@@ -42,16 +42,17 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("algo", ["im2col", "direct"])
 @pytest.mark.parametrize("strategy", ["auto", "unpack", "direct"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}_{}x{}_ic{}_oc{}_k{}_s{}_p{}".format(*c))
-def test_wbconv2d_matches_float64(each_isa: str, case: tuple[int, ...], strategy: str) -> None:
+def test_wbconv2d_matches_float64(each_isa: str, case: tuple[int, ...], strategy: str, algo: str) -> None:
     n, h, w, ic, oc, k, s, p = case
     rng = np.random.default_rng(hash(case) % 2**32)
     x = rng.uniform(-1, 1, (n, h, w, ic)).astype(np.float32)
     wf = rng.uniform(-1, 1, (oc, ic, k, k)).astype(np.float32)
     wf.flat[0] = 0.0  # sign(0) = +1
     bits = pack_weight_bits(wf)
-    got = _core.wbconv2d(x, bits, (s, s), (p, p), strategy=strategy)
+    got = _core.wbconv2d(x, bits, (s, s), (p, p), strategy=strategy, algo=algo)
     ref = conv_nhwc_f64(x, signs(wf), (s, s), (p, p))
     np.testing.assert_allclose(got, ref, rtol=0, atol=tolerance(ic * k * k))
 
@@ -96,6 +97,8 @@ def test_threads_give_identical_results() -> None:
     fc_bits = pack_weight_bits(rng.uniform(-1, 1, (300, 500, 1, 1)).astype(np.float32))
     layers = {
         "conv_f32": (_core.Conv2dF32(w, (1, 1), (1, 1)), x),
+        "conv_f32_im2col": (_core.Conv2dF32(w, (1, 1), (1, 1), algo="im2col"), x),
+        "first_layer_direct": (_core.Conv2dF32(w[:, :3], (2, 2), (3, 3)), x[..., :3].copy()),
         "wbconv": (_core.WBConv2d(pack_weight_bits(w), 33, (1, 1), (1, 1)), x),
         "wb_linear_batch1": (_core.WBConv2d(fc_bits, 500), xf),
         "sgemm_linear_batch1": (_core.Sgemm(rng.uniform(-1, 1, (500, 300)).astype(np.float32)),

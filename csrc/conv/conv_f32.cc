@@ -19,8 +19,13 @@ void check_geometry(const ConvGeometry& g) {
 }
 
 // Fills everything but the B operand.
-sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, const float* in, int n, int in_h,
-                                 int in_w, const OutputTransform& t, float* out, void* workspace) {
+sgemm_detail::ConvAlgo to_detail(ConvAlgo a) {
+  return static_cast<sgemm_detail::ConvAlgo>(static_cast<int>(a));
+}
+
+sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, ConvAlgo algo, const float* in, int n,
+                                 int in_h, int in_w, const OutputTransform& t, float* out,
+                                 void* workspace) {
   if (n < 0 || in_h < 1 || in_w < 1) throw std::invalid_argument("conv: bad input size");
   const int oh = g.out_h(in_h), ow = g.out_w(in_w);
   if (in_h + 2 * g.pad_h < g.kernel_h || in_w + 2 * g.pad_w < g.kernel_w || oh < 1 || ow < 1)
@@ -43,6 +48,7 @@ sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, const float* in, int n, 
     a.A.in_w = in_w;
     a.A.out_h = oh;
     a.A.out_w = ow;
+    a.A.algo = to_detail(algo);
   }
   a.t = &t;
   a.C = out;
@@ -68,13 +74,13 @@ Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw) : g_(g) {
       packed_.data());
 }
 
-size_t Conv2dF32::workspace_bytes(int, int, int) const {
-  return sgemm_detail::gemm_workspace_bytes();
+size_t Conv2dF32::workspace_bytes(int, int in_h, int in_w) const {
+  return sgemm_detail::conv_workspace_bytes(g_, to_detail(algo_), in_h, in_w);
 }
 
 void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
                     float* out, void* workspace, ThreadPool& pool) const {
-  sgemm_detail::GemmArgs a = conv_args(g_, in, n, in_h, in_w, t, out, workspace);
+  sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_packed = packed_.data();
   sgemm_detail::gemm_run(a, pool);
 }
@@ -90,13 +96,13 @@ WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
   return WBConv2d(g, bits.data());
 }
 
-size_t WBConv2d::workspace_bytes(int, int, int) const {
-  return sgemm_detail::gemm_workspace_bytes();
+size_t WBConv2d::workspace_bytes(int, int in_h, int in_w) const {
+  return sgemm_detail::conv_workspace_bytes(g_, to_detail(algo_), in_h, in_w);
 }
 
 void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
                    float* out, void* workspace, ThreadPool& pool) const {
-  sgemm_detail::GemmArgs a = conv_args(g_, in, n, in_h, in_w, t, out, workspace);
+  sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_bits = packed_.data();
   a.bits_strategy = static_cast<sgemm_detail::BitsStrategy>(static_cast<int>(strategy_));
   sgemm_detail::gemm_run(a, pool);

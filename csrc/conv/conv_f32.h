@@ -14,6 +14,11 @@
 
 namespace hbn {
 
+// How a (non-pointwise) conv feeds its input to the GEMM (see sgemm/gemm_driver.h): im2col
+// blocks, or the input read in place. `automatic` is the measured choice (direct for few input
+// channels); the others exist so tests and benchmarks can compare them.
+enum class ConvAlgo : int { automatic = 0, im2col = 1, direct = 2 };
+
 class Conv2dF32 {
  public:
   // weight_oihw: PyTorch layout [OC][IC][KH][KW]; repacked once for the SGEMM micro-kernel.
@@ -23,10 +28,14 @@ class Conv2dF32 {
   // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.
   void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
            void* workspace, ThreadPool& pool) const;
+  // Changes workspace_bytes(): size the workspace after choosing.
+  void set_algo(ConvAlgo a) { algo_ = a; }
+  ConvAlgo algo() const { return algo_; }
 
  private:
   ConvGeometry g_;
   AlignedVector<float> packed_;
+  ConvAlgo algo_ = ConvAlgo::automatic;
 };
 
 // How WBConv2d feeds its bits to the micro-kernel (see wbgemm/wbgemm.h). `automatic` is the
@@ -46,16 +55,19 @@ class WBConv2d {
            void* workspace, ThreadPool& pool) const;
   void set_strategy(WBStrategy s) { strategy_ = s; }
   WBStrategy strategy() const { return strategy_; }
+  void set_algo(ConvAlgo a) { algo_ = a; }  // as Conv2dF32::set_algo
+  ConvAlgo algo() const { return algo_; }
 
  private:
   ConvGeometry g_;
   std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
   WBStrategy strategy_ = WBStrategy::automatic;
+  ConvAlgo algo_ = ConvAlgo::automatic;
 };
 
 // Both classes: the output spatial size must be >= 1 (else std::invalid_argument); the
-// transform must write floats (out_threshold null). workspace_bytes() is bounded: im2col runs
-// in MC x KC blocks, so it does not grow with the image.
+// transform must write floats (out_threshold null). workspace_bytes() is bounded for im2col
+// (MC x KC blocks); the direct path adds one zero-padded image when the conv pads.
 
 // Scalar references (double accumulation), out NHWC [n][OH][OW][OC], no transform.
 void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,

@@ -108,6 +108,13 @@ InputShape check_input(const FloatArray& x, const hbn::ConvGeometry& g) {
   return s;
 }
 
+hbn::ConvAlgo parse_algo(const std::string& s) {
+  if (s == "auto") return hbn::ConvAlgo::automatic;
+  if (s == "im2col") return hbn::ConvAlgo::im2col;
+  if (s == "direct") return hbn::ConvAlgo::direct;
+  throw py::value_error("algo must be 'auto', 'im2col' or 'direct', got '" + s + "'");
+}
+
 hbn::WBStrategy parse_strategy(const std::string& s) {
   if (s == "auto") return hbn::WBStrategy::automatic;
   if (s == "unpack") return hbn::WBStrategy::unpack;
@@ -120,7 +127,10 @@ template <typename Layer>
 struct PyConv {
   hbn::ConvGeometry g;
   std::unique_ptr<Layer> layer;
-  std::unique_ptr<AlignedWorkspace> ws;
+  // Grown on demand: the direct path's workspace depends on the image size. Guarded by the
+  // GIL (taken again before the next call can resize it).
+  mutable std::unique_ptr<AlignedWorkspace> ws;
+  mutable size_t ws_bytes = 0;
 
   py::array_t<float> run(const py::array& x_in, const std::optional<py::array>& scale,
                          const std::optional<py::array>& bias, bool relu,
@@ -133,6 +143,11 @@ struct PyConv {
                             static_cast<py::ssize_t>(s.ow), static_cast<py::ssize_t>(g.out_channels)});
     float* o = out.mutable_data();
     const float* xi = x.data();
+    const size_t need = layer->workspace_bytes(s.n, s.h, s.w);
+    if (!ws || need > ws_bytes) {
+      ws = std::make_unique<AlignedWorkspace>(need);
+      ws_bytes = need;
+    }
     {
       py::gil_scoped_release release;
       layer->run(xi, s.n, s.h, s.w, tr.t, o, ws->p, hbn::default_pool());
@@ -144,13 +159,14 @@ struct PyConv {
 using PyConvF32 = PyConv<hbn::Conv2dF32>;
 using PyWBConv = PyConv<hbn::WBConv2d>;
 
-std::unique_ptr<PyConvF32> make_conv_f32(const py::array& w_in, Pair stride, Pair padding) {
+std::unique_ptr<PyConvF32> make_conv_f32(const py::array& w_in, Pair stride, Pair padding,
+                                         const std::string& algo) {
   const FloatArray w = as_f32(w_in, "w", 4);
   auto c = std::make_unique<PyConvF32>();
   c->g = geometry(static_cast<int>(w.shape(1)), static_cast<int>(w.shape(0)), static_cast<int>(w.shape(2)),
                   static_cast<int>(w.shape(3)), stride, padding);
   c->layer = std::make_unique<hbn::Conv2dF32>(c->g, w.data());
-  c->ws = std::make_unique<AlignedWorkspace>(c->layer->workspace_bytes(1, 1, 1));
+  c->layer->set_algo(parse_algo(algo));
   return c;
 }
 
@@ -165,13 +181,13 @@ hbn::ConvGeometry wb_geometry(const WordArray& bits, int in_channels, Pair strid
 }
 
 std::unique_ptr<PyWBConv> make_wbconv(const py::array& bits_in, int in_channels, Pair stride, Pair padding,
-                                      const std::string& strategy) {
+                                      const std::string& strategy, const std::string& algo) {
   const WordArray bits = as_words(bits_in, "weight_bits");
   auto c = std::make_unique<PyWBConv>();
   c->g = wb_geometry(bits, in_channels, stride, padding);
   c->layer = std::make_unique<hbn::WBConv2d>(c->g, bits.data());
   c->layer->set_strategy(parse_strategy(strategy));
-  c->ws = std::make_unique<AlignedWorkspace>(c->layer->workspace_bytes(1, 1, 1));
+  c->layer->set_algo(parse_algo(algo));
   return c;
 }
 
@@ -232,16 +248,19 @@ void register_float(py::module_& m) {
   const Pair one{1, 1}, zero{0, 0};
 
   py::class_<PyConvF32>(m, "Conv2dF32",
-                        "Float conv layer (weights OIHW float32, repacked once); run(x NHWC) -> NHWC.")
-      .def(py::init(&make_conv_f32), arg("w"), arg("stride") = one, arg("padding") = zero)
+                        "Float conv layer (weights OIHW float32, repacked once); run(x NHWC) -> NHWC. "
+                        "algo: 'auto' | 'im2col' | 'direct' (input read in place).")
+      .def(py::init(&make_conv_f32), arg("w"), arg("stride") = one, arg("padding") = zero,
+           arg("algo") = "auto")
       .def("run", &PyConvF32::run, arg("x"), arg("scale") = none, arg("bias") = none,
            arg("relu") = false, arg("pixel_scale") = none);
 
   py::class_<PyWBConv>(m, "WBConv2d",
                        "Binary-weight float conv layer (weight_bits uint64 [OC,KH,KW,words]); "
-                       "run(x NHWC float32) -> NHWC. strategy: 'auto' | 'unpack' | 'direct'.")
+                       "run(x NHWC float32) -> NHWC. strategy (sign decoding): 'auto' | 'unpack' | "
+                       "'direct'; algo (input feeding): 'auto' | 'im2col' | 'direct'.")
       .def(py::init(&make_wbconv), arg("weight_bits"), arg("in_channels"), arg("stride") = one,
-           arg("padding") = zero, arg("strategy") = "auto")
+           arg("padding") = zero, arg("strategy") = "auto", arg("algo") = "auto")
       .def("run", &PyWBConv::run, arg("x"), arg("scale") = none, arg("bias") = none,
            arg("relu") = false, arg("pixel_scale") = none);
 
@@ -252,12 +271,13 @@ void register_float(py::module_& m) {
   m.def(
       "conv2d_f32",
       [](const py::array& x, const py::array& w, Pair stride, Pair padding, const std::optional<py::array>& scale,
-         const std::optional<py::array>& bias, bool relu, const std::optional<py::array>& pixel_scale) {
-        return make_conv_f32(w, stride, padding)->run(x, scale, bias, relu, pixel_scale);
+         const std::optional<py::array>& bias, bool relu, const std::optional<py::array>& pixel_scale,
+         const std::string& algo) {
+        return make_conv_f32(w, stride, padding, algo)->run(x, scale, bias, relu, pixel_scale);
       },
       "NHWC float32 conv with OIHW float32 weights, zero padding, fused scale/bias/ReLU.", arg("x"), arg("w"),
       arg("stride") = one, arg("padding") = zero, arg("scale") = none, arg("bias") = none,
-      arg("relu") = false, arg("pixel_scale") = none);
+      arg("relu") = false, arg("pixel_scale") = none, arg("algo") = "auto");
 
   m.def(
       "conv2d_f32_reference",
@@ -279,15 +299,16 @@ void register_float(py::module_& m) {
       "wbconv2d",
       [](const py::array& x, const py::array& bits, Pair stride, Pair padding, const std::optional<py::array>& scale,
          const std::optional<py::array>& bias, bool relu, const std::optional<py::array>& pixel_scale,
-         const std::string& strategy) {
+         const std::string& strategy, const std::string& algo) {
         const FloatArray xf = as_f32(x, "x", 4);
-        return make_wbconv(bits, static_cast<int>(xf.shape(3)), stride, padding, strategy)
+        return make_wbconv(bits, static_cast<int>(xf.shape(3)), stride, padding, strategy, algo)
             ->run(xf, scale, bias, relu, pixel_scale);
       },
       "NHWC float32 conv with +-1 weights bit-packed as uint64 [OC,KH,KW,words_for(IC)] "
       "(bit 1 = -1, channels LSB first); alpha goes in scale.",
       arg("x"), arg("weight_bits"), arg("stride") = one, arg("padding") = zero, arg("scale") = none,
-      arg("bias") = none, arg("relu") = false, arg("pixel_scale") = none, arg("strategy") = "auto");
+      arg("bias") = none, arg("relu") = false, arg("pixel_scale") = none, arg("strategy") = "auto",
+      arg("algo") = "auto");
 
   m.def(
       "wbconv2d_reference",

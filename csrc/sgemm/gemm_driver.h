@@ -17,6 +17,14 @@
 namespace hbn {
 namespace sgemm_detail {
 
+// How a conv's A operand (its im2col matrix) reaches the micro-kernel.
+enum class ConvAlgo : int {
+  automatic = 0,  // prefer_direct() decides
+  im2col = 1,     // materialise MC x KC blocks of the im2col matrix, reuse each for all panels
+  direct = 2,     // read the NHWC input in place, one run per kernel row (see ARuns); a zero-
+                  // padded copy of the image is made first when the conv pads
+};
+
 struct ASource {
   // Plain matrix (used when conv == nullptr).
   const float* a = nullptr;
@@ -25,6 +33,7 @@ struct ASource {
   const ConvGeometry* conv = nullptr;
   const float* in = nullptr;
   int in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  ConvAlgo algo = ConvAlgo::automatic;
 };
 
 // How the binary-weight path feeds B to the micro-kernel.
@@ -46,6 +55,16 @@ struct GemmArgs {
   int64_t ldc = 0;
   void* workspace = nullptr;  // gemm_workspace_bytes() bytes, kAlignment-aligned or not
 };
+
+// The direct path pays no copy of A, but its tiles cannot cross an output row and its A rows
+// are stride * IC floats apart in the image instead of packed together; im2col pays a copy per
+// kernel row per output pixel, dearest with few channels (a 7x7 RGB kernel row is 21 floats).
+// Measured (gemm_driver.cc): direct is never slower once a kernel row fits a K block, which is
+// what prefer_direct tests (the active ISA's K block decides at run time; im2col otherwise).
+bool prefer_direct(const ConvGeometry& g);
+// Workspace for a conv: gemm_workspace_bytes() plus, for the direct path with padding, one
+// zero-padded image.
+size_t conv_workspace_bytes(const ConvGeometry& g, ConvAlgo algo, int in_h, int in_w);
 
 // Per-thread scratch slots: run() never uses more threads than this, so the workspace can be
 // sized without knowing which pool will run the layer.

@@ -23,26 +23,29 @@ namespace {
 
 constexpr int kScalarMR = 4;
 
-// acc[r][j] = sum_k a[r][k] * b[k][j], accumulated in float in k order (as the SIMD kernels do).
+// acc[r][j] = sum_k a(r, k) * b[k][j], accumulated in float in k order (as the SIMD kernels do).
 template <int R>
-void scalar_f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
+void scalar_f32_tile(const ARuns& A, const float* b, const Tile& tile) {
   float acc[R][kNR] = {};
-  for (int k = 0; k < kc; ++k) {
-    const float* bk = b + static_cast<int64_t>(k) * kNR;
-    for (int r = 0; r < R; ++r) {
-      const float av = a[r * lda + k];
-      for (int j = 0; j < kNR; ++j) acc[r][j] += av * bk[j];
+  for (int run = 0; run < A.nruns; ++run) {
+    const float* a = A.a + run * A.run_stride;
+    for (int k = 0; k < A.len; ++k) {
+      const float* bk = b + static_cast<int64_t>(run * A.len + k) * kNR;
+      for (int r = 0; r < R; ++r) {
+        const float av = a[r * A.lda + k];
+        for (int j = 0; j < kNR; ++j) acc[r][j] += av * bk[j];
+      }
     }
   }
   store_tile_scalar(&acc[0][0], kNR, tile);
 }
 
-void scalar_f32(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
+void scalar_f32(const ARuns& a, const float* b, const Tile& tile) {
   switch (tile.mr) {
-    case 1: return scalar_f32_tile<1>(kc, a, lda, b, tile);
-    case 2: return scalar_f32_tile<2>(kc, a, lda, b, tile);
-    case 3: return scalar_f32_tile<3>(kc, a, lda, b, tile);
-    default: return scalar_f32_tile<4>(kc, a, lda, b, tile);
+    case 1: return scalar_f32_tile<1>(a, b, tile);
+    case 2: return scalar_f32_tile<2>(a, b, tile);
+    case 3: return scalar_f32_tile<3>(a, b, tile);
+    default: return scalar_f32_tile<4>(a, b, tile);
   }
 }
 

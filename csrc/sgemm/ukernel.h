@@ -1,8 +1,8 @@
 // Float GEMM micro-kernels shared by the SGEMM, the float conv and the binary-weight kernels.
 //
 // Every path computes one MR x 32 tile of C += A * B over a block of kc steps:
-//   A: row-major, rows `lda` floats apart (an im2col block or the caller's matrix, read in
-//      place, so no transpose-pack of A is ever needed),
+//   A: rows `lda` floats apart, each row's columns in one or more contiguous runs (ARuns: an
+//      im2col block, the caller's matrix, or a conv input read in place; never transpose-packed),
 //   B: either a packed float panel [kc][32] (kSgemmNR columns per row, zero-padded past N) or a
 //      bit panel [kc] of uint32 whose bit j is the sign of column j (1 = -1, as in types.h).
 // The B panel width is the same on every ISA so weights are packed once, whatever path later
@@ -28,9 +28,23 @@ struct Tile {
   int64_t m0, n0;          // global row / column of the tile (for pixel_scale, scale, bias)
 };
 
-using UKernelF32 = void (*)(int kc, const float* a, int64_t lda, const float* b, const Tile& tile);
-using UKernelBits = void (*)(int kc, const float* a, int64_t lda, const uint32_t* bits,
-                             const Tile& tile);
+// The A rows a micro-kernel reads: element (r, k) of the tile is
+//   a[r * lda + (k / len) * run_stride + k % len],
+// i.e. each row's kc = nruns * len columns are nruns runs of len contiguous floats. A plain
+// matrix (or an im2col block) is one run. A convolution reads its NHWC input in place as one
+// run per kernel row (KW * IC floats, run_stride = one image row), consecutive output pixels of
+// an image row stride * IC floats apart, so the direct conv path (gemm_driver.h) copies no A.
+struct ARuns {
+  const float* a;
+  int64_t lda;
+  int64_t run_stride;
+  int nruns, len;
+};
+// A plain row-major A: one run of kc columns.
+inline ARuns plain_a(const float* a, int64_t lda, int kc) { return ARuns{a, lda, 0, 1, kc}; }
+
+using UKernelF32 = void (*)(const ARuns& a, const float* b, const Tile& tile);
+using UKernelBits = void (*)(const ARuns& a, const uint32_t* bits, const Tile& tile);
 
 struct KernelSet {
   Isa isa;

@@ -87,33 +87,39 @@ template <int R>
 constexpr int sets_for() { return R <= 1 ? 4 : (R <= 3 ? 2 : 1); }
 
 template <int R, typename LoadB>
-inline void half_loop(int kc, const float* a, int64_t lda, LoadB load_b, __m256 (&out)[R][2]) {
+inline void half_loop(const ARuns& A, LoadB load_b, __m256 (&out)[R][2]) {
   constexpr int S = sets_for<R>();
   __m256 acc[S][R][2];
   for (int s = 0; s < S; ++s)
     for (int r = 0; r < R; ++r) acc[s][r][0] = acc[s][r][1] = _mm256_setzero_ps();
-  int k = 0;
-  for (; k + S <= kc; k += S) {
+  const int64_t lda = A.lda;
+  const int len = A.len;
+  for (int run = 0; run < A.nruns; ++run) {
+    const float* a = A.a + run * A.run_stride;
+    const int kb = run * len;
+    int k = 0;
+    for (; k + S <= len; k += S) {
 #pragma GCC unroll 4
-    for (int s = 0; s < S; ++s) {
-      __m256 b0, b1;
-      load_b(k + s, b0, b1);
+      for (int s = 0; s < S; ++s) {
+        __m256 b0, b1;
+        load_b(kb + k + s, b0, b1);
 #pragma GCC unroll 6
-      for (int r = 0; r < R; ++r) {
-        const __m256 av = _mm256_broadcast_ss(a + r * lda + k + s);
-        acc[s][r][0] = _mm256_fmadd_ps(av, b0, acc[s][r][0]);
-        acc[s][r][1] = _mm256_fmadd_ps(av, b1, acc[s][r][1]);
+        for (int r = 0; r < R; ++r) {
+          const __m256 av = _mm256_broadcast_ss(a + r * lda + k + s);
+          acc[s][r][0] = _mm256_fmadd_ps(av, b0, acc[s][r][0]);
+          acc[s][r][1] = _mm256_fmadd_ps(av, b1, acc[s][r][1]);
+        }
       }
     }
-  }
-  for (; k < kc; ++k) {
-    __m256 b0, b1;
-    load_b(k, b0, b1);
+    for (; k < len; ++k) {
+      __m256 b0, b1;
+      load_b(kb + k, b0, b1);
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
-      acc[0][r][0] = _mm256_fmadd_ps(av, b0, acc[0][r][0]);
-      acc[0][r][1] = _mm256_fmadd_ps(av, b1, acc[0][r][1]);
+      for (int r = 0; r < R; ++r) {
+        const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+        acc[0][r][0] = _mm256_fmadd_ps(av, b0, acc[0][r][0]);
+        acc[0][r][1] = _mm256_fmadd_ps(av, b1, acc[0][r][1]);
+      }
     }
   }
   for (int s = 1; s < S; ++s)
@@ -125,10 +131,10 @@ inline void half_loop(int kc, const float* a, int64_t lda, LoadB load_b, __m256 
 }
 
 template <int R>
-void f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
+void f32_tile(const ARuns& a, const float* b, const Tile& tile) {
   run_tile<R>(tile, [&](int h, __m256 (&acc)[R][2]) {
     const float* bh = b + 16 * h;
-    half_loop<R>(kc, a, lda,
+    half_loop<R>(a,
                  [bh](int k, __m256& b0, __m256& b1) {
                    b0 = _mm256_loadu_ps(bh + k * kNR);
                    b1 = _mm256_loadu_ps(bh + k * kNR + 8);
@@ -140,7 +146,7 @@ void f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& t
 // Signs decoded in registers: shifting bit j of the weight word into the float sign position
 // and OR-ing it onto 1.0f gives +-1 (bit 1 = -1, types.h convention).
 template <int R>
-void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
+void bits_tile(const ARuns& a, const uint32_t* bits, const Tile& tile) {
   run_tile<R>(tile, [&](int h, __m256 (&acc)[R][2]) {
     const int base = 16 * h;
     const __m256i sh0 = _mm256_setr_epi32(31 - base, 30 - base, 29 - base, 28 - base,
@@ -148,7 +154,7 @@ void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const 
     const __m256i sh1 = _mm256_sub_epi32(sh0, _mm256_set1_epi32(8));
     const __m256i sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
     const __m256i one = _mm256_castps_si256(_mm256_set1_ps(1.0f));
-    half_loop<R>(kc, a, lda,
+    half_loop<R>(a,
                  [=](int k, __m256& b0, __m256& b1) {
                    const __m256i w = _mm256_set1_epi32(static_cast<int>(bits[k]));
                    b0 = _mm256_castsi256_ps(
@@ -170,12 +176,12 @@ void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const 
     default: return fn<6>(__VA_ARGS__);  \
   }
 
-void f32_kernel(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
-  HBN_ROWS_SWITCH(f32_tile, kc, a, lda, b, tile)
+void f32_kernel(const ARuns& a, const float* b, const Tile& tile) {
+  HBN_ROWS_SWITCH(f32_tile, a, b, tile)
 }
 
-void bits_kernel(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
-  HBN_ROWS_SWITCH(bits_tile, kc, a, lda, bits, tile)
+void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
+  HBN_ROWS_SWITCH(bits_tile, a, bits, tile)
 }
 
 }  // namespace

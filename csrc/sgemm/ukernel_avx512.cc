@@ -57,9 +57,10 @@ template <int R>
 constexpr int sets_for() { return R <= 2 ? 4 : (R <= 4 ? 2 : 1); }
 
 // NV = 1 when the tile has at most 16 valid columns (nr <= 16): the upper half would be FMAs
-// on zero padding, so it is skipped.
+// on zero padding, so it is skipped. load_b(k) reads B row k counted over all runs; the
+// accumulators stay in registers across runs.
 template <int R, int NV, typename LoadB>
-inline void tile_loop(int kc, const float* a, int64_t lda, LoadB load_b, const Tile& tile) {
+inline void tile_loop(const ARuns& A, LoadB load_b, const Tile& tile) {
   constexpr int S = sets_for<R>();
   // Fetch the C tile for writing now, so its lines arrive while the k loop runs: when C is
   // larger than L2 (a first layer's output: 12544 x 64 floats for ResNet-18), the stores would
@@ -71,28 +72,34 @@ inline void tile_loop(int kc, const float* a, int64_t lda, LoadB load_b, const T
   __m512 acc[S][R][2];
   for (int s = 0; s < S; ++s)
     for (int r = 0; r < R; ++r) acc[s][r][0] = acc[s][r][1] = _mm512_setzero_ps();
-  int k = 0;
-  for (; k + S <= kc; k += S) {
+  const int64_t lda = A.lda;
+  const int len = A.len;
+  for (int run = 0; run < A.nruns; ++run) {
+    const float* a = A.a + run * A.run_stride;
+    const int kb = run * len;
+    int k = 0;
+    for (; k + S <= len; k += S) {
 #pragma GCC unroll 4
-    for (int s = 0; s < S; ++s) {
-      __m512 b0, b1;
-      load_b(k + s, b0, b1);
+      for (int s = 0; s < S; ++s) {
+        __m512 b0, b1;
+        load_b(kb + k + s, b0, b1);
 #pragma GCC unroll 14
-      for (int r = 0; r < R; ++r) {
-        const __m512 av = _mm512_set1_ps(a[r * lda + k + s]);
-        acc[s][r][0] = _mm512_fmadd_ps(av, b0, acc[s][r][0]);
-        if (NV == 2) acc[s][r][1] = _mm512_fmadd_ps(av, b1, acc[s][r][1]);
+        for (int r = 0; r < R; ++r) {
+          const __m512 av = _mm512_set1_ps(a[r * lda + k + s]);
+          acc[s][r][0] = _mm512_fmadd_ps(av, b0, acc[s][r][0]);
+          if (NV == 2) acc[s][r][1] = _mm512_fmadd_ps(av, b1, acc[s][r][1]);
+        }
       }
     }
-  }
-  for (; k < kc; ++k) {
-    __m512 b0, b1;
-    load_b(k, b0, b1);
+    for (; k < len; ++k) {
+      __m512 b0, b1;
+      load_b(kb + k, b0, b1);
 #pragma GCC unroll 14
-    for (int r = 0; r < R; ++r) {
-      const __m512 av = _mm512_set1_ps(a[r * lda + k]);
-      acc[0][r][0] = _mm512_fmadd_ps(av, b0, acc[0][r][0]);
-      if (NV == 2) acc[0][r][1] = _mm512_fmadd_ps(av, b1, acc[0][r][1]);
+      for (int r = 0; r < R; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * lda + k]);
+        acc[0][r][0] = _mm512_fmadd_ps(av, b0, acc[0][r][0]);
+        if (NV == 2) acc[0][r][1] = _mm512_fmadd_ps(av, b1, acc[0][r][1]);
+      }
     }
   }
   for (int s = 1; s < S; ++s)
@@ -104,8 +111,8 @@ inline void tile_loop(int kc, const float* a, int64_t lda, LoadB load_b, const T
 }
 
 template <int R, int NV>
-void f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
-  tile_loop<R, NV>(kc, a, lda,
+void f32_tile(const ARuns& a, const float* b, const Tile& tile) {
+  tile_loop<R, NV>(a,
                [b](int k, __m512& b0, __m512& b1) {
                  b0 = _mm512_loadu_ps(b + k * kNR);
                  b1 = _mm512_loadu_ps(b + k * kNR + 16);
@@ -116,9 +123,9 @@ void f32_tile(int kc, const float* a, int64_t lda, const float* b, const Tile& t
 // Signs decoded in registers: bit j of bits[k] selects -1 for column j (types.h convention),
 // one k-mask blend per 16 columns.
 template <int R, int NV>
-void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
+void bits_tile(const ARuns& a, const uint32_t* bits, const Tile& tile) {
   const __m512 one = _mm512_set1_ps(1.0f), neg = _mm512_set1_ps(-1.0f);
-  tile_loop<R, NV>(kc, a, lda,
+  tile_loop<R, NV>(a,
                [bits, one, neg](int k, __m512& b0, __m512& b1) {
                  const uint32_t w = bits[k];
                  b0 = _mm512_mask_blend_ps(static_cast<__mmask16>(w), one, neg);
@@ -136,31 +143,48 @@ void bits_tile(int kc, const float* a, int64_t lda, const uint32_t* bits, const 
 // The row sum is a separate vector pass over the row; the result differs from the FMA form
 // only by float rounding.
 template <int R>
-void bits_tile_masked(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
+void bits_tile_masked(const ARuns& A, const uint32_t* bits, const Tile& tile) {
   constexpr int S = 4;  // independent accumulator sets: add latency x pipes
   __m512 neg[S][R][2];
   for (int s = 0; s < S; ++s)
     for (int r = 0; r < R; ++r) neg[s][r][0] = neg[s][r][1] = _mm512_setzero_ps();
-  int k = 0;
-  for (; k + S <= kc; k += S) {
+  const int64_t lda = A.lda;
+  const int len = A.len;
+  __m512 sum[R];
+  for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_ps();
+  for (int run = 0; run < A.nruns; ++run) {
+    const float* a = A.a + run * A.run_stride;
+    const uint32_t* w_run = bits + static_cast<int64_t>(run) * len;
+    int k = 0;
+    for (; k + S <= len; k += S) {
 #pragma GCC unroll 4
-    for (int s = 0; s < S; ++s) {
-      const uint32_t w = bits[k + s];
-      const __mmask16 m0 = static_cast<__mmask16>(w), m1 = static_cast<__mmask16>(w >> 16);
-      for (int r = 0; r < R; ++r) {
-        const __m512 xb = _mm512_set1_ps(a[r * lda + k + s]);
-        neg[s][r][0] = _mm512_mask_add_ps(neg[s][r][0], m0, neg[s][r][0], xb);
-        neg[s][r][1] = _mm512_mask_add_ps(neg[s][r][1], m1, neg[s][r][1], xb);
+      for (int s = 0; s < S; ++s) {
+        const uint32_t w = w_run[k + s];
+        const __mmask16 m0 = static_cast<__mmask16>(w), m1 = static_cast<__mmask16>(w >> 16);
+        for (int r = 0; r < R; ++r) {
+          const __m512 xb = _mm512_set1_ps(a[r * lda + k + s]);
+          neg[s][r][0] = _mm512_mask_add_ps(neg[s][r][0], m0, neg[s][r][0], xb);
+          neg[s][r][1] = _mm512_mask_add_ps(neg[s][r][1], m1, neg[s][r][1], xb);
+        }
       }
     }
-  }
-  for (; k < kc; ++k) {
-    const uint32_t w = bits[k];
-    const __mmask16 m0 = static_cast<__mmask16>(w), m1 = static_cast<__mmask16>(w >> 16);
+    for (; k < len; ++k) {
+      const uint32_t w = w_run[k];
+      const __mmask16 m0 = static_cast<__mmask16>(w), m1 = static_cast<__mmask16>(w >> 16);
+      for (int r = 0; r < R; ++r) {
+        const __m512 xb = _mm512_set1_ps(a[r * lda + k]);
+        neg[0][r][0] = _mm512_mask_add_ps(neg[0][r][0], m0, neg[0][r][0], xb);
+        neg[0][r][1] = _mm512_mask_add_ps(neg[0][r][1], m1, neg[0][r][1], xb);
+      }
+    }
+    // The row sum, a separate vector pass over the run.
     for (int r = 0; r < R; ++r) {
-      const __m512 xb = _mm512_set1_ps(a[r * lda + k]);
-      neg[0][r][0] = _mm512_mask_add_ps(neg[0][r][0], m0, neg[0][r][0], xb);
-      neg[0][r][1] = _mm512_mask_add_ps(neg[0][r][1], m1, neg[0][r][1], xb);
+      const float* row = a + r * lda;
+      int j = 0;
+      for (; j + 16 <= len; j += 16) sum[r] = _mm512_add_ps(sum[r], _mm512_loadu_ps(row + j));
+      if (j < len)
+        sum[r] = _mm512_add_ps(
+            sum[r], _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (len - j)) - 1), row + j));
     }
   }
   __m512 acc[R][2];
@@ -170,13 +194,8 @@ void bits_tile_masked(int kc, const float* a, int64_t lda, const uint32_t* bits,
       neg[0][r][0] = _mm512_add_ps(neg[0][r][0], neg[s][r][0]);
       neg[0][r][1] = _mm512_add_ps(neg[0][r][1], neg[s][r][1]);
     }
-    __m512 sum = _mm512_setzero_ps();
-    const float* row = a + r * lda;
-    int j = 0;
-    for (; j + 16 <= kc; j += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(row + j));
-    if (j < kc) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (kc - j)) - 1), row + j));
     alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, sum);
+    _mm512_store_ps(lanes, sum[r]);
     float t = 0.0f;
     for (float v : lanes) t += v;
     const __m512 total = _mm512_set1_ps(t);
@@ -204,15 +223,15 @@ void bits_tile_masked(int kc, const float* a, int64_t lda, const uint32_t* bits,
     default: return fn<14, NV>(__VA_ARGS__);           \
   }
 
-void f32_kernel(int kc, const float* a, int64_t lda, const float* b, const Tile& tile) {
-  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, f32_tile, kc, a, lda, b, tile)
-  HBN_ROWS_SWITCH(2, f32_tile, kc, a, lda, b, tile)
+void f32_kernel(const ARuns& a, const float* b, const Tile& tile) {
+  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, f32_tile, a, b, tile)
+  HBN_ROWS_SWITCH(2, f32_tile, a, b, tile)
 }
 
-void bits_kernel(int kc, const float* a, int64_t lda, const uint32_t* bits, const Tile& tile) {
-  if (tile.mr == 1) return bits_tile_masked<1>(kc, a, lda, bits, tile);
-  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, bits_tile, kc, a, lda, bits, tile)
-  HBN_ROWS_SWITCH(2, bits_tile, kc, a, lda, bits, tile)
+void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
+  if (tile.mr == 1) return bits_tile_masked<1>(a, bits, tile);
+  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, bits_tile, a, bits, tile)
+  HBN_ROWS_SWITCH(2, bits_tile, a, bits, tile)
 }
 
 }  // namespace

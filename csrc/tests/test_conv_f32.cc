@@ -39,7 +39,7 @@ struct ConvCase {
   int n, h, w, ic, oc, kh, kw, sh, sw, ph, pw;
 };
 
-void check_conv(const ConvCase& c, bool with_transform, std::mt19937& rng) {
+void check_conv(const ConvCase& c, bool with_transform, ConvAlgo algo, std::mt19937& rng) {
   ConvGeometry g;
   g.in_channels = c.ic; g.out_channels = c.oc; g.kernel_h = c.kh; g.kernel_w = c.kw;
   g.stride_h = c.sh; g.stride_w = c.sw; g.pad_h = c.ph; g.pad_w = c.pw;
@@ -63,6 +63,7 @@ void check_conv(const ConvCase& c, bool with_transform, std::mt19937& rng) {
     for (int oc = 0; oc < c.oc; ++oc) ref[m * c.oc + oc] = apply_transform(t, ref[m * c.oc + oc], m, oc);
 
   Conv2dF32 conv(g, wt.data());
+  conv.set_algo(algo);
   AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
   ThreadPool pool1(1), pool2(2);
   for (Isa isa : compiled_isas()) {
@@ -74,8 +75,9 @@ void check_conv(const ConvCase& c, bool with_transform, std::mt19937& rng) {
     for (size_t i = 0; i < ref.size(); ++i) worst = std::fmax(worst, std::fabs(out1[i] - ref[i]));
     if (!(worst <= tolerance(K, gain)))
       worst = NAN;
-    CHECK(!std::isnan(worst), "conv %s n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d tr%d: error too large",
-          isa_name(isa), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, with_transform);
+    CHECK(!std::isnan(worst), "conv %s algo%d n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d tr%d: error too large",
+          isa_name(isa), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw,
+          c.ph, c.pw, with_transform);
     CHECK(std::memcmp(out1.data(), out2.data(), out1.size() * sizeof(float)) == 0,
           "conv %s: 1 vs 2 threads differ (ic%d oc%d)", isa_name(isa), c.ic, c.oc);
   }
@@ -126,11 +128,16 @@ int main() {
       {1, 3, 3, 300, 9, 3, 3, 1, 1, 1, 1},  // K = 2700: several K blocks on every path
       {2, 1, 1, 513, 100, 1, 1, 1, 1, 0, 0},  // linear layer, batch 2
       {1, 1, 1, 700, 70, 1, 1, 1, 1, 0, 0},   // linear layer, batch 1
+      // First layers (the direct path's home): rows not a multiple of any tile height, kernel
+      // rows over several K blocks, rectangular kernels and strides.
+      {2, 31, 61, 3, 40, 7, 7, 2, 2, 3, 3},  {1, 45, 50, 1, 33, 15, 15, 3, 3, 0, 0},
+      {1, 20, 33, 3, 64, 5, 3, 1, 2, 2, 1},
   };
-  for (const auto& c : cases) {
-    check_conv(c, false, rng);
-    check_conv(c, true, rng);
-  }
+  for (const auto& c : cases)
+    for (ConvAlgo algo : {ConvAlgo::automatic, ConvAlgo::im2col, ConvAlgo::direct}) {
+      check_conv(c, false, algo, rng);
+      check_conv(c, true, algo, rng);
+    }
   check_sgemm(1, 1, 1, rng);
   check_sgemm(29, 33, 129, rng);
   check_sgemm(100, 64, 300, rng);

@@ -62,20 +62,24 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
 
   WBConv2d conv(g, bits.data());
   const WBConv2d conv_f = WBConv2d::from_float(g, wf.data());
+  conv.set_algo(ConvAlgo::direct);  // the largest workspace of the three algos
   const size_t ws_bytes = conv.workspace_bytes(c.n, c.h, c.w);
   void* ws = std::aligned_alloc(kAlignment, (ws_bytes + kAlignment) / kAlignment * kAlignment);
   ThreadPool pool1(1), pool2(2);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
     if (!set_isa(isa)) continue;
-    for (WBStrategy s : {WBStrategy::automatic, WBStrategy::unpack, WBStrategy::direct}) {
+    for (int combo = 0; combo < 9; ++combo) {
+      const WBStrategy s = static_cast<WBStrategy>(combo % 3);
+      const ConvAlgo algo = static_cast<ConvAlgo>(combo / 3);
       conv.set_strategy(s);
+      conv.set_algo(algo);
       std::vector<float> out1(M * c.oc, NAN), out2(M * c.oc, NAN);
       conv.run(x.data(), c.n, c.h, c.w, t, out1.data(), ws, pool1);
       conv.run(x.data(), c.n, c.h, c.w, t, out2.data(), ws, pool2);
       bool ok = true;
       for (size_t i = 0; i < ref.size(); ++i) ok &= std::fabs(out1[i] - ref[i]) <= tolerance(K, 3.f);
-      CHECK(ok, "wbconv %s strategy %d n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d: mismatch",
-            isa_name(isa), static_cast<int>(s), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
+      CHECK(ok, "wbconv %s strategy %d algo %d n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d: mismatch",
+            isa_name(isa), static_cast<int>(s), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
       CHECK(std::memcmp(out1.data(), out2.data(), out1.size() * sizeof(float)) == 0,
             "wbconv %s: 1 vs 2 threads differ", isa_name(isa));
     }
@@ -101,6 +105,7 @@ int main() {
       {1, 3, 3, 300, 9, 3, 3, 1, 1, 1, 1},    {1, 1, 1, 1000, 70, 1, 1, 1, 1, 0, 0},  // fc, batch 1
       {5, 1, 1, 129, 96, 1, 1, 1, 1, 0, 0},   // fc, batch 5
       {1, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1},  // several row blocks
+      {2, 31, 61, 3, 40, 7, 7, 2, 2, 3, 3},   // first-layer shape: rows off every tile height
   };
   for (const auto& c : cases) check_case(c, rng);
   if (g_failures) {
