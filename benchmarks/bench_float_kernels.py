@@ -146,14 +146,18 @@ def test_sgemm_conv(benchmark, name: str, isa: str) -> None:
     run_bench(benchmark, lambda: layer.run(x), "sgemm", name, isa)
 
 
-@pytest.mark.parametrize("strategy", ["direct", "unpack"])
+@pytest.mark.parametrize("strategy", ["direct", "unpack", "lut"])
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_wbconv(benchmark, name: str, isa: str, strategy: str) -> None:
-    """Binary-weight kernel: weights 1 bit each in memory, signs decoded in registers ("direct")
-    or unpacked to a +-1 float panel in cache ("unpack"); "auto" picks per ISA."""
+    """Binary-weight kernel: weights 1 bit each in memory, signs decoded in registers ("direct"),
+    unpacked to a +-1 float panel in cache ("unpack"), or table lookups of 4-input signed sums
+    ("lut", AVX-512 only); "auto" picks per ISA. Rates above 100% of the FMA peak are possible
+    for "lut": it does not spend one FMA per MAC."""
     if isa in ("scalar", "neon") and strategy == "direct":
         pytest.skip("no in-register sign decoder on this path (it always unpacks)")
+    if isa != "avx512" and strategy == "lut":
+        pytest.skip("the table-lookup kernel is AVX-512 only")
     n, h, w, ic, oc, k, s, p = SHAPES[name]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, h, w, ic), dtype=np.float32)

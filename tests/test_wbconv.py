@@ -39,11 +39,15 @@ CASES = [
     (2, 2, 3, 5, 7, 5, 1, 2),  # kernel overhangs both sides of the image
     (1, 1, 1, 1000, 70, 1, 1, 0),  # linear layer, batch 1 (M = 1)
     (16, 1, 1, 129, 96, 1, 1, 0),  # linear layer, batch 16
+    # LUT panels are 128 columns: partial last panels, rows off the 3-row tile, K off the
+    # 32-step octets and off the 4-step groups.
+    (2, 5, 7, 40, 300, 3, 1, 1),
+    (5, 1, 1, 301, 257, 1, 1, 0),
 ]
 
 
 @pytest.mark.parametrize("algo", ["im2col", "direct"])
-@pytest.mark.parametrize("strategy", ["auto", "unpack", "direct"])
+@pytest.mark.parametrize("strategy", ["auto", "unpack", "direct", "lut"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "n{}_{}x{}_ic{}_oc{}_k{}_s{}_p{}".format(*c))
 def test_wbconv2d_matches_float64(each_isa: str, case: tuple[int, ...], strategy: str, algo: str) -> None:
     n, h, w, ic, oc, k, s, p = case
@@ -81,7 +85,7 @@ def test_paths_and_strategies_agree(restore_isa: None) -> None:
     ref = _core.wbconv2d_reference(x, bits, (1, 2), (0, 1))
     for isa in hbn_engine.supported_isas():
         hbn_engine.set_isa(isa)
-        for strategy in ("unpack", "direct"):
+        for strategy in ("unpack", "direct", "lut"):
             got = _core.WBConv2d(bits, 45, (1, 2), (0, 1), strategy).run(x)
             np.testing.assert_allclose(got, ref, rtol=0, atol=tolerance(405), err_msg=f"{isa}/{strategy}")
 

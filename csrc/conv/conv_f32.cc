@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "hbn/isa.h"
 #include "sgemm/gemm_driver.h"
 #include "wbgemm/wbgemm.h"
 
@@ -88,6 +89,9 @@ void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTran
 WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
   check_geometry(g);
   packed_ = pack_bit_panels(g, weight_bits);
+  if (isa_supported(Isa::avx512))
+    lut_ = pack_lut_panels(packed_.data(), static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels,
+                           g.out_channels);
 }
 
 WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
@@ -104,6 +108,7 @@ void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTrans
                    float* out, void* workspace, ThreadPool& pool) const {
   sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_bits = packed_.data();
+  if (!lut_.empty()) a.b_lut = lut_.data();
   a.bits_strategy = static_cast<sgemm_detail::BitsStrategy>(static_cast<int>(strategy_));
   sgemm_detail::gemm_run(a, pool);
 }

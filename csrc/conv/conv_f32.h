@@ -40,7 +40,7 @@ class Conv2dF32 {
 
 // How WBConv2d feeds its bits to the micro-kernel (see wbgemm/wbgemm.h). `automatic` is the
 // measured per-ISA choice (gemm_driver.cc, choose_bits_strategy); the others exist so tests and benchmarks can compare them.
-enum class WBStrategy : int { automatic = 0, unpack = 1, direct = 2 };
+enum class WBStrategy : int { automatic = 0, unpack = 1, direct = 2, lut = 3 };
 
 class WBConv2d {
  public:
@@ -61,6 +61,7 @@ class WBConv2d {
  private:
   ConvGeometry g_;
   std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
+  std::vector<uint32_t> lut_;     // the same signs as LUT panels, where an AVX-512 path exists
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;
 };

@@ -119,7 +119,8 @@ hbn::WBStrategy parse_strategy(const std::string& s) {
   if (s == "auto") return hbn::WBStrategy::automatic;
   if (s == "unpack") return hbn::WBStrategy::unpack;
   if (s == "direct") return hbn::WBStrategy::direct;
-  throw py::value_error("strategy must be 'auto', 'unpack' or 'direct', got '" + s + "'");
+  if (s == "lut") return hbn::WBStrategy::lut;
+  throw py::value_error("strategy must be 'auto', 'unpack', 'direct' or 'lut', got '" + s + "'");
 }
 
 // A float conv layer built once (weights repacked) and run many times.
@@ -258,7 +259,7 @@ void register_float(py::module_& m) {
   py::class_<PyWBConv>(m, "WBConv2d",
                        "Binary-weight float conv layer (weight_bits uint64 [OC,KH,KW,words]); "
                        "run(x NHWC float32) -> NHWC. strategy (sign decoding): 'auto' | 'unpack' | "
-                       "'direct'; algo (input feeding): 'auto' | 'im2col' | 'direct'.")
+                       "'direct' | 'lut' (AVX-512 table lookups; elsewhere as 'auto'); algo (input feeding): 'auto' | 'im2col' | 'direct'.")
       .def(py::init(&make_wbconv), arg("weight_bits"), arg("in_channels"), arg("stride") = one,
            arg("padding") = zero, arg("strategy") = "auto", arg("algo") = "auto")
       .def("run", &PyWBConv::run, arg("x"), arg("scale") = none, arg("bias") = none,

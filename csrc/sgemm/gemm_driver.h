@@ -42,6 +42,7 @@ enum class BitsStrategy : int {
   unpack = 1,     // decode a 32-column panel to +-1 floats in a cache-resident buffer, reuse the
                   // float micro-kernel for every row tile of the block
   direct = 2,     // decode the signs in registers on every k step (no buffer)
+  lut = 3,        // table lookups on LUT panels (UKernelLut; AVX-512 only, else automatic)
 };
 
 struct GemmArgs {
@@ -49,6 +50,7 @@ struct GemmArgs {
   ASource A;
   const float* b_packed = nullptr;   // [ceil(N/32)][K][32] or null
   const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null
+  const uint32_t* b_lut = nullptr;   // the same signs as LUT panels (wbgemm.h), or null
   BitsStrategy bits_strategy = BitsStrategy::automatic;
   const OutputTransform* t = nullptr;  // null = identity
   float* C = nullptr;

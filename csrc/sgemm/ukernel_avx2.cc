@@ -187,7 +187,7 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 }  // namespace
 
 const KernelSet& avx2_kernels() {
-  static const KernelSet ks{Isa::avx2, kMR, 32, 128, &f32_kernel, &bits_kernel};
+  static const KernelSet ks{Isa::avx2, kMR, 32, 128, &f32_kernel, &bits_kernel, nullptr};
   return ks;
 }
 

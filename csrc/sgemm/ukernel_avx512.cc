@@ -78,6 +78,7 @@ inline void tile_loop(const ARuns& A, LoadB load_b, const Tile& tile) {
     const float* a = A.a + run * A.run_stride;
     const int kb = run * len;
     int k = 0;
+#pragma GCC unroll 4
     for (; k + S <= len; k += S) {
 #pragma GCC unroll 4
       for (int s = 0; s < S; ++s) {
@@ -205,6 +206,89 @@ void bits_tile_masked(const ARuns& A, const uint32_t* bits, const Tile& tile) {
   store_tile<R, 2>(acc, tile);
 }
 
+// The LUT kernel (contract in ukernel.h). S_i holds, for each of the 16 patterns p, the sign
+// bit i of p gives input i (bit 1 = -1): table = x0*S0 + x1*S1 + x2*S2 + x3*S3.
+struct LutSigns {
+  __m512 s[4];
+  LutSigns() {
+    for (int i = 0; i < 4; ++i) {
+      alignas(64) float v[16];
+      for (int p = 0; p < 16; ++p) v[p] = ((p >> i) & 1) ? -1.0f : 1.0f;
+      s[i] = _mm512_load_ps(v);
+    }
+  }
+};
+
+template <int R>
+inline void lut_tables(const float* a, int64_t lda, int k, int valid, const LutSigns& sg,
+                       __m512 (&table)[R]) {
+  for (int r = 0; r < R; ++r) {
+    const float* x = a + r * lda + k;
+    if (valid >= 4) {
+      __m512 t = _mm512_mul_ps(_mm512_set1_ps(x[0]), sg.s[0]);
+      t = _mm512_fmadd_ps(_mm512_set1_ps(x[1]), sg.s[1], t);
+      t = _mm512_fmadd_ps(_mm512_set1_ps(x[2]), sg.s[2], t);
+      table[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[3]), sg.s[3], t);
+    } else {
+      // The last group of a block whose kc is not a multiple of 4: missing inputs are 0.
+      __m512 t = _mm512_setzero_ps();
+      for (int i = 0; i < valid; ++i) t = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), sg.s[i], t);
+      table[r] = t;
+    }
+  }
+}
+
+template <int R>
+void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
+  static_assert(kLutNR == 128, "8 vectors of 16 columns");
+  static const LutSigns sg;
+  for (int r = 0; r < R; ++r)
+    for (int h = 0; h < 8; h += 2) __builtin_prefetch(tile.c + r * tile.ldc + 16 * h, 1, 3);
+  __m512 acc[R][8];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 8; ++j) acc[r][j] = _mm512_setzero_ps();
+  // One group of 4 k per iteration, kept a real loop: fully unrolled octets let GCC hoist all
+  // 64 permutes of an octet and spill them (measured: accumulators and permutes on the stack).
+#pragma GCC unroll 1
+  for (int k = 0; k < kc; k += 4) {
+    __m512 table[R];
+    lut_tables<R>(a, lda, k, kc - k, sg, table);
+    const uint32_t* octet = panel + (k / 32) * kLutNR;
+    const __m128i shift = _mm_cvtsi32_si128(k % 32);  // nibble k/4 % 8 of each lane
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m512i id = _mm512_srl_epi32(_mm512_loadu_si512(octet + 16 * j), shift);
+#pragma GCC unroll 3
+      for (int r = 0; r < R; ++r)
+        acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_permutexvar_ps(id, table[r]));
+    }
+  }
+  // Four 32-column sub-tiles through the shared (masked) store.
+  for (int sub = 0; sub < 4; ++sub) {
+    Tile t = tile;
+    t.nr = tile.nr - 32 * sub;
+    if (t.nr <= 0) break;
+    if (t.nr > 32) t.nr = 32;
+    t.c = tile.c + 32 * sub;
+    t.n0 = tile.n0 + 32 * sub;
+    __m512 part[R][2];
+    for (int r = 0; r < R; ++r) {
+      part[r][0] = acc[r][2 * sub];
+      part[r][1] = acc[r][2 * sub + 1];
+    }
+    store_tile<R, 2>(part, t);
+  }
+}
+
+void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
+  static_assert(kLutMR == 3, "rows switch below");
+  switch (tile.mr) {
+    case 1: return lut_tile<1>(a, lda, kc, panel, tile);
+    case 2: return lut_tile<2>(a, lda, kc, panel, tile);
+    default: return lut_tile<3>(a, lda, kc, panel, tile);
+  }
+}
+
 #define HBN_ROWS_SWITCH(NV, fn, ...)                   \
   switch (tile.mr) {                               \
     case 1: return fn<1, NV>(__VA_ARGS__);             \
@@ -237,7 +321,7 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 }  // namespace
 
 const KernelSet& avx512_kernels() {
-  static const KernelSet ks{Isa::avx512, kMR, 24, 192, &f32_kernel, &bits_kernel};
+  static const KernelSet ks{Isa::avx512, kMR, 24, 192, &f32_kernel, &bits_kernel, &lut_kernel};
   return ks;
 }
 

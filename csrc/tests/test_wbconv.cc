@@ -68,9 +68,9 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
   ThreadPool pool1(1), pool2(2);
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
     if (!set_isa(isa)) continue;
-    for (int combo = 0; combo < 9; ++combo) {
-      const WBStrategy s = static_cast<WBStrategy>(combo % 3);
-      const ConvAlgo algo = static_cast<ConvAlgo>(combo / 3);
+    for (int combo = 0; combo < 12; ++combo) {
+      const WBStrategy s = static_cast<WBStrategy>(combo % 4);
+      const ConvAlgo algo = static_cast<ConvAlgo>(combo / 4);
       conv.set_strategy(s);
       conv.set_algo(algo);
       std::vector<float> out1(M * c.oc, NAN), out2(M * c.oc, NAN);
@@ -106,6 +106,8 @@ int main() {
       {5, 1, 1, 129, 96, 1, 1, 1, 1, 0, 0},   // fc, batch 5
       {1, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1},  // several row blocks
       {2, 31, 61, 3, 40, 7, 7, 2, 2, 3, 3},   // first-layer shape: rows off every tile height
+      {2, 5, 7, 40, 300, 3, 3, 1, 1, 1, 1},   // LUT: partial 128-column panel, K off octets
+      {5, 1, 1, 301, 257, 1, 1, 1, 1, 0, 0},  // LUT: linear, K off the 4-step groups
   };
   for (const auto& c : cases) check_case(c, rng);
   if (g_failures) {

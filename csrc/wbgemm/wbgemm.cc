@@ -22,6 +22,21 @@ std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weigh
   return out;
 }
 
+std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N) {
+  constexpr int NR = sgemm_detail::kNR, LNR = sgemm_detail::kLutNR;
+  const int64_t panels = (N + LNR - 1) / LNR, octets = (K + 31) / 32;
+  std::vector<uint32_t> out(static_cast<size_t>(panels * octets * LNR), 0u);
+  for (int64_t n = 0; n < N; ++n) {
+    const uint32_t* col_bits = bit_panels + (n / NR) * K;
+    const uint32_t bit = 1u << (n % NR);
+    const int64_t p = n / LNR, lane_col = n % LNR;  // vector lane_col / 16, lane lane_col % 16
+    for (int64_t k = 0; k < K; ++k)
+      if (col_bits[k] & bit)
+        out[(p * octets + k / 32) * LNR + lane_col] |= 1u << (k % 32);
+  }
+  return out;
+}
+
 std::vector<word_t> binarize_oihw(const ConvGeometry& g, const float* weight_oihw) {
   const int OC = g.out_channels, IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
   const int64_t words = words_for(IC);
