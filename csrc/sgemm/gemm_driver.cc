@@ -313,7 +313,9 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
 // Measured on Zen 4, one thread, G (float) MACs/s, LUT vs decode-in-registers + FMA (the FMA
 // peak is 59): 3x3 256->256 on 14x14 118 vs 48, 512->512 on 7x7 123 vs 48, 128->128 on 28x28
 // 116 vs 47, SqueezeNet conv10 (1x1 512->1000, 13x13) 121 vs 47, fc 9216->4096 batch 1 ~85 vs
-// 28. Tiles of 2 and 4 rows measured 112-121 and 83-119. So AVX-512 always takes it for bits.
+// 28; 1x1 128->32 on 55x55 80 vs 47, 128->16 42 vs 42 (the kernel computes only the vectors
+// holding valid columns). Tiles of 2 and 4 rows measured 112-121 and 83-119. So AVX-512
+// always takes it for bits.
 void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& pool) {
   const int64_t M = args.M, N = args.N, K = args.K;
   const int64_t octets = (K + 31) / 32;

@@ -238,15 +238,17 @@ inline void lut_tables(const float* a, int64_t lda, int k, int valid, const LutS
   }
 }
 
-template <int R>
+// NV = the 16-column vectors holding valid columns (1, 2, 4 or 8): a 16-output layer (a
+// SqueezeNet squeeze) pays for one vector, not eight.
+template <int R, int NV>
 void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
   static_assert(kLutNR == 128, "8 vectors of 16 columns");
   static const LutSigns sg;
   for (int r = 0; r < R; ++r)
-    for (int h = 0; h < 8; h += 2) __builtin_prefetch(tile.c + r * tile.ldc + 16 * h, 1, 3);
-  __m512 acc[R][8];
+    for (int h = 0; h < NV; h += 2) __builtin_prefetch(tile.c + r * tile.ldc + 16 * h, 1, 3);
+  __m512 acc[R][NV];
   for (int r = 0; r < R; ++r)
-    for (int j = 0; j < 8; ++j) acc[r][j] = _mm512_setzero_ps();
+    for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_setzero_ps();
   // One group of 4 k per iteration, kept a real loop: fully unrolled octets let GCC hoist all
   // 64 permutes of an octet and spill them (measured: accumulators and permutes on the stack).
 #pragma GCC unroll 1
@@ -256,14 +258,15 @@ void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const 
     const uint32_t* octet = panel + (k / 32) * kLutNR;
     const __m128i shift = _mm_cvtsi32_si128(k % 32);  // nibble k/4 % 8 of each lane
 #pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
+    for (int j = 0; j < NV; ++j) {
       const __m512i id = _mm512_srl_epi32(_mm512_loadu_si512(octet + 16 * j), shift);
 #pragma GCC unroll 3
       for (int r = 0; r < R; ++r)
         acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_permutexvar_ps(id, table[r]));
     }
   }
-  // Four 32-column sub-tiles through the shared (masked) store.
+  // 32-column sub-tiles through the shared (masked) store.
+  const __m512 zero = _mm512_setzero_ps();
   for (int sub = 0; sub < 4; ++sub) {
     Tile t = tile;
     t.nr = tile.nr - 32 * sub;
@@ -273,20 +276,29 @@ void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const 
     t.n0 = tile.n0 + 32 * sub;
     __m512 part[R][2];
     for (int r = 0; r < R; ++r) {
-      part[r][0] = acc[r][2 * sub];
-      part[r][1] = acc[r][2 * sub + 1];
+      part[r][0] = 2 * sub < NV ? acc[r][2 * sub] : zero;
+      part[r][1] = 2 * sub + 1 < NV ? acc[r][2 * sub + 1] : zero;
     }
-    store_tile<R, 2>(part, t);
+    if (t.nr <= 16) store_tile<R, 1>(part, t);
+    else store_tile<R, 2>(part, t);
+  }
+}
+
+template <int NV>
+void lut_rows(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
+  static_assert(kLutMR == 3, "rows switch below");
+  switch (tile.mr) {
+    case 1: return lut_tile<1, NV>(a, lda, kc, panel, tile);
+    case 2: return lut_tile<2, NV>(a, lda, kc, panel, tile);
+    default: return lut_tile<3, NV>(a, lda, kc, panel, tile);
   }
 }
 
 void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
-  static_assert(kLutMR == 3, "rows switch below");
-  switch (tile.mr) {
-    case 1: return lut_tile<1>(a, lda, kc, panel, tile);
-    case 2: return lut_tile<2>(a, lda, kc, panel, tile);
-    default: return lut_tile<3>(a, lda, kc, panel, tile);
-  }
+  if (tile.nr <= 16) return lut_rows<1>(a, lda, kc, panel, tile);
+  if (tile.nr <= 32) return lut_rows<2>(a, lda, kc, panel, tile);
+  if (tile.nr <= 64) return lut_rows<4>(a, lda, kc, panel, tile);
+  return lut_rows<8>(a, lda, kc, panel, tile);
 }
 
 #define HBN_ROWS_SWITCH(NV, fn, ...)                   \
