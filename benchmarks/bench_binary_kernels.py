@@ -2,6 +2,7 @@
 one thread. Binary MACs = N*OH*OW*OC*C*KH*KW (one MAC = one +-1 multiply-add).
 
     pytest benchmarks/bench_binary_kernels.py --benchmark-group-by=group -s
+    pytest benchmarks/bench_binary_kernels.py -k model_layer -s     # ResNet-18 / SqueezeNet layers
 
 For every path the peak loop (hbn_engine._core.peak_binary_macs) runs in the same session; the
 kernel rate is the best C++-timed run (BConv2d.time_run: no Python call overhead), its share of
@@ -12,6 +13,7 @@ two loops, each loop's own rate is reported too.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -105,12 +107,113 @@ def test_bconv_throughput(benchmark, peaks: dict[str, float], path: str, shape: 
         own = peaks["avx2_lut" if path == "avx2" else "avx2_popcnt"]
         benchmark.extra_info["pct_of_own_loop"] = 100.0 * rate / own
     benchmark(conv.run, x, scale=scale, bias=bias, relu=True)
-    py_rate = macs / benchmark.stats.stats.min
-    benchmark.extra_info["python_call_macs_per_s"] = py_rate
+    # benchmark.stats is None under --benchmark-disable (the call then runs once, untimed).
+    py = f"{macs / benchmark.stats.stats.min:.3g}" if benchmark.stats else "not timed"
+    benchmark.extra_info["python_call_macs_per_s"] = py
     print(
         f"\n[{path:12s}] {shape.name:45s} kernel {rate:9.3g} MAC/s = {100 * rate / peak:5.1f}% of peak "
-        f"{peak:.3g}  (python call {py_rate:.3g})"
+        f"{peak:.3g}  (python call {py})"
     )
+
+
+class Layer(NamedTuple):
+    name: str
+    c: int
+    oc: int
+    hw: int
+    k: int
+    stride: int
+    pad: int
+
+
+# Binary layers of ResNet-18 (224x224 input; activations stay float between convs because of the
+# residual adds, so each conv packs its float input and writes floats) and SqueezeNet 1.0
+# (bits pass between fire modules, so convs read bits and write bits). Both output kinds and
+# both input kinds run for every layer.
+MODEL_LAYERS = [
+    Layer("resnet18 layer1 64->64 3x3 56x56", 64, 64, 56, 3, 1, 1),
+    Layer("resnet18 layer2.0 64->128 3x3 s2 56x56", 64, 128, 56, 3, 2, 1),
+    Layer("resnet18 layer2 downsample 64->128 1x1 s2", 64, 128, 56, 1, 2, 0),
+    Layer("resnet18 layer2 128->128 3x3 28x28", 128, 128, 28, 3, 1, 1),
+    Layer("resnet18 layer3.0 128->256 3x3 s2 28x28", 128, 256, 28, 3, 2, 1),
+    Layer("resnet18 layer3 downsample 128->256 1x1 s2", 128, 256, 28, 1, 2, 0),
+    Layer("resnet18 layer3 256->256 3x3 14x14", 256, 256, 14, 3, 1, 1),
+    Layer("resnet18 layer4.0 256->512 3x3 s2 14x14", 256, 512, 14, 3, 2, 1),
+    Layer("resnet18 layer4 downsample 256->512 1x1 s2", 256, 512, 14, 1, 2, 0),
+    Layer("resnet18 layer4 512->512 3x3 7x7", 512, 512, 7, 3, 1, 1),
+    Layer("squeezenet fire2.squeeze 96->16 1x1 55x55", 96, 16, 55, 1, 1, 0),
+    Layer("squeezenet fire2.expand1x1 16->64 55x55", 16, 64, 55, 1, 1, 0),
+    Layer("squeezenet fire2.expand3x3 16->64 55x55", 16, 64, 55, 3, 1, 1),
+    Layer("squeezenet fire3.squeeze 128->16 1x1 55x55", 128, 16, 55, 1, 1, 0),
+    Layer("squeezenet fire4.squeeze 128->32 1x1 55x55", 128, 32, 55, 1, 1, 0),
+    Layer("squeezenet fire4.expand1x1 32->128 55x55", 32, 128, 55, 1, 1, 0),
+    Layer("squeezenet fire4.expand3x3 32->128 55x55", 32, 128, 55, 3, 1, 1),
+    Layer("squeezenet fire6.squeeze 256->48 1x1 27x27", 256, 48, 27, 1, 1, 0),
+    Layer("squeezenet fire6.expand1x1 48->192 27x27", 48, 192, 27, 1, 1, 0),
+    Layer("squeezenet fire6.expand3x3 48->192 27x27", 48, 192, 27, 3, 1, 1),
+    Layer("squeezenet fire8.squeeze 384->64 1x1 27x27", 384, 64, 27, 1, 1, 0),
+    Layer("squeezenet fire8.expand1x1 64->256 27x27", 64, 256, 27, 1, 1, 0),
+    Layer("squeezenet fire8.expand3x3 64->256 27x27", 64, 256, 27, 3, 1, 1),
+    Layer("squeezenet fire9.expand3x3 64->256 13x13", 64, 256, 13, 3, 1, 1),
+]
+
+
+def _median_seconds(fn, calls: int) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@pytest.mark.parametrize("out_kind", ["float", "bits"])
+@pytest.mark.parametrize("layer", MODEL_LAYERS, ids=lambda s: s.name.replace(" ", "_"))
+def test_model_layer_rates(benchmark, peaks: dict[str, float], layer: Layer, out_kind: str) -> None:
+    """One model layer on the best path, one thread: median time of the conv alone (bits in)
+    and of pack + conv (float in, the layer's own BatchNorm-folded thresholds with flips), each
+    as a share of the same session's peak. Timed per Python call (about 2 us of call overhead
+    included; it matters only for the smallest layers)."""
+    isa = hbn_engine.supported_isas()[-1]
+    hbn_engine.set_isa(isa)
+    try:
+        rng = np.random.default_rng(0)
+        xf = rng.standard_normal((1, layer.hw, layer.hw, layer.c), dtype=np.float32)
+        in_thr = (rng.standard_normal(layer.c) * 0.1).astype(np.float32)
+        in_flip = (rng.random(layer.c) < 0.3).astype(np.uint8)
+        w = _core.pack_weights_oihw(
+            rng.standard_normal((layer.oc, layer.c, layer.k, layer.k), dtype=np.float32)
+        )
+        conv = _core.BConv2d(w, layer.c, layer.stride, layer.pad)
+        scale = (rng.uniform(0.5, 1.5, layer.oc) * np.where(rng.random(layer.oc) < 0.2, -1, 1)).astype(np.float32)
+        bias = rng.standard_normal(layer.oc).astype(np.float32)
+        kw: dict = dict(scale=scale, bias=bias, relu=True, threads=1)
+        if out_kind == "bits":
+            kw.update(out_threshold=(rng.standard_normal(layer.oc) * 0.5).astype(np.float32),
+                      out_flip=(rng.random(layer.oc) < 0.3).astype(np.uint8))
+        xb = _core.pack_rows(xf, in_thr, in_flip, threads=1)
+        oh = (layer.hw + 2 * layer.pad - layer.k) // layer.stride + 1
+        macs = oh * oh * layer.oc * layer.c * layer.k * layer.k
+        calls = max(20, min(400, int(4e9 // macs)))
+        t_conv = _median_seconds(lambda: conv.run(xb, **kw), calls)
+        t_pack = _median_seconds(lambda: _core.pack_rows(xf, in_thr, in_flip, threads=1), calls)
+        peak = peaks[isa]
+        benchmark.group = f"model layers ({out_kind} out)"
+        benchmark.extra_info.update(
+            path=isa, layer=layer.name, out=out_kind, binary_macs=macs, conv_s=t_conv, pack_s=t_pack,
+            pct_of_peak_bits_in=100.0 * macs / t_conv / peak,
+            pct_of_peak_float_in=100.0 * macs / (t_conv + t_pack) / peak,
+        )
+        benchmark(conv.run, xb, **kw)
+        print(
+            f"\n[{isa}] {layer.name:46s} {out_kind:5s} out: conv {t_conv * 1e6:7.1f} us "
+            f"= {100 * macs / t_conv / peak:5.1f}% of peak; + pack {t_pack * 1e6:6.1f} us "
+            f"= {100 * macs / (t_conv + t_pack) / peak:5.1f}%"
+        )
+    finally:
+        hbn_engine.reset_isa()
 
 
 @pytest.mark.parametrize("isa", hbn_engine.supported_isas())
@@ -123,6 +226,7 @@ def test_pack_rows_throughput(benchmark, isa: str) -> None:
         benchmark.group = "pack_rows 3136x256 (thresholds)"
         benchmark.extra_info["path"] = isa
         benchmark(_core.pack_rows, x, thr)
-        benchmark.extra_info["floats_per_s"] = x.size / benchmark.stats.stats.min
+        if benchmark.stats:
+            benchmark.extra_info["floats_per_s"] = x.size / benchmark.stats.stats.min
     finally:
         hbn_engine.reset_isa()

@@ -142,6 +142,56 @@ def test_output_transform_and_bits(path: str, case: Case) -> None:
             np.testing.assert_array_equal(conv.run(xp, **kwargs, out_threshold=thr, out_flip=f, threads=2), got)
 
 
+# Layer shapes of the model-zoo networks in small: >= 160 output pixels, so bit outputs take the
+# integer-threshold epilogue; at most 16 output channels (narrow tiles); fields of <= 32 bits
+# (32-bit lanes); 3-wide compact fields on 16/32 channels; short K with all weight blocks in one
+# multi-block tile; a strided 1x1 downsample.
+MODEL_CASES = [
+    Case(96, 16, (1, 1), (1, 1), (0, 0), 1, 13, 13),
+    Case(16, 64, (1, 1), (1, 1), (0, 0), 1, 13, 13),
+    Case(32, 40, (1, 1), (1, 1), (0, 0), 2, 9, 9),
+    Case(16, 64, (3, 3), (1, 1), (1, 1), 1, 14, 12),
+    Case(32, 48, (3, 3), (1, 1), (1, 1), 1, 13, 13),
+    Case(48, 48, (3, 3), (1, 1), (1, 1), 2, 9, 9),
+    Case(64, 64, (3, 3), (1, 1), (1, 1), 1, 13, 13),
+    Case(64, 128, (1, 1), (2, 2), (0, 0), 1, 26, 25),
+]
+
+
+@pytest.mark.parametrize("case", MODEL_CASES, ids=case_id)
+def test_model_shapes_float_and_bits(path: str, case: Case) -> None:
+    """Float and bit outputs of model-like shapes, with thresholds that sit exactly on reachable
+    values (ties), scales of both signs and +-0, ReLU's flat region and infinite thresholds:
+    the edges of the integer-threshold derivation."""
+    _, _, xp, wp = make_case(case, seed=3)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, channels=case.c)
+    rng = np.random.default_rng(5)
+    oc = case.oc
+    scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
+    scale[::7] = 0.0
+    scale[1::7] = -0.0
+    bias = rng.standard_normal(oc).astype(np.float32)
+    # Threshold = the transformed value of a random dot that the layer can produce.
+    k = case.c * case.k[0] * case.k[1]
+    d0 = rng.integers(-k, k + 1, oc).astype(np.float32)
+    thr = (d0 * scale + bias).astype(np.float32)
+    thr[3::9] = np.inf
+    thr[4::9] = -np.inf
+    thr[5::9] = 0.0
+    flip = (rng.random(oc) < 0.5).astype(np.uint8)
+    conv = _core.BConv2d(wp, case.c, case.stride, case.pad)
+    np.testing.assert_array_equal(conv.run(xp), ref.astype(np.float32))
+    for relu in (False, True):
+        want = transform_numpy(ref, scale, bias, None, relu)
+        np.testing.assert_array_equal(conv.run(xp, scale=scale, bias=bias, relu=relu), want)
+        for f in (flip, None):
+            got = conv.run(xp, scale=scale, bias=bias, relu=relu, out_threshold=thr, out_flip=f)
+            np.testing.assert_array_equal(got, _core.pack_rows_reference(want, thr, f))
+            np.testing.assert_array_equal(
+                conv.run(xp, scale=scale, bias=bias, relu=relu, out_threshold=thr, out_flip=f, threads=2), got
+            )
+
+
 def test_linear_layer_and_threads(path: str) -> None:
     """A fully connected layer is a 1x1 conv on a 1x1 map; few rows split over channels."""
     rng = np.random.default_rng(4)

@@ -58,6 +58,9 @@ class BConv2d {
   int64_t kc_ = 0;  // words per receptive field (row of A) in the packed layout
   // Implementation-defined packed weights and padding-correction tables.
   std::vector<word_t> packed_;      // [ceil(OC/32)][kc_][32], zero-padded channels
+  // Receptive fields of at most 32 bits (e.g. 1x1 convs on <= 32 channels): the weights again
+  // as 32-bit lanes, [ceil(OC/32) * 32], for kernels that count 16 channels per register.
+  std::vector<uint32_t> packed32_;
   std::vector<int32_t> tap_sums_;  // [OC][KH*KW]: sum over channels of the +-1 weights
   // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums of tap_sums_ over (kh, kw), so the
   // weight sum of any rectangle of valid taps costs four lookups per channel.

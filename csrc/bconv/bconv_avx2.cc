@@ -28,6 +28,17 @@ inline void epilogue_avx2(const TileArgs& t, const int32_t* pc) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i colmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(t.cols), lane);
   const uint32_t colbits = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(colmask)));
+  if (!t.out_f && t.ithr[0]) {
+    for (int i = 0; i < t.rows; ++i) {
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + i * 8));
+      const __m256i thr = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t.ithr[i]));
+      const uint32_t gt = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(p, thr))));
+      const word_t bits = static_cast<word_t>((gt ^ inv_bits32(t, 0)) & colbits) << t.bit0;
+      word_t& w = t.out_b[i * t.out_rs];
+      w = t.bit0 ? (w | bits) : bits;
+    }
+    return;
+  }
   const __m256 scale = _mm256_loadu_ps(t.scale), bias = _mm256_loadu_ps(t.bias);
   const __m256 zero = _mm256_setzero_ps();
   for (int i = 0; i < t.rows; ++i) {

@@ -2,7 +2,13 @@
 // 64-bit popcounts (8 output channels per register). Per K word: 4 weight loads, MR
 // broadcasts of the activation word, then xor + vpopcntq + add per accumulator. No horizontal
 // reduction is needed: each lane already is one output channel's count.
+//
+// Multi-block: one call runs the tile over several consecutive 32-channel weight blocks with
+// the same rows, so short-K layers (1x1 convs, few channels) pay the per-tile setup (row
+// pointers, padding-correction rows, the call) once per row panel instead of once per block.
 #include <immintrin.h>
+
+#include <algorithm>
 
 // GCC 12 reports the intentionally undefined lanes inside some AVX-512 intrinsics
 // (_mm256_undefined_si256 and friends) as maybe-uninitialized once tiles are instantiated for
@@ -17,98 +23,221 @@ namespace {
 
 constexpr int kNV = 4;  // zmm per tile row: 32 output channels
 constexpr int kMR = 6;  // 24 accumulators + 4 weight registers + temporaries fit in 32 zmm
+// Narrow tile for layers of at most 16 output channels (SqueezeNet's squeeze 1x1s): 12 rows
+// x 16 channels keeps the same 24 accumulators busy instead of half of a 32-wide tile.
+constexpr int kNarrowMR = 12;
+// 32-bit-lane tiles hold no accumulators: rows per call only amortise the call.
+constexpr int kMR32 = 12;
 
 inline __m512 opaque(__m512 v) {
   asm("" : "+v"(v));
   return v;
 }
 
-template <int MR>
-void tile_avx512(const TileArgs& t) {
-  __m512i acc[MR][kNV];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) acc[i][v] = _mm512_setzero_si512();
+// Output stage variants, chosen per tile call: floats, bits by the float rule, bits by the
+// integer threshold (TileArgs::ithr).
+enum Mode { kFloat, kBitsF, kBitsI };
 
-  const word_t* b = t.b;
-  const int64_t b_ks = t.b_ks, seg_len = t.seg_len;
-  for (int s = 0; s < t.nseg; ++s) {
-    const word_t* a[MR];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) a[i] = t.a[i] + s * t.seg_stride;
-    for (int64_t k = 0; k < seg_len; ++k) {
-      __m512i w[kNV];
-#pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) w[v] = _mm512_loadu_si512(b + v * 8);
-#pragma GCC unroll 8
-      for (int i = 0; i < MR; ++i) {
-        const __m512i x = _mm512_set1_epi64(static_cast<long long>(a[i][k]));
-#pragma GCC unroll 4
-        for (int v = 0; v < kNV; ++v)
-          acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_xor_si512(x, w[v])));
-      }
-      b += b_ks;
+// Everything the output stage reads, in locals: the output stores could alias TileArgs
+// otherwise, forcing a reload of every field after each store.
+template <int MR>
+struct OutCtx {
+  const int32_t* base[MR];
+  const int32_t* ithr[MR];
+  const float *scale, *bias, *thr, *pixel_scale;
+  const int32_t* flipmask;
+  float* out_f;
+  word_t* out_b;
+  int64_t out_rs;
+  int rows, bit0;
+  bool relu;
+  const TileArgs* t;
+
+  explicit OutCtx(const TileArgs& a)
+      : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(a.pixel_scale), flipmask(a.flipmask),
+        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), bit0(a.bit0), relu(a.relu), t(&a) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      base[i] = a.base[i];
+      ithr[i] = a.ithr[i];
     }
   }
 
-  // Output stage, 16 channels at a time.
-  const __m512 zero = _mm512_setzero_ps();
-  const __m512i lo_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __mmask16 m0 = t.cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << t.cols) - 1u);
-  const __mmask16 m1 =
-      t.cols >= 32 ? 0xFFFF : (t.cols <= 16 ? 0 : static_cast<__mmask16>((1u << (t.cols - 16)) - 1u));
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    if (i >= t.rows) break;
-    uint32_t half_bits[2] = {0, 0};
+  // The output stage of channels [jo, jo + cols) (cols <= 16 * HALVES) of every row; pc(i, h)
+  // returns row i's popcounts of channels jo + 16h.. as 16 int32 lanes.
+  template <int HALVES, int MODE, class PC>
+  inline void store(int jo, int cols, const PC& pc) const {
+    const int bitpos = bit0 + jo;  // output bits of these channels start here in the row
+    word_t* const ob = out_b ? out_b + bitpos / 64 : nullptr;
+    const int sh = bitpos % 64;
+    if (MODE == kBitsI) {
+      const uint32_t colbits = (cols >= 32 ? ~0u : ((1u << cols) - 1u)) & (HALVES == 2 ? ~0u : 0xFFFFu);
+      const uint32_t inv = inv_bits32(*t, jo);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        if (i >= rows) break;
+        uint32_t gt = _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo));
+        if (HALVES == 2) gt |= static_cast<uint32_t>(_mm512_cmpgt_epi32_mask(pc(i, 1), _mm512_loadu_si512(ithr[i] + jo + 16))) << 16;
+        const word_t bits = static_cast<word_t>((gt ^ inv) & colbits) << sh;
+        word_t& w = ob[i * out_rs];
+        w = sh ? (w | bits) : bits;
+      }
+      return;
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1u);
+    const __mmask16 m1 =
+        cols >= 32 ? 0xFFFF : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1u));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) break;
+      uint32_t half_bits[2] = {0, 0};
 #pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      const __mmask16 mask = h ? m1 : m0;
-      // Counts fit in 32 bits: one permute gathers the low halves of 16 qword lanes.
-      const __m512i pc = _mm512_permutex2var_epi32(acc[i][2 * h], lo_halves, acc[i][2 * h + 1]);
-      const __m512i dot = _mm512_sub_epi32(_mm512_loadu_si512(t.base[i] + 16 * h),
-                                           _mm512_slli_epi32(pc, 1));
-      __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_loadu_ps(t.scale + 16 * h));
-      if (t.pixel_scale) y = _mm512_mul_ps(opaque(y), _mm512_set1_ps(t.pixel_scale[i]));
-      y = _mm512_add_ps(opaque(y), _mm512_loadu_ps(t.bias + 16 * h));
-      // max(y, 0) returns 0 for NaN and -0, as apply_transform's !(y > 0) does.
-      if (t.relu) y = _mm512_max_ps(y, zero);
-      if (t.out_f) {
-        _mm512_mask_storeu_ps(t.out_f + i * t.out_rs + 16 * h, mask, y);
-      } else {
-        const __m512 thr = _mm512_loadu_ps(t.thr + 16 * h);
-        const __mmask16 lt = _mm512_cmp_ps_mask(y, thr, _CMP_LT_OQ);
-        const __mmask16 gt = _mm512_cmp_ps_mask(y, thr, _CMP_GT_OQ);
-        const __m512i fm = _mm512_loadu_si512(t.flipmask + 16 * h);
-        const __mmask16 f = _mm512_test_epi32_mask(fm, fm);
-        half_bits[h] = static_cast<uint32_t>(((lt & ~f) | (gt & f)) & mask);
+      for (int h = 0; h < HALVES; ++h) {
+        const int j = jo + 16 * h;
+        const __mmask16 mask = h ? m1 : m0;
+        const __m512i dot = _mm512_sub_epi32(_mm512_loadu_si512(base[i] + j), _mm512_slli_epi32(pc(i, h), 1));
+        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_loadu_ps(scale + j));
+        if (pixel_scale) y = _mm512_mul_ps(opaque(y), _mm512_set1_ps(pixel_scale[i]));
+        y = _mm512_add_ps(opaque(y), _mm512_loadu_ps(bias + j));
+        // max(y, 0) returns 0 for NaN and -0, as apply_transform's !(y > 0) does.
+        if (relu) y = _mm512_max_ps(y, zero);
+        if (MODE == kFloat) {
+          float* o = out_f + i * out_rs + j;
+          if (mask == 0xFFFF) _mm512_storeu_ps(o, y);
+          else _mm512_mask_storeu_ps(o, mask, y);
+        } else {
+          const __m512 th = _mm512_loadu_ps(thr + j);
+          const __mmask16 lt = _mm512_cmp_ps_mask(y, th, _CMP_LT_OQ);
+          const __mmask16 gt = _mm512_cmp_ps_mask(y, th, _CMP_GT_OQ);
+          const __m512i fm = _mm512_loadu_si512(flipmask + j);
+          const __mmask16 f = _mm512_test_epi32_mask(fm, fm);
+          half_bits[h] = static_cast<uint32_t>(((lt & ~f) | (gt & f)) & mask);
+        }
+      }
+      if (MODE != kFloat) {
+        const word_t bits = (static_cast<word_t>(half_bits[0]) | (static_cast<word_t>(half_bits[1]) << 16)) << sh;
+        word_t& w = ob[i * out_rs];
+        w = sh ? (w | bits) : bits;
       }
     }
-    if (!t.out_f) {
-      const word_t bits = (static_cast<word_t>(half_bits[0]) | (static_cast<word_t>(half_bits[1]) << 16))
-                          << t.bit0;
-      word_t& w = t.out_b[i * t.out_rs];
-      w = t.bit0 ? (w | bits) : bits;
+  }
+};
+
+template <int MR, int NV, int MODE>
+void tile_avx512(const TileArgs& t) {
+  constexpr int kCols = NV * 8;
+  const OutCtx<MR> out(t);
+  const word_t* a0[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) a0[i] = t.a[i];
+  const int64_t b_ks = t.b_ks, seg_len = t.seg_len, seg_stride = t.seg_stride, b_bs = t.b_bs;
+  const int nseg = t.nseg, nblocks = t.nblocks, cols_all = t.cols;
+  const __m512i lo_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+
+  for (int blk = 0; blk < nblocks; ++blk) {
+    const int jo = blk * kBlockN;
+    __m512i acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
+
+    const word_t* b = t.b + blk * b_bs;
+    for (int s = 0; s < nseg; ++s) {
+      const word_t* a[MR];
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) a[i] = a0[i] + s * seg_stride;
+      for (int64_t k = 0; k < seg_len; ++k) {
+        __m512i w[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_si512(b + v * 8);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) {
+          const __m512i x = _mm512_set1_epi64(static_cast<long long>(a[i][k]));
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v)
+            acc[i][v] = _mm512_add_epi64(acc[i][v], _mm512_popcnt_epi64(_mm512_xor_si512(x, w[v])));
+        }
+        b += b_ks;
+      }
     }
+    // Counts fit in 32 bits: one permute gathers the low halves of 16 qword lanes.
+    out.template store<NV / 2, MODE>(jo, std::min(kCols, cols_all - jo), [&](int i, int h) {
+      return _mm512_permutex2var_epi32(acc[i][2 * h], lo_halves, acc[i][2 * h + 1]);
+    });
+  }
+}
+
+// 32-bit lanes: the whole receptive field is the low half of one word, so a channel's count
+// is one vpopcntd of (activation xor weights), 16 channels per register, no accumulation
+// and no lane compaction before the output stage.
+template <int MR, int MODE>
+void tile32_avx512(const TileArgs& t) {
+  const OutCtx<MR> out(t);
+  uint32_t a[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) a[i] = static_cast<uint32_t>(t.a[i][0]);
+  const uint32_t* b32 = t.b32;
+  const int nblocks = t.nblocks, cols_all = t.cols;
+  for (int blk = 0; blk < nblocks; ++blk) {
+    const int jo = blk * kBlockN;
+    const __m512i w0 = _mm512_loadu_si512(b32 + jo), w1 = _mm512_loadu_si512(b32 + jo + 16);
+    out.template store<2, MODE>(jo, std::min(kBlockN, cols_all - jo), [&](int i, int h) {
+      return _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(static_cast<int>(a[i])), h ? w1 : w0));
+    });
   }
 }
 
 // A partial last panel runs a shorter tile instead of computing rows it would throw away.
-void tile_any(const TileArgs& t) {
+template <int MODE>
+void tile_rows(const TileArgs& t) {
   switch (t.rows) {
-    case 1: return tile_avx512<1>(t);
-    case 2: return tile_avx512<2>(t);
-    case 3: return tile_avx512<3>(t);
-    case 4: return tile_avx512<4>(t);
-    case 5: return tile_avx512<5>(t);
-    default: return tile_avx512<kMR>(t);
+    case 1: return tile_avx512<1, kNV, MODE>(t);
+    case 2: return tile_avx512<2, kNV, MODE>(t);
+    case 3: return tile_avx512<3, kNV, MODE>(t);
+    case 4: return tile_avx512<4, kNV, MODE>(t);
+    case 5: return tile_avx512<5, kNV, MODE>(t);
+    default: return tile_avx512<kMR, kNV, MODE>(t);
   }
+}
+
+void tile_any(const TileArgs& t) {
+  if (t.out_f) return tile_rows<kFloat>(t);
+  if (t.ithr[0]) return tile_rows<kBitsI>(t);
+  return tile_rows<kBitsF>(t);
+}
+
+// Narrow tiles: a short last panel runs 4 or 8 rows (rows past t.rows repeat a real row and
+// are not stored), which costs less code than one instantiation per row count.
+template <int MODE>
+void narrow_rows(const TileArgs& t) {
+  if (t.rows <= 4) return tile_avx512<4, 2, MODE>(t);
+  if (t.rows <= 8) return tile_avx512<8, 2, MODE>(t);
+  return tile_avx512<kNarrowMR, 2, MODE>(t);
+}
+
+void narrow_any(const TileArgs& t) {
+  if (t.out_f) return narrow_rows<kFloat>(t);
+  if (t.ithr[0]) return narrow_rows<kBitsI>(t);
+  return narrow_rows<kBitsF>(t);
+}
+
+template <int MODE>
+void tile32_rows(const TileArgs& t) {
+  if (t.rows <= 4) return tile32_avx512<4, MODE>(t);
+  return tile32_avx512<kMR32, MODE>(t);
+}
+
+void tile32_any(const TileArgs& t) {
+  if (t.out_f) return tile32_rows<kFloat>(t);
+  if (t.ithr[0]) return tile32_rows<kBitsI>(t);
+  return tile32_rows<kBitsF>(t);
 }
 
 }  // namespace
 
-BKernel bkernel_avx512() { return {kMR, kNV * 8, tile_any}; }
+BKernel bkernel_avx512() { return {kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any}; }
 
 }  // namespace detail
 }  // namespace hbn

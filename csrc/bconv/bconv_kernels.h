@@ -23,7 +23,7 @@ namespace detail {
 // one packing serves every ISA (the active path may change between runs).
 constexpr int kBlockN = 32;
 // Largest tile height of any micro-kernel (rows past the end repeat the last real row).
-constexpr int kMaxMR = 8;
+constexpr int kMaxMR = 12;
 
 struct TileArgs {
   // Row i, word k (k = s * seg_len + j) is a[i][s * seg_stride + j]. All MR row pointers are
@@ -47,12 +47,44 @@ struct TileArgs {
   word_t* out_b;           // bit mode: row i's word at out_b[i * out_rs], bits bit0.. bit0+cols-1
   int64_t out_rs;
   int bit0;                // 0: the tile starts its word (assign); else OR into it
+  // Integer-threshold bit mode (bit mode with ithr[0] non-null): the transform and the
+  // threshold compare of every channel fold into one integer compare on the popcount,
+  //   bit j = (pc > ithr[i][j]) XOR inverted(j),
+  // which the driver derives exactly from the float rule (it is monotone in the dot product).
+  const int32_t* ithr[kMaxMR];  // per row, indexed by tile oc j (readable for a whole block)
+  const word_t* inv;            // inverted(j) = inv[(inv_bit0 + j) / 64] >> ((inv_bit0 + j) % 64) & 1
+  int inv_bit0;
+  // Multi-block kernels (BKernel::multi_block) take a tile spanning `nblocks` weight blocks
+  // of kBlockN channels (cols counts them all; channel fields are indexed by j across them),
+  // the next block's weights b_bs words on; others always get nblocks = 1.
+  int nblocks;
+  int64_t b_bs;
+  // 32-bit-lane tiles (BKernel::tile32): K is one word whose high half is zero; channel j's
+  // 32 weight bits at b32[j] (blocks of 32 channels contiguous).
+  const uint32_t* b32;
 };
+
+// The inversion bits of tile channels [j0, j0 + 32) (the driver pads inv with zero words).
+inline uint32_t inv_bits32(const TileArgs& t, int j0) {
+  const int p = t.inv_bit0 + j0;
+  const word_t lo = t.inv[p / 64] >> (p % 64);
+  const word_t hi = p % 64 > 32 ? t.inv[p / 64 + 1] << (64 - p % 64) : 0;
+  return static_cast<uint32_t>(lo | hi);
+}
 
 struct BKernel {
   int mr;  // tile rows
   int nb;  // tile output channels (divides kBlockN and 64)
   void (*tile)(const TileArgs&);
+  bool multi_block = false;  // tile() accepts nblocks > 1 (nb == kBlockN)
+  // Optional tile for layers of at most 16 output channels: narrow_mr rows x 16 channels,
+  // nblocks always 1.
+  int narrow_mr = 0;
+  void (*narrow)(const TileArgs&) = nullptr;
+  // Optional tile for receptive fields of at most 32 bits (TileArgs::b32): mr32 rows, any
+  // number of 32-channel blocks.
+  int mr32 = 0;
+  void (*tile32)(const TileArgs&) = nullptr;
 };
 
 BKernel bkernel_scalar();
@@ -95,6 +127,18 @@ inline float no_contract(float v) {
 // The output stage on a tile of popcounts pc[i * pc_rs + j], element by element: the
 // definition the SIMD epilogues reproduce (used directly by the scalar and NEON kernels).
 inline void tile_epilogue_ref(const TileArgs& t, const int32_t* pc, int pc_rs) {
+  if (!t.out_f && t.ithr[0]) {
+    for (int i = 0; i < t.rows; ++i) {
+      word_t bits = 0;
+      for (int j = 0; j < t.cols; ++j) {
+        const bool bit = (pc[i * pc_rs + j] > t.ithr[i][j]) != static_cast<bool>((inv_bits32(t, j) & 1u));
+        bits |= static_cast<word_t>(bit) << (t.bit0 + j);
+      }
+      word_t& w = t.out_b[i * t.out_rs];
+      w = t.bit0 ? (w | bits) : bits;
+    }
+    return;
+  }
   for (int i = 0; i < t.rows; ++i) {
     const int32_t* base = t.base[i];
     const float ps = t.pixel_scale ? t.pixel_scale[i] : 1.0f;

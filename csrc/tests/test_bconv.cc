@@ -121,6 +121,34 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   OutputTransform bits_noflip = bits;
   bits_noflip.out_flip = nullptr;
   bits_noflip.pixel_scale = nullptr;
+  // Bit outputs without pixel_scale take the integer-threshold path (run() derives an integer
+  // popcount threshold per channel from the float rule): stress its edges. Thresholds sit
+  // exactly on reachable values y(d) (ties: neither < nor > holds), scales of both signs and
+  // +-0, ReLU (a flat region), NaN and infinite thresholds, a scale that overflows to inf.
+  const int Kbits = k.c * k.kh * k.kw;
+  std::vector<float> iscale(k.oc), ibias(k.oc), ithr(k.oc);
+  std::vector<uint8_t> iflip(k.oc);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int j = 0; j < k.oc; ++j) {
+    const int kind = static_cast<int>(rng() % 12);
+    iscale[j] = kind == 0 ? 0.0f : kind == 1 ? -0.0f : kind == 2 ? 3e37f : ud(rng) * 0.2f;
+    ibias[j] = kind == 3 ? 0.0f : ud(rng) * 2.0f;
+    const int d0 = static_cast<int>(rng() % (2 * Kbits + 3)) - Kbits - 1;
+    float y0 = static_cast<float>(d0) * iscale[j];
+    y0 = y0 + ibias[j];
+    ithr[j] = kind == 4 ? std::nanf("") : kind == 5 ? inf : kind == 6 ? -inf : kind == 7 ? 0.0f : y0;
+    iflip[j] = static_cast<uint8_t>(rng() % 2);
+  }
+  OutputTransform ibits;
+  ibits.scale = iscale.data();
+  ibits.bias = ibias.data();
+  ibits.out_threshold = ithr.data();
+  ibits.out_flip = iflip.data();
+  OutputTransform ibits_relu = ibits;
+  ibits_relu.act = Activation::relu;
+  OutputTransform ibits_plain;  // no scale or bias: the raw dot against the thresholds
+  ibits_plain.out_threshold = ithr.data();
+  ibits_plain.act = Activation::relu;
 
   BConv2d conv(g, wt.data());
   std::vector<unsigned char> ws(conv.workspace_bytes(k.n, k.h, k.w) + 1);
@@ -151,7 +179,7 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
             break;
           }
         }
-      for (const OutputTransform* bt : {&bits, &bits_noflip}) {
+      for (const OutputTransform* bt : {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain}) {
         std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x123456789abcdefULL);
         conv.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool);
         bool ok = true;
@@ -164,7 +192,7 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
             }
             ok = ob[m * OCW + wd] == want;
           }
-        if (!ok) fail(bt == &bits ? "bits" : "bits (no flip)", isa, k, threads);
+        if (!ok) fail(bt == &bits ? "bits" : bt == &bits_noflip ? "bits (no flip)" : "bits (integer threshold)", isa, k, threads);
       }
     }
   }
@@ -195,6 +223,16 @@ int main() {
       {16, 64, 3, 3, 1, 1, 1, 1, 2, 9, 8},      // compact fields: 16 channels x 9 taps in 3 words
       {70, 12, 3, 3, 1, 1, 0, 0, 2, 5, 3},      // kernel spans the width: one K segment
       {40, 9, 1, 5, 1, 2, 0, 2, 1, 6, 9},       // 1xK kernel with horizontal padding only
+      // Model-like shapes with >= 160 output rows (bit outputs take the integer-threshold path):
+      {16, 16, 1, 1, 1, 1, 0, 0, 2, 9, 9},      // 1x1, 16 -> 16: 32-bit lanes
+      {32, 70, 1, 1, 1, 1, 0, 0, 1, 13, 13},    // 1x1 on 32 channels: 32-bit lanes, 3 blocks
+      {3, 20, 3, 3, 1, 1, 1, 1, 1, 13, 13},     // 27-bit compact field: 32-bit lanes, padding
+      {96, 16, 1, 1, 1, 1, 0, 0, 1, 13, 13},    // squeeze-like 1x1, 2 words: narrow tiles
+      {48, 48, 3, 3, 1, 1, 1, 1, 1, 13, 13},    // compact 3x3, OC a multiple of 16 but not 32
+      {16, 64, 3, 3, 1, 1, 1, 1, 1, 14, 12},    // compact 3x3 on 16 channels (3-wide runs)
+      {32, 40, 3, 3, 2, 1, 1, 1, 2, 12, 9},     // compact 3x3 on 32 channels, vertical stride
+      {64, 64, 3, 3, 1, 1, 1, 1, 1, 13, 13},    // ResNet layer1-like, one word per pixel
+      {64, 128, 1, 1, 2, 2, 0, 0, 1, 26, 26},   // 1x1 stride-2 downsample
   };
   for (const Case& k : cases) run_case(k, rng, pool1, pool2);
   // The peak loops of every path run and report a positive rate.
