@@ -79,6 +79,19 @@ class Model:
         """Layers that hand packed sign bits straight to the next binary layer."""
         return list(self._ex.bit_values)
 
+    @property
+    def input_is_bits(self) -> bool:
+        """True when the input's only path forward is binary: ``run`` then packs the NCHW
+        input straight to sign bits (no NHWC float copy)."""
+        return bool(self._ex.input_bits)
+
+    @property
+    def packed_copy_layers(self) -> dict[str, int]:
+        """Layers whose float output is also written as packed bits for binary consumers in
+        the same pass (e.g. a residual add feeding the next block), with the number of
+        distinct copies (one per consumer threshold set)."""
+        return {name: int(k) for name, k in self._ex.packed_copies}
+
     def output_shape(self, batch: int = 1) -> tuple[int, ...]:
         return tuple(self._ex.output_shape(int(batch)))
 
@@ -90,7 +103,7 @@ class Model:
         "seconds"}`` with the median seconds over the repeats. ``kind`` is fprec / wbin / fbin
         for convolutions and linear layers, else "other". The graph's ops (names equal to
         ``layers``) are framed by the input conversion (name "<input>", op "layout": NCHW to
-        the engine's NHWC) and the output conversion ("<output>"). The result's ``total`` is
+        the engine's NHWC, or "pack" when ``input_is_bits``) and the output conversion ("<output>"). The result's ``total`` is
         the median of whole passes; within each pass the steps are consecutive intervals of
         it, so the step medians add up to about the total.
         """
@@ -101,8 +114,9 @@ class Model:
         med = np.median(times, axis=0)
         c, h, w = self.input_shape
         n = x.shape[0]
-        out = Profile([{"name": "<input>", "op": "layout", "kind": "other",
-                        "shape": (n, h, w, c), "seconds": float(med[0])}])
+        # a binary first layer's input is packed straight from NCHW ("pack"), else transposed
+        out = Profile([{"name": "<input>", "op": "pack" if self.input_is_bits else "layout",
+                        "kind": "other", "shape": (n, h, w, c), "seconds": float(med[0])}])
         for k, (name, op, kind, shape) in enumerate(ops):
             out.append({"name": name, "op": op, "kind": kind, "shape": tuple(shape),
                         "seconds": float(med[k + 1])})

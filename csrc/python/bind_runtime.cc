@@ -81,6 +81,15 @@ void register_runtime(py::module_& m) {
           if (e.value_is_bits(static_cast<int>(i) + 1)) out.push_back(nodes[i].name);
         return out;
       })
+      .def_property_readonly("input_bits", [](const hbn::Executor& e) { return e.value_is_bits(0); })
+      .def_property_readonly("packed_copies", [](const hbn::Executor& e) {
+        // (name, copies) of ops that also write packed copies of their float output
+        std::vector<std::pair<std::string, int>> out;
+        const auto& nodes = e.graph().nodes;
+        for (size_t i = 0; i < nodes.size(); ++i)
+          if (int k = e.packed_copies(static_cast<int>(i))) out.emplace_back(nodes[i].name, k);
+        return out;
+      })
       .def_property("num_threads", &hbn::Executor::num_threads, [](hbn::Executor& e, int n) {
         if (n < 1) throw py::value_error("num_threads must be >= 1");
         py::gil_scoped_release release;

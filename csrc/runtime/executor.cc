@@ -37,6 +37,8 @@ struct Executor::Prepared {
   std::vector<uint8_t> flip;
   // max_pool in the bit domain: per bit, 1 where the consumer's comparison is "above" (OR).
   std::vector<word_t> or_mask;
+  // max_pool from floats to bits: the consumer's comparison, applied to the pooled registers.
+  PackTarget out_pack;
 };
 
 Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
@@ -81,6 +83,8 @@ Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
   value_bits_.assign(n_nodes + 1, false);
   bits_consumer_.assign(n_nodes, -1);
   bits_offset_.assign(n_nodes, 0);
+  node_sides_.assign(n_nodes, {});
+  conv_side_.assign(n_nodes, -1);
   if (!bit_passing) return;
   std::vector<int> consumers(n_nodes + 1, 0), last_consumer(n_nodes + 1, -1);
   for (int i = 0; i < n_nodes; ++i)
@@ -91,7 +95,7 @@ Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
   // sink[v]: the binary consumer whose thresholds value v would carry, at channel sink_off[v].
   std::vector<int> sink(n_nodes + 1, -1);
   std::vector<int64_t> sink_off(n_nodes + 1, 0);
-  for (int v = n_nodes; v >= 1; --v) {
+  for (int v = n_nodes; v >= 0; --v) {
     if (v == graph_.output || consumers[v] != 1) continue;
     const int j = last_consumer[v];
     const Node& c = graph_.nodes[j];
@@ -115,8 +119,9 @@ Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
       }
     }
   }
-  // A value is bits when it has a sink and its producer can write bits; then drop values whose
-  // neighbours on the path stayed float, until consistent.
+  // A value is bits when it has a sink and its producer can write bits (the input always can:
+  // nchw_pack); then drop values whose neighbours on the path stayed float, until consistent.
+  value_bits_[0] = sink[0] >= 0;
   for (int i = 0; i < n_nodes; ++i) {
     const Node& nd = graph_.nodes[i];
     const int v = i + 1;
@@ -128,19 +133,22 @@ Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
   }
   for (bool changed = true; changed;) {
     changed = false;
-    for (int i = 0; i < n_nodes; ++i) {
-      const Node& nd = graph_.nodes[i];
-      const int v = i + 1;
+    for (int v = 0; v <= n_nodes; ++v) {
       if (!value_bits_[v]) continue;
       const Node& c = graph_.nodes[last_consumer[v]];
       bool ok = c.type == OpType::conv_fbin || value_bits_[last_consumer[v] + 1];
-      if (nd.type == OpType::concat)
-        for (int in : nd.inputs) ok = ok && value_bits_[in];
+      if (v > 0 && graph_.nodes[v - 1].type == OpType::concat)
+        for (int in : graph_.nodes[v - 1].inputs) ok = ok && value_bits_[in];
       if (!ok) {
         value_bits_[v] = false;
         changed = true;
       }
     }
+  }
+  if (value_bits_[0]) {
+    const Prepared& c = *prepared_[sink[0]];
+    input_target_ = make_pack_target(c.thr.data() + sink_off[0],
+                                     c.flip.empty() ? nullptr : c.flip.data() + sink_off[0], graph_.input.c);
   }
   for (int i = 0; i < n_nodes; ++i) {
     const int v = i + 1;
@@ -149,12 +157,54 @@ Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
     bits_offset_[i] = sink_off[v];
     if (graph_.nodes[i].type != OpType::max_pool) continue;
     const Prepared& c = *prepared_[sink[v]];
+    if (!value_bits_[graph_.nodes[i].inputs[0]])
+      prepared_[i]->out_pack = make_pack_target(c.thr.data() + sink_off[v],
+                                                c.flip.empty() ? nullptr : c.flip.data() + sink_off[v],
+                                                graph_.nodes[i].out.c);
     std::vector<word_t>& mask = prepared_[i]->or_mask;
     const int64_t ch_n = graph_.nodes[i].out.c;
     mask.assign(static_cast<size_t>(words_for(ch_n)), 0);
     for (int64_t ch = 0; ch < ch_n && !c.flip.empty(); ++ch)
       if (c.flip[static_cast<size_t>(sink_off[v] + ch)]) mask[ch / kWordBits] |= word_t{1} << (ch % kWordBits);
   }
+  plan_sides();
+}
+
+void Executor::plan_sides() {
+  // A float value read by FullBinConvs (packing it themselves) and by a float op, produced by an
+  // op whose kernel can compare while it stores (add, max-pool of floats): the producer writes
+  // one packed copy per distinct consumer rule, so the floats are not re-read per consumer.
+  // Exact: the copy is pack_rows' rule applied to the very floats the producer stores.
+  const int n_nodes = static_cast<int>(graph_.nodes.size());
+  size_t most = 0;
+  for (int j = 0; j < n_nodes; ++j) {
+    const Node& c = graph_.nodes[j];
+    if (c.type != OpType::conv_fbin || c.input_scale) continue;
+    const int v = c.inputs[0];
+    if (v == 0 || value_bits_[v]) continue;
+    const int prod = v - 1;
+    const Node& pn = graph_.nodes[prod];
+    const bool can = pn.type == OpType::add ||
+                     (pn.type == OpType::max_pool && !value_bits_[pn.inputs[0]]);
+    if (!can) continue;
+    const Prepared& pc = *prepared_[j];
+    int found = -1;
+    for (int k : node_sides_[prod]) {
+      const Prepared& other = *prepared_[sides_[k].consumers[0]];
+      if (other.thr == pc.thr && other.flip == pc.flip) found = k;
+    }
+    if (found < 0) {
+      found = static_cast<int>(sides_.size());
+      sides_.push_back({v, {}});
+      side_targets_.push_back(make_pack_target(pc.thr.data(), pc.flip.empty() ? nullptr : pc.flip.data(),
+                                               graph_.shape(v).c));
+      node_sides_[prod].push_back(found);
+      most = std::max(most, node_sides_[prod].size());
+    }
+    sides_[found].consumers.push_back(j);
+    conv_side_[j] = found;
+  }
+  sink_buf_.resize(std::max<size_t>(most, 1));
 }
 
 Executor::~Executor() { std::free(arena_); }
@@ -171,6 +221,11 @@ std::vector<int64_t> Executor::output_shape(int64_t n) const {
 }
 
 size_t Executor::value_bytes(int value, int64_t n) const {
+  const int values = static_cast<int>(graph_.nodes.size()) + 1;
+  if (value >= values) {
+    const ValueShape& s = graph_.shape(sides_[value - values].value);
+    return align_up(static_cast<size_t>(n * s.h * s.w * words_for(s.c)) * sizeof(word_t) + kOverReadBytes);
+  }
   const ValueShape& s = graph_.shape(value);
   const size_t raw = value_bits_[value]
                          ? static_cast<size_t>(n * s.h * s.w * words_for(s.c)) * sizeof(word_t)
@@ -188,18 +243,13 @@ size_t Executor::scratch_bytes_for(int i, int64_t n) const {
     case OpType::conv_wbin: return align_up(p.wb->workspace_bytes(nn, h, w));
     case OpType::conv_fbin: {
       size_t b = align_up(p.bc->workspace_bytes(nn, h, w));
-      if (!value_bits_[nd.inputs[0]])
+      if (!value_bits_[nd.inputs[0]] && conv_side_[i] < 0)
         b += align_up(static_cast<size_t>(n * in.h * in.w * words_for(in.c)) * sizeof(word_t) + kOverReadBytes);
       if (nd.input_scale)
         b += align_up(static_cast<size_t>(n * in.h * in.w) * sizeof(float) + kOverReadBytes) +
              align_up(static_cast<size_t>(n * nd.out.h * nd.out.w) * sizeof(float) + kOverReadBytes);
       return b;
     }
-    case OpType::max_pool:
-      // float input, bits output: the pooled floats are staged here, packed while hot
-      if (value_bits_[i + 1] && !value_bits_[nd.inputs[0]])
-        return align_up(static_cast<size_t>(n * nd.out.per_image()) * sizeof(float) + kOverReadBytes);
-      return 0;
     default: return 0;
   }
 }
@@ -208,14 +258,17 @@ const Executor::Plan& Executor::plan_for(int64_t n) {
   auto it = plans_.find(n);
   if (it != plans_.end()) return it->second;
   const int n_nodes = static_cast<int>(graph_.nodes.size());
-  std::vector<int> last_use(n_nodes + 1, -1);
+  const int n_ids = n_nodes + 1 + static_cast<int>(sides_.size());
+  std::vector<int> last_use(n_ids, -1);
   for (int i = 0; i < n_nodes; ++i)
     for (int v : graph_.nodes[i].inputs) last_use[v] = std::max(last_use[v], i);
+  for (size_t k = 0; k < sides_.size(); ++k)
+    for (int j : sides_[k].consumers) last_use[n_nodes + 1 + k] = std::max(last_use[n_nodes + 1 + k], j);
   last_use[graph_.output] = n_nodes;  // lives to the end (copied out after the last op)
 
   Plan plan;
   plan.n = n;
-  plan.value_offset.assign(n_nodes + 1, 0);
+  plan.value_offset.assign(n_ids, 0);
   // First-fit allocation over the live blocks, in execution order.
   std::map<size_t, size_t> live;  // offset -> size
   std::vector<std::vector<int>> frees(n_nodes + 1);
@@ -238,6 +291,11 @@ const Executor::Plan& Executor::plan_for(int64_t n) {
     plan.value_offset[v] = alloc(value_bytes(v, n));
     if (last_use[v] < 0) frees[i].push_back(v);  // dead value: still written, freed at once
     else frees[last_use[v]].push_back(v);
+    for (int k : node_sides_[i]) {
+      const int id = n_nodes + 1 + k;
+      plan.value_offset[id] = alloc(value_bytes(id, n));
+      frees[last_use[id]].push_back(id);
+    }
     for (int dead : frees[i]) live.erase(plan.value_offset[dead]);
     plan.scratch_bytes = std::max(plan.scratch_bytes, scratch_bytes_for(i, n));
   }
@@ -262,9 +320,7 @@ void Executor::run(const float* in, int64_t n, const int64_t strides[4], float* 
   std::lock_guard<std::mutex> lock(run_mu_);
   const Plan& plan = plan_for(n);
   uint8_t* arena = arena_;
-  const ValueShape& is = graph_.input;
-  nchw_to_nhwc(in, n, is.c, is.h, is.w, strides,
-               reinterpret_cast<float*>(arena + plan.value_offset[0]), pool_);
+  run_input(in, n, strides, plan, arena);
   for (size_t i = 0; i < graph_.nodes.size(); ++i) run_node(static_cast<int>(i), plan, arena);
   const ValueShape& os = graph_.shape(graph_.output);
   nhwc_to_nchw(reinterpret_cast<const float*>(arena + plan.value_offset[graph_.output]), n,
@@ -277,7 +333,6 @@ void Executor::profile(const float* in, int64_t n, const int64_t strides[4], flo
   std::lock_guard<std::mutex> lock(run_mu_);
   const Plan& plan = plan_for(n);
   uint8_t* arena = arena_;
-  const ValueShape& is = graph_.input;
   const ValueShape& os = graph_.shape(graph_.output);
   const size_t steps = graph_.nodes.size() + 2;
   times.assign(static_cast<size_t>(repeats) * steps, 0.0);
@@ -289,8 +344,7 @@ void Executor::profile(const float* in, int64_t n, const int64_t strides[4], flo
     double* t = times.data() + static_cast<size_t>(r) * steps;
     const auto start = clock::now();
     auto prev = start;
-    nchw_to_nhwc(in, n, is.c, is.h, is.w, strides,
-                 reinterpret_cast<float*>(arena + plan.value_offset[0]), pool_);
+    run_input(in, n, strides, plan, arena);
     auto now = clock::now();
     t[0] = secs(prev, now);
     prev = now;
@@ -308,6 +362,16 @@ void Executor::profile(const float* in, int64_t n, const int64_t strides[4], flo
   }
 }
 
+void Executor::run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan,
+                         uint8_t* arena) {
+  const ValueShape& is = graph_.input;
+  uint8_t* dst = arena + plan.value_offset[0];
+  if (value_bits_[0])
+    nchw_pack(in, n, is.c, is.h, is.w, strides, input_target_.sink(reinterpret_cast<word_t*>(dst)), pool_);
+  else
+    nchw_to_nhwc(in, n, is.c, is.h, is.w, strides, reinterpret_cast<float*>(dst), pool_);
+}
+
 void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
   const Node& nd = graph_.nodes[i];
   Prepared& p = *prepared_[i];
@@ -320,6 +384,12 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
   uint8_t* scratch = arena + plan.scratch_offset;
   const int64_t rows = n * in.h * in.w;
   const int nn = static_cast<int>(n), h = static_cast<int>(in.h), w = static_cast<int>(in.w);
+  const int values = static_cast<int>(graph_.nodes.size()) + 1;
+  const int n_sides = static_cast<int>(node_sides_[i].size());
+  for (int k = 0; k < n_sides; ++k) {
+    const int s = node_sides_[i][k];
+    sink_buf_[k] = side_targets_[s].sink(reinterpret_cast<word_t*>(arena + plan.value_offset[values + s]));
+  }
 
   switch (nd.type) {
     case OpType::conv_f32:
@@ -341,6 +411,8 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
       const word_t* bits;
       if (value_bits_[v_in]) {
         bits = reinterpret_cast<const word_t*>(x);
+      } else if (conv_side_[i] >= 0) {
+        bits = reinterpret_cast<const word_t*>(arena + plan.value_offset[values + conv_side_[i]]);
       } else {
         word_t* packed = reinterpret_cast<word_t*>(cur);
         cur += align_up(static_cast<size_t>(rows * words_for(in.c)) * sizeof(word_t) + kOverReadBytes);
@@ -377,10 +449,10 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
     case OpType::avg_pool: {
       PoolParams pp{nd.kh, nd.kw, nd.sh, nd.sw, nd.ph, nd.pw, nd.out.h, nd.out.w, nd.count_include_pad};
       if (value_bits_[i + 1] && !value_bits_[v_in]) {
-        const Prepared& c = *prepared_[bits_consumer_[i]];
-        max_pool_pack(x, n, in.h, in.w, in.c, pp, c.thr.data() + bits_offset_[i],
-                      c.flip.empty() ? nullptr : c.flip.data() + bits_offset_[i],
-                      reinterpret_cast<float*>(scratch), reinterpret_cast<word_t*>(out_raw), pool_);
+        const PackSink s = p.out_pack.sink(reinterpret_cast<word_t*>(out_raw));
+        max_pool_fused(x, n, in.h, in.w, in.c, pp, nullptr, &s, 1, pool_);
+      } else if (n_sides > 0) {
+        max_pool_fused(x, n, in.h, in.w, in.c, pp, y, sink_buf_.data(), n_sides, pool_);
       } else if (value_bits_[v_in])
         max_pool_bits(reinterpret_cast<const word_t*>(x), n, in.h, in.w, words_for(in.c), pp,
                       p.or_mask.data(), reinterpret_cast<word_t*>(out_raw), pool_);
@@ -393,7 +465,10 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
       break;
     case OpType::add: {
       const float* b = reinterpret_cast<const float*>(arena + plan.value_offset[nd.inputs[1]]);
-      add(x, b, n * in.per_image(), nd.act == Activation::relu, y, pool_);
+      if (n_sides > 0)
+        add_fused(x, b, rows, in.c, nd.act == Activation::relu, y, sink_buf_.data(), n_sides, pool_);
+      else
+        add(x, b, n * in.per_image(), nd.act == Activation::relu, y, pool_);
       break;
     }
     case OpType::concat: {

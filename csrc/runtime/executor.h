@@ -16,6 +16,7 @@
 #include "hbn/threadpool.h"
 #include "runtime/format.h"
 #include "runtime/graph.h"
+#include "runtime/ops.h"
 
 namespace hbn {
 
@@ -33,7 +34,13 @@ class Executor {
   // Bytes of parameters as stored in the file (binary weights at 1 bit each).
   size_t param_bytes() const { return param_bytes_; }
   // Value ids held as packed bits for a binary consumer (its producer thresholds them).
+  // Value 0 (the model input) is bits when its only path forward is binary: it is then packed
+  // straight from the NCHW input.
   bool value_is_bits(int value) const { return value_bits_[value]; }
+  // Nodes whose float output also gets packed copies, written in the same pass, for binary
+  // consumers that would otherwise each re-read and pack it (a residual add or max-pool that
+  // feeds both a float path and FullBinConvs): one entry per distinct consumer threshold set.
+  int packed_copies(int node) const { return static_cast<int>(node_sides_[node].size()); }
 
   int num_threads() const { return pool_.num_threads(); }
   void set_num_threads(int n);
@@ -60,13 +67,15 @@ class Executor {
     int64_t n = 0;
     size_t arena_bytes = 0;
     size_t scratch_offset = 0, scratch_bytes = 0;
-    std::vector<size_t> value_offset;
+    std::vector<size_t> value_offset;  // values, then sides
   };
   // Returns the plan for batch n, computing it on first use (plans are kept per batch size).
   const Plan& plan_for(int64_t n);
   size_t value_bytes(int value, int64_t n) const;
   size_t scratch_bytes_for(int node, int64_t n) const;
   void run_node(int i, const Plan& plan, uint8_t* arena);
+  void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
+  void plan_sides();
 
   std::vector<uint8_t> bytes_;
   ModelFile file_;
@@ -76,6 +85,17 @@ class Executor {
   std::vector<bool> value_bits_;
   std::vector<int> bits_consumer_;  // node index whose thresholds a bit-producer applies, or -1
   std::vector<int64_t> bits_offset_;  // first of those thresholds' channels (after a concat)
+  // Packed copies of float values ("sides"): buffer id value_count + k in a plan.
+  struct Side {
+    int value = 0;
+    std::vector<int> consumers;  // conv_fbin nodes reading it
+  };
+  std::vector<Side> sides_;
+  std::vector<PackTarget> side_targets_;
+  std::vector<std::vector<int>> node_sides_;  // sides a node writes
+  std::vector<int> conv_side_;                // side a conv_fbin reads, or -1
+  std::vector<PackSink> sink_buf_;            // per-run sink list (sized at load: no allocation)
+  PackTarget input_target_;                   // the input's pack rule when value 0 is bits
   ThreadPool pool_;
   std::mutex run_mu_;
   std::map<int64_t, Plan> plans_;

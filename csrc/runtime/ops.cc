@@ -31,9 +31,58 @@ void pfor(ThreadPool& pool, int64_t n, const F& body, int64_t grain) {
 // transposed at once, so each thread streams whole cache lines in and out.
 constexpr int64_t kTile = 64;
 
+#if defined(__x86_64__) || defined(_M_X64)
+void nchw3_to_nhwc_avx512(const float* in, int64_t cs, int64_t p0, int64_t p1, float* out);
+void nchw_pack_pixels_avx512(const float* in, int64_t c, int64_t cs, int64_t p0, int64_t p1,
+                             const PackSink& s, word_t* out);
+void nchw_pack_pixels_avx2(const float* in, int64_t c, int64_t cs, int64_t p0, int64_t p1,
+                           const PackSink& s, word_t* out);
+#endif
+
+namespace {
+
+// Pixels [p0, p1) of C contiguous channel planes (stride cs) to NHWC. With C a compile-time
+// constant each pixel is C straight copies: the tile transpose would run its scalar edge loop
+// for every element when C is below its 8x8 tile (an RGB input).
+template <int C>
+void nchw_small_to_nhwc(const float* __restrict in, int64_t cs, int64_t p0, int64_t p1,
+                        float* __restrict out) {
+  for (int64_t p = p0; p < p1; ++p)
+    for (int ch = 0; ch < C; ++ch) out[p * C + ch] = in[ch * cs + p];
+}
+
+using SmallFn = void (*)(const float*, int64_t, int64_t, int64_t, float*);
+
+SmallFn small_layout_fn(int64_t c) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (c == 3 && active_isa() == Isa::avx512) return nchw3_to_nhwc_avx512;
+#endif
+  switch (c) {
+    case 1: return nchw_small_to_nhwc<1>;
+    case 2: return nchw_small_to_nhwc<2>;
+    case 3: return nchw_small_to_nhwc<3>;
+    case 4: return nchw_small_to_nhwc<4>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
 void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
                   const int64_t s[4], float* out, ThreadPool& pool) {
   const int64_t hw = h * w;
+  const SmallFn small = (s[3] == 1 && s[2] == w) ? small_layout_fn(c) : nullptr;
+  if (small) {
+    const int64_t chunk = 1024;  // pixels per task: whole cache lines of every plane
+    const int64_t tiles = (hw + chunk - 1) / chunk;
+    pfor(pool, n * tiles, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t ni = t / tiles, p0 = (t % tiles) * chunk, p1 = std::min(hw, p0 + chunk);
+        small(in + ni * s[0], s[1], p0, p1, out + ni * hw * c);
+      }
+    }, std::max<int64_t>(1, kElemGrain / (chunk * c)));
+    return;
+  }
   if (s[3] == 1 && s[2] == w) {
     // Each channel plane is contiguous (the usual C-contiguous NCHW, batch and channel
     // strides free): the conversion is a [C][HW] -> [HW][C] transpose per image.
@@ -82,12 +131,11 @@ void relu(const float* in, int64_t count, float* out, ThreadPool& pool) {
 
 void add(const float* a, const float* b_, int64_t count, bool relu_after, float* out,
          ThreadPool& pool) {
-  pfor(pool, count, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) {
-      float y = a[i] + b_[i];
-      out[i] = (relu_after && !(y > 0.0f)) ? 0.0f : y;
-    }
-  }, kElemGrain);
+  // the fused kernel with no sinks, over rows long enough to hide its per-row work
+  constexpr int64_t kRow = 1024;
+  const int64_t rows = count / kRow, tail = count - rows * kRow;
+  if (rows) add_fused(a, b_, rows, kRow, relu_after, out, nullptr, 0, pool);
+  if (tail) add_fused(a + rows * kRow, b_ + rows * kRow, 1, tail, relu_after, out + rows * kRow, nullptr, 0, pool);
 }
 
 void channel_affine(const float* in, int64_t rows, int64_t c, const float* scale,
@@ -109,9 +157,28 @@ void copy_channels(const float* in, int64_t rows, int64_t c, int64_t out_c, int6
   }, row_grain(c));
 }
 
+namespace {
+
+template <int W>
+void copy_word_rows(const word_t* __restrict in, int64_t out_words, int64_t w_offset,
+                    word_t* __restrict out, int64_t b, int64_t e) {
+  for (int64_t r = b; r < e; ++r) std::memcpy(out + r * out_words + w_offset, in + r * W, sizeof(word_t) * W);
+}
+
+}  // namespace
+
 void copy_words(const word_t* in, int64_t rows, int64_t words, int64_t out_words,
                 int64_t w_offset, word_t* out, ThreadPool& pool) {
   pfor(pool, rows, [&](int64_t b, int64_t e, int) {
+    // Rows are a few words: a library memcpy call per row costs more than the copy, so the
+    // usual widths get a fixed-size copy the compiler turns into plain moves.
+    switch (words) {
+      case 1: return copy_word_rows<1>(in, out_words, w_offset, out, b, e);
+      case 2: return copy_word_rows<2>(in, out_words, w_offset, out, b, e);
+      case 3: return copy_word_rows<3>(in, out_words, w_offset, out, b, e);
+      case 4: return copy_word_rows<4>(in, out_words, w_offset, out, b, e);
+      default: break;
+    }
     for (int64_t r = b; r < e; ++r)
       std::memcpy(out + r * out_words + w_offset, in + r * words, sizeof(word_t) * words);
   }, row_grain(words * 8));
@@ -159,6 +226,14 @@ void max_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParam
 void max_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
 void avg_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
 void avg_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
+void max_pool_fused_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
+                              const PackSink*, int, int64_t, int64_t);
+void max_pool_fused_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
+                                const PackSink*, int, int64_t, int64_t);
+void add_fused_rows_avx2(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
+                         int64_t, int64_t);
+void add_fused_rows_avx512(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
+                           int64_t, int64_t);
 #endif
 
 namespace {
@@ -199,15 +274,200 @@ void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
 }
 
 void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
-                   const PoolParams& p, const float* thr, const uint8_t* flip, float* stage,
+                   const PoolParams& p, const float* thr, const uint8_t* flip, float* /*stage*/,
                    word_t* out, ThreadPool& pool) {
-  const PoolRows rows = pool_rows(true);
-  const int64_t row_elems = p.out_w * c, words = words_for(c);
-  pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
-    rows(in, h, w, c, p, stage, b, e);
-    pack_rows(stage + b * row_elems, (e - b) * p.out_w, static_cast<int>(c), c,
-              out + b * p.out_w * words, thr, flip, nullptr);
-  }, row_grain(row_elems * p.kh * p.kw));
+  // The fused kernel compares the pooled registers directly: nothing is staged.
+  const PackTarget t = make_pack_target(thr, flip, c);
+  const PackSink s = t.sink(out);
+  max_pool_fused(in, n, h, w, c, p, nullptr, &s, 1, pool);
+}
+
+namespace {
+
+inline bool sink_bit(const PackSink& s, float y, int64_t ch) {
+  return (s.flip && s.flip[ch]) ? (y > s.thr[ch]) : (y < s.thr[ch]);
+}
+
+// The scalar definitions of the fused ops: the unfused op's value, then pack_rows' rule.
+void max_pool_fused_rows_ref(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+                             float* out, const PackSink* s, int ns, int64_t b, int64_t e) {
+  const int64_t words = words_for(c);
+  for (int64_t r = b; r < e; ++r) {
+    const int64_t ni = r / p.out_h, oy = r % p.out_h;
+    const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
+    const int64_t y1 = std::min<int64_t>(h, oy * p.sh - p.ph + p.kh);
+    for (int64_t ox = 0; ox < p.out_w; ++ox) {
+      const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
+      const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
+      const int64_t row = r * p.out_w + ox;
+      for (int k = 0; k < ns; ++k)
+        for (int64_t q = 0; q < words; ++q) s[k].out[row * words + q] = 0;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float m = in[((ni * h + y0) * w + x0) * c + ch];
+        for (int64_t y = y0; y < y1; ++y)
+          for (int64_t x = x0; x < x1; ++x) {
+            const float v = in[((ni * h + y) * w + x) * c + ch];
+            m = m < v ? v : m;
+          }
+        if (out) out[row * c + ch] = m;
+        for (int k = 0; k < ns; ++k)
+          if (sink_bit(s[k], m, ch)) s[k].out[row * words + ch / kWordBits] |= word_t{1} << (ch % kWordBits);
+      }
+    }
+  }
+}
+
+void add_fused_rows_ref(const float* a, const float* b, int64_t c, bool relu, float* out,
+                        const PackSink* s, int ns, int64_t r0, int64_t r1) {
+  const int64_t words = words_for(c);
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int k = 0; k < ns; ++k)
+      for (int64_t q = 0; q < words; ++q) s[k].out[r * words + q] = 0;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float y = a[r * c + ch] + b[r * c + ch];
+      if (relu && !(y > 0.0f)) y = 0.0f;
+      if (out) out[r * c + ch] = y;
+      for (int k = 0; k < ns; ++k)
+        if (sink_bit(s[k], y, ch)) s[k].out[r * words + ch / kWordBits] |= word_t{1} << (ch % kWordBits);
+    }
+  }
+}
+
+void nchw_pack_pixels_ref(const float* in, int64_t c, int64_t cs, int64_t p0, int64_t p1,
+                          const PackSink& s, word_t* out) {
+  const int64_t words = words_for(c);
+  for (int64_t p = p0; p < p1; ++p)
+    for (int64_t q = 0; q < words; ++q) {
+      word_t bits = 0;
+      const int64_t c1 = std::min<int64_t>(c, (q + 1) * kWordBits);
+      for (int64_t ch = q * kWordBits; ch < c1; ++ch)
+        bits |= static_cast<word_t>(sink_bit(s, in[ch * cs + p], ch)) << (ch % kWordBits);
+      out[p * words + q] = bits;
+    }
+}
+
+using MaxPoolFusedRows = void (*)(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
+                                  const PackSink*, int, int64_t, int64_t);
+using AddFusedRows = void (*)(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
+                              int64_t, int64_t);
+using NchwPackPixels = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, const PackSink&, word_t*);
+
+MaxPoolFusedRows max_pool_fused_fn() {
+#if defined(__x86_64__) || defined(_M_X64)
+  switch (active_isa()) {
+    case Isa::avx512: return max_pool_fused_rows_avx512;
+    case Isa::avx2: return max_pool_fused_rows_avx2;
+    default: break;
+  }
+#endif
+  return max_pool_fused_rows_ref;
+}
+
+AddFusedRows add_fused_fn() {
+#if defined(__x86_64__) || defined(_M_X64)
+  switch (active_isa()) {
+    case Isa::avx512: return add_fused_rows_avx512;
+    case Isa::avx2: return add_fused_rows_avx2;
+    default: break;
+  }
+#endif
+  return add_fused_rows_ref;
+}
+
+NchwPackPixels nchw_pack_fn() {
+#if defined(__x86_64__) || defined(_M_X64)
+  switch (active_isa()) {
+    case Isa::avx512: return nchw_pack_pixels_avx512;
+    case Isa::avx2: return nchw_pack_pixels_avx2;
+    default: break;
+  }
+#endif
+  return nchw_pack_pixels_ref;
+}
+
+}  // namespace
+
+PackSink PackTarget::sink(word_t* out) const {
+  PackSink s;
+  s.thr = thr.data();
+  s.flip = flip.empty() ? nullptr : flip.data();
+  s.sign = sign.data();
+  s.thr_x = thr_x.data();
+  s.out = out;
+  return s;
+}
+
+PackTarget make_pack_target(const float* thr, const uint8_t* flip, int64_t c) {
+  PackTarget t;
+  const size_t padded = static_cast<size_t>((c + 15) / 16 * 16);
+  t.thr.assign(static_cast<size_t>(c), 0.0f);
+  if (thr) std::copy(thr, thr + c, t.thr.begin());
+  if (flip) t.flip.assign(flip, flip + c);
+  t.sign.assign(padded, 0.0f);
+  t.thr_x.assign(padded, 0.0f);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const bool f = flip && flip[ch];
+    t.sign[ch] = f ? -0.0f : 0.0f;
+    t.thr_x[ch] = f ? -t.thr[ch] : t.thr[ch];
+  }
+  return t;
+}
+
+void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const PoolParams& p, float* out, const PackSink* sinks, int n_sinks,
+                    ThreadPool& pool) {
+  const MaxPoolFusedRows fn = max_pool_fused_fn();
+  const int64_t row_work = p.out_w * c * p.kh * p.kw;
+  for (int first = 0; first == 0 || first < n_sinks; first += kMaxPackSinks) {
+    const int ns = std::min(kMaxPackSinks, std::max(0, n_sinks - first));
+    float* o = first == 0 ? out : nullptr;
+    pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
+      fn(in, h, w, c, p, o, sinks + first, ns, b, e);
+    }, row_grain(row_work));
+  }
+}
+
+void add_fused(const float* a, const float* b_, int64_t rows, int64_t c, bool relu_after,
+               float* out, const PackSink* sinks, int n_sinks, ThreadPool& pool) {
+  const AddFusedRows fn = add_fused_fn();
+  for (int first = 0; first == 0 || first < n_sinks; first += kMaxPackSinks) {
+    const int ns = std::min(kMaxPackSinks, std::max(0, n_sinks - first));
+    // later passes recompute the sum (exactly) rather than store it twice
+    float* o = first == 0 ? out : nullptr;
+    pfor(pool, rows, [&](int64_t r0, int64_t r1, int) {
+      fn(a, b_, c, relu_after, o, sinks + first, ns, r0, r1);
+    }, row_grain(c));
+  }
+}
+
+void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, const int64_t s[4],
+               const PackSink& sink, ThreadPool& pool) {
+  const int64_t hw = h * w, words = words_for(c);
+  if (s[3] == 1 && s[2] == w) {
+    const NchwPackPixels fn = nchw_pack_fn();
+    const int64_t chunk = 64;
+    const int64_t tiles = (hw + chunk - 1) / chunk;
+    pfor(pool, n * tiles, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t ni = t / tiles, p0 = (t % tiles) * chunk, p1 = std::min(hw, p0 + chunk);
+        fn(in + ni * s[0], c, s[1], p0, p1, sink, sink.out + ni * hw * words);
+      }
+    }, row_grain(chunk * c));
+    return;
+  }
+  // General strides: gather one pixel's channels, then the reference rule.
+  pfor(pool, n * h, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t ni = r / h, y = r % h;
+      const float* base = in + ni * s[0] + y * s[2];
+      for (int64_t x = 0; x < w; ++x) {
+        word_t* o = sink.out + (r * w + x) * words;
+        for (int64_t q = 0; q < words; ++q) o[q] = 0;
+        for (int64_t ch = 0; ch < c; ++ch)
+          if (sink_bit(sink, base[ch * s[1] + x * s[3]], ch)) o[ch / kWordBits] |= word_t{1} << (ch % kWordBits);
+      }
+    }
+  }, row_grain(w * c));
 }
 
 void max_pool_bits(const word_t* in, int64_t n, int64_t h, int64_t w, int64_t words,

@@ -3,6 +3,7 @@
 // caller's pool; none allocates.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
@@ -48,6 +49,44 @@ void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
               float* out, ThreadPool& pool);
 void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
               float* out, ThreadPool& pool);
+// A packed copy of a float activation for one binary consumer, written by the op that produces
+// the floats while they are still in registers: bit(c) = flip[c] ? (y > thr[c]) : (y < thr[c]),
+// the rule of pack_rows. Built once per consumer by make_pack_target; `out` (rows of
+// words_for(c) words) is set per run.
+struct PackSink {
+  const float* thr = nullptr;     // [c] the consumer's thresholds
+  const uint8_t* flip = nullptr;  // [c] or null
+  // The same rule as one comparison, for SIMD paths: bit = (y ^ sign[c]) < thr_x[c], where
+  // sign[c] is -0.0f (flip: negate) or +0.0f and thr_x[c] = flip ? -thr[c] : thr[c]; negation
+  // is exact and keeps NaN unordered, so this is the flip rule bit for bit. Padded with zeros
+  // to a multiple of 16 channels so vector loads never need a mask.
+  const float* sign = nullptr;
+  const float* thr_x = nullptr;
+  word_t* out = nullptr;
+};
+// Owns the arrays a PackSink points to.
+struct PackTarget {
+  std::vector<float> thr, sign, thr_x;
+  std::vector<uint8_t> flip;
+  PackSink sink(word_t* out) const;
+};
+PackTarget make_pack_target(const float* thr, const uint8_t* flip, int64_t c);
+// Most sinks one fused op writes per pass (more are handled in further passes).
+constexpr int kMaxPackSinks = 4;
+
+// max_pool, writing the pooled floats to `out` (may be null) and/or packed bits to each sink.
+void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
+                    const PoolParams& p, float* out, const PackSink* sinks, int n_sinks,
+                    ThreadPool& pool);
+// add over rows of c channels (optionally ReLU), floats to `out` (may be null) and/or bits to
+// each sink: the residual add that also feeds the next block's binary convolutions.
+void add_fused(const float* a, const float* b, int64_t rows, int64_t c, bool relu_after,
+               float* out, const PackSink* sinks, int n_sinks, ThreadPool& pool);
+// NCHW input (any strides) straight to packed NHWC bits for one binary consumer: the model
+// input of a network whose first layer is binary never exists as NHWC floats.
+void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
+               const int64_t strides[4], const PackSink& sink, ThreadPool& pool);
+
 // Max-pool then threshold + pack for a binary consumer (bit(c) as in pack_rows), a band of
 // output rows at a time so the pooled floats (staged in `stage`, one float output's size) are
 // packed while still in cache.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bitpack/bitpack.h"
+#include "hbn/isa.h"
 #include "runtime/executor.h"
 #include "runtime/ops.h"
 #include "runtime/graph.h"
@@ -205,6 +206,7 @@ void test_run_does_not_allocate() {
   w.op(10, "flatten", {6}, {}, {});
   w.op(11, "softmax", {7}, {}, {});
   hbn::Executor ex(w.finish(6, 7, 9));
+  CHECK(ex.value_is_bits(0));  // b1 is the input's only consumer: packed straight from NCHW
   CHECK(ex.value_is_bits(1));  // b1 writes b2's input bits directly
   CHECK(ex.output_shape(3) == (std::vector<int64_t>{3, 8}));  // concat of 4 + 4 channels
   std::vector<float> x(3 * 6 * 7 * 9), y(3 * 8);
@@ -220,6 +222,59 @@ void test_run_does_not_allocate() {
   const long before = g_allocs.load();
   ex.run(x.data(), 3, strides, y.data());
   ex.run(x.data(), 1, strides, y.data());
+  CHECK(g_allocs.load() == before);
+}
+
+// A residual add feeding a FullBinConv and a float add writes the conv's packed input in its own
+// pass (a "packed copy"); so does a max-pool feeding a FullBinConv and the add. Exact against
+// the all-float reference executor, and still allocation-free once planned.
+void test_packed_copies() {
+  Writer w;
+  const int64_t c = 70;  // a part-full second word
+  std::vector<uint64_t> bits(c * 3 * 3 * 2), bits2(c * 1 * 1 * 2);
+  for (size_t i = 0; i < bits.size(); ++i) bits[i] = (0x9E3779B97F4A7C15ull * (i + 1)) & (i % 2 ? 0x3Full : ~0ull);
+  for (size_t i = 0; i < bits2.size(); ++i) bits2[i] = (0xC2B2AE3D27D4EB4Full * (i + 1)) & (i % 2 ? 0x3Full : ~0ull);
+  std::vector<float> thr(c);
+  std::vector<uint8_t> flip(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    thr[ch] = 0.1f * std::sin(static_cast<float>(ch));
+    flip[ch] = ch % 4 == 1;
+  }
+  const uint32_t tw = w.bits_tensor(bits, {c, 3, 3, 2}), tw2 = w.bits_tensor(bits2, {c, 1, 1, 2});
+  const uint32_t tt = w.tensor(thr, {c}), tf = w.raw_tensor(3, flip.data(), flip.size(), {c});
+  const uint32_t ts = w.tensor(std::vector<float>(c, 0.05f), {c});
+  const std::vector<std::pair<uint32_t, int64_t>> conv = {
+      {hbn::kStrideH, 1}, {hbn::kStrideW, 1}, {hbn::kPadH, 1}, {hbn::kPadW, 1}, {hbn::kInChannels, c}};
+  const std::vector<std::pair<uint32_t, int64_t>> conv1x1 = {
+      {hbn::kStrideH, 1}, {hbn::kStrideW, 1}, {hbn::kPadH, 0}, {hbn::kPadW, 0}, {hbn::kInChannels, c}};
+  w.op(4, "relu", {0}, {}, {});                                                   // v1
+  w.op(5, "pool", {1}, {}, {{hbn::kKernelH, 3}, {hbn::kKernelW, 3}, {hbn::kStrideH, 1},
+                            {hbn::kStrideW, 1}, {hbn::kPadH, 1}, {hbn::kPadW, 1}});  // v2
+  w.op(3, "b1", {2}, {tw, ts, hbn::kAbsent, tt, tf, hbn::kAbsent, hbn::kAbsent}, conv);  // v3
+  w.op(8, "add", {3, 2}, {}, {{hbn::kAct, 1}});                                   // v4
+  w.op(3, "b2", {4}, {tw, ts, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent, hbn::kAbsent}, conv);  // v5
+  w.op(3, "b3", {4}, {tw2, ts, hbn::kAbsent, tt, tf, hbn::kAbsent, hbn::kAbsent}, conv1x1);  // v6
+  w.op(8, "add2", {5, 4}, {}, {});                                                // v7
+  w.op(8, "add3", {7, 6}, {}, {});                                                // v8
+  const std::vector<uint8_t> file = w.finish(static_cast<uint32_t>(c), 6, 5);
+  hbn::Executor ex(file), ref(file, false);
+  CHECK(ex.packed_copies(1) == 1);  // pool -> b1
+  CHECK(ex.packed_copies(3) == 2);  // add -> b2 (plain sign) and b3 (thresholds): two rules
+  CHECK(ref.packed_copies(1) == 0 && ref.packed_copies(3) == 0);
+  std::vector<float> x(2 * c * 6 * 5), y(x.size()), y_ref(x.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(static_cast<float>(i) * 0.61f);
+  x[7] = 0.0f;
+  x[8] = -0.0f;
+  const int64_t strides[4] = {c * 6 * 5, 6 * 5, 5, 1};
+  for (hbn::Isa isa : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon}) {
+    if (!hbn::set_isa(isa)) continue;
+    ex.run(x.data(), 2, strides, y.data());
+    ref.run(x.data(), 2, strides, y_ref.data());
+    CHECK(std::memcmp(y.data(), y_ref.data(), y.size() * sizeof(float)) == 0);
+  }
+  hbn::reset_isa();
+  const long before = g_allocs.load();
+  ex.run(x.data(), 2, strides, y.data());
   CHECK(g_allocs.load() == before);
 }
 
@@ -299,6 +354,7 @@ int main() {
   test_tiny_model();
   test_run_does_not_allocate();
   test_pool_in_bits();
+  test_packed_copies();
   test_truncations_and_flips();
   if (g_failures) {
     std::fprintf(stderr, "%d failure(s)\n", g_failures);

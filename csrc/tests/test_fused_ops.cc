@@ -1,0 +1,227 @@
+// The executor's fused ops against their unfused definitions, under every compiled ISA path:
+// max_pool_fused and add_fused (floats written and/or packed for up to 6 consumers, i.e. more
+// than one pass of kMaxPackSinks), nchw_pack (the model input straight to bits, contiguous and
+// strided) and the small-channel NCHW -> NHWC path. Exact: floats compared bit for bit, bits
+// against pack_rows_reference of the unfused floats. Inputs include -0.0, NaN, values equal to
+// the thresholds and +-inf thresholds (constant channels).
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "bitpack/bitpack.h"
+#include "hbn/isa.h"
+#include "runtime/graph.h"
+#include "runtime/ops.h"
+#include "runtime/transpose.h"
+#include "check.h"
+
+namespace {
+
+using hbn::word_t;
+
+struct Rule {
+  std::vector<float> thr;
+  std::vector<uint8_t> flip;  // empty = none
+};
+
+std::vector<Rule> make_rules(int count, int64_t c, std::mt19937& rng) {
+  std::vector<Rule> rules(count);
+  std::uniform_real_distribution<float> d(-0.5f, 0.5f);
+  for (int k = 0; k < count; ++k) {
+    rules[k].thr.resize(c);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const int pick = static_cast<int>(rng() % 10);
+      rules[k].thr[ch] = pick == 0 ? std::numeric_limits<float>::infinity()
+                         : pick == 1 ? -std::numeric_limits<float>::infinity()
+                         : pick == 2 ? 0.0f
+                                     : d(rng);
+    }
+    if (k % 2 == 0) {
+      rules[k].flip.resize(c);
+      for (auto& f : rules[k].flip) f = static_cast<uint8_t>(rng() & 1);
+    }
+  }
+  return rules;
+}
+
+// Random floats with the edge values every comparison must get right.
+std::vector<float> edgy(size_t n, std::mt19937& rng) {
+  std::vector<float> v = hbn_test::random_floats(n, rng);
+  for (size_t i = 0; i < n; i += 7) v[i] = (i / 7) % 3 == 0 ? -0.0f : ((i / 7) % 3 == 1 ? 0.0f : 0.25f);
+  for (size_t i = 5; i < n; i += 97) v[i] = std::numeric_limits<float>::quiet_NaN();
+  return v;
+}
+
+bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+std::vector<hbn::Isa> isas() {
+  std::vector<hbn::Isa> out;
+  for (hbn::Isa isa : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon})
+    if (hbn::isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+void test_max_pool_fused() {
+  std::mt19937 rng(11);
+  hbn::ThreadPool pool(2);
+  const int64_t n = 2, h = 9, w = 8;
+  for (int64_t c : {1, 3, 16, 17, 64, 70, 130}) {
+    const int64_t words = hbn::words_for(c);
+    const std::vector<float> x = edgy(static_cast<size_t>(n * h * w * c), rng);
+    const std::vector<Rule> rules = make_rules(6, c, rng);
+    std::vector<hbn::PackTarget> targets;
+    for (const Rule& r : rules)
+      targets.push_back(hbn::make_pack_target(r.thr.data(), r.flip.empty() ? nullptr : r.flip.data(), c));
+    for (int k : {2, 3})
+      for (int s : {1, 2}) {
+        const int pad = k / 2;
+        const int64_t oh = hbn::pool_out_size(h, k, s, pad, true), ow = hbn::pool_out_size(w, k, s, pad, true);
+        const hbn::PoolParams pp{k, k, s, s, pad, pad, oh, ow, true};
+        const int64_t rows = n * oh * ow;
+        // the unfused definition: scalar max-pool, then the reference packing
+        hbn::set_isa(hbn::Isa::scalar);
+        std::vector<float> want_f(static_cast<size_t>(rows * c));
+        hbn::max_pool(x.data(), n, h, w, c, pp, want_f.data(), pool);
+        std::vector<std::vector<word_t>> want_b(rules.size(), std::vector<word_t>(rows * words));
+        for (size_t q = 0; q < rules.size(); ++q)
+          hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
+                                   rules[q].flip.empty() ? nullptr : rules[q].flip.data());
+        for (hbn::Isa isa : isas()) {
+          hbn::set_isa(isa);
+          std::vector<float> got_f(want_f.size() + 16, 7.0f);
+          hbn::max_pool(x.data(), n, h, w, c, pp, got_f.data(), pool);
+          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "max_pool isa=%s c=%ld", hbn::isa_name(isa), long(c));
+          for (int ns : {0, 1, 4, 6}) {
+            for (bool with_floats : {true, false}) {
+              if (ns == 0 && !with_floats) continue;
+              std::vector<std::vector<word_t>> got_b(ns, std::vector<word_t>(rows * words + 8, ~word_t{0}));
+              std::vector<hbn::PackSink> sinks;
+              for (int q = 0; q < ns; ++q) sinks.push_back(targets[q].sink(got_b[q].data()));
+              std::fill(got_f.begin(), got_f.end(), 7.0f);
+              hbn::max_pool_fused(x.data(), n, h, w, c, pp, with_floats ? got_f.data() : nullptr, sinks.data(), ns, pool);
+              if (with_floats)
+                CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "fused floats isa=%s c=%ld ns=%d",
+                      hbn::isa_name(isa), long(c), ns);
+              CHECK(got_f[want_f.size()] == 7.0f, "wrote past the output");
+              for (int q = 0; q < ns; ++q) {
+                CHECK(std::equal(want_b[q].begin(), want_b[q].end(), got_b[q].begin()),
+                      "fused bits isa=%s c=%ld k=%d s=%d ns=%d sink=%d", hbn::isa_name(isa), long(c), k, s, ns, q);
+                CHECK(got_b[q][rows * words] == ~word_t{0}, "bits past the output");
+              }
+            }
+          }
+        }
+      }
+  }
+  hbn::reset_isa();
+}
+
+void test_add_fused() {
+  std::mt19937 rng(12);
+  hbn::ThreadPool pool(2);
+  for (int64_t c : {1, 5, 16, 24, 64, 100, 256}) {
+    const int64_t rows = 37, words = hbn::words_for(c), count = rows * c;
+    const std::vector<float> a = edgy(static_cast<size_t>(count), rng), b = edgy(static_cast<size_t>(count), rng);
+    const std::vector<Rule> rules = make_rules(5, c, rng);
+    std::vector<hbn::PackTarget> targets;
+    for (const Rule& r : rules)
+      targets.push_back(hbn::make_pack_target(r.thr.data(), r.flip.empty() ? nullptr : r.flip.data(), c));
+    for (bool relu : {false, true}) {
+      std::vector<float> want_f(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) {
+        const float y = a[i] + b[i];
+        want_f[i] = (relu && !(y > 0.0f)) ? 0.0f : y;
+      }
+      std::vector<std::vector<word_t>> want_b(rules.size(), std::vector<word_t>(rows * words));
+      for (size_t q = 0; q < rules.size(); ++q)
+        hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
+                                 rules[q].flip.empty() ? nullptr : rules[q].flip.data());
+      for (hbn::Isa isa : isas()) {
+        hbn::set_isa(isa);
+        std::vector<float> got_f(want_f.size() + 16, 7.0f);
+        hbn::add(a.data(), b.data(), count, relu, got_f.data(), pool);
+        CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add isa=%s c=%ld", hbn::isa_name(isa), long(c));
+        for (int ns : {1, 2, 5}) {
+          std::vector<std::vector<word_t>> got_b(ns, std::vector<word_t>(rows * words + 8, ~word_t{0}));
+          std::vector<hbn::PackSink> sinks;
+          for (int q = 0; q < ns; ++q) sinks.push_back(targets[q].sink(got_b[q].data()));
+          std::fill(got_f.begin(), got_f.end(), 7.0f);
+          hbn::add_fused(a.data(), b.data(), rows, c, relu, got_f.data(), sinks.data(), ns, pool);
+          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add_fused floats isa=%s c=%ld", hbn::isa_name(isa), long(c));
+          CHECK(got_f[want_f.size()] == 7.0f, "wrote past the output");
+          for (int q = 0; q < ns; ++q) {
+            CHECK(std::equal(want_b[q].begin(), want_b[q].end(), got_b[q].begin()),
+                  "add_fused bits isa=%s c=%ld relu=%d ns=%d sink=%d", hbn::isa_name(isa), long(c), int(relu), ns, q);
+            CHECK(got_b[q][rows * words] == ~word_t{0}, "bits past the output");
+          }
+        }
+      }
+    }
+  }
+  hbn::reset_isa();
+}
+
+// NCHW (contiguous planes, and a transposed view with a non-unit pixel stride) to packed NHWC
+// bits equals converting to NHWC floats and packing them; the small-channel layout path equals
+// the generic one.
+void test_input_paths() {
+  std::mt19937 rng(13);
+  hbn::ThreadPool pool(2);
+  const int64_t n = 2;
+  for (int64_t c : {1, 2, 3, 4, 5, 64, 65, 200})
+    for (int64_t hw : {1, 15, 17, 100}) {
+      const int64_t h = hw % 5 == 0 ? 5 : 1, w = hw / h, words = hbn::words_for(c);
+      const std::vector<float> x = edgy(static_cast<size_t>(n * c * h * w), rng);
+      const int64_t contig[4] = {c * h * w, h * w, w, 1};
+      // the same tensor stored as N, W, H, C in memory: strides of a permuted view
+      std::vector<float> xt(x.size());
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t ch = 0; ch < c; ++ch)
+          for (int64_t y = 0; y < h; ++y)
+            for (int64_t xx = 0; xx < w; ++xx)
+              xt[((i * w + xx) * h + y) * c + ch] = x[((i * c + ch) * h + y) * w + xx];
+      const int64_t permuted[4] = {c * h * w, 1, c, h * c};
+      std::vector<float> nhwc(x.size());
+      for (int64_t i = 0; i < n; ++i)
+        hbn::transpose_block_reference(x.data() + i * c * h * w, c, h * w, h * w, nhwc.data() + i * h * w * c, c);
+      const std::vector<Rule> rules = make_rules(2, c, rng);
+      for (hbn::Isa isa : isas()) {
+        hbn::set_isa(isa);
+        std::vector<float> got(x.size() + 4, 7.0f);
+        hbn::nchw_to_nhwc(x.data(), n, c, h, w, contig, got.data(), pool);
+        CHECK(same_bits(got.data(), nhwc.data(), nhwc.size()) && got[nhwc.size()] == 7.0f,
+              "nchw_to_nhwc isa=%s c=%ld hw=%ld", hbn::isa_name(isa), long(c), long(hw));
+        for (const Rule& r : rules) {
+          const uint8_t* flip = r.flip.empty() ? nullptr : r.flip.data();
+          std::vector<word_t> want(n * h * w * words);
+          hbn::pack_rows_reference(nhwc.data(), n * h * w, static_cast<int>(c), c, want.data(), r.thr.data(), flip);
+          const hbn::PackTarget t = hbn::make_pack_target(r.thr.data(), flip, c);
+          for (int layout = 0; layout < 2; ++layout) {
+            std::vector<word_t> bits(want.size() + 8, ~word_t{0});
+            hbn::nchw_pack(layout ? xt.data() : x.data(), n, c, h, w, layout ? permuted : contig,
+                           t.sink(bits.data()), pool);
+            CHECK(std::equal(want.begin(), want.end(), bits.begin()) && bits[want.size()] == ~word_t{0},
+                  "nchw_pack isa=%s c=%ld hw=%ld layout=%d", hbn::isa_name(isa), long(c), long(hw), layout);
+          }
+        }
+      }
+    }
+  hbn::reset_isa();
+}
+
+}  // namespace
+
+int main() {
+  test_max_pool_fused();
+  test_add_fused();
+  test_input_paths();
+  if (hbn_test::g_failures) {
+    std::fprintf(stderr, "%d failure(s)\n", hbn_test::g_failures);
+    return 1;
+  }
+  std::puts("test_fused_ops: ok");
+  return 0;
+}
