@@ -141,8 +141,8 @@ class Model:
             raise ValueError("input batch is empty")
         if any(s % x.itemsize for s in x.strides):
             x = np.ascontiguousarray(x)
-        if not np.isfinite(x).all():
-            raise ValueError("input contains NaN or infinity")
+        # NaN / infinity: ValueError from the native side, which scans the input without a
+        # temporary (numpy's isfinite(x).all() cost 10 us of a 120 us single-layer run).
         return x
 
     def run(self, x: np.ndarray) -> np.ndarray:

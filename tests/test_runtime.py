@@ -308,6 +308,16 @@ def test_bad_inputs(opzoo) -> None:
         x[1, 2, 3, 4] = bad
         with pytest.raises(ValueError, match="NaN or infinity"):
             m.run(x)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            m.profile(x, repeats=1)
+        # strided views are scanned element by element, not as one flat run
+        wide = np.zeros((2, 3, 13, 22), np.float32)
+        wide[..., ::2] = good
+        wide[1, 2, 3, 9] = bad  # outside the view: the run must not see it
+        np.testing.assert_array_equal(m.run(wide[..., ::2]), m.run(good))
+        wide[1, 2, 3, 8] = bad
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            m.run(wide[..., ::2])
     # the native entry point itself refuses what it cannot read
     with pytest.raises(TypeError):
         m._ex.run(good.astype(np.float64))

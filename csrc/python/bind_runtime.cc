@@ -9,6 +9,7 @@
 
 #include "python/bindings.h"
 #include "runtime/executor.h"
+#include "runtime/ops.h"
 
 namespace py = pybind11;
 
@@ -28,6 +29,17 @@ void check_input(const hbn::Executor& e, const py::array& x, int64_t strides[4])
       throw py::value_error("input strides must be multiples of 4 bytes");
     strides[d] = x.strides(d) / static_cast<py::ssize_t>(sizeof(float));
   }
+}
+
+// Shape and strides checked, then the values: ValueError on NaN or infinity.
+void check_values(const py::array& x, const int64_t strides[4]) {
+  const int64_t shape[4] = {x.shape(0), x.shape(1), x.shape(2), x.shape(3)};
+  bool ok;
+  {
+    py::gil_scoped_release release;
+    ok = hbn::all_finite(static_cast<const float*>(x.data()), shape, strides);
+  }
+  if (!ok) throw py::value_error("input contains NaN or infinity");
 }
 
 }  // namespace
@@ -104,6 +116,7 @@ void register_runtime(py::module_& m) {
         if (repeats < 1) throw py::value_error("repeats must be >= 1");
         int64_t strides[4];
         check_input(e, x, strides);
+        check_values(x, strides);
         const int64_t n = x.shape(0);
         std::vector<int64_t> shape = e.output_shape(n);
         py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
@@ -133,6 +146,7 @@ void register_runtime(py::module_& m) {
       .def("run", [](hbn::Executor& e, py::array x) {
         int64_t strides[4];
         check_input(e, x, strides);
+        check_values(x, strides);
         const int64_t n = x.shape(0);
         std::vector<int64_t> shape = e.output_shape(n);
         py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));

@@ -68,6 +68,38 @@ SmallFn small_layout_fn(int64_t c) {
 
 }  // namespace
 
+namespace {
+// Exponent bits all set means inf or NaN. Branch-free over a run, so it vectorises.
+bool run_finite(const float* x, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad == 0;
+}
+}  // namespace
+
+bool all_finite(const float* x, const int64_t shape[4], const int64_t strides[4]) {
+  const bool contiguous = strides[3] == 1 && strides[2] == shape[3] &&
+                          strides[1] == shape[2] * shape[3] &&
+                          strides[0] == shape[1] * shape[2] * shape[3];
+  if (contiguous) return run_finite(x, shape[0] * strides[0]);
+  for (int64_t a = 0; a < shape[0]; ++a)
+    for (int64_t b = 0; b < shape[1]; ++b)
+      for (int64_t c = 0; c < shape[2]; ++c) {
+        const float* row = x + a * strides[0] + b * strides[1] + c * strides[2];
+        if (strides[3] == 1) {
+          if (!run_finite(row, shape[3])) return false;
+        } else {
+          for (int64_t d = 0; d < shape[3]; ++d)
+            if (!std::isfinite(row[d * strides[3]])) return false;
+        }
+      }
+  return true;
+}
+
 void nchw_to_nhwc(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
                   const int64_t s[4], float* out, ThreadPool& pool) {
   const int64_t hw = h * w;
