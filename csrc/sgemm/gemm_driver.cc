@@ -325,9 +325,14 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
   const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
   int64_t MC = MC_max;
   int64_t m_blocks = (M + MC - 1) / MC;
-  if (slots > 1 && m_blocks > 1) {
+  // Row blocks, a multiple of the thread count whenever each gets a few tiles: splitting the
+  // columns instead makes every thread build the same im2col blocks (3x3 256->256 on 14x14 ran
+  // 1.53x faster on 2 threads that way). Rows per block stay a multiple of kLutMR, so every tile
+  // but the last is full whatever the thread count.
+  if (slots > 1) {
     const int64_t target = (m_blocks + slots - 1) / slots * slots;
-    MC = ((M + target - 1) / target + kLutMR - 1) / kLutMR * kLutMR;
+    if (M >= target * 4 * kLutMR) m_blocks = target;
+    MC = ((M + m_blocks - 1) / m_blocks + kLutMR - 1) / kLutMR * kLutMR;
     m_blocks = (M + MC - 1) / MC;
   }
   int64_t n_chunks = 1;
