@@ -109,8 +109,14 @@ def _input(model, batch: int, seed: int) -> np.ndarray:
     return rng.standard_normal((batch, c, h, w), dtype=np.float32)
 
 
+# Rounds per comparison. The shared 2-core machines here lose a core to other tenants for
+# ~100 ms at a time (a 2-thread run then takes its 1-thread time); more, shorter rounds keep
+# one such window from owning a runtime's samples.
+ROUNDS = 5
+
+
 def _time_interleaved(point: dict, min_time: float, max_time: float, progress: Progress,
-                      label: str, rounds: int = 3) -> dict:
+                      label: str, rounds: int = ROUNDS) -> dict:
     """Times every runtime of one comparison in several rounds, one block per runtime per round,
     and pools each runtime's samples. A shared machine drifts over seconds; sequential blocks
     would hand one runtime the quiet minute and another the busy one. Within a block the calls
@@ -127,7 +133,7 @@ def _time_interleaved(point: dict, min_time: float, max_time: float, progress: P
 
 
 def count_tasks(cfg: BenchConfig) -> int:
-    per_point = 1 + 3 * (len(cfg.variants) + len(cfg.baselines))  # prepare + 3 rounds
+    per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines))  # prepare + rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
     if cfg.per_layer:
         n += len(cfg.models) * len(cfg.per_layer_variants)
