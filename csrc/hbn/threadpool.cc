@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 namespace hbn {
 namespace {
@@ -77,16 +78,29 @@ void ThreadPool::worker(int index, uint64_t seen) {
     }
     if (quit_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    if (index < job_parts_) {
-      const int64_t begin = index * job_chunk_;
-      (*job_)(begin, std::min(job_n_, begin + job_chunk_), index);
-    }
+    run_share(index);
     // Every worker acknowledges every job, even one it had no chunk of, so the caller never
     // rewrites the job fields while a worker may still read them.
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
       cv_done_.notify_one();
     }
+  }
+}
+
+void ThreadPool::run_share(int index) {
+  if (!job_dynamic_) {
+    if (index < job_parts_) {
+      const int64_t begin = index * job_chunk_;
+      (*job_)(begin, std::min(job_n_, begin + job_chunk_), index);
+    }
+    return;
+  }
+  for (;;) {
+    const int64_t k = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+    if (k >= job_parts_) return;
+    const int64_t begin = k * job_chunk_;
+    (*job_)(begin, std::min(job_n_, begin + job_chunk_), index);
   }
 }
 
@@ -101,11 +115,31 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   }
   const int64_t chunk = std::max(grain, (n + parts - 1) / parts);
   parts = static_cast<int>((n + chunk - 1) / chunk);
+  dispatch(n, fn, chunk, parts, false);
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n,
+                                      const std::function<void(int64_t, int64_t, int)>& fn,
+                                      int64_t chunk) {
+  if (n <= 0) return;
+  chunk = std::max<int64_t>(1, chunk);
+  const int64_t parts = (n + chunk - 1) / chunk;
+  if (num_threads_ <= 1 || parts <= 1) {
+    for (int64_t b = 0; b < n; b += chunk) fn(b, std::min(n, b + chunk), 0);
+    return;
+  }
+  dispatch(n, fn, chunk, parts, true);
+}
+
+void ThreadPool::dispatch(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+                          int64_t chunk, int64_t parts, bool dynamic) {
   std::lock_guard<std::mutex> run_lock(run_mu_);
   job_ = &fn;
   job_n_ = n;
   job_chunk_ = chunk;
   job_parts_ = parts;
+  job_dynamic_ = dynamic;
+  next_chunk_.store(0, std::memory_order_relaxed);
   pending_.store(num_threads_ - 1, std::memory_order_relaxed);
   {
     // Under mu_ so a worker about to sleep either sees the new generation or is already
@@ -114,7 +148,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     generation_.fetch_add(1, std::memory_order_release);
   }
   cv_work_.notify_all();
-  fn(0, std::min(n, chunk), 0);
+  run_share(0);
   auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
   if (!spin_until(done)) {
     std::unique_lock<std::mutex> lock(mu_);

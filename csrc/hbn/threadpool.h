@@ -28,10 +28,20 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
                     int64_t grain = 1);
 
+  // Calls fn(begin, end, thread_index) over the chunks [k * chunk, (k + 1) * chunk) of [0, n),
+  // handed out one at a time to whichever thread is free: a thread the OS delays (a shared
+  // machine) or a slower core (big.LITTLE) takes fewer chunks instead of holding up the rest.
+  // Which thread runs a chunk varies between calls; thread_index stays a per-thread slot.
+  void parallel_for_dynamic(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn,
+                            int64_t chunk);
+
  private:
   void start(int n);
   void stop();
   void worker(int index, uint64_t first_generation);
+  void dispatch(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn, int64_t chunk,
+                int64_t parts, bool dynamic);
+  void run_share(int index);  // this thread's part of the current job
 
   int num_threads_ = 1;
   std::vector<std::thread> workers_;
@@ -42,7 +52,9 @@ class ThreadPool {
   // by workers after they observe the bump (acquire).
   const std::function<void(int64_t, int64_t, int)>* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 0;
-  int job_parts_ = 0;
+  int64_t job_parts_ = 0;
+  bool job_dynamic_ = false;
+  std::atomic<int64_t> next_chunk_{0};  // dynamic jobs: the next unclaimed chunk
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};  // workers that have not finished (or skipped) the current job
   std::atomic<bool> quit_{false};

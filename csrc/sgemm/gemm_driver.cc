@@ -302,8 +302,8 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
         }
       }
     };
-    const int64_t grain = (tasks + slots - 1) / slots;
-    pool.parallel_for(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, grain);
+    // Bands handed out one at a time: a thread the OS delays takes fewer (see the pool).
+    pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
   }
 }
 
@@ -329,9 +329,15 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
   // columns instead makes every thread build the same im2col blocks (3x3 256->256 on 14x14 ran
   // 1.53x faster on 2 threads that way). Rows per block stay a multiple of kLutMR, so every tile
   // but the last is full whatever the thread count.
+  // Blocks are handed out dynamically, so up to 4 per thread let a delayed thread's share move.
   if (slots > 1) {
-    const int64_t target = (m_blocks + slots - 1) / slots * slots;
-    if (M >= target * 4 * kLutMR) m_blocks = target;
+    for (const int64_t per : {4, 1}) {
+      const int64_t target = (m_blocks + per * slots - 1) / (per * slots) * (per * slots);
+      if (M >= target * 4 * kLutMR) {
+        m_blocks = target;
+        break;
+      }
+    }
     MC = ((M + m_blocks - 1) / m_blocks + kLutMR - 1) / kLutMR * kLutMR;
     m_blocks = (M + MC - 1) / MC;
   }
@@ -380,8 +386,7 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
       }
     }
   };
-  const int64_t grain = (tasks + slots - 1) / slots;
-  pool.parallel_for(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, grain);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
 }
 
 }  // namespace
@@ -450,7 +455,11 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
     // Equal row blocks, as many as a multiple of the thread count: with full MC blocks, 3
     // blocks on 2 threads (AlexNet conv2, M = 729) run at 1.5x, and a short last block leaves
     // one thread idle. Never larger than MC_max, so the workspace bound holds.
-    const int64_t target = (m_blocks + slots - 1) / slots * slots;
+    // Handed out dynamically, so more blocks (up to 4 per thread, each at least 4 tiles) let a
+    // delayed thread's share move to the other.
+    int64_t target = (m_blocks + slots - 1) / slots * slots;
+    const int64_t finer = (m_blocks + 4 * slots - 1) / (4 * slots) * (4 * slots);
+    if (M >= finer * 4 * mr) target = finer;
     MC = ((M + target - 1) / target + mr - 1) / mr * mr;
     m_blocks = (M + MC - 1) / MC;
   }
@@ -542,10 +551,9 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
       }
     }
   };
-  const int64_t grain = (tasks + slots - 1) / slots;
   // Handed over as a one-reference closure so std::function keeps it inline: run() must not
   // allocate, and a closure of every captured variable would not fit the small buffer.
-  pool.parallel_for(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, grain);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
 }
 
 }  // namespace sgemm_detail
