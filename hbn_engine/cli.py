@@ -112,6 +112,12 @@ def _info(args: argparse.Namespace) -> int:
     print(f"kernel path: {hbn_engine.active_isa()} (best {hbn_engine.best_isa()}; "
           f"supported: {', '.join(hbn_engine.supported_isas())})")
     print("features: " + " ".join(k for k, v in feats.items() if v))
+    isa = hbn_engine.active_isa()
+    # What each layer kind runs on this path (docs/kernels.md).
+    print("FullBin layers: XNOR + popcount" + (" (VPOPCNTDQ)" if isa == "avx512" else ""))
+    print("WeightBin layers: " + ("table lookups (16 signed sums per 4 inputs, vpermps)"
+                                  if isa == "avx512" else "signs decoded into FMAs"))
+    print("float layers: SGEMM, inputs read in place where a kernel row fits a K block")
     return 0
 
 

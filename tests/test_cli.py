@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+import hbn_engine
 from hbn_engine.cli import main
 
 torch = pytest.importorskip("torch")
@@ -28,7 +29,10 @@ def small_hbn(tmp_path_factory):
 
 def test_info(capsys) -> None:
     assert main(["info"]) == 0
-    assert "kernel path" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "kernel path" in out
+    lut = hbn_engine.active_isa() == "avx512"
+    assert ("table lookups" in out) == lut and ("decoded into FMAs" in out) != lut
 
 
 def test_inspect(small_hbn, capsys, tmp_path) -> None:
