@@ -48,12 +48,10 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
   RowPacker<V::L, NS> pk{s, words_for(c)};
   for (int64_t r = b; r < e; ++r) {
     const int64_t ni = r / p.out_h, oy = r % p.out_h;
-    const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
-    const int64_t y1 = std::min<int64_t>(h, oy * p.sh - p.ph + p.kh);
+    const auto [y0, y1] = p.rows(oy, h);
     const float* img = in + ni * h * w * c;
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
-      const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
+      const auto [x0, x1] = p.cols(ox, w);
       const int64_t row = r * p.out_w + ox;
       for (int64_t ch = 0; ch < c; ch += V::L) {
         const int64_t n = std::min<int64_t>(V::L, c - ch);

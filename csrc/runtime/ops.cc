@@ -326,11 +326,9 @@ void max_pool_fused_rows_ref(const float* in, int64_t h, int64_t w, int64_t c, c
   const int64_t words = words_for(c);
   for (int64_t r = b; r < e; ++r) {
     const int64_t ni = r / p.out_h, oy = r % p.out_h;
-    const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
-    const int64_t y1 = std::min<int64_t>(h, oy * p.sh - p.ph + p.kh);
+    const auto [y0, y1] = p.rows(oy, h);
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
-      const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
+      const auto [x0, x1] = p.cols(ox, w);
       const int64_t row = r * p.out_w + ox;
       for (int k = 0; k < ns; ++k)
         for (int64_t q = 0; q < words; ++q) s[k].out[row * words + q] = 0;
@@ -507,11 +505,9 @@ void max_pool_bits(const word_t* in, int64_t n, int64_t h, int64_t w, int64_t wo
   pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t ni = r / p.out_h, oy = r % p.out_h;
-      const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
-      const int64_t y1 = std::min<int64_t>(h, oy * p.sh - p.ph + p.kh);
+      const auto [y0, y1] = p.rows(oy, h);
       for (int64_t ox = 0; ox < p.out_w; ++ox) {
-        const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
-        const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
+        const auto [x0, x1] = p.cols(ox, w);
         word_t* o = out + (r * p.out_w + ox) * words;
         for (int64_t k = 0; k < words; ++k) {
           word_t all = ~word_t{0}, any = 0;

@@ -2,7 +2,9 @@
 // definition PyTorch uses (same window rules, same divisors), parallelised over rows of the
 // caller's pool; none allocates.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "hbn/threadpool.h"
@@ -47,6 +49,13 @@ struct PoolParams {
   int kh, kw, sh, sw, ph, pw;
   int64_t out_h, out_w;
   bool count_include_pad;
+  // Input rows [first, second) of output row oy, clipped to an image of h rows; cols likewise.
+  std::pair<int64_t, int64_t> rows(int64_t oy, int64_t h) const {
+    return {std::max<int64_t>(0, oy * sh - ph), std::min<int64_t>(h, oy * sh - ph + kh)};
+  }
+  std::pair<int64_t, int64_t> cols(int64_t ox, int64_t w) const {
+    return {std::max<int64_t>(0, ox * sw - pw), std::min<int64_t>(w, ox * sw - pw + kw)};
+  }
 };
 void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
               float* out, ThreadPool& pool);

@@ -18,11 +18,9 @@ inline void max_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w,
                                const PoolParams& p, float* __restrict out, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; ++r) {
     const int64_t ni = r / p.out_h, oy = r % p.out_h;
-    const int64_t y0 = std::max<int64_t>(0, oy * p.sh - p.ph);
-    const int64_t y1 = std::min<int64_t>(h, oy * p.sh - p.ph + p.kh);
+    const auto [y0, y1] = p.rows(oy, h);
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
-      const int64_t x0 = std::max<int64_t>(0, ox * p.sw - p.pw);
-      const int64_t x1 = std::min<int64_t>(w, ox * p.sw - p.pw + p.kw);
+      const auto [x0, x1] = p.cols(ox, w);
       float* __restrict o = out + (r * p.out_w + ox) * c;
       // windows are never empty (PyTorch's padding and ceil rules guarantee a valid start),
       // so the first element seeds the max: no -inf fill pass

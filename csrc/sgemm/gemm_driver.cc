@@ -149,6 +149,26 @@ void unpack_bits_panel(const uint32_t* bits, int kc, float* dst) {
   }
 }
 
+// The B micro-panel of column panel p, K block [k0, k0 + kc), as the micro-kernel takes it:
+// packed floats, a bit panel decoded into b_buf (unpack), or the bits themselves (direct).
+struct BPanel {
+  const float* f = nullptr;
+  const uint32_t* bits = nullptr;
+};
+BPanel b_panel(const GemmArgs& args, BitsStrategy strat, int64_t p, int64_t k0, int kc,
+               float* b_buf) {
+  BPanel out;
+  if (!args.b_bits) {
+    out.f = args.b_packed + (p * args.K + k0) * kNR;
+  } else if (strat == BitsStrategy::unpack) {
+    unpack_bits_panel(args.b_bits + p * args.K + k0, kc, b_buf);
+    out.f = b_buf;
+  } else {
+    out.bits = args.b_bits + p * args.K + k0;
+  }
+  return out;
+}
+
 // Strategy for the binary-weight path, from benchmarks/bench_float_kernels.py on Zen 4 (one
 // thread, % of the FMA peak measured in the same run, unpack vs direct):
 //   256->256 3x3 on 14x14 (M=196, K=2304): AVX2 71% vs 91%, AVX-512 78% vs 84%
@@ -212,7 +232,7 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
   const ASource& s = args.A;
   const ConvGeometry& g = *s.conv;
   const int IC = g.in_channels, KH = g.kernel_h, len = g.kernel_w * IC;
-  const int64_t K = args.K, N = args.N;
+  const int64_t N = args.N;
   const int64_t wp = s.in_w + 2 * g.pad_w;
   const int per_block_max = std::max(1, ks.kc / len);
   const int kblocks = (KH + per_block_max - 1) / per_block_max;
@@ -267,16 +287,9 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
           const int64_t k0 = static_cast<int64_t>(r0) * len;
           const int kc = nr * len;
           for (int64_t p = p0; p < p1; ++p) {
-            const float* b = nullptr;
-            const uint32_t* bits = nullptr;
-            if (!use_bits) {
-              b = args.b_packed + (p * K + k0) * kNR;
-            } else if (strat == BitsStrategy::unpack) {
-              unpack_bits_panel(args.b_bits + p * K + k0, kc, b_buf);
-              b = b_buf;
-            } else {
-              bits = args.b_bits + p * K + k0;
-            }
+            const BPanel bp = b_panel(args, strat, p, k0, kc, b_buf);
+            const float* b = bp.f;
+            const uint32_t* bits = bp.bits;
             Tile tile;
             tile.ldc = args.ldc;
             tile.nr = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
@@ -494,16 +507,9 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
       auto step = [&](int64_t p, int64_t k0, const float* a, int64_t lda) {
         const int kc = static_cast<int>(std::min<int64_t>(KC, K - k0));
         const bool last = k0 + kc == K;
-        const float* b = nullptr;
-        const uint32_t* bits = nullptr;
-        if (!use_bits) {
-          b = args.b_packed + (p * K + k0) * kNR;
-        } else if (strat == BitsStrategy::unpack) {
-          unpack_bits_panel(args.b_bits + p * K + k0, kc, b_buf);
-          b = b_buf;
-        } else {
-          bits = args.b_bits + p * K + k0;
-        }
+        const BPanel bp = b_panel(args, strat, p, k0, kc, b_buf);
+        const float* b = bp.f;
+        const uint32_t* bits = bp.bits;
         static const OutputTransform identity;
         Tile tile;
         tile.ldc = args.ldc;
