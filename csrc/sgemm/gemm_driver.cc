@@ -149,6 +149,40 @@ void unpack_bits_panel(const uint32_t* bits, int kc, float* dst) {
   }
 }
 
+// How a GEMM of M rows and `panels` column panels is cut into tasks for `slots` threads: row
+// blocks of MC rows (at most MC_max, a multiple of tile_rows, so every tile but the last is
+// full and results do not depend on the thread count) times chunks of per_chunk panels.
+struct WorkSplit {
+  int64_t MC, m_blocks, per_chunk, n_chunks;
+  int64_t tasks() const { return m_blocks * n_chunks; }
+};
+WorkSplit split_work(int64_t M, int64_t panels, int64_t MC_max, int tile_rows, int slots) {
+  WorkSplit w;
+  w.MC = MC_max;
+  w.m_blocks = (M + MC_max - 1) / MC_max;
+  if (slots > 1) {
+    // Equal row blocks, a multiple of the thread count (3 full blocks on 2 threads, AlexNet
+    // conv2 at M = 729, ran 1.5x), up to 4 per thread since tasks are handed out dynamically,
+    // whenever each block keeps 4 tiles. Splitting rows rather than columns keeps threads from
+    // building the same im2col blocks (3x3 256->256 on 14x14: 1.53x -> 1.90x on 2 threads).
+    for (const int64_t per : {4, 1}) {
+      const int64_t target = (w.m_blocks + per * slots - 1) / (per * slots) * (per * slots);
+      if (M >= target * 4 * tile_rows) {
+        w.m_blocks = target;
+        break;
+      }
+    }
+    w.MC = ((M + w.m_blocks - 1) / w.m_blocks + tile_rows - 1) / tile_rows * tile_rows;
+    w.m_blocks = (M + w.MC - 1) / w.MC;
+  }
+  // Short M (a batch-1 linear layer): the column panels are split instead.
+  w.n_chunks = 1;
+  if (w.m_blocks < slots) w.n_chunks = std::min<int64_t>(panels, (slots + w.m_blocks - 1) / w.m_blocks);
+  w.per_chunk = (panels + w.n_chunks - 1) / w.n_chunks;
+  w.n_chunks = (panels + w.per_chunk - 1) / w.per_chunk;
+  return w;
+}
+
 // The B micro-panel of column panel p, K block [k0, k0 + kc), as the micro-kernel takes it:
 // packed floats, a bit panel decoded into b_buf (unpack), or the bits themselves (direct).
 struct BPanel {
@@ -336,29 +370,8 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
   const int KC = ks.kc;  // a multiple of 32, so K blocks start on octets
   const int64_t MC_max = static_cast<int64_t>(ks.mr) * ks.mc_tiles / kLutMR * kLutMR;
   const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
-  int64_t MC = MC_max;
-  int64_t m_blocks = (M + MC - 1) / MC;
-  // Row blocks, a multiple of the thread count whenever each gets a few tiles: splitting the
-  // columns instead makes every thread build the same im2col blocks (3x3 256->256 on 14x14 ran
-  // 1.53x faster on 2 threads that way). Rows per block stay a multiple of kLutMR, so every tile
-  // but the last is full whatever the thread count.
-  // Blocks are handed out dynamically, so up to 4 per thread let a delayed thread's share move.
-  if (slots > 1) {
-    for (const int64_t per : {4, 1}) {
-      const int64_t target = (m_blocks + per * slots - 1) / (per * slots) * (per * slots);
-      if (M >= target * 4 * kLutMR) {
-        m_blocks = target;
-        break;
-      }
-    }
-    MC = ((M + m_blocks - 1) / m_blocks + kLutMR - 1) / kLutMR * kLutMR;
-    m_blocks = (M + MC - 1) / MC;
-  }
-  int64_t n_chunks = 1;
-  if (m_blocks < slots) n_chunks = std::min<int64_t>(panels, (slots + m_blocks - 1) / m_blocks);
-  const int64_t per_chunk = (panels + n_chunks - 1) / n_chunks;
-  n_chunks = (panels + per_chunk - 1) / per_chunk;
-  const int64_t tasks = m_blocks * n_chunks;
+  const WorkSplit sp = split_work(M, panels, MC_max, kLutMR, slots);
+  const int64_t MC = sp.MC, n_chunks = sp.n_chunks, per_chunk = sp.per_chunk, tasks = sp.tasks();
   const size_t slot_bytes = max_slot_bytes();
   static const OutputTransform identity;
 
@@ -462,28 +475,9 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
   const int KC = ks.kc;
   const int64_t panels = (N + kNR - 1) / kNR;
   const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
-  int64_t MC = MC_max;
-  int64_t m_blocks = (M + MC - 1) / MC;
-  if (slots > 1 && m_blocks > 1) {
-    // Equal row blocks, as many as a multiple of the thread count: with full MC blocks, 3
-    // blocks on 2 threads (AlexNet conv2, M = 729) run at 1.5x, and a short last block leaves
-    // one thread idle. Never larger than MC_max, so the workspace bound holds.
-    // Handed out dynamically, so more blocks (up to 4 per thread, each at least 4 tiles) let a
-    // delayed thread's share move to the other.
-    int64_t target = (m_blocks + slots - 1) / slots * slots;
-    const int64_t finer = (m_blocks + 4 * slots - 1) / (4 * slots) * (4 * slots);
-    if (M >= finer * 4 * mr) target = finer;
-    MC = ((M + target - 1) / target + mr - 1) / mr * mr;
-    m_blocks = (M + MC - 1) / MC;
-  }
-  // Short M (a batch-1 linear layer, a small feature map): split the column panels too, so
-  // every thread gets work. Each element's arithmetic does not depend on the split, so results
-  // are identical for any thread count.
-  int64_t n_chunks = 1;
-  if (m_blocks < slots) n_chunks = std::min<int64_t>(panels, (slots + m_blocks - 1) / m_blocks);
-  const int64_t panels_per_chunk = (panels + n_chunks - 1) / n_chunks;
-  n_chunks = (panels + panels_per_chunk - 1) / panels_per_chunk;
-  const int64_t tasks = m_blocks * n_chunks;
+  const WorkSplit sp = split_work(M, panels, MC_max, mr, slots);
+  const int64_t MC = sp.MC, n_chunks = sp.n_chunks, panels_per_chunk = sp.per_chunk;
+  const int64_t tasks = sp.tasks();
 
   const size_t slot_bytes = max_slot_bytes();
   char* ws = static_cast<char*>(args.workspace);
