@@ -115,8 +115,9 @@ def _info(args: argparse.Namespace) -> int:
     isa = hbn_engine.active_isa()
     # What each layer kind runs on this path (docs/kernels.md).
     print("FullBin layers: XNOR + popcount" + (" (VPOPCNTDQ)" if isa == "avx512" else ""))
-    print("WeightBin layers: " + ("table lookups (16 signed sums per 4 inputs, vpermps)"
-                                  if isa == "avx512" else "signs decoded into FMAs"))
+    wbin = {"avx512": "table lookups (16 signed sums per 4 inputs, vpermps)",
+            "avx2": "signs decoded into FMAs; 8-entry table lookups for batch-1 linear layers"}
+    print("WeightBin layers: " + wbin.get(isa, "signs decoded into FMAs"))
     print("float layers: SGEMM, inputs read in place where a kernel row fits a K block")
     return 0
 

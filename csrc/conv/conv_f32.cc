@@ -5,6 +5,7 @@
 
 #include "hbn/isa.h"
 #include "sgemm/gemm_driver.h"
+#include "sgemm/ukernel.h"
 #include "wbgemm/wbgemm.h"
 
 namespace hbn {
@@ -89,9 +90,15 @@ void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTran
 WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
   check_geometry(g);
   packed_ = pack_bit_panels(g, weight_bits);
-  if (isa_supported(Isa::avx512))
-    lut_ = pack_lut_panels(packed_.data(), static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels,
-                           g.out_channels);
+  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+#if defined(HBN_X86)
+  if (isa_supported(Isa::avx512) && sgemm_detail::avx512_kernels().lut)
+    lut512_ = pack_lut_panels(packed_.data(), K, g.out_channels, sgemm_detail::avx512_kernels().lut_layout);
+  if (isa_supported(Isa::avx2) && sgemm_detail::avx2_kernels().lut)
+    lut256_ = pack_lut_panels(packed_.data(), K, g.out_channels, sgemm_detail::avx2_kernels().lut_layout);
+#else
+  (void)K;
+#endif
 }
 
 WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
@@ -108,7 +115,13 @@ void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTrans
                    float* out, void* workspace, ThreadPool& pool) const {
   sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_bits = packed_.data();
-  if (!lut_.empty()) a.b_lut = lut_.data();
+  // The panel matching the path gemm_run will take; b_lut_isa lets it check.
+  const Isa isa = active_isa();
+  const std::vector<uint32_t>* lut = isa == Isa::avx512 ? &lut512_ : isa == Isa::avx2 ? &lut256_ : nullptr;
+  if (lut && !lut->empty()) {
+    a.b_lut = lut->data();
+    a.b_lut_isa = isa;
+  }
   a.bits_strategy = static_cast<sgemm_detail::BitsStrategy>(static_cast<int>(strategy_));
   sgemm_detail::gemm_run(a, pool);
 }

@@ -61,7 +61,9 @@ class WBConv2d {
  private:
   ConvGeometry g_;
   std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
-  std::vector<uint32_t> lut_;     // the same signs as LUT panels, where an AVX-512 path exists
+  // The same signs as LUT panels, one layout per compiled path with a LUT kernel (AVX-512,
+  // AVX2) that this CPU supports; run() passes the active path's.
+  std::vector<uint32_t> lut512_, lut256_;
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;
 };

@@ -183,6 +183,14 @@ WorkSplit split_work(int64_t M, int64_t panels, int64_t MC_max, int tile_rows, i
   return w;
 }
 
+// Whether the automatic strategy takes the LUT kernel. AVX-512 always (see run_lut). AVX2, on
+// Zen 4 in G MACs/s, LUT vs decode + FMA: fc 9216->4096 batch 1 36-37 vs 24, but 3x3 convs
+// (256->256 14x14, 512->512 7x7, 128->128 28x28) and 1x1 512->1000 on 13x13 51-53 vs 51-53:
+// its 8-entry tables only pay where the FMA tiles are short.
+bool prefer_lut(const KernelSet& ks, int64_t M) {
+  return ks.isa == Isa::avx512 || M < ks.mr;
+}
+
 // The B micro-panel of column panel p, K block [k0, k0 + kc), as the micro-kernel takes it:
 // packed floats, a bit panel decoded into b_buf (unpack), or the bits themselves (direct).
 struct BPanel {
@@ -354,7 +362,7 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
   }
 }
 
-// The table-lookup path (UKernelLut): row tiles of kLutMR rows against LUT panels of kLutNR
+// The table-lookup path (UKernelLut): row tiles of L.mr rows against LUT panels of L.nr
 // columns, with the same blocking as gemm_run (row blocks x K blocks, im2col blocks built once
 // per K block and reused by every panel, column panels split over threads for short M).
 // Measured on Zen 4, one thread, G (float) MACs/s, LUT vs decode-in-registers + FMA (the FMA
@@ -365,12 +373,13 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
 // always takes it for bits.
 void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& pool) {
   const int64_t M = args.M, N = args.N, K = args.K;
-  const int64_t octets = (K + 31) / 32;
-  const int64_t panels = (N + kLutNR - 1) / kLutNR;
-  const int KC = ks.kc;  // a multiple of 32, so K blocks start on octets
-  const int64_t MC_max = static_cast<int64_t>(ks.mr) * ks.mc_tiles / kLutMR * kLutMR;
+  const LutLayout& L = ks.lut_layout;
+  const int64_t step = L.kstep(), words = (K + step - 1) / step;
+  const int64_t panels = (N + L.nr - 1) / L.nr;
+  const int KC = std::max<int>(ks.kc / L.kstep(), 1) * L.kstep();  // K blocks start on words
+  const int64_t MC_max = static_cast<int64_t>(ks.mr) * ks.mc_tiles / L.mr * L.mr;
   const int slots = std::min(pool.num_threads(), gemm_scratch_slots());
-  const WorkSplit sp = split_work(M, panels, MC_max, kLutMR, slots);
+  const WorkSplit sp = split_work(M, panels, MC_max, L.mr, slots);
   const int64_t MC = sp.MC, n_chunks = sp.n_chunks, per_chunk = sp.per_chunk, tasks = sp.tasks();
   const size_t slot_bytes = max_slot_bytes();
   static const OutputTransform identity;
@@ -399,13 +408,13 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
         tile.accumulate = k0 > 0;
         tile.t = k0 + kc == K ? (args.t ? args.t : &identity) : nullptr;
         for (int64_t p = p0; p < p1; ++p) {
-          const uint32_t* panel = args.b_lut + (p * octets + k0 / 32) * kLutNR;
-          tile.nr = static_cast<int>(std::min<int64_t>(kLutNR, N - p * kLutNR));
-          tile.n0 = p * kLutNR;
-          for (int64_t i = m0; i < m1; i += kLutMR) {
-            tile.mr = static_cast<int>(std::min<int64_t>(kLutMR, m1 - i));
+          const uint32_t* panel = args.b_lut + (p * words + k0 / step) * L.nr;
+          tile.nr = static_cast<int>(std::min<int64_t>(L.nr, N - p * L.nr));
+          tile.n0 = p * L.nr;
+          for (int64_t i = m0; i < m1; i += L.mr) {
+            tile.mr = static_cast<int>(std::min<int64_t>(L.mr, m1 - i));
             tile.m0 = i;
-            tile.c = args.C + i * args.ldc + p * kLutNR;
+            tile.c = args.C + i * args.ldc + p * L.nr;
             ks.lut(a + (i - m0) * lda, lda, kc, panel, tile);
           }
         }
@@ -458,8 +467,9 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
     return;
   }
 
-  if (use_bits && args.b_lut && ks.lut &&
-      (args.bits_strategy == BitsStrategy::lut || args.bits_strategy == BitsStrategy::automatic)) {
+  if (use_bits && args.b_lut && ks.lut && args.b_lut_isa == ks.isa &&
+      (args.bits_strategy == BitsStrategy::lut ||
+       (args.bits_strategy == BitsStrategy::automatic && prefer_lut(ks, M)))) {
     char* ws = static_cast<char*>(args.workspace);
     ws += (kAlignment - reinterpret_cast<uintptr_t>(ws) % kAlignment) % kAlignment;
     return run_lut(args, ks, ws, pool);

@@ -51,6 +51,7 @@ struct GemmArgs {
   const float* b_packed = nullptr;   // [ceil(N/32)][K][32] or null
   const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null
   const uint32_t* b_lut = nullptr;   // the same signs as LUT panels (wbgemm.h), or null
+  Isa b_lut_isa = Isa::scalar;       // the path whose LutLayout b_lut has
   BitsStrategy bits_strategy = BitsStrategy::automatic;
   const OutputTransform* t = nullptr;  // null = identity
   float* C = nullptr;

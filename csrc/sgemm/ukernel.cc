@@ -52,7 +52,7 @@ void scalar_f32(const ARuns& a, const float* b, const Tile& tile) {
 }  // namespace
 
 const KernelSet& scalar_kernels() {
-  static const KernelSet ks{Isa::scalar, kScalarMR, 16, 256, &scalar_f32, nullptr, nullptr};
+  static const KernelSet ks{Isa::scalar, kScalarMR, 16, 256, &scalar_f32, nullptr, nullptr, {}};
   return ks;
 }
 

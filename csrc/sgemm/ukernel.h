@@ -46,20 +46,26 @@ inline ARuns plain_a(const float* a, int64_t lda, int kc) { return ARuns{a, lda,
 using UKernelF32 = void (*)(const ARuns& a, const float* b, const Tile& tile);
 using UKernelBits = void (*)(const ARuns& a, const uint32_t* bits, const Tile& tile);
 
-// Table-lookup binary-weight kernel (AVX-512 only). For +-1 weights, the dot product of a row
-// with a column over 4 consecutive k is one of 16 signed sums of those 4 inputs, fixed by the
-// column's 4 sign bits. Per row and group of 4 k, the kernel builds the 16 sums once (4 FMAs
-// into one register) and then serves 16 columns per permute + add (vpermps picks each lane's
-// sum by its 4-bit pattern): 2 ops per 64 MACs instead of 4 FMAs, and on pipes the FMAs leave
-// idle: 2.4x the FMA kernel's rate, 2x the FMA peak (measured rates in gemm_driver.cc).
-// B is a LUT panel of kLutNR columns: for each 32-step k octet, kLutNR/16 vectors of 16 uint32
-// lanes; lane c of vector j holds, in nibble q, the sign bits (bit i = k 32o + 4q + i, 1 = -1)
-// of column 16j + c. vpermps reads only an index's low 4 bits, so a shift picks the nibble and
-// the panel costs 1 bit per weight, as the bit panels do.
-// Tile: mr <= kLutMR rows, nr <= kLutNR columns; a: plain rows (lda), kc columns (any kc: the
-// last group's missing inputs count as 0).
-constexpr int kLutNR = 128;
-constexpr int kLutMR = 3;
+// Table-lookup binary-weight kernel (AVX-512 and AVX2). For +-1 weights, the dot product of a
+// row with a column over G consecutive k is one of 2^G signed sums of those G inputs, fixed by
+// the column's G sign bits. Per row and group the kernel builds the 2^G sums once (G FMAs into
+// one register) and then serves a vector of columns per permute + add (vpermps picks each
+// lane's sum by its pattern): AVX-512 (G = 4, 16 lanes): 2 ops per 64 MACs instead of 4 FMAs,
+// on pipes the FMAs leave idle: 2.4x the FMA kernel, 2x the FMA peak; AVX2 (G = 3, 8 lanes):
+// 2 ops per 24 MACs instead of 3 FMAs (measured rates in gemm_driver.cc).
+// B is a LUT panel of LutLayout::nr columns: for each word step of LutLayout::kstep() = 8G k,
+// nr / lanes vectors of `lanes` uint32; lane c of vector j holds, in nibble q, the sign bits
+// (bit i = k kstep*o + G*q + i, 1 = -1) of column lanes*j + c. vpermps reads only an index's
+// low bits, so a shift picks the nibble and the panel costs 32/(8G) words per 32 weights
+// (1 bit per weight for G = 4).
+// Tile: mr <= LutLayout::mr rows, nr <= LutLayout::nr columns; a: plain rows (lda), kc columns
+// (kc a multiple of kstep except in the last K block; missing inputs count as 0).
+struct LutLayout {
+  int nr;     // columns per panel
+  int mr;     // rows per tile
+  int group;  // inputs per table (G)
+  int kstep() const { return 8 * group; }  // k covered by one panel word (8 nibbles)
+};
 using UKernelLut = void (*)(const float* a, int64_t lda, int kc, const uint32_t* lut_panel,
                             const Tile& tile);
 
@@ -71,6 +77,7 @@ struct KernelSet {
   UKernelF32 f32;    // float B panel
   UKernelBits bits;  // bit B panel (sign decoded in registers), or null if the path has none
   UKernelLut lut;    // LUT panel (see UKernelLut), or null
+  LutLayout lut_layout;  // the panel layout lut reads
 };
 
 // The kernel set of a compiled path (isa must be supported by the build).

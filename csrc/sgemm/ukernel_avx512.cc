@@ -10,6 +10,9 @@ namespace sgemm_detail {
 namespace {
 
 constexpr int kMR = 14;
+// The LUT kernel's panel: 8 vectors of 16 columns, tiles of 3 rows (24 accumulators).
+constexpr int kLutNR = 128;
+constexpr int kLutMR = 3;
 
 // Stores the first NV 16-column halves of the tile. Partial tiles (nr < 32: the last panel of
 // an N that is not a multiple of 32) use masked loads and stores, which never touch the
@@ -333,7 +336,8 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 }  // namespace
 
 const KernelSet& avx512_kernels() {
-  static const KernelSet ks{Isa::avx512, kMR, 24, 192, &f32_kernel, &bits_kernel, &lut_kernel};
+  static const KernelSet ks{Isa::avx512, kMR, 24, 192, &f32_kernel, &bits_kernel, &lut_kernel,
+                            {kLutNR, kLutMR, 4}};
   return ks;
 }
 

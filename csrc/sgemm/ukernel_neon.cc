@@ -90,7 +90,7 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 }  // namespace
 
 const KernelSet& neon_kernels() {
-  static const KernelSet ks{Isa::neon, kMR, 32, 256, &f32_kernel, &bits_kernel, nullptr};
+  static const KernelSet ks{Isa::neon, kMR, 32, 256, &f32_kernel, &bits_kernel, nullptr, {}};
   return ks;
 }
 

@@ -22,17 +22,21 @@ std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weigh
   return out;
 }
 
-std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N) {
-  constexpr int NR = sgemm_detail::kNR, LNR = sgemm_detail::kLutNR;
-  const int64_t panels = (N + LNR - 1) / LNR, octets = (K + 31) / 32;
-  std::vector<uint32_t> out(static_cast<size_t>(panels * octets * LNR), 0u);
+std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
+                                      const sgemm_detail::LutLayout& layout) {
+  constexpr int NR = sgemm_detail::kNR;
+  const int64_t LNR = layout.nr, G = layout.group, step = layout.kstep();
+  const int64_t panels = (N + LNR - 1) / LNR, words = (K + step - 1) / step;
+  std::vector<uint32_t> out(static_cast<size_t>(panels * words * LNR), 0u);
   for (int64_t n = 0; n < N; ++n) {
     const uint32_t* col_bits = bit_panels + (n / NR) * K;
     const uint32_t bit = 1u << (n % NR);
-    const int64_t p = n / LNR, lane_col = n % LNR;  // vector lane_col / 16, lane lane_col % 16
+    const int64_t p = n / LNR, lane_col = n % LNR;  // vector lane_col / lanes, lane lane_col % lanes
     for (int64_t k = 0; k < K; ++k)
-      if (col_bits[k] & bit)
-        out[(p * octets + k / 32) * LNR + lane_col] |= 1u << (k % 32);
+      if (col_bits[k] & bit) {
+        const int64_t within = k % step;  // group within / G (nibble), input within % G (bit)
+        out[(p * words + k / step) * LNR + lane_col] |= 1u << (4 * (within / G) + within % G);
+      }
   }
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "bconv/bconv.h"  // ConvGeometry
 #include "hbn/types.h"
+#include "sgemm/ukernel.h"
 
 namespace hbn {
 
@@ -18,11 +19,11 @@ namespace hbn {
 // past OC read as +1 and are never stored.
 std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weight_bits);
 
-// Repacks bit panels ([ceil(N/32)][K], as above) into LUT panels
-// [ceil(N/kLutNR)][ceil(K/32)][kLutNR/16][16] uint32 (layout: sgemm/ukernel.h, UKernelLut).
-// Columns past N and k past K are +1; the kernel never stores the former and gives the latter
-// zero inputs.
-std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N);
+// Repacks bit panels ([ceil(N/32)][K], as above) into the LUT panels of a layout
+// [ceil(N/nr)][ceil(K/kstep)][nr] uint32 (sgemm/ukernel.h, UKernelLut). Columns past N and k
+// past K are +1; the kernel never stores the former and gives the latter zero inputs.
+std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
+                                      const sgemm_detail::LutLayout& layout);
 
 // Canonical bits from float OIHW weights: bit = (w < 0), so sign(0) = sign(-0) = +1.
 std::vector<word_t> binarize_oihw(const ConvGeometry& g, const float* weight_oihw);
