@@ -363,7 +363,11 @@ def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
     compares the engine's test-set predictions with PyTorch's and rewrites results.json and
     table.md. Returns the updated results.
     """
-    with open(os.path.join(out_dir, "results.json")) as f:
+    path = os.path.join(out_dir, "results.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: --check-engine redoes the engine check of a "
+                                f"finished demo run; run the demo with --out {out_dir} first")
+    with open(path) as f:
         results = json.load(f)
     data = load_dataset(results["dataset"], seed=results.get("seed", 0))
     n = int(results["test_size"])
@@ -452,7 +456,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="only redo the engine check of the finished run in --out")
     args = ap.parse_args(argv)
     if args.check_engine:
-        check_engine(args.out)
+        try:
+            check_engine(args.out)
+        except FileNotFoundError as e:
+            print(f"hbn demo: {e}", file=sys.stderr)
+            return 1
         return 0
     run_demo(args.out, epochs=args.epochs, quick=args.quick, dataset=args.dataset,
              ratio=args.ratio, width=args.width, engine=not args.no_engine,

@@ -493,3 +493,10 @@ def test_demo_rejects_bad_arguments_before_training(tmp_path, kwargs) -> None:  
     with pytest.raises(ValueError):
         run_demo(str(tmp_path), engine=False, verbose=False, **kwargs)
     assert not (tmp_path / "fprec.pt").exists()
+
+
+def test_demo_check_engine_without_a_run_says_so(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hbn_engine.demo import main
+
+    assert main(["--out", str(tmp_path / "none"), "--check-engine"]) == 1
+    assert "run the demo with --out" in capsys.readouterr().err
