@@ -41,12 +41,7 @@ void scalar_f32_tile(const ARuns& A, const float* b, const Tile& tile) {
 }
 
 void scalar_f32(const ARuns& a, const float* b, const Tile& tile) {
-  switch (tile.mr) {
-    case 1: return scalar_f32_tile<1>(a, b, tile);
-    case 2: return scalar_f32_tile<2>(a, b, tile);
-    case 3: return scalar_f32_tile<3>(a, b, tile);
-    default: return scalar_f32_tile<4>(a, b, tile);
-  }
+  dispatch_rows<kScalarMR>(tile.mr, [&](auto r) { scalar_f32_tile<decltype(r)::value>(a, b, tile); });
 }
 
 }  // namespace

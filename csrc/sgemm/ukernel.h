@@ -9,6 +9,7 @@
 // runs; narrower vector units (AVX2, NEON) cover the 32 columns in two 16-wide halves.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "hbn/isa.h"
 #include "transform/output_transform.h"
@@ -92,6 +93,18 @@ const KernelSet& avx512_kernels();
 #if defined(HBN_ARM64)
 const KernelSet& neon_kernels();
 #endif
+
+// Calls f(std::integral_constant<int, R>{}) for R = rows clamped to [1, MaxR], so each ISA
+// instantiates its tile once per row count and picks it at run time (a tile's rows are <= MR).
+template <int MaxR, int R = 1, typename F>
+inline void dispatch_rows(int rows, F&& f) {
+  if constexpr (R >= MaxR) {
+    f(std::integral_constant<int, MaxR>{});
+  } else {
+    if (rows <= R) return f(std::integral_constant<int, R>{});
+    dispatch_rows<MaxR, R + 1>(rows, f);
+  }
+}
 
 // The scalar store: the tile's accumulators, spilled to acc[MR][32], are merged into C element
 // by element with the scalar transform definition. The scalar and NEON paths store every tile

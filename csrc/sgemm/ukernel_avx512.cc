@@ -287,50 +287,34 @@ void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const 
   }
 }
 
-template <int NV>
-void lut_rows(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
-  static_assert(kLutMR == 3, "rows switch below");
-  switch (tile.mr) {
-    case 1: return lut_tile<1, NV>(a, lda, kc, panel, tile);
-    case 2: return lut_tile<2, NV>(a, lda, kc, panel, tile);
-    default: return lut_tile<3, NV>(a, lda, kc, panel, tile);
-  }
-}
-
 void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
-  if (tile.nr <= 16) return lut_rows<1>(a, lda, kc, panel, tile);
-  if (tile.nr <= 32) return lut_rows<2>(a, lda, kc, panel, tile);
-  if (tile.nr <= 64) return lut_rows<4>(a, lda, kc, panel, tile);
-  return lut_rows<8>(a, lda, kc, panel, tile);
+  auto rows = [&](auto nv) {
+    dispatch_rows<kLutMR>(tile.mr, [&](auto r) {
+      lut_tile<decltype(r)::value, decltype(nv)::value>(a, lda, kc, panel, tile);
+    });
+  };
+  if (tile.nr <= 16) return rows(std::integral_constant<int, 1>{});
+  if (tile.nr <= 32) return rows(std::integral_constant<int, 2>{});
+  if (tile.nr <= 64) return rows(std::integral_constant<int, 4>{});
+  rows(std::integral_constant<int, 8>{});
 }
 
-#define HBN_ROWS_SWITCH(NV, fn, ...)                   \
-  switch (tile.mr) {                               \
-    case 1: return fn<1, NV>(__VA_ARGS__);             \
-    case 2: return fn<2, NV>(__VA_ARGS__);             \
-    case 3: return fn<3, NV>(__VA_ARGS__);             \
-    case 4: return fn<4, NV>(__VA_ARGS__);             \
-    case 5: return fn<5, NV>(__VA_ARGS__);             \
-    case 6: return fn<6, NV>(__VA_ARGS__);             \
-    case 7: return fn<7, NV>(__VA_ARGS__);             \
-    case 8: return fn<8, NV>(__VA_ARGS__);             \
-    case 9: return fn<9, NV>(__VA_ARGS__);             \
-    case 10: return fn<10, NV>(__VA_ARGS__);           \
-    case 11: return fn<11, NV>(__VA_ARGS__);           \
-    case 12: return fn<12, NV>(__VA_ARGS__);           \
-    case 13: return fn<13, NV>(__VA_ARGS__);           \
-    default: return fn<14, NV>(__VA_ARGS__);           \
-  }
-
+// NV = 1 skips the upper 16 columns of a tile with nr <= 16 (see tile_loop).
 void f32_kernel(const ARuns& a, const float* b, const Tile& tile) {
-  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, f32_tile, a, b, tile)
-  HBN_ROWS_SWITCH(2, f32_tile, a, b, tile)
+  auto run = [&](auto nv) {
+    dispatch_rows<kMR>(tile.mr, [&](auto r) { f32_tile<decltype(r)::value, decltype(nv)::value>(a, b, tile); });
+  };
+  if (tile.nr <= 16) return run(std::integral_constant<int, 1>{});
+  run(std::integral_constant<int, 2>{});
 }
 
 void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
   if (tile.mr == 1) return bits_tile_masked<1>(a, bits, tile);
-  if (tile.nr <= 16) HBN_ROWS_SWITCH(1, bits_tile, a, bits, tile)
-  HBN_ROWS_SWITCH(2, bits_tile, a, bits, tile)
+  auto run = [&](auto nv) {
+    dispatch_rows<kMR>(tile.mr, [&](auto r) { bits_tile<decltype(r)::value, decltype(nv)::value>(a, bits, tile); });
+  };
+  if (tile.nr <= 16) return run(std::integral_constant<int, 1>{});
+  run(std::integral_constant<int, 2>{});
 }
 
 }  // namespace

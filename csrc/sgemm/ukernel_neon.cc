@@ -69,22 +69,12 @@ void bits_tile(const ARuns& a, const uint32_t* bits, const Tile& tile) {
                tile);
 }
 
-#define HBN_ROWS_SWITCH(fn, ...)         \
-  switch (tile.mr) {                     \
-    case 1: return fn<1>(__VA_ARGS__);   \
-    case 2: return fn<2>(__VA_ARGS__);   \
-    case 3: return fn<3>(__VA_ARGS__);   \
-    case 4: return fn<4>(__VA_ARGS__);   \
-    case 5: return fn<5>(__VA_ARGS__);   \
-    default: return fn<6>(__VA_ARGS__);  \
-  }
-
 void f32_kernel(const ARuns& a, const float* b, const Tile& tile) {
-  HBN_ROWS_SWITCH(f32_tile, a, b, tile)
+  dispatch_rows<kMR>(tile.mr, [&](auto r) { f32_tile<decltype(r)::value>(a, b, tile); });
 }
 
 void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
-  HBN_ROWS_SWITCH(bits_tile, a, bits, tile)
+  dispatch_rows<kMR>(tile.mr, [&](auto r) { bits_tile<decltype(r)::value>(a, bits, tile); });
 }
 
 }  // namespace
