@@ -42,6 +42,23 @@ void check_values(const py::array& x, const int64_t strides[4]) {
   if (!ok) throw py::value_error("input contains NaN or infinity");
 }
 
+// What run() and profile() share: the input validated, its element strides, the output array.
+struct Call {
+  int64_t n = 0;
+  int64_t strides[4] = {};
+  py::array_t<float> out;
+};
+
+Call prepare_call(const hbn::Executor& e, const py::array& x) {
+  Call c;
+  check_input(e, x, c.strides);
+  check_values(x, c.strides);
+  c.n = x.shape(0);
+  const std::vector<int64_t> shape = e.output_shape(c.n);
+  c.out = py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  return c;
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
@@ -114,18 +131,14 @@ void register_runtime(py::module_& m) {
       }, py::arg("n"))
       .def("profile", [](hbn::Executor& e, py::array x, int repeats) {
         if (repeats < 1) throw py::value_error("repeats must be >= 1");
-        int64_t strides[4];
-        check_input(e, x, strides);
-        check_values(x, strides);
-        const int64_t n = x.shape(0);
-        std::vector<int64_t> shape = e.output_shape(n);
-        py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+        Call c = prepare_call(e, x);
+        const int64_t n = c.n;
         const float* in = static_cast<const float*>(x.data());
-        float* o = out.mutable_data();
+        float* o = c.out.mutable_data();
         std::vector<double> times, totals;
         {
           py::gil_scoped_release release;
-          e.profile(in, n, strides, o, repeats, times, totals);
+          e.profile(in, n, c.strides, o, repeats, times, totals);
         }
         const auto steps = static_cast<py::ssize_t>(e.graph().nodes.size() + 2);
         py::array_t<double> t({static_cast<py::ssize_t>(repeats), steps});
@@ -141,22 +154,17 @@ void register_runtime(py::module_& m) {
                                     : py::tuple(py::make_tuple(n, nd.out.c, nd.out.h, nd.out.w));
           ops.append(py::make_tuple(nd.name, hbn::op_type_name(nd.type), conv ? nd.kind() : std::string("other"), s));
         }
-        return py::make_tuple(ops, t, tot, out);
+        return py::make_tuple(ops, t, tot, c.out);
       }, py::arg("x"), py::arg("repeats"))
       .def("run", [](hbn::Executor& e, py::array x) {
-        int64_t strides[4];
-        check_input(e, x, strides);
-        check_values(x, strides);
-        const int64_t n = x.shape(0);
-        std::vector<int64_t> shape = e.output_shape(n);
-        py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+        Call c = prepare_call(e, x);
         const float* in = static_cast<const float*>(x.data());
-        float* o = out.mutable_data();
+        float* o = c.out.mutable_data();
         {
           py::gil_scoped_release release;
-          e.run(in, n, strides, o);
+          e.run(in, c.n, c.strides, o);
         }
-        return out;
+        return c.out;
       }, py::arg("x"));
 }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from hbn_engine.models._common import Unit, conv_unit, linear_unit
+from hbn_engine.models._common import Unit, conv_unit, linear_unit, uniform
 
 INPUT_SIZE = (3, 224, 224)
 _STAGES = ((1, 64, 1), (2, 128, 2), (3, 256, 2), (4, 512, 2))
@@ -31,7 +31,7 @@ def _uniform(kind: str) -> dict[str, str]:
     # The last layer is weight-binarized whenever anything is (Table 10's Bin column counts it
     # at 1/32 and its FBin FLOPs stay full; Table 4: 31.2x for WBin, FBin and Hybrid).
     last = "fprec" if kind == "fprec" else "wbin"
-    return {n: ("fprec" if n == "conv1" else last if n == "fc" else kind) for n in NAMES}
+    return uniform(NAMES, kind, last)
 
 
 def _hybrid() -> dict[str, str]:

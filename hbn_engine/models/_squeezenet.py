@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from hbn_engine.models._common import Unit, conv_unit
+from hbn_engine.models._common import Unit, conv_unit, uniform
 
 INPUT_SIZE = (3, 224, 224)
 # fire name: (in, squeeze, expand1x1, expand3x3)
@@ -24,7 +24,7 @@ def _uniform(kind: str) -> dict[str, str]:
     # conv10 is weight-binarized whenever anything is: Table 11's Bin column counts it at 1/32,
     # its FBin FLOPs stay full, and Table 7 gives WBin, FBin and Hybrid the same 23.7x.
     last = "fprec" if kind == "fprec" else "wbin"
-    return {n: ("fprec" if n == "conv1" else last if n == "conv10" else kind) for n in NAMES}
+    return uniform(NAMES, kind, last)
 
 
 def _hybrid() -> dict[str, str]:
