@@ -2,8 +2,6 @@
 default assignments, ``layers=`` overrides and their errors, fx traceability, training."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.fx
@@ -23,14 +21,7 @@ TYPES = {"fprec": (nn.Conv2d, nn.Linear), "wbin": (WeightBinConv2d, WeightBinLin
          "fbin": (FullBinConv2d, FullBinLinear)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    # The suite runs on a shared 2-core machine: one intra-op thread avoids oversubscription
-    # (4x faster wall time under load) and changes no result checked here.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def meta_model(arch: str, variant: str = "hybrid", **kw) -> nn.Module:

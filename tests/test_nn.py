@@ -2,8 +2,6 @@
 independent float64 numpy computation of the maths the engine reproduces."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -18,14 +16,7 @@ from hbn_engine.nn import (
     binarize,
 )
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    # The suite runs on a shared 2-core machine: one intra-op thread avoids oversubscription
-    # (4x faster wall time under load) and changes no result checked here.
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- numpy reference (float64)

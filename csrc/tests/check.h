@@ -5,6 +5,8 @@
 #include <random>
 #include <vector>
 
+#include "hbn/isa.h"
+
 namespace hbn_test {
 
 inline int g_failures = 0;
@@ -28,8 +30,19 @@ inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = 
   return v;
 }
 
+// The compiled kernel paths this CPU can run (each test checks every one of them).
+inline std::vector<hbn::Isa> compiled_isas() {
+  std::vector<hbn::Isa> out;
+  for (hbn::Isa i : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon})
+    if (hbn::isa_supported(i)) out.push_back(i);
+  return out;
+}
+
 // The exit code of a test's main(): non-zero when any CHECK failed.
 inline int finish(const char* name) {
+  std::printf("%s: paths tested:", name);
+  for (hbn::Isa i : compiled_isas()) std::printf(" %s", hbn::isa_name(i));
+  std::printf("\n");
   if (g_failures) {
     std::fprintf(stderr, "%s: %d check(s) failed\n", name, g_failures);
     return 1;

@@ -13,11 +13,12 @@
 #include "bconv/bconv.h"
 #include "bconv/bconv_kernels.h"
 #include "hbn/isa.h"
+#include "tests/check.h"
 #include "peak/peak.h"
 
 using namespace hbn;
 
-static int g_failures = 0;
+using hbn_test::g_failures;
 
 // Counts heap allocations so the test can check that run() allocates nothing.
 static std::atomic<long> g_allocs{0};
@@ -244,10 +245,5 @@ int main() {
       ++g_failures;
     }
   }
-  std::printf("paths tested:");
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
-    if (isa_supported(isa)) std::printf(" %s", isa_name(isa));
-  std::printf("\n");
-  std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
-  return g_failures ? 1 : 0;
+  return hbn_test::finish("test_bconv");
 }

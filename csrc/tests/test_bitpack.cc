@@ -7,10 +7,11 @@
 
 #include "bitpack/bitpack.h"
 #include "hbn/isa.h"
+#include "tests/check.h"
 
 using namespace hbn;
 
-static int g_failures = 0;
+using hbn_test::g_failures;
 
 static void check(bool ok, const char* what, Isa isa, int channels, int mode) {
   if (!ok) {
@@ -85,10 +86,5 @@ int main() {
     }
     reset_isa();
   }
-  std::printf("paths tested:");
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
-    if (isa_supported(isa)) std::printf(" %s", isa_name(isa));
-  std::printf("\n");
-  std::printf("%s (%d failures)\n", g_failures ? "FAILED" : "OK", g_failures);
-  return g_failures ? 1 : 0;
+  return hbn_test::finish("test_bitpack");
 }

@@ -10,6 +10,7 @@
 #include "conv/conv_f32.h"
 #include "hbn/isa.h"
 #include "tests/check.h"
+#include "tests/conv_case.h"
 #include "sgemm/sgemm.h"
 
 using namespace hbn;
@@ -25,24 +26,12 @@ struct AlignedBuf {
   void* p;
 };
 
-// Float accumulation of K products of magnitude <= 1 (times the transform's gain).
-float tolerance(int64_t K, float gain) { return (1e-6f * static_cast<float>(K) + 1e-5f) * gain; }
-
-std::vector<Isa> compiled_isas() {
-  std::vector<Isa> out;
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon})
-    if (isa_supported(i)) out.push_back(i);
-  return out;
-}
-
-struct ConvCase {
-  int n, h, w, ic, oc, kh, kw, sh, sw, ph, pw;
-};
+using hbn_test::compiled_isas;
+using hbn_test::ConvCase;
+using hbn_test::tolerance;
 
 void check_conv(const ConvCase& c, bool with_transform, ConvAlgo algo, std::mt19937& rng) {
-  ConvGeometry g;
-  g.in_channels = c.ic; g.out_channels = c.oc; g.kernel_h = c.kh; g.kernel_w = c.kw;
-  g.stride_h = c.sh; g.stride_w = c.sw; g.pad_h = c.ph; g.pad_w = c.pw;
+  const ConvGeometry g = c.geometry();
   const int oh = g.out_h(c.h), ow = g.out_w(c.w);
   const int64_t M = static_cast<int64_t>(c.n) * oh * ow, K = static_cast<int64_t>(c.kh) * c.kw * c.ic;
   auto x = random_floats(static_cast<size_t>(c.n) * c.h * c.w * c.ic, rng);
@@ -142,10 +131,5 @@ int main() {
   check_sgemm(29, 33, 129, rng);
   check_sgemm(100, 64, 300, rng);
   check_sgemm(3, 200, 1000, rng);
-  if (g_failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", g_failures);
-    return 1;
-  }
-  std::printf("test_conv_f32: all checks passed\n");
-  return 0;
+  return hbn_test::finish("test_conv_f32");
 }

@@ -57,12 +57,7 @@ std::vector<float> edgy(size_t n, std::mt19937& rng) {
 
 bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
-std::vector<hbn::Isa> isas() {
-  std::vector<hbn::Isa> out;
-  for (hbn::Isa isa : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon})
-    if (hbn::isa_supported(isa)) out.push_back(isa);
-  return out;
-}
+using hbn_test::compiled_isas;
 
 void test_max_pool_fused() {
   std::mt19937 rng(11);
@@ -89,7 +84,7 @@ void test_max_pool_fused() {
         for (size_t q = 0; q < rules.size(); ++q)
           hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
                                    rules[q].flip.empty() ? nullptr : rules[q].flip.data());
-        for (hbn::Isa isa : isas()) {
+        for (hbn::Isa isa : compiled_isas()) {
           hbn::set_isa(isa);
           std::vector<float> got_f(want_f.size() + 16, 7.0f);
           hbn::max_pool(x.data(), n, h, w, c, pp, got_f.data(), pool);
@@ -139,7 +134,7 @@ void test_add_fused() {
       for (size_t q = 0; q < rules.size(); ++q)
         hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
                                  rules[q].flip.empty() ? nullptr : rules[q].flip.data());
-      for (hbn::Isa isa : isas()) {
+      for (hbn::Isa isa : compiled_isas()) {
         hbn::set_isa(isa);
         std::vector<float> got_f(want_f.size() + 16, 7.0f);
         hbn::add(a.data(), b.data(), count, relu, got_f.data(), pool);
@@ -188,7 +183,7 @@ void test_input_paths() {
       for (int64_t i = 0; i < n; ++i)
         hbn::transpose_block_reference(x.data() + i * c * h * w, c, h * w, h * w, nhwc.data() + i * h * w * c, c);
       const std::vector<Rule> rules = make_rules(2, c, rng);
-      for (hbn::Isa isa : isas()) {
+      for (hbn::Isa isa : compiled_isas()) {
         hbn::set_isa(isa);
         std::vector<float> got(x.size() + 4, 7.0f);
         hbn::nchw_to_nhwc(x.data(), n, c, h, w, contig, got.data(), pool);
@@ -218,10 +213,5 @@ int main() {
   test_max_pool_fused();
   test_add_fused();
   test_input_paths();
-  if (hbn_test::g_failures) {
-    std::fprintf(stderr, "%d failure(s)\n", hbn_test::g_failures);
-    return 1;
-  }
-  std::puts("test_fused_ops: ok");
-  return 0;
+  return hbn_test::finish("test_fused_ops");
 }

@@ -10,6 +10,7 @@
 #include "conv/conv_f32.h"
 #include "hbn/isa.h"
 #include "tests/check.h"
+#include "tests/conv_case.h"
 #include "wbgemm/wbgemm.h"
 
 using namespace hbn;
@@ -19,16 +20,11 @@ namespace {
 using hbn_test::g_failures;
 using hbn_test::random_floats;
 
-float tolerance(int64_t K, float gain) { return (1e-6f * static_cast<float>(K) + 1e-5f) * gain; }
-
-struct ConvCase {
-  int n, h, w, ic, oc, kh, kw, sh, sw, ph, pw;
-};
+using hbn_test::ConvCase;
+using hbn_test::tolerance;
 
 void check_case(const ConvCase& c, std::mt19937& rng) {
-  ConvGeometry g;
-  g.in_channels = c.ic; g.out_channels = c.oc; g.kernel_h = c.kh; g.kernel_w = c.kw;
-  g.stride_h = c.sh; g.stride_w = c.sw; g.pad_h = c.ph; g.pad_w = c.pw;
+  const ConvGeometry g = c.geometry();
   const int oh = g.out_h(c.h), ow = g.out_w(c.w);
   const int64_t M = static_cast<int64_t>(c.n) * oh * ow, K = static_cast<int64_t>(c.kh) * c.kw * c.ic;
   auto x = random_floats(static_cast<size_t>(c.n) * c.h * c.w * c.ic, rng);
@@ -66,8 +62,8 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
   const size_t ws_bytes = conv.workspace_bytes(c.n, c.h, c.w);
   void* ws = std::aligned_alloc(kAlignment, (ws_bytes + kAlignment) / kAlignment * kAlignment);
   ThreadPool pool1(1), pool2(2);
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
-    if (!set_isa(isa)) continue;
+  for (Isa isa : hbn_test::compiled_isas()) {
+    set_isa(isa);
     for (int combo = 0; combo < 12; ++combo) {
       const WBStrategy s = static_cast<WBStrategy>(combo % 4);
       const ConvAlgo algo = static_cast<ConvAlgo>(combo / 4);
@@ -110,10 +106,5 @@ int main() {
       {5, 1, 1, 301, 257, 1, 1, 1, 1, 0, 0},  // LUT: linear, K off the 4-step groups
   };
   for (const auto& c : cases) check_case(c, rng);
-  if (g_failures) {
-    std::fprintf(stderr, "%d check(s) failed\n", g_failures);
-    return 1;
-  }
-  std::printf("test_wbconv: all checks passed\n");
-  return 0;
+  return hbn_test::finish("test_wbconv");
 }
