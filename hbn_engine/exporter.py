@@ -254,24 +254,30 @@ class _Lowering:
         ph, pw = _pair(padding, "padding")
         return {"stride_h": sh, "stride_w": sw, "pad_h": ph, "pad_w": pw, "act": 0}
 
-    def _fullbin(self, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
-        linear = isinstance(m, FullBinLinear)
+    def _binary_weights(self, node: fx.Node, m: nn.Module, x: str, name: str,
+                        linear: bool) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """What FullBin and WeightBin layers share: the sign bits as OIHW (bit 1 encodes -1),
+        alpha, and the geometry / activation attributes."""
         self._need_rank(node, x, 2 if linear else 4, name, type(m).__name__)
         sign_w, alpha = m.binary_weight()
-        w = (sign_w.detach() < 0).cpu().numpy()  # bit 1 encodes -1
+        w = (sign_w.detach() < 0).cpu().numpy()
         if linear:
             w = w[:, :, None, None]
-        thr, flip = _sign_thresholds(m.bn)
-        params = {"weight": pack_sign_bits(w), "scale": _np(alpha).astype(np.float32)}
-        if m.bias is not None:
-            params["bias"] = _np(m.bias).astype(np.float32)
-        if thr is not None:
-            params["in_threshold"], params["in_flip"] = thr, flip
         attrs = (self._conv_attrs(1, 0) if linear else self._conv_attrs(m.stride, m.padding))
         attrs["in_channels"] = int(w.shape[1])
         attrs["act"] = 1 if m.activation == "relu" else 0
         if linear:
             attrs["linear"] = 1
+        return w, _np(alpha), attrs
+
+    def _fullbin(self, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
+        w, alpha, attrs = self._binary_weights(node, m, x, name, isinstance(m, FullBinLinear))
+        thr, flip = _sign_thresholds(m.bn)
+        params = {"weight": pack_sign_bits(w), "scale": alpha.astype(np.float32)}
+        if m.bias is not None:
+            params["bias"] = _np(m.bias).astype(np.float32)
+        if thr is not None:
+            params["in_threshold"], params["in_flip"] = thr, flip
         if getattr(m, "input_scale", False):
             attrs["input_scale"] = 1
             if m.bn is None:
@@ -282,13 +288,7 @@ class _Lowering:
         self._emit(node, "conv_fbin", [x], name, attrs=attrs, params=params)
 
     def _weightbin(self, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
-        linear = isinstance(m, WeightBinLinear)
-        self._need_rank(node, x, 2 if linear else 4, name, type(m).__name__)
-        sign_w, alpha = m.binary_weight()
-        w = (sign_w.detach() < 0).cpu().numpy()  # bit 1 encodes -1
-        if linear:
-            w = w[:, :, None, None]
-        scale = _np(alpha)
+        w, scale, attrs = self._binary_weights(node, m, x, name, isinstance(m, WeightBinLinear))
         bias = _np(m.bias) if m.bias is not None else None
         if m.bn is not None:
             a, b = _bn_affine(m.bn)
@@ -297,11 +297,6 @@ class _Lowering:
         params = {"weight": pack_sign_bits(w), "scale": scale.astype(np.float32)}
         if bias is not None:
             params["bias"] = np.asarray(bias, dtype=np.float32)
-        attrs = (self._conv_attrs(1, 0) if linear else self._conv_attrs(m.stride, m.padding))
-        attrs["in_channels"] = int(w.shape[1])
-        attrs["act"] = 1 if m.activation == "relu" else 0
-        if linear:
-            attrs["linear"] = 1
         self._emit(node, "conv_wbin", [x], name, attrs=attrs, params=params)
 
     def _pool(self, node: fx.Node, type_: str, x: str, name: str, k: Any, s: Any, p: Any,
