@@ -28,6 +28,7 @@ import numpy as np
 try:
     import dask
     import dask.array as da
+    import dask.distributed
     from distributed import Client, LocalCluster, as_completed
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError(f"hbn_engine.scoring needs the dask extra: pip install 'hbn_engine[dask]' "
@@ -58,6 +59,7 @@ class ScoreSummary:
     engine_threads: dict[str, int] = field(default_factory=dict)    # host -> threads per run
     partitions: int = 0
     out: str = ""
+    partitions_by_pid: dict[int, int] = field(default_factory=dict)  # worker process -> count
 
     @property
     def images_per_second(self) -> float:
@@ -344,11 +346,19 @@ class _NpyWriter:
             f.writelines(n + "\n" for p in parts for n in p["names"])
 
 
+def _completed(futures: list, timeout: Optional[float]) -> Iterator[tuple[Any, Any]]:
+    try:
+        yield from as_completed(futures, with_results=True, timeout=timeout)
+    except dask.distributed.TimeoutError:
+        raise ScoringError(f"scoring did not finish within {timeout} s") from None
+
+
 def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: PathLike, *,
                 client: Optional[Client] = None, scheduler: Optional[str] = None,
                 workers: Optional[int] = None, batch: int = 32, top_k: int = 5,
                 on_error: str = "skip", files_per_task: Optional[int] = None,
-                progress: Optional[Callable[[int, int, ScoreSummary], None]] = None) -> ScoreSummary:
+                progress: Optional[Callable[[int, int, ScoreSummary], None]] = None,
+                timeout: Optional[float] = None) -> ScoreSummary:
     """Score a folder (or list) of images or .npy shards on a Dask cluster and write ``out``.
 
     ``out`` ending in .parquet: one row per image (``name``, ``top_class``, ``top_score`` and
@@ -361,7 +371,7 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
     of ``workers`` processes. ``on_error``: "skip" reports bad files in the summary and scores
     the rest, "fail" raises ScoringError naming the first one and writes nothing. The output is
     written to a temporary name and renamed when complete. ``progress(done, total, summary)``
-    is called after every partition.
+    is called after every partition. ``timeout``: seconds for the whole run (ScoringError).
     """
     if on_error not in ("skip", "fail"):
         raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
@@ -385,7 +395,8 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
         with open_client(scheduler, workers) as c:
             return score_files(model, files if root is None else source, out, client=c,
                                batch=batch, top_k=top_k, on_error=on_error,
-                               files_per_task=files_per_task, progress=progress)
+                               files_per_task=files_per_task, progress=progress,
+                               timeout=timeout)
     if scheduler is not None or workers is not None:
         raise ValueError("pass either client or scheduler / workers, not both")
 
@@ -401,7 +412,7 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
     names_out = os.path.splitext(out)[0] + ".names.txt"
     labels = model.metadata.get("class_names")
     writer: Any = _ParquetWriter(tmp, min(top_k, tail[0]), labels) if fmt == ".parquet" else _NpyWriter(out)
-    index = {}
+    futures: list = []
     ok = False
     t0 = time.perf_counter()
     try:
@@ -409,11 +420,10 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
             futures = client.compute(tasks)
         index = {f.key: i for i, f in enumerate(futures)}
         done = 0
-        for fut, res in as_completed(futures, with_results=True):
+        for fut, res in _completed(futures, timeout):
             if res["errors"]:
                 if on_error == "fail":
                     name, why = res["errors"][0]
-                    client.cancel(futures)
                     raise ScoringError(f"bad input {name}: {why}")
                 summary.failures.extend(res["errors"])
             if fmt == ".parquet":
@@ -422,6 +432,8 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
             else:
                 writer.add(index[fut.key], res)
             summary.images += len(res["names"])
+            pids = summary.partitions_by_pid
+            pids[res["pid"]] = pids.get(res["pid"], 0) + 1
             done += 1
             if progress is not None:
                 progress(done, len(parts), summary)
@@ -435,6 +447,8 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
     finally:
         summary.seconds = time.perf_counter() - t0
         if not ok:
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
             if fmt == ".parquet":
                 with contextlib.suppress(Exception):
                     writer.close()
