@@ -261,7 +261,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sc.add_argument("--batch", type=int, default=32, help="images per engine run (default 32)")
     sc.add_argument("--top-k", type=int, default=5, help="classes kept per image (default 5)")
     sc.add_argument("--files-per-task", type=int,
-                    help="files per Dask task (default 4 x batch images, or 1 .npy shard)")
+                    help="files per Dask task (default: 1 to 4 batches of images, about 4 tasks "
+                    "per worker; 1 .npy shard)")
     sc.add_argument("--on-error", choices=("skip", "fail"), default="skip",
                     help="bad input file: report and skip it (default), or stop the run")
     sc.set_defaults(func=_score)

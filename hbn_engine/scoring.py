@@ -346,6 +346,16 @@ class _NpyWriter:
             f.writelines(n + "\n" for p in parts for n in p["names"])
 
 
+def _files_per_task(kind: str, n_files: int, batch: int, n_workers: int) -> int:
+    """Images per task: at least one full batch (the engine's unit of work), at most 4 (the
+    per-task cost of Dask, ~1 ms, stays small), and otherwise small enough that every worker
+    gets about 4 tasks to balance the load. A .npy shard is its own task."""
+    if kind == "npy":
+        return 1
+    balanced = -(-n_files // (4 * max(1, n_workers)))
+    return max(batch, min(4 * batch, balanced))
+
+
 def _completed(futures: list, timeout: Optional[float]) -> Iterator[tuple[Any, Any]]:
     try:
         yield from as_completed(futures, with_results=True, timeout=timeout)
@@ -387,9 +397,8 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
     kind, files = list_inputs(source)
     root = os.fspath(source) if isinstance(source, (str, os.PathLike)) and os.path.isdir(source) else None
     names = [os.path.relpath(f, root) if root else f for f in files]
-    per_task = _positive(files_per_task, "files_per_task") if files_per_task is not None else (
-        4 * batch if kind == "image" else 1)
-    parts = [(files[i:i + per_task], names[i:i + per_task]) for i in range(0, len(files), per_task)]
+    if files_per_task is not None:
+        _positive(files_per_task, "files_per_task")
 
     if client is None:
         with open_client(scheduler, workers) as c:
@@ -401,8 +410,11 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
         raise ValueError("pass either client or scheduler / workers, not both")
 
     plan = engine_threads_plan(client)
-    summary = ScoreSummary(images=0, workers=len(client.scheduler_info()["workers"]),
-                           engine_threads=plan, partitions=len(parts), out=out)
+    n_workers = len(client.scheduler_info()["workers"])
+    per_task = files_per_task or _files_per_task(kind, len(files), batch, n_workers)
+    parts = [(files[i:i + per_task], names[i:i + per_task]) for i in range(0, len(files), per_task)]
+    summary = ScoreSummary(images=0, workers=n_workers, engine_threads=plan,
+                           partitions=len(parts), out=out)
     payload = _payload(model)
     model_node = _model_node(payload)
     score = dask.delayed(_score_partition, pure=True)
