@@ -417,7 +417,9 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
                            partitions=len(parts), out=out)
     payload = _payload(model)
     model_node = _model_node(payload)
-    score = dask.delayed(_score_partition, pure=True)
+    # pure=False: fresh keys per run, so a rerun after files changed never reuses old results
+    # (a retried task keeps its key within the run).
+    score = dask.delayed(_score_partition, pure=False)
     tasks = [score(model_node, f, n, kind, plan, batch, top_k, fmt == ".npy") for f, n in parts]
 
     tmp = f"{out}.partial-{os.getpid()}"

@@ -228,6 +228,14 @@ def test_cli_score_bad_arguments(model_file, tmp_path, capsys) -> None:
     assert ".parquet or .npy" in capsys.readouterr().err
 
 
+def test_partition_sizes() -> None:
+    f = scoring._files_per_task
+    assert f("image", 100_000, 32, 8) == 128  # capped at 4 batches
+    assert f("image", 1_000, 32, 2) == 125  # about 4 tasks per worker
+    assert f("image", 10, 32, 2) == 32  # never under one batch
+    assert f("npy", 100, 32, 2) == 1
+
+
 def test_runtime_import_does_not_import_dask(tmp_path) -> None:
     code = ("import sys, hbn_engine, hbn_engine.runtime, hbn_engine.cli\n"
             "hbn_engine.load, hbn_engine.Model\n"
