@@ -102,8 +102,10 @@ def _host_cores() -> tuple[str, int]:
 
 def engine_threads_plan(client: Client) -> dict[str, int]:
     """Engine threads per run on each host: the host's cores split between its workers. A
-    worker runs one batch at a time (one model, one executor), so workers x engine threads is
-    at most the cores and never oversubscribes them."""
+    worker runs one batch at a time (one model, one executor), so with one Dask thread per
+    worker (open_client's local cluster) workers x engine threads is at most the cores. Workers
+    started elsewhere with several Dask threads each run one batch at a time as well; their
+    other threads only decode files meanwhile."""
     hosts = client.run(_host_cores)
     per_host: dict[str, list[int]] = {}
     for host, cores in hosts.values():
@@ -168,7 +170,8 @@ def score_array(model: Model, x: "da.Array", batch: int = 32,
     """Model outputs for a Dask array of NCHW images, chunked along the batch axis only (other
     axes are joined); each chunk is run in batches of ``batch``. Lazy: ``.compute()`` it.
     ``client`` (default: the current distributed client, if any) sizes the engine threads;
-    without one each run uses one engine thread per Dask thread."""
+    without one each run uses one engine thread per Dask thread. The model is one node of the
+    graph: a model over Dask's large-graph threshold (10 MB) makes ``compute`` warn once."""
     if not isinstance(x, da.Array):
         raise TypeError(f"x must be a dask.array.Array, got {type(x).__name__}")
     c, h, w = model.input_shape
