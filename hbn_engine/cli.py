@@ -4,6 +4,7 @@
 ``hbn info``     CPU features and the kernel path in use
 ``hbn inspect``  what a .hbn file holds (validated, no native code involved)
 ``hbn profile``  per-op time of a .hbn model in the engine
+``hbn score``    score a folder of images or .npy shards on a Dask cluster (Parquet / .npy out)
 ``hbn demo``     train FPrec / WBin / FBin / partition-chosen Hybrid on real data, check the engine
 """
 from __future__ import annotations
@@ -156,6 +157,60 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    try:
+        from hbn_engine import scoring
+    except ImportError as e:
+        print(f"hbn score: {e}", file=sys.stderr)
+        return 2
+    import hbn_engine
+    from hbn_engine.format import FormatError
+
+    try:
+        model = hbn_engine.load(args.model)
+    except (FormatError, OSError) as e:
+        print(f"hbn score: {e}", file=sys.stderr)
+        return 1
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    bar = None
+
+    def progress(done: int, total: int, s: "scoring.ScoreSummary") -> None:
+        nonlocal bar
+        if tqdm is not None:
+            if bar is None:
+                bar = tqdm(total=total, unit="part", dynamic_ncols=True, file=sys.stderr)
+            bar.set_postfix(images=s.images, failed=len(s.failures), refresh=False)
+            bar.update(1)
+        elif done == total or done % max(1, total // 20) == 0:
+            print(f"[{done}/{total} partitions] {s.images} images, {len(s.failures)} failed",
+                  file=sys.stderr, flush=True)
+
+    try:
+        s = scoring.score_files(model, args.input, args.out, scheduler=args.scheduler,
+                                workers=args.workers, batch=args.batch, top_k=args.top_k,
+                                on_error=args.on_error, files_per_task=args.files_per_task,
+                                progress=progress)
+    except (scoring.ScoringError, ValueError, OSError, TypeError) as e:
+        print(f"hbn score: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    threads = ", ".join(f"{h}: {t}" for h, t in sorted(s.engine_threads.items()))
+    print(f"scored {s.images} images in {s.seconds:.2f} s ({s.images_per_second:.1f} images/s) "
+          f"on {s.workers} workers (engine threads per run: {threads}); "
+          f"{len(s.failures)} failed")
+    for name, why in s.failures[:20]:
+        print(f"  failed: {name}: {why}")
+    if len(s.failures) > 20:
+        print(f"  ... and {len(s.failures) - 20} more")
+    print(f"wrote {s.out}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from hbn_engine import demo
 
@@ -192,6 +247,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pr.add_argument("--threads", type=int, default=1)
     pr.add_argument("--repeats", type=int, default=10)
     pr.set_defaults(func=_profile)
+
+    sc = sub.add_parser("score", help="score many images on a Dask cluster (pip install "
+                        "'hbn_engine[dask]')")
+    sc.add_argument("model", help=".hbn model file")
+    sc.add_argument("input", help="folder of images (PNG/JPEG/...) or of .npy shards, or one file")
+    sc.add_argument("--out", required=True,
+                    help="results.parquet (name + top-k per image) or results.npy (full outputs)")
+    sc.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 "
+                    "(default: an in-process local cluster)")
+    sc.add_argument("--workers", type=int, help="local cluster worker processes (default: one "
+                    "per core)")
+    sc.add_argument("--batch", type=int, default=32, help="images per engine run (default 32)")
+    sc.add_argument("--top-k", type=int, default=5, help="classes kept per image (default 5)")
+    sc.add_argument("--files-per-task", type=int,
+                    help="files per Dask task (default: 1 to 4 batches of images, about 4 tasks "
+                    "per worker; 1 .npy shard)")
+    sc.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                    help="bad input file: report and skip it (default), or stop the run")
+    sc.set_defaults(func=_score)
 
     d = sub.add_parser("demo", help="train and compare variants on real data (python -m hbn_engine.demo)",
                        add_help=False)

@@ -6,8 +6,13 @@ while it computes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
+import threading
+import weakref
+from collections import OrderedDict
 from typing import Any, Union
 
 import numpy as np
@@ -160,6 +165,19 @@ class Model:
                 f"{self.metadata.get('variant')!r}, input={self.input_shape}, "
                 f"param_bytes={self.param_bytes}, ops={kinds})")
 
+    # Pickling (see docs/scoring.md): a Model travels as its file bytes, their sha256 and its
+    # settings, so it reaches processes that cannot see the file (Dask workers on other
+    # machines); the receiving process loads each (content, bit passing) pair once.
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        data, digest = _pickle_payload(self)
+        # Protocol 5 lets Dask / multiprocessing ship the bytes out of band (no pickle copy).
+        buf = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else data
+        return (_unpickle_model, (buf, digest, _bit_passing_of(self), self.num_threads))
+
+    def __dask_tokenize__(self) -> tuple:
+        # Same file content and plan -> same Dask key, without Dask hashing the pickled bytes.
+        return ("hbn_engine.Model", _pickle_payload(self)[1], _bit_passing_of(self))
+
 
 def load(path: Union[str, os.PathLike, bytes, bytearray], *, bit_passing: bool = True) -> Model:
     """Load a .hbn model from a file path (or the file's bytes). Raises FormatError (a
@@ -182,3 +200,77 @@ def load(path: Union[str, os.PathLike, bytes, bytearray], *, bit_passing: bool =
         return Model(ex, p)
     except _core.FormatError as e:
         raise FormatError(str(e)) from None
+
+
+# --- pickling support -------------------------------------------------------------------------
+# A process keeps every unpickled model alive while anything references it (weak map, so memory
+# follows use) plus the PICKLE_CACHE_SIZE most recently received ones (strong, so a model sent
+# with every task of a multiprocessing pool is not reloaded per task). Keyed by (sha256 of the
+# file, bit passing): the same content loads once whatever path or sender it came from.
+PICKLE_CACHE_SIZE = 2
+_cache_lock = threading.Lock()
+_live_models: "weakref.WeakValueDictionary[tuple[str, bool], Model]" = weakref.WeakValueDictionary()
+_recent_models: "OrderedDict[tuple[str, bool], Model]" = OrderedDict()
+
+
+def _bit_passing_of(model: Model) -> bool:
+    """The ``bit_passing`` a model was loaded with. Known for unpickled models; for loaded ones
+    inferred from the plan: every bit-domain fusion is visible as a bit value, a packed input or
+    a packed copy, and a plan with none of them is the same with bit passing on or off."""
+    known = model.__dict__.get("_pickle_bit_passing")
+    if known is not None:
+        return bool(known)
+    return bool(model.bit_passing_layers or model.input_is_bits or model.packed_copy_layers)
+
+
+def _pickle_payload(model: Model) -> tuple[bytes, str]:
+    """(file bytes, sha256 hex) of a model, read from its file on first use and kept on the
+    model (memory: one copy of the file, only for models that get pickled)."""
+    memo = model.__dict__.get("_pickle_payload")
+    if memo is not None:
+        return memo
+    path = model.source
+    if not os.path.isfile(path):
+        raise TypeError(f"cannot pickle Model from {path}: its file is not readable here (models "
+                        "loaded from bytes keep no copy of them); load it from a file to pickle it")
+    with open(path, "rb") as f:
+        data = f.read()
+    # The engine holds no copy of the file for Python, so pickling re-reads it: refuse a file
+    # that visibly changed since it was loaded rather than ship another model to the workers.
+    from hbn_engine.format import read_hbn
+
+    try:
+        on_disk = read_hbn(data)
+        same = on_disk.metadata == model.metadata and on_disk.param_bytes == model.param_bytes
+    except FormatError:
+        same = False
+    if not same:
+        raise ValueError(f"cannot pickle Model from {path}: the file changed since it was loaded; "
+                         "load it again")
+    memo = (data, hashlib.sha256(data).hexdigest())
+    model.__dict__["_pickle_payload"] = memo
+    return memo
+
+
+def _unpickle_model(data: Any, digest: str, bit_passing: bool, num_threads: int) -> Model:
+    key = (str(digest), bool(bit_passing))
+    with _cache_lock:
+        model = _live_models.get(key)
+    if model is None:
+        data = data if isinstance(data, bytes) else bytes(memoryview(data))
+        if hashlib.sha256(data).hexdigest() != key[0]:
+            raise pickle.UnpicklingError("pickled hbn model bytes do not match their sha256")
+        loaded = load(data, bit_passing=key[1])
+        loaded.__dict__["_pickle_payload"] = (data, key[0])
+        loaded.__dict__["_pickle_bit_passing"] = key[1]
+        with _cache_lock:
+            # Another thread may have loaded the same model meanwhile: keep the first one.
+            model = _live_models.setdefault(key, loaded)
+    with _cache_lock:
+        _recent_models[key] = model
+        _recent_models.move_to_end(key)
+        while len(_recent_models) > PICKLE_CACHE_SIZE:
+            _recent_models.popitem(last=False)
+    if model.num_threads != num_threads:
+        model.num_threads = num_threads
+    return model
