@@ -48,3 +48,23 @@ def test_isa_paths_come_from_the_core() -> None:
     assert set(hbn_engine.supported_isas()) <= set(hbn_engine.isa_paths())
     with pytest.raises(ValueError, match="unknown ISA"):
         hbn_engine.set_isa("sse9")
+
+
+@pytest.mark.parametrize("path", ["scalar", "avx2", "avx512", "neon", "sse9"])
+def test_force_isa_environment(tmp_path, path: str) -> None:
+    """HBN_FORCE_ISA=<path> leaves exactly that path's features active (every family then takes
+    its best row among them); an unknown or unsupported path fails the import, naming it."""
+    code = ("import hbn_engine\n"
+            "print(hbn_engine.active_isa())\n"
+            "print(','.join(sorted(hbn_engine._core.active_features())))\n")
+    env = dict(__import__("os").environ, HBN_FORCE_ISA=path)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    if path in hbn_engine.supported_isas():
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        active, features = proc.stdout.split("\n")[:2]
+        assert active == path
+        assert set(filter(None, features.split(","))) <= set(hbn_engine._core.supported_features())
+        assert (features == "") == (path == "scalar")
+    else:
+        assert proc.returncode != 0 and f"HBN_FORCE_ISA={path}" in proc.stderr
