@@ -1,3 +1,6 @@
+// The GEMM entry point: gemm_run picks a driver (LUT, direct or blocked), plus workspace sizing
+// and the pieces the drivers share (gemm_internal.h): im2col blocks, bit-panel decoding, the
+// work split, the zero-padded image copy.
 #include "fconv/gemm_driver.h"
 
 #include <algorithm>
