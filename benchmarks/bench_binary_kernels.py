@@ -4,12 +4,14 @@ one thread. Binary MACs = N*OH*OW*OC*C*KH*KW (one MAC = one +-1 multiply-add).
     pytest benchmarks/bench_binary_kernels.py --benchmark-group-by=group -s
     pytest benchmarks/bench_binary_kernels.py -k model_layer -s     # ResNet-18 / SqueezeNet layers
 
-For every path the peak loop (hbn_engine._core.peak_binary_macs) runs in the same session; the
-kernel rate is the best C++-timed run (BConv2d.time_run: no Python call overhead), its share of
-the peak goes into benchmark.extra_info and is printed. pytest-benchmark's own timing of the
-Python call (validation, output allocation included) is kept alongside. AVX2 runs in both of its
-formulations (nibble-LUT vpshufb, the default, and scalar popcnt); its peak is the better of the
-two loops, each loop's own rate is reported too.
+The kernels benchmarked are the supported rows of the "bconv" kernel table
+(hbn_engine.kernel_tables(), each forced in turn), so every micro-kernel the engine can dispatch
+is measured, AVX2 in both of its formulations (nibble-LUT vpshufb and scalar popcnt). Each row is
+compared with the peak of the row of the "peak_binary" table of the same name (or, where none
+is, the peak of the ISA path of its required features), measured in the same session. The kernel
+rate is the best C++-timed run (BConv2d.time_run: no Python call overhead); its share of the
+peak goes into benchmark.extra_info and is printed. pytest-benchmark's own timing of the Python
+call (validation, output allocation included) is kept alongside.
 """
 from __future__ import annotations
 
@@ -50,34 +52,39 @@ SHAPES = [
     Shape("alexnet fc7 M=1 K=4096 N=4096 (batch 1)", 4096, 4096, 1, 1, 0, 1),
 ]
 
-PATHS = [
-    p
-    for p in ("avx512", "avx2", "avx2_popcnt", "neon", "scalar")
-    if hbn_engine.isa_supported(p.split("_")[0])
-]
+TABLES = hbn_engine.kernel_tables()
+PATHS = [r["name"] for r in TABLES["bconv"] if r["supported"]]
 
 
 @pytest.fixture(scope="module")
 def peaks() -> dict[str, float]:
-    """Binary peak per path, measured once per session (best ~1 ms window over 0.5 s)."""
+    """Binary peak per path and per row of the peak_binary table, measured once per session
+    (best ~1 ms window over 0.5 s)."""
     out = {isa: _core.peak_binary_macs(isa, 0.5) for isa in hbn_engine.supported_isas()}
-    if hbn_engine.isa_supported("avx2"):
-        for v in ("avx2_lut", "avx2_popcnt"):
-            out[v] = _core.peak_binary_variant(v, 0.3)
+    for r in TABLES["peak_binary"]:
+        if r["supported"] and r["name"] not in out:
+            out[r["name"]] = _core.peak_binary_variant(r["name"], 0.3)
     print("\nbinary peaks (MAC/s, one thread): " + ", ".join(f"{k} {v:.3g}" for k, v in out.items()))
     return out
+
+
+def peak_for(peaks: dict[str, float], row: str) -> float:
+    """The peak a bconv row is judged against: the peak loop of the same name, else that of the
+    ISA path its required features make up."""
+    if row in peaks:
+        return peaks[row]
+    requires = next(r["requires"] for r in TABLES["bconv"] if r["name"] == row)
+    return peaks[requires[-1] if requires else "scalar"]
 
 
 @pytest.fixture(params=PATHS)
 def path(request: pytest.FixtureRequest) -> Iterator[str]:
     name: str = request.param
-    hbn_engine.set_isa(name.split("_")[0])
-    _core._set_bconv_avx2_variant("popcnt" if name == "avx2_popcnt" else "lut")
+    _core.force_kernel("bconv", name)
     try:
         yield name
     finally:
-        _core._set_bconv_avx2_variant("lut")
-        hbn_engine.reset_isa()
+        _core.force_kernel("bconv", None)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name.split(" (")[0].replace(" ", "_"))
@@ -94,7 +101,9 @@ def test_bconv_throughput(benchmark, peaks: dict[str, float], path: str, shape: 
     # Kernel rate: best C++-timed run, interleaved with nothing else.
     best_s = min(conv.time_run(x, iters=max(3, int(2e8 // macs) + 3)) for _ in range(5))
     rate = macs / best_s
-    peak = peaks[path.split("_")[0]]
+    # The path's peak (the best of its loops) and the row's own loop.
+    requires = next(r["requires"] for r in TABLES["bconv"] if r["name"] == path)
+    peak = peaks[requires[-1] if requires else "scalar"]
     benchmark.group = shape.name
     benchmark.extra_info.update(
         path=path,
@@ -102,10 +111,8 @@ def test_bconv_throughput(benchmark, peaks: dict[str, float], path: str, shape: 
         kernel_macs_per_s=rate,
         peak_macs_per_s=peak,
         pct_of_peak=100.0 * rate / peak,
+        pct_of_own_loop=100.0 * rate / peak_for(peaks, path),
     )
-    if path.startswith("avx2"):
-        own = peaks["avx2_lut" if path == "avx2" else "avx2_popcnt"]
-        benchmark.extra_info["pct_of_own_loop"] = 100.0 * rate / own
     benchmark(conv.run, x, scale=scale, bias=bias, relu=True)
     # benchmark.stats is None under --benchmark-disable (the call then runs once, untimed).
     py = f"{macs / benchmark.stats.stats.min:.3g}" if benchmark.stats else "not timed"
@@ -216,10 +223,10 @@ def test_model_layer_rates(benchmark, peaks: dict[str, float], layer: Layer, out
         hbn_engine.reset_isa()
 
 
-@pytest.mark.parametrize("isa", hbn_engine.supported_isas())
+@pytest.mark.parametrize("isa", [r["name"] for r in TABLES["bitpack"] if r["supported"]])
 def test_pack_rows_throughput(benchmark, isa: str) -> None:
-    """Bit-packing of a 56x56x256 activation (floats per second)."""
-    hbn_engine.set_isa(isa)
+    """Bit-packing of a 56x56x256 activation (floats per second), every row of the bitpack table."""
+    _core.force_kernel("bitpack", isa)
     try:
         x = np.random.default_rng(1).standard_normal((56 * 56, 256), dtype=np.float32)
         thr = np.zeros(256, np.float32)
@@ -229,4 +236,4 @@ def test_pack_rows_throughput(benchmark, isa: str) -> None:
         if benchmark.stats:
             benchmark.extra_info["floats_per_s"] = x.size / benchmark.stats.stats.min
     finally:
-        hbn_engine.reset_isa()
+        _core.force_kernel("bitpack", None)

@@ -36,7 +36,11 @@ SHAPES: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     "fc_9216x4096_batch16": (16, 1, 1, 9216, 4096, 1, 1, 0),
 }
 
-ISAS = [i for i in ("scalar", "avx2", "avx512", "neon") if hbn_engine.isa_supported(i)]
+# The supported rows of the micro-kernel tables (hbn_engine.kernel_tables()): the "sgemm" rows
+# are named after the ISA paths that select them, and "lut" runs on every row of "wbconv_lut".
+TABLES = hbn_engine.kernel_tables()
+ISAS = [r["name"] for r in TABLES["sgemm"] if r["supported"]]
+LUT_ROWS = {r["name"] for r in TABLES["wbconv_lut"] if r["supported"]}
 RESULTS: list[str] = []
 
 
@@ -152,12 +156,12 @@ def test_sgemm_conv(benchmark, name: str, isa: str) -> None:
 def test_wbconv(benchmark, name: str, isa: str, strategy: str) -> None:
     """Binary-weight kernel: weights 1 bit each in memory, signs decoded in registers ("direct"),
     unpacked to a +-1 float panel in cache ("unpack"), or table lookups of 4-input signed sums
-    ("lut", AVX-512 only); "auto" picks per ISA. Rates above 100% of the FMA peak are possible
+    ("lut", every row of the wbconv_lut table); "auto" picks per ISA. Rates above 100% of the FMA peak are possible
     for "lut": it does not spend one FMA per MAC."""
-    if isa in ("scalar", "neon") and strategy == "direct":
+    if isa == "scalar" and strategy == "direct":
         pytest.skip("no in-register sign decoder on this path (it always unpacks)")
-    if isa != "avx512" and strategy == "lut":
-        pytest.skip("the table-lookup kernel is AVX-512 only")
+    if strategy == "lut" and isa not in LUT_ROWS:
+        pytest.skip("no table-lookup kernel on this path")
     n, h, w, ic, oc, k, s, p = SHAPES[name]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, h, w, ic), dtype=np.float32)

@@ -113,13 +113,21 @@ def _info(args: argparse.Namespace) -> int:
     print(f"kernel path: {hbn_engine.active_isa()} (best {hbn_engine.best_isa()}; "
           f"supported: {', '.join(hbn_engine.supported_isas())})")
     print("features: " + " ".join(k for k, v in feats.items() if v))
-    isa = hbn_engine.active_isa()
+    # Every kernel family's table, as dispatch sees it now (csrc/hbn/kernel_table.h).
+    tables = hbn_engine.kernel_tables()
+    chosen = {fam: next((r["name"] for r in rows if r["selected"]), None) for fam, rows in tables.items()}
+    print("kernel tables (best row first; * dispatched now, - not supported here):")
+    for fam, rows in tables.items():
+        cells = [("*" if r["selected"] else "-" if not r["supported"] else " ") + r["name"] for r in rows]
+        print(f"  {fam:<12} " + "  ".join(cells))
     # What each layer kind runs on this path (docs/kernels.md).
-    print("FullBin layers: XNOR + popcount" + (" (VPOPCNTDQ)" if isa == "avx512" else ""))
-    wbin = {"avx512": "table lookups (16 signed sums per 4 inputs, vpermps)",
-            "avx2": "signs decoded into FMAs; 8-entry table lookups for batch-1 linear layers"}
-    print("WeightBin layers: " + wbin.get(isa, "signs decoded into FMAs"))
-    print("float layers: SGEMM, inputs read in place where a kernel row fits a K block")
+    print(f"FullBin layers: XNOR + popcount (bconv/{chosen['bconv']})")
+    fma = f"signs decoded into FMAs (sgemm/{chosen['sgemm']})"
+    lut = chosen.get("wbconv_lut")
+    print("WeightBin layers: " + (f"table lookups (wbconv_lut/{lut}) where the measured rule takes them, "
+                                  f"else {fma}" if lut else fma))
+    print(f"float layers: SGEMM (sgemm/{chosen['sgemm']}), inputs read in place where a kernel row fits "
+          "a K block")
     return 0
 
 

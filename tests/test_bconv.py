@@ -13,20 +13,19 @@ import torch
 import hbn_engine
 from hbn_engine import _core
 
-# Every compiled path; AVX2 twice (its nibble-LUT and scalar-popcnt formulations).
-PATHS = [p for p in hbn_engine.supported_isas()] + (["avx2_popcnt"] if hbn_engine.isa_supported("avx2") else [])
+# Every supported row of the bconv kernel table (AVX2 twice: its nibble-LUT and scalar-popcnt
+# formulations), each forced in turn.
+PATHS = [r["name"] for r in hbn_engine.kernel_tables()["bconv"] if r["supported"]]
 
 
 @pytest.fixture(params=PATHS)
 def path(request: pytest.FixtureRequest) -> Iterator[str]:
     name: str = request.param
-    hbn_engine.set_isa(name.split("_")[0])
-    _core._set_bconv_avx2_variant("popcnt" if name == "avx2_popcnt" else "lut")
+    _core.force_kernel("bconv", name)
     try:
         yield name
     finally:
-        _core._set_bconv_avx2_variant("lut")
-        hbn_engine.reset_isa()
+        _core.force_kernel("bconv", None)
 
 
 class Case(NamedTuple):
@@ -85,7 +84,7 @@ def torch_binary_conv(x: np.ndarray, w: np.ndarray, case: Case) -> np.ndarray:
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_reference_matches_pytorch(case: Case) -> None:
     x, w, xp, wp = make_case(case)
-    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, channels=case.c)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     assert ref.dtype == np.int32
     np.testing.assert_array_equal(ref, torch_binary_conv(x, w, case))
 
@@ -93,7 +92,7 @@ def test_reference_matches_pytorch(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_paths_match_reference(path: str, case: Case) -> None:
     _, _, xp, wp = make_case(case)
-    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, channels=case.c)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     conv = _core.BConv2d(wp, case.c, case.stride, case.pad)
     np.testing.assert_array_equal(conv.run(xp), ref.astype(np.float32))
     np.testing.assert_array_equal(conv.run(xp, threads=2), ref.astype(np.float32))
@@ -116,7 +115,7 @@ def transform_numpy(dot: np.ndarray, scale, bias, ps, relu: bool) -> np.ndarray:
 @pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[7]], ids=case_id)
 def test_output_transform_and_bits(path: str, case: Case) -> None:
     _, _, xp, wp = make_case(case, seed=1)
-    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, channels=case.c)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     rng = np.random.default_rng(2)
     oc = case.oc
     scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
@@ -164,7 +163,7 @@ def test_model_shapes_float_and_bits(path: str, case: Case) -> None:
     values (ties), scales of both signs and +-0, ReLU's flat region and infinite thresholds:
     the edges of the integer-threshold derivation."""
     _, _, xp, wp = make_case(case, seed=3)
-    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, channels=case.c)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     rng = np.random.default_rng(5)
     oc = case.oc
     scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
@@ -207,19 +206,19 @@ def test_linear_layer_and_threads(path: str) -> None:
 def test_bad_input_raises() -> None:
     _, _, xp, wp = make_case(CASES[0])
     with pytest.raises(ValueError, match="dtype"):
-        _core.bconv2d(xp.astype(np.int64), wp, channels=1)
+        _core.bconv2d(xp.astype(np.int64), wp, in_channels=1)
     with pytest.raises(ValueError, match="words"):
-        _core.bconv2d(np.zeros((1, 5, 5, 2), np.uint64), wp, channels=1)
+        _core.bconv2d(np.zeros((1, 5, 5, 2), np.uint64), wp, in_channels=1)
     with pytest.raises(ValueError, match="tail bits"):
-        _core.bconv2d(np.full((1, 5, 5, 1), 2, np.uint64), wp, channels=1)
+        _core.bconv2d(np.full((1, 5, 5, 1), 2, np.uint64), wp, in_channels=1)
     with pytest.raises(ValueError, match="stride"):
-        _core.bconv2d(xp, wp, stride=0, channels=1)
+        _core.bconv2d(xp, wp, stride=0, in_channels=1)
     with pytest.raises(ValueError, match="smaller than the kernel"):
-        _core.bconv2d(np.zeros((1, 1, 1, 1), np.uint64), wp, channels=1)
+        _core.bconv2d(np.zeros((1, 1, 1, 1), np.uint64), wp, in_channels=1)
     with pytest.raises(ValueError, match="elements"):
-        _core.bconv2d(xp, wp, channels=1, scale=np.ones(3, np.float32))
+        _core.bconv2d(xp, wp, in_channels=1, scale=np.ones(3, np.float32))
     with pytest.raises(ValueError, match="out_threshold"):
-        _core.bconv2d(xp, wp, channels=1, out_flip=np.ones(5, np.uint8))
+        _core.bconv2d(xp, wp, in_channels=1, out_flip=np.ones(5, np.uint8))
     with pytest.raises(ValueError, match="channels"):
         _core.BConv2d(wp, 65)
     with pytest.raises(ValueError, match="unknown ISA"):

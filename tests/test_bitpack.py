@@ -100,3 +100,24 @@ def test_pack_weights_oihw() -> None:
 def test_pack_rows_rejects_bad_input(call, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("ic", [1, 3, 63, 64, 65, 130])
+def test_weight_binarizers_agree(ic: int) -> None:
+    """The C++ core's one weight binarizer (pack_weights_oihw, bitpack/binarize.h) and the
+    exporter's (exporter.pack_sign_bits, which writes the .hbn weights) give the same bits, on
+    random weights and on the edges: +0.0 and -0.0 (both +1), tiny negatives, +-inf, NaN."""
+    pytest.importorskip("torch")
+    from hbn_engine.exporter import pack_sign_bits
+
+    rng = np.random.default_rng(ic)
+    w = rng.standard_normal((5, ic, 3, 2)).astype(np.float32)
+    edges = np.array([0.0, -0.0, 1e-45, -1e-45, np.inf, -np.inf, np.nan, -1.0, 1.0], np.float32)
+    w.flat[::3] = edges[np.arange(w.size)[::3] % edges.size]
+    native = _core.pack_weights_oihw(w)
+    assert native.dtype == np.uint64 and native.shape == (5, 3, 2, (ic + 63) // 64)
+    np.testing.assert_array_equal(native, pack_sign_bits(w))
+    zeros = np.zeros((2, ic, 1, 1), np.float32)
+    zeros[1] = -0.0
+    np.testing.assert_array_equal(_core.pack_weights_oihw(zeros), np.zeros((2, 1, 1, (ic + 63) // 64), np.uint64))
+    np.testing.assert_array_equal(pack_sign_bits(zeros), _core.pack_weights_oihw(zeros))

@@ -31,8 +31,23 @@ def test_info(capsys) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "kernel path" in out
-    lut = hbn_engine.active_isa() == "avx512"
-    assert ("table lookups" in out) == lut and ("decoded into FMAs" in out) != lut
+    tables = hbn_engine.kernel_tables()
+    # Every family's table is listed with the row dispatch takes now marked.
+    for family, rows in tables.items():
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(family + " "))
+        for r in rows:
+            assert r["name"] in line
+        assert "*" + next(r["name"] for r in rows if r["selected"]) in line or not any(r["selected"] for r in rows)
+    lut = any(r["selected"] for r in tables["wbconv_lut"])
+    assert ("table lookups" in out) == lut and "decoded into FMAs" in out
+
+
+def test_info_follows_a_forced_path(capsys, restore_isa: None) -> None:
+    hbn_engine.set_isa("scalar")
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel path: scalar" in out and "table lookups" not in out
+    assert "bconv/scalar" in out
 
 
 def test_inspect(small_hbn, capsys, tmp_path) -> None:

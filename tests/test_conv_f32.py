@@ -107,7 +107,8 @@ def test_conv2d_f32_transform(each_isa: str, algo: str) -> None:
     np.testing.assert_allclose(got, ref, rtol=0, atol=3 * tolerance(ic * 9))
     assert (got >= 0).all() and (got == 0).any() and (got > 0).any()
     # The native reference applies the same transform definition.
-    ref_native = _core.conv2d_f32_reference(x, wt, (1, 1), (1, 1), scale, bias, True, pixel_scale)
+    ref_native = _core.conv2d_f32_reference(x, wt, (1, 1), (1, 1), scale=scale, bias=bias, relu=True,
+                                            pixel_scale=pixel_scale)
     np.testing.assert_allclose(got, ref_native, rtol=0, atol=3 * tolerance(ic * 9))
 
 

@@ -74,7 +74,8 @@ def test_wbconv2d_transform_alpha_bn_relu(each_isa: str) -> None:
     acc = conv_nhwc_f64(x, signs(wf), (1, 1), (1, 1))
     ref = np.maximum(acc * alpha * pixel_scale.reshape(n, h, w, 1) + bias, 0.0)
     np.testing.assert_allclose(got, ref, rtol=0, atol=2 * tolerance(ic * 9))
-    ref_native = _core.wbconv2d_reference(x, bits, (1, 1), (1, 1), alpha, bias, True, pixel_scale)
+    ref_native = _core.wbconv2d_reference(x, bits, (1, 1), (1, 1), scale=alpha, bias=bias, relu=True,
+                                          pixel_scale=pixel_scale)
     np.testing.assert_allclose(got, ref_native, rtol=0, atol=2 * tolerance(ic * 9))
 
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "bconv/bconv_kernels.h"
-#include "hbn/isa.h"
+#include "bitpack/binarize.h"
 
 namespace hbn {
 
@@ -79,14 +79,6 @@ void tile_scalar(const TileArgs& t) {
 
 BKernel bkernel_scalar() { return {kScalarMR, kScalarNB, tile_scalar}; }
 
-namespace {
-// Which AVX2 formulation runs (0 = nibble LUT, the faster on Zen 4 by ~2x; 1 = scalar popcnt).
-std::atomic<int> g_avx2_variant{0};
-}  // namespace
-
-void set_avx2_variant(int variant) { g_avx2_variant.store(variant == 1 ? 1 : 0, std::memory_order_relaxed); }
-int avx2_variant() { return g_avx2_variant.load(std::memory_order_relaxed); }
-
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------
@@ -96,19 +88,6 @@ int avx2_variant() { return g_avx2_variant.load(std::memory_order_relaxed); }
 namespace {
 
 constexpr int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-BKernel select_kernel() {
-  switch (active_isa()) {
-#if defined(HBN_X86)
-    case Isa::avx512: return detail::bkernel_avx512();
-    case Isa::avx2: return detail::bkernel_avx2();
-#endif
-#if defined(HBN_ARM64)
-    case Isa::neon: return detail::bkernel_neon();
-#endif
-    default: return detail::bkernel_scalar();
-  }
-}
 
 // Valid taps [lo, hi) of output position o along one axis.
 inline void tap_range(int o, int stride, int pad, int k, int in, int* lo, int* hi) {
@@ -330,9 +309,7 @@ void parallel(ThreadPool& pool, int64_t n, F& body) {
 }  // namespace
 
 BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
-  if (g.in_channels <= 0 || g.out_channels <= 0 || g.kernel_h <= 0 || g.kernel_w <= 0 ||
-      g.stride_h <= 0 || g.stride_w <= 0 || g.pad_h < 0 || g.pad_w < 0)
-    throw std::invalid_argument("BConv2d: invalid geometry");
+  if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
   const int C = g.in_channels, OC = g.out_channels;
   const int64_t W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
   const int64_t kw = T * W;
@@ -378,18 +355,8 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
 }
 
 BConv2d BConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
-  const int C = g.in_channels, OC = g.out_channels, KH = g.kernel_h, KW = g.kernel_w;
-  const int64_t W = words_for(C);
-  std::vector<word_t> bits(static_cast<size_t>(OC) * KH * KW * W, 0);
-  for (int oc = 0; oc < OC; ++oc)
-    for (int c = 0; c < C; ++c)
-      for (int kh = 0; kh < KH; ++kh)
-        for (int kx = 0; kx < KW; ++kx) {
-          const float v = weight_oihw[((static_cast<int64_t>(oc) * C + c) * KH + kh) * KW + kx];
-          if (v < 0.0f)
-            bits[static_cast<size_t>(((static_cast<int64_t>(oc) * KH + kh) * KW + kx) * W + c / kWordBits)] |=
-                word_t{1} << (c % kWordBits);
-        }
+  if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
+  const std::vector<word_t> bits = binarize_oihw(g, weight_oihw);
   return BConv2d(g, bits.data());
 }
 
@@ -418,7 +385,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
                        float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const {
   const int OH = g_.out_h(in_h), OW = g_.out_w(in_w);
   if (n <= 0 || OH <= 0 || OW <= 0) return;
-  BKernel kern = select_kernel();
+  BKernel kern = *detail::bconv_kernels().select();
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = !packed32_.empty() && kern.tile32;
   if (lane32) kern = BKernel{kern.mr32, kBlockN, kern.tile32, true};

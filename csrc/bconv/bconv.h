@@ -5,20 +5,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "hbn/conv_geometry.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
-
-struct ConvGeometry {
-  int in_channels = 0, out_channels = 0;
-  int kernel_h = 1, kernel_w = 1;
-  int stride_h = 1, stride_w = 1;
-  int pad_h = 0, pad_w = 0;
-  int out_h(int in_h) const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
-  int out_w(int in_w) const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
-};
 
 class BConv2d {
  public:

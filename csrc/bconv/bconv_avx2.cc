@@ -3,7 +3,7 @@
 //            method, accumulated in 8-bit lanes (at most 8 per step, flushed with vpsadbw
 //            into 64-bit totals every 31 steps, before a byte could overflow);
 //  - popcnt: MR x 4 tile of 64-bit scalar popcnt accumulators in general registers.
-// bkernel_avx2() returns the LUT one unless set_avx2_variant(1) was called: on Zen 4 it runs at
+// The LUT one is the preferred row of the table (bconv_table.cc): on Zen 4 it runs at
 // ~3.6e11 binary MACs/s at K = 2304 against ~1.8e11 for popcnt (whose own register-resident
 // loop tops out at ~3e11: three integer ops per word compete for the scalar ALUs);
 // benchmarks/bench_binary_kernels.py reports both.
@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "bconv/bconv_kernels.h"
+#include "hbn/dispatch_rows.h"
 
 namespace hbn {
 namespace detail {
@@ -158,20 +159,13 @@ void tile_popcnt(const TileArgs& t) {
 
 // A partial last panel runs a shorter tile instead of computing rows it would throw away.
 void tile_lut_any(const TileArgs& t) {
-  switch (t.rows) {
-    case 1: return tile_lut<1>(t);
-    case 2: return tile_lut<2>(t);
-    case 3: return tile_lut<3>(t);
-    default: return tile_lut<4>(t);
-  }
+  dispatch_rows<4>(t.rows, [&](auto r) { tile_lut<decltype(r)::value>(t); });
 }
 
 }  // namespace
 
-BKernel bkernel_avx2() {
-  if (avx2_variant() == 1) return {2, 4, tile_popcnt<2, 4>};
-  return {4, 8, tile_lut_any};
-}
+BKernel bkernel_avx2_lut() { return {4, 8, tile_lut_any}; }
+BKernel bkernel_avx2_popcnt() { return {2, 4, tile_popcnt<2, 4>}; }
 
 }  // namespace detail
 }  // namespace hbn

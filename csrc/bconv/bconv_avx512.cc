@@ -16,6 +16,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "bconv/bconv_kernels.h"
+#include "hbn/dispatch_rows.h"
 
 namespace hbn {
 namespace detail {
@@ -192,14 +193,7 @@ void tile32_avx512(const TileArgs& t) {
 // A partial last panel runs a shorter tile instead of computing rows it would throw away.
 template <int MODE>
 void tile_rows(const TileArgs& t) {
-  switch (t.rows) {
-    case 1: return tile_avx512<1, kNV, MODE>(t);
-    case 2: return tile_avx512<2, kNV, MODE>(t);
-    case 3: return tile_avx512<3, kNV, MODE>(t);
-    case 4: return tile_avx512<4, kNV, MODE>(t);
-    case 5: return tile_avx512<5, kNV, MODE>(t);
-    default: return tile_avx512<kMR, kNV, MODE>(t);
-  }
+  dispatch_rows<kMR>(t.rows, [&](auto r) { tile_avx512<decltype(r)::value, kNV, MODE>(t); });
 }
 
 void tile_any(const TileArgs& t) {
@@ -212,9 +206,7 @@ void tile_any(const TileArgs& t) {
 // are not stored), which costs less code than one instantiation per row count.
 template <int MODE>
 void narrow_rows(const TileArgs& t) {
-  if (t.rows <= 4) return tile_avx512<4, 2, MODE>(t);
-  if (t.rows <= 8) return tile_avx512<8, 2, MODE>(t);
-  return tile_avx512<kNarrowMR, 2, MODE>(t);
+  dispatch_rows<kNarrowMR, 4>(t.rows, [&](auto r) { tile_avx512<decltype(r)::value, 2, MODE>(t); });
 }
 
 void narrow_any(const TileArgs& t) {
@@ -223,10 +215,10 @@ void narrow_any(const TileArgs& t) {
   return narrow_rows<kBitsF>(t);
 }
 
+// A short last panel runs 4 rows, else the full 12.
 template <int MODE>
 void tile32_rows(const TileArgs& t) {
-  if (t.rows <= 4) return tile32_avx512<4, MODE>(t);
-  return tile32_avx512<kMR32, MODE>(t);
+  dispatch_rows<kMR32, 8, 4>(t.rows, [&](auto r) { tile32_avx512<decltype(r)::value, MODE>(t); });
 }
 
 void tile32_any(const TileArgs& t) {

@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 
+#include "hbn/kernel_table.h"
 #include "hbn/types.h"
 
 namespace hbn {
@@ -87,14 +88,8 @@ struct BKernel {
   void (*tile32)(const TileArgs&) = nullptr;
 };
 
-BKernel bkernel_scalar();
-BKernel bkernel_avx2();
-// AVX2 has two formulations (bconv_avx2.cc); bkernel_avx2() returns the selected one so tests
-// and benchmarks can run both: 0 = nibble-LUT vpshufb, 1 = scalar popcnt.
-void set_avx2_variant(int variant);
-int avx2_variant();
-BKernel bkernel_avx512();
-BKernel bkernel_neon();
+// The micro-kernel table (bconv_table.cc): one row per compiled kernel, best first.
+const KernelTable<BKernel>& bconv_kernels();
 
 // Population count for the portable path. Without a popcount instruction in the baseline ISA
 // (x86-64 without -mpopcnt) the builtin becomes a libgcc call per word; the inline SWAR

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "bitpack/bitpack_impl.h"
-#include "hbn/isa.h"
 
 namespace hbn {
 
@@ -20,7 +19,7 @@ void pack_rows_reference(const float* in, int64_t rows, int channels, int64_t in
   }
 }
 
-namespace {
+namespace detail {
 
 // The scalar path: the reference rule, but branch-free and building each word in a register
 // (the reference sets one bit at a time in memory and is kept for clarity).
@@ -50,25 +49,12 @@ void pack_rows_portable(const float* in, int64_t rows, int channels, int64_t in_
   }
 }
 
-detail::PackRowsFn select_kernel() {
-  switch (active_isa()) {
-#if defined(HBN_X86)
-    case Isa::avx512: return detail::pack_rows_avx512;
-    case Isa::avx2: return detail::pack_rows_avx2;
-#endif
-#if defined(HBN_ARM64)
-    case Isa::neon: return detail::pack_rows_neon;
-#endif
-    default: return pack_rows_portable;
-  }
-}
-
-}  // namespace
+}  // namespace detail
 
 void pack_rows(const float* in, int64_t rows, int channels, int64_t in_stride, word_t* out,
                const float* thresholds, const uint8_t* flip, ThreadPool* pool) {
   if (rows <= 0 || channels <= 0) return;
-  const detail::PackRowsFn fn = select_kernel();
+  const detail::PackRowsFn fn = *detail::bitpack_kernels().select();
   const int64_t words = words_for(channels);
   // Packing streams memory at a few cycles per word; below ~16K floats per thread the
   // wake-up of a worker costs more than it saves.

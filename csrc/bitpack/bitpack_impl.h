@@ -1,8 +1,9 @@
-// Internal: per-ISA entry points of pack_rows (bitpack.cc dispatches on hbn::active_isa()).
+// Internal: the per-ISA entry points of pack_rows, one row each of the table in bitpack_table.cc.
 // Each has exactly the contract of pack_rows_reference, single-threaded.
 #pragma once
 #include <cstdint>
 
+#include "hbn/kernel_table.h"
 #include "hbn/types.h"
 
 namespace hbn {
@@ -11,12 +12,8 @@ namespace detail {
 using PackRowsFn = void (*)(const float* in, int64_t rows, int channels, int64_t in_stride,
                             word_t* out, const float* thresholds, const uint8_t* flip);
 
-void pack_rows_avx2(const float* in, int64_t rows, int channels, int64_t in_stride, word_t* out,
-                    const float* thresholds, const uint8_t* flip);
-void pack_rows_avx512(const float* in, int64_t rows, int channels, int64_t in_stride, word_t* out,
-                      const float* thresholds, const uint8_t* flip);
-void pack_rows_neon(const float* in, int64_t rows, int channels, int64_t in_stride, word_t* out,
-                    const float* thresholds, const uint8_t* flip);
+// The table (bitpack_table.cc): one row per compiled path, best first.
+const KernelTable<PackRowsFn>& bitpack_kernels();
 
 // One channel's bit, the definition every path must reproduce (see bitpack.h).
 inline bool pack_bit(float x, const float* thresholds, const uint8_t* flip, int c) {

@@ -8,7 +8,7 @@
 namespace hbn {
 namespace {
 
-CpuFeatures detect() {
+CpuFeatures detect_cpu() {
   CpuFeatures f;
 #if defined(HBN_X86)
   __builtin_cpu_init();
@@ -28,90 +28,136 @@ CpuFeatures detect() {
   return f;
 }
 
-std::atomic<int> g_override{-1};
+// Which kernel features the CPU can run: the CPU flags each feature's translation units are
+// compiled with (CMakeLists.txt) must all be present.
+FeatureMask detect() {
+  const CpuFeatures& f = cpu_features();
+  FeatureMask m = 0;
+  if (f.avx2 && f.fma && f.popcnt && f.bmi2) m |= kAvx2;
+  if ((m & kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vpopcntdq) m |= kAvx512;
+  if (f.neon) m |= kNeon;
+  return feature_closure(m) & compiled_features();
+}
+
+// Override as mask + 1 (0 = none), so one atomic holds "no override" and "scalar" apart.
+std::atomic<uint64_t> g_override{0};
 std::once_flag g_env_once;
-int g_env_isa = -1;
+bool g_env_set = false;
+FeatureMask g_env_mask = 0;
 std::string g_env_error;
+
+std::string path_list() {
+  std::string s;
+  for (const std::string& p : isa_paths()) s += (s.empty() ? "" : ", ") + p;
+  return s;
+}
 
 void read_env() {
   const char* v = std::getenv("HBN_FORCE_ISA");
   if (!v || !*v) return;
-  Isa isa;
-  if (!parse_isa(v, &isa)) {
-    g_env_error = std::string("HBN_FORCE_ISA=") + v + " is not one of scalar, avx2, avx512, neon";
-  } else if (!isa_supported(isa)) {
+  FeatureMask m;
+  if (!parse_isa(v, &m)) {
+    g_env_error = std::string("HBN_FORCE_ISA=") + v + " is not one of " + path_list();
+  } else if (!isa_supported(v)) {
     g_env_error = std::string("HBN_FORCE_ISA=") + v + " is not supported on this CPU/build";
   } else {
-    g_env_isa = static_cast<int>(isa);
+    g_env_mask = m;
+    g_env_set = true;
   }
 }
 
 }  // namespace
 
 const CpuFeatures& cpu_features() {
-  static const CpuFeatures f = detect();
+  static const CpuFeatures f = detect_cpu();
   return f;
 }
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::scalar: return "scalar";
-    case Isa::avx2: return "avx2";
-    case Isa::avx512: return "avx512";
-    case Isa::neon: return "neon";
+FeatureMask feature_closure(FeatureMask mask) {
+  for (;;) {
+    FeatureMask next = mask;
+    for (const FeatureInfo& f : kFeatures)
+      if (mask & f.bit) next |= f.implies;
+    if (next == mask) return mask;
+    mask = next;
   }
-  return "unknown";
 }
 
-bool parse_isa(const std::string& name, Isa* out) {
-  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
-    if (name == isa_name(i)) {
-      *out = i;
+std::string feature_names(FeatureMask mask) {
+  std::string s;
+  for (const FeatureInfo& f : kFeatures)
+    if (mask & f.bit) s += (s.empty() ? "" : "+") + std::string(f.name);
+  return s.empty() ? "scalar" : s;
+}
+
+FeatureMask compiled_features() {
+  FeatureMask m = 0;
+  for (const FeatureInfo& f : kFeatures) {
+#if defined(HBN_X86)
+    if (f.arch == Arch::x86) m |= f.bit;
+#elif defined(HBN_ARM64)
+    if (f.arch == Arch::arm64) m |= f.bit;
+#endif
+    (void)f;
+  }
+  return m;
+}
+
+FeatureMask supported_features() {
+  static const FeatureMask m = detect();
+  return m;
+}
+
+std::vector<std::string> isa_paths() {
+  std::vector<std::string> out{"scalar"};
+  for (const FeatureInfo& f : kFeatures) out.emplace_back(f.name);
+  return out;
+}
+
+bool parse_isa(const std::string& name, FeatureMask* mask) {
+  if (name == "scalar") {
+    *mask = kNoFeatures;
+    return true;
+  }
+  for (const FeatureInfo& f : kFeatures)
+    if (name == f.name) {
+      *mask = feature_closure(f.bit);
       return true;
     }
-  }
   return false;
 }
 
-bool isa_supported(Isa isa) {
-  const CpuFeatures& f = cpu_features();
-  switch (isa) {
-    case Isa::scalar: return true;
-#if defined(HBN_X86)
-    case Isa::avx2: return f.avx2 && f.fma && f.popcnt && f.bmi2;
-    case Isa::avx512:
-      return f.avx2 && f.fma && f.popcnt && f.bmi2 && f.avx512f && f.avx512bw && f.avx512vl &&
-             f.avx512dq && f.avx512vpopcntdq;
-#endif
-#if defined(HBN_ARM64)
-    case Isa::neon: return f.neon;
-#endif
-    default: return false;
-  }
+bool isa_supported(const std::string& name) {
+  FeatureMask m;
+  return parse_isa(name, &m) && (m & ~supported_features()) == 0;
 }
 
-Isa best_isa() {
-  for (Isa i : {Isa::avx512, Isa::avx2, Isa::neon}) {
-    if (isa_supported(i)) return i;
+std::string isa_name(FeatureMask mask) {
+  std::string best;
+  for (const std::string& p : isa_paths()) {
+    FeatureMask m;
+    parse_isa(p, &m);
+    if (m == mask) best = p;
   }
-  return Isa::scalar;
+  return best.empty() ? feature_names(mask) : best;
 }
 
-Isa active_isa() {
-  int o = g_override.load(std::memory_order_relaxed);
-  if (o >= 0) return static_cast<Isa>(o);
+FeatureMask active_features() {
+  const uint64_t o = g_override.load(std::memory_order_relaxed);
+  if (o) return static_cast<FeatureMask>(o - 1);
   std::call_once(g_env_once, read_env);
-  if (g_env_isa >= 0) return static_cast<Isa>(g_env_isa);
-  return best_isa();
+  if (g_env_set) return g_env_mask;
+  return supported_features();
 }
 
-bool set_isa(Isa isa) {
-  if (!isa_supported(isa)) return false;
-  g_override.store(static_cast<int>(isa), std::memory_order_relaxed);
+bool set_isa(const std::string& name) {
+  FeatureMask m;
+  if (!parse_isa(name, &m) || (m & ~supported_features())) return false;
+  g_override.store(uint64_t{m} + 1, std::memory_order_relaxed);
   return true;
 }
 
-void reset_isa() { g_override.store(-1, std::memory_order_relaxed); }
+void reset_isa() { g_override.store(0, std::memory_order_relaxed); }
 
 std::string isa_env_error() {
   std::call_once(g_env_once, read_env);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bconv/bconv_kernels.h"  // popcount64: the portable kernel's popcount
 #include "peak/peak_impl.h"
@@ -79,47 +80,37 @@ double measure(const detail::PeakLoop& loop, double seconds) {
   return best;
 }
 
-void require(Isa isa) {
-  if (!isa_supported(isa))
-    throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not supported here");
+// The rows a path runs: the best row for its features and every row requiring the same
+// features (AVX2's two binary formulations), so a path's peak is the better of its loops.
+double best_of_path(const KernelTable<detail::PeakLoop>& table, const std::string& path, double seconds) {
+  FeatureMask mask;
+  if (!parse_isa(path, &mask)) throw std::invalid_argument("unknown ISA path: " + path);
+  if (!isa_supported(path)) throw std::invalid_argument("ISA " + path + " is not supported here");
+  const int best = table.best_for(mask);
+  std::vector<int> rows;
+  for (int i = 0; i < table.size(); ++i)
+    if (table.entry_requires(i) == table.entry_requires(best)) rows.push_back(i);
+  double rate = 0.0;
+  for (int i : rows) rate = std::max(rate, measure(table.use(i), seconds / static_cast<double>(rows.size())));
+  return rate;
 }
 
 }  // namespace
 
 double peak_binary_variant(const char* name, double seconds) {
-  const std::string n = name;
-  if (n == "scalar") return measure(detail::peak_binary_scalar(), seconds);
-#if defined(HBN_X86)
-  if (n == "avx512") return require(Isa::avx512), measure(detail::peak_binary_avx512(), seconds);
-  if (n == "avx2_lut") return require(Isa::avx2), measure(detail::peak_binary_avx2_lut(), seconds);
-  if (n == "avx2_popcnt") return require(Isa::avx2), measure(detail::peak_binary_avx2_popcnt(), seconds);
-#endif
-#if defined(HBN_ARM64)
-  if (n == "neon") return require(Isa::neon), measure(detail::peak_binary_neon(), seconds);
-#endif
-  throw std::invalid_argument("unknown or unavailable peak loop: " + n);
+  const KernelTable<detail::PeakLoop>& table = detail::peak_binary_loops();
+  const int i = table.find(name);
+  if (i < 0 || !table.entry_supported(i))
+    throw std::invalid_argument(std::string("unknown or unavailable peak loop: ") + name);
+  return measure(table.use(i), seconds);
 }
 
-double peak_binary_macs(Isa isa, double seconds) {
-  require(isa);
-  if (isa == Isa::avx2)
-    return std::max(peak_binary_variant("avx2_lut", seconds / 2),
-                    peak_binary_variant("avx2_popcnt", seconds / 2));
-  return peak_binary_variant(isa_name(isa), seconds);
+double peak_binary_macs(const std::string& path, double seconds) {
+  return best_of_path(detail::peak_binary_loops(), path, seconds);
 }
 
-double peak_fma_macs(Isa isa, double seconds) {
-  require(isa);
-  switch (isa) {
-#if defined(HBN_X86)
-    case Isa::avx512: return measure(detail::peak_fma_avx512(), seconds);
-    case Isa::avx2: return measure(detail::peak_fma_avx2(), seconds);
-#endif
-#if defined(HBN_ARM64)
-    case Isa::neon: return measure(detail::peak_fma_neon(), seconds);
-#endif
-    default: return measure(detail::peak_fma_scalar(), seconds);
-  }
+double peak_fma_macs(const std::string& path, double seconds) {
+  return best_of_path(detail::peak_fma_loops(), path, seconds);
 }
 
 }  // namespace hbn

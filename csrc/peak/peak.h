@@ -4,21 +4,22 @@
 // its instructions, and returns a checksum so the compiler cannot drop the work.
 #pragma once
 
-#include "hbn/isa.h"
+#include <string>
 
 namespace hbn {
 
-// Binary MACs per second on one thread for the given path: the xor + popcount + add mix on
-// 64-bit lanes (one lane-op = 64 binary MACs). On AVX2, which has no vector popcount, this is
-// the better of the nibble-LUT vpshufb loop and the scalar popcnt loop (see peak_binary_variant).
-// Runs for about `seconds`. Throws std::invalid_argument when the path cannot run here.
-double peak_binary_macs(Isa isa, double seconds);
+// Binary MACs per second on one thread for the given ISA path (hbn/isa.h): the xor + popcount
+// + add mix on 64-bit lanes (one lane-op = 64 binary MACs). On AVX2, which has no vector
+// popcount, this is the better of the nibble-LUT vpshufb loop and the scalar popcnt loop (the
+// rows of the "peak_binary" table requiring the path's features). Runs for about `seconds`.
+// Throws std::invalid_argument when the path is unknown or cannot run here.
+double peak_binary_macs(const std::string& path, double seconds);
 
-// One named loop: "scalar", "avx512", "avx2_lut", "avx2_popcnt", "neon".
+// One row of the "peak_binary" table by name ("scalar", "avx512", "avx2_lut", ...).
 double peak_binary_variant(const char* name, double seconds);
 
 // fp32 multiply-accumulates per second on one thread (vector FMA; the scalar path uses the
 // baseline instruction set, i.e. separate multiply and add on x86-64).
-double peak_fma_macs(Isa isa, double seconds);
+double peak_fma_macs(const std::string& path, double seconds);
 
 }  // namespace hbn

@@ -1,7 +1,9 @@
-// Internal: the per-ISA loops behind peak.h. Each runs `iters` iterations and returns a
+// Internal: the per-ISA loops behind peak.h, rows of the tables in peak_table.cc. Each runs `iters` iterations and returns a
 // checksum; macs_per_iter says how much work one iteration is.
 #pragma once
 #include <cstdint>
+
+#include "hbn/kernel_table.h"
 
 namespace hbn {
 namespace detail {
@@ -11,15 +13,9 @@ struct PeakLoop {
   double macs_per_iter;
 };
 
-PeakLoop peak_binary_scalar();
-PeakLoop peak_fma_scalar();
-PeakLoop peak_binary_avx512();
-PeakLoop peak_fma_avx512();
-PeakLoop peak_binary_avx2_lut();
-PeakLoop peak_binary_avx2_popcnt();
-PeakLoop peak_fma_avx2();
-PeakLoop peak_binary_neon();
-PeakLoop peak_fma_neon();
+// The two tables (peak_table.cc), best first.
+const KernelTable<PeakLoop>& peak_binary_loops();
+const KernelTable<PeakLoop>& peak_fma_loops();
 
 }  // namespace detail
 }  // namespace hbn

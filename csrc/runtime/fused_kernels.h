@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "hbn/dispatch_rows.h"
 #include "runtime/ops.h"
 
 namespace hbn {
@@ -84,30 +85,21 @@ void add_fused_rows_n(const float* __restrict a, const float* __restrict b, int6
   }
 }
 
-static_assert(kMaxPackSinks == 4, "instantiate one kernel per sink count");
-
+// One instantiation per sink count 0 .. kMaxPackSinks.
 template <typename V>
 void max_pool_fused_rows(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p,
                          float* out, const PackSink* s, int ns, int64_t b, int64_t e) {
-  switch (ns) {
-    case 0: return max_pool_fused_rows_n<V, 0>(in, h, w, c, p, out, s, b, e);
-    case 1: return max_pool_fused_rows_n<V, 1>(in, h, w, c, p, out, s, b, e);
-    case 2: return max_pool_fused_rows_n<V, 2>(in, h, w, c, p, out, s, b, e);
-    case 3: return max_pool_fused_rows_n<V, 3>(in, h, w, c, p, out, s, b, e);
-    default: return max_pool_fused_rows_n<V, 4>(in, h, w, c, p, out, s, b, e);
-  }
+  dispatch_rows<kMaxPackSinks, 1, 0>(ns, [&](auto k) {
+    max_pool_fused_rows_n<V, decltype(k)::value>(in, h, w, c, p, out, s, b, e);
+  });
 }
 
 template <typename V>
 void add_fused_rows(const float* a, const float* b, int64_t c, bool relu, float* out,
                     const PackSink* s, int ns, int64_t r0, int64_t r1) {
-  switch (ns) {
-    case 0: return add_fused_rows_n<V, 0>(a, b, c, relu, out, s, r0, r1);
-    case 1: return add_fused_rows_n<V, 1>(a, b, c, relu, out, s, r0, r1);
-    case 2: return add_fused_rows_n<V, 2>(a, b, c, relu, out, s, r0, r1);
-    case 3: return add_fused_rows_n<V, 3>(a, b, c, relu, out, s, r0, r1);
-    default: return add_fused_rows_n<V, 4>(a, b, c, relu, out, s, r0, r1);
-  }
+  dispatch_rows<kMaxPackSinks, 1, 0>(ns, [&](auto k) {
+    add_fused_rows_n<V, decltype(k)::value>(a, b, c, relu, out, s, r0, r1);
+  });
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include "runtime/ops.h"
 
 #include "bitpack/bitpack.h"
-#include "hbn/isa.h"
+#include "runtime/ops_kernels.h"
 #include "runtime/pool_kernels.h"
 #include "runtime/transpose.h"
 
@@ -31,14 +31,6 @@ void pfor(ThreadPool& pool, int64_t n, const F& body, int64_t grain) {
 // transposed at once, so each thread streams whole cache lines in and out.
 constexpr int64_t kTile = 64;
 
-#if defined(__x86_64__) || defined(_M_X64)
-void nchw3_to_nhwc_avx512(const float* in, int64_t cs, int64_t p0, int64_t p1, float* out);
-void nchw_pack_pixels_avx512(const float* in, int64_t c, int64_t cs, int64_t p0, int64_t p1,
-                             const PackSink& s, word_t* out);
-void nchw_pack_pixels_avx2(const float* in, int64_t c, int64_t cs, int64_t p0, int64_t p1,
-                           const PackSink& s, word_t* out);
-#endif
-
 namespace {
 
 // Pixels [p0, p1) of C contiguous channel planes (stride cs) to NHWC. With C a compile-time
@@ -54,13 +46,10 @@ void nchw_small_to_nhwc(const float* __restrict in, int64_t cs, int64_t p0, int6
 using SmallFn = void (*)(const float*, int64_t, int64_t, int64_t, float*);
 
 SmallFn small_layout_fn(int64_t c) {
-#if defined(__x86_64__) || defined(_M_X64)
-  if (c == 3 && active_isa() == Isa::avx512) return nchw3_to_nhwc_avx512;
-#endif
   switch (c) {
     case 1: return nchw_small_to_nhwc<1>;
     case 2: return nchw_small_to_nhwc<2>;
-    case 3: return nchw_small_to_nhwc<3>;
+    case 3: return ops_kernels().select()->nchw3_to_nhwc;
     case 4: return nchw_small_to_nhwc<4>;
     default: return nullptr;
   }
@@ -252,42 +241,14 @@ void lrn(const float* in, int64_t rows, int64_t c, int size, double alpha, doubl
   }, row_grain(c * size));
 }
 
-// Each ISA's build of the row kernels in pool_kernels.h; the baseline build is the reference.
-#if defined(__x86_64__) || defined(_M_X64)
-void max_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
-void max_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
-void avg_pool_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
-void avg_pool_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
-void max_pool_fused_rows_avx2(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
-                              const PackSink*, int, int64_t, int64_t);
-void max_pool_fused_rows_avx512(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
-                                const PackSink*, int, int64_t, int64_t);
-void add_fused_rows_avx2(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
-                         int64_t, int64_t);
-void add_fused_rows_avx512(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
-                           int64_t, int64_t);
-#endif
-
 namespace {
-
-using PoolRows = void (*)(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*, int64_t, int64_t);
-
-PoolRows pool_rows(bool is_max) {
-#if defined(__x86_64__) || defined(_M_X64)
-  switch (active_isa()) {
-    case Isa::avx512: return is_max ? max_pool_rows_avx512 : avg_pool_rows_avx512;
-    case Isa::avx2: return is_max ? max_pool_rows_avx2 : avg_pool_rows_avx2;
-    default: break;
-  }
-#endif
-  return is_max ? PoolRows{max_pool_rows_impl} : PoolRows{avg_pool_rows_impl};
-}
 
 // One task covers whole output rows; rows are grouped so a task reads at least ~kElemGrain
 // input elements (small late layers would otherwise pay a wake-up per row).
 void pool_dispatch(bool is_max, const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
                    const PoolParams& p, float* out, ThreadPool& pool) {
-  const PoolRows rows = pool_rows(is_max);
+  const OpsKernels& k = *ops_kernels().select();
+  const auto rows = is_max ? k.max_pool_rows : k.avg_pool_rows;
   const int64_t row_work = p.out_w * c * p.kh * p.kw;
   pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) { rows(in, h, w, c, p, out, b, e); },
        row_grain(row_work));
@@ -306,8 +267,8 @@ void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
 }
 
 void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
-                   const PoolParams& p, const float* thr, const uint8_t* flip, float* /*stage*/,
-                   word_t* out, ThreadPool& pool) {
+                   const PoolParams& p, const float* thr, const uint8_t* flip, word_t* out,
+                   ThreadPool& pool) {
   // The fused kernel compares the pooled registers directly: nothing is staged.
   const PackTarget t = make_pack_target(thr, flip, c);
   const PackSink s = t.sink(out);
@@ -376,46 +337,12 @@ void nchw_pack_pixels_ref(const float* in, int64_t c, int64_t cs, int64_t p0, in
     }
 }
 
-using MaxPoolFusedRows = void (*)(const float*, int64_t, int64_t, int64_t, const PoolParams&, float*,
-                                  const PackSink*, int, int64_t, int64_t);
-using AddFusedRows = void (*)(const float*, const float*, int64_t, bool, float*, const PackSink*, int,
-                              int64_t, int64_t);
-using NchwPackPixels = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, const PackSink&, word_t*);
-
-MaxPoolFusedRows max_pool_fused_fn() {
-#if defined(__x86_64__) || defined(_M_X64)
-  switch (active_isa()) {
-    case Isa::avx512: return max_pool_fused_rows_avx512;
-    case Isa::avx2: return max_pool_fused_rows_avx2;
-    default: break;
-  }
-#endif
-  return max_pool_fused_rows_ref;
-}
-
-AddFusedRows add_fused_fn() {
-#if defined(__x86_64__) || defined(_M_X64)
-  switch (active_isa()) {
-    case Isa::avx512: return add_fused_rows_avx512;
-    case Isa::avx2: return add_fused_rows_avx2;
-    default: break;
-  }
-#endif
-  return add_fused_rows_ref;
-}
-
-NchwPackPixels nchw_pack_fn() {
-#if defined(__x86_64__) || defined(_M_X64)
-  switch (active_isa()) {
-    case Isa::avx512: return nchw_pack_pixels_avx512;
-    case Isa::avx2: return nchw_pack_pixels_avx2;
-    default: break;
-  }
-#endif
-  return nchw_pack_pixels_ref;
-}
-
 }  // namespace
+
+OpsKernels ops_kernels_scalar() {
+  return OpsKernels{max_pool_rows_impl, avg_pool_rows_impl, max_pool_fused_rows_ref, add_fused_rows_ref,
+                    nchw_pack_pixels_ref, nchw_small_to_nhwc<3>};
+}
 
 PackSink PackTarget::sink(word_t* out) const {
   PackSink s;
@@ -446,7 +373,7 @@ PackTarget make_pack_target(const float* thr, const uint8_t* flip, int64_t c) {
 void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
                     const PoolParams& p, float* out, const PackSink* sinks, int n_sinks,
                     ThreadPool& pool) {
-  const MaxPoolFusedRows fn = max_pool_fused_fn();
+  const auto fn = ops_kernels().select()->max_pool_fused_rows;
   const int64_t row_work = p.out_w * c * p.kh * p.kw;
   for (int first = 0; first == 0 || first < n_sinks; first += kMaxPackSinks) {
     const int ns = std::min(kMaxPackSinks, std::max(0, n_sinks - first));
@@ -459,7 +386,7 @@ void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
 
 void add_fused(const float* a, const float* b_, int64_t rows, int64_t c, bool relu_after,
                float* out, const PackSink* sinks, int n_sinks, ThreadPool& pool) {
-  const AddFusedRows fn = add_fused_fn();
+  const auto fn = ops_kernels().select()->add_fused_rows;
   for (int first = 0; first == 0 || first < n_sinks; first += kMaxPackSinks) {
     const int ns = std::min(kMaxPackSinks, std::max(0, n_sinks - first));
     // later passes recompute the sum (exactly) rather than store it twice
@@ -474,7 +401,7 @@ void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, cons
                const PackSink& sink, ThreadPool& pool) {
   const int64_t hw = h * w, words = words_for(c);
   if (s[3] == 1 && s[2] == w) {
-    const NchwPackPixels fn = nchw_pack_fn();
+    const auto fn = ops_kernels().select()->nchw_pack_pixels;
     const int64_t chunk = 64;
     const int64_t tiles = (hw + chunk - 1) / chunk;
     pfor(pool, n * tiles, [&](int64_t b, int64_t e, int) {

@@ -99,12 +99,11 @@ void add_fused(const float* a, const float* b, int64_t rows, int64_t c, bool rel
 void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,
                const int64_t strides[4], const PackSink& sink, ThreadPool& pool);
 
-// Max-pool then threshold + pack for a binary consumer (bit(c) as in pack_rows), a band of
-// output rows at a time so the pooled floats (staged in `stage`, one float output's size) are
-// packed while still in cache.
+// Max-pool then threshold + pack for a binary consumer (bit(c) as in pack_rows): the pooled
+// registers are compared directly (max_pool_fused with one sink), no float is stored.
 void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
-                   const PoolParams& p, const float* thr, const uint8_t* flip, float* stage,
-                   word_t* out, ThreadPool& pool);
+                   const PoolParams& p, const float* thr, const uint8_t* flip, word_t* out,
+                   ThreadPool& pool);
 // Max-pool in the bit domain, on rows of `words` packed sign bits that a producer thresholded
 // for the consumer after the pool (bit = y < thr, or y > thr where or_mask has the bit set).
 // Max commutes with a non-decreasing comparison: bit(max y) = AND of the window's bits where

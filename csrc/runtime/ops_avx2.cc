@@ -1,9 +1,10 @@
 // The pooling row kernels compiled with avx2 flags (see pool_kernels.h) and the fused row
-// kernels (fused_kernels.h) over 8-lane registers; dispatched by ops.cc.
+// kernels (fused_kernels.h) over 8-lane registers: the "avx2" row of the ops table.
 #include <immintrin.h>
 
-#include "runtime/pool_kernels.h"
 #include "runtime/fused_kernels.h"
+#include "runtime/ops_kernels.h"
+#include "runtime/pool_kernels.h"
 
 namespace hbn {
 namespace {
@@ -85,6 +86,19 @@ void nchw_pack_pixels_avx2(const float* in, int64_t c, int64_t cs, int64_t p0, i
       for (int64_t i = 0; i < n; ++i) o[i * words] = tmp[i];
     }
   }
+}
+
+OpsKernels ops_kernels_scalar();
+
+// The AVX2 row; the 3-channel input layout keeps the scalar kernel (straight copies).
+OpsKernels ops_kernels_avx2() {
+  OpsKernels k = ops_kernels_scalar();
+  k.max_pool_rows = max_pool_rows_avx2;
+  k.avg_pool_rows = avg_pool_rows_avx2;
+  k.max_pool_fused_rows = max_pool_fused_rows_avx2;
+  k.add_fused_rows = add_fused_rows_avx2;
+  k.nchw_pack_pixels = nchw_pack_pixels_avx2;
+  return k;
 }
 
 }  // namespace hbn

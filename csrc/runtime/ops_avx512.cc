@@ -1,9 +1,11 @@
 // The pooling row kernels compiled with avx512 flags (see pool_kernels.h), the fused row kernels
-// (fused_kernels.h) over 16-lane registers, and the AVX-512 layout kernels; dispatched by ops.cc.
+// (fused_kernels.h) over 16-lane registers, and the AVX-512 layout kernels: the "avx512" row of
+// the ops table.
 #include <immintrin.h>
 
-#include "runtime/pool_kernels.h"
 #include "runtime/fused_kernels.h"
+#include "runtime/ops_kernels.h"
+#include "runtime/pool_kernels.h"
 
 namespace hbn {
 namespace {
@@ -112,6 +114,11 @@ void nchw3_to_nhwc_avx512(const float* in, int64_t cs, int64_t p0, int64_t p1, f
   }
   for (; p < p1; ++p)
     for (int ch = 0; ch < 3; ++ch) out[p * 3 + ch] = in[ch * cs + p];
+}
+
+OpsKernels ops_kernels_avx512() {
+  return OpsKernels{max_pool_rows_avx512, avg_pool_rows_avx512, max_pool_fused_rows_avx512,
+                    add_fused_rows_avx512, nchw_pack_pixels_avx512, nchw3_to_nhwc_avx512};
 }
 
 }  // namespace hbn

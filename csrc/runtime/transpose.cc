@@ -1,11 +1,11 @@
 #include "runtime/transpose.h"
 
-#include "hbn/isa.h"
+#include "hbn/kernel_table.h"
 
 namespace hbn {
 
 void transpose_block_avx2(const float* src, int64_t rows, int64_t cols, int64_t src_ld, float* dst,
-                          int64_t dst_ld);
+                          int64_t dst_ld);  // transpose_avx2.cc
 
 void transpose_block_reference(const float* src, int64_t rows, int64_t cols, int64_t src_ld,
                                float* dst, int64_t dst_ld) {
@@ -13,17 +13,20 @@ void transpose_block_reference(const float* src, int64_t rows, int64_t cols, int
     for (int64_t j = 0; j < cols; ++j) dst[j * dst_ld + i] = src[i * src_ld + j];
 }
 
+// Adding a row: one line here (and its declaration above), the kernel in its own
+// transpose_<feature>.cc. AVX-512 machines take the AVX2 row: for a copy this short the wider
+// registers buy nothing.
+const KernelTable<TransposeFn>& transpose_kernels() {
+  static const KernelTable<TransposeFn> table("transpose", {
+      HBN_X86_ROW({kAvx2, "avx2", transpose_block_avx2})
+      {kNoFeatures, "scalar", transpose_block_reference},
+  });
+  return table;
+}
+
 void transpose_block(const float* src, int64_t rows, int64_t cols, int64_t src_ld, float* dst,
                      int64_t dst_ld) {
-#if defined(HBN_X86)
-  const Isa isa = active_isa();
-  if (isa == Isa::avx2 || isa == Isa::avx512) {
-    // 8x8 register transposes; AVX-512's wider registers buy nothing for a copy this short.
-    transpose_block_avx2(src, rows, cols, src_ld, dst, dst_ld);
-    return;
-  }
-#endif
-  transpose_block_reference(src, rows, cols, src_ld, dst, dst_ld);
+  (*transpose_kernels().select())(src, rows, cols, src_ld, dst, dst_ld);
 }
 
 }  // namespace hbn

@@ -1,11 +1,16 @@
 // The few helpers every C++ unit test needs (no test framework dependency: each test is a plain
-// executable that ctest runs and judges by its exit code).
+// executable that ctest runs and judges by its exit code), and the ISA / kernel-table loops
+// every kernel test runs its checks under.
 #pragma once
 #include <cstdio>
+#include <cstring>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "hbn/isa.h"
+#include "hbn/kernel_table.h"
 
 namespace hbn_test {
 
@@ -30,19 +35,57 @@ inline std::vector<float> random_floats(size_t n, std::mt19937& rng, float lo = 
   return v;
 }
 
-// The compiled kernel paths this CPU can run (each test checks every one of them).
-inline std::vector<hbn::Isa> compiled_isas() {
-  std::vector<hbn::Isa> out;
-  for (hbn::Isa i : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon})
-    if (hbn::isa_supported(i)) out.push_back(i);
+// The ISA paths this CPU can run, slowest first (each test checks every one of them).
+inline std::vector<std::string> supported_paths() {
+  std::vector<std::string> out;
+  for (const std::string& p : hbn::isa_paths())
+    if (hbn::isa_supported(p)) out.push_back(p);
   return out;
 }
 
-// The exit code of a test's main(): non-zero when any CHECK failed.
+// Which test executable covers which kernel families: every family of hbn::kernel_families()
+// must be listed (test_kernel_tables checks that), and each test's finish() fails unless every
+// supported row of its families was dispatched during its run. So no row goes untested.
+inline const std::vector<std::pair<const char*, const char*>>& family_tests() {
+  static const std::vector<std::pair<const char*, const char*>> map{
+      {"bconv", "test_bconv"},     {"peak_binary", "test_bconv"}, {"peak_fma", "test_bconv"},
+      {"bitpack", "test_bitpack"}, {"sgemm", "test_conv_f32"},    {"wbconv_lut", "test_wbconv"},
+      {"ops", "test_fused_ops"},   {"transpose", "test_transpose"},
+  };
+  return map;
+}
+
+// Runs body(row name) once per supported row of the family, that row forced (so rows no ISA
+// path selects, e.g. AVX2's second bconv formulation, run too).
+template <class F>
+void for_each_row(const hbn::KernelFamily& family, F body) {
+  for (int i = 0; i < family.size(); ++i) {
+    if (!family.entry_supported(i)) continue;
+    family.force(family.entry_name(i));
+    body(family.entry_name(i));
+  }
+  family.release();
+}
+
+// The exit code of a test's main(): non-zero when any CHECK failed or a supported row of a
+// family this test covers (family_tests) was never dispatched.
 inline int finish(const char* name) {
   std::printf("%s: paths tested:", name);
-  for (hbn::Isa i : compiled_isas()) std::printf(" %s", hbn::isa_name(i));
+  for (const std::string& p : supported_paths()) std::printf(" %s", p.c_str());
   std::printf("\n");
+  for (const auto& [family, test] : family_tests()) {
+    if (std::strcmp(test, name) != 0) continue;
+    const hbn::KernelFamily* f = hbn::find_kernel_family(family);
+    if (!f) {
+      CHECK(false, "%s: family %s is not in kernel_families()", name, family);
+      continue;
+    }
+    for (int i = 0; i < f->size(); ++i) {
+      if (!f->entry_supported(i)) continue;
+      CHECK(f->exercised(i), "%s: kernel %s/%s was never run", name, family, f->entry_name(i));
+      if (f->exercised(i)) std::printf("%s: ran %s/%s\n", name, family, f->entry_name(i));
+    }
+  }
   if (g_failures) {
     std::fprintf(stderr, "%s: %d check(s) failed\n", name, g_failures);
     return 1;

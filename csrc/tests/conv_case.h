@@ -2,7 +2,7 @@
 #pragma once
 #include <cstdint>
 
-#include "bconv/bconv.h"  // ConvGeometry
+#include "hbn/conv_geometry.h"
 
 namespace hbn_test {
 

@@ -12,7 +12,6 @@
 
 #include "bconv/bconv.h"
 #include "bconv/bconv_kernels.h"
-#include "hbn/isa.h"
 #include "tests/check.h"
 #include "peak/peak.h"
 
@@ -34,9 +33,9 @@ struct Case {
   int c, oc, kh, kw, sh, sw, ph, pw, n, h, w;
 };
 
-static void fail(const char* what, Isa isa, const Case& k, int threads) {
-  std::printf("FAIL %s isa=%s C=%d OC=%d k=%dx%d s=%dx%d p=%dx%d n=%d %dx%d threads=%d\n", what,
-              isa_name(isa), k.c, k.oc, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.n, k.h, k.w, threads);
+static void fail(const char* what, const char* kernel, const Case& k, int threads) {
+  std::printf("FAIL %s kernel=%s C=%d OC=%d k=%dx%d s=%dx%d p=%dx%d n=%d %dx%d threads=%d\n", what,
+              kernel, k.c, k.oc, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.n, k.h, k.w, threads);
   ++g_failures;
 }
 
@@ -94,7 +93,7 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   std::vector<int32_t> ref(static_cast<size_t>(M * k.oc));
   bconv2d_reference(g, x.data(), k.n, k.h, k.w, wt.data(), ref.data());
   if (M * k.oc * k.kh * k.kw * k.c < 3000000 && !reference_matches_float_conv(k, g, x, wt, ref))
-    fail("reference vs +-1 float conv", Isa::scalar, k, 1);
+    fail("reference vs +-1 float conv", "reference", k, 1);
 
   // Output-stage parameters: scale/bias/pixel_scale, thresholds incl. +-inf, random flips.
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
@@ -154,11 +153,8 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   BConv2d conv(g, wt.data());
   std::vector<unsigned char> ws(conv.workspace_bytes(k.n, k.h, k.w) + 1);
   void* wsp = ws.data() + 1;  // deliberately misaligned: run must align it itself
-  // Every path; AVX2 in both its formulations (variant 1 reported as isa "avx2" too).
-  for (int path = 0; path < 5; ++path) {
-    const Isa isa = path == 4 ? Isa::avx2 : static_cast<Isa>(path);
-    if (!set_isa(isa)) continue;
-    detail::set_avx2_variant(path == 4 ? 1 : 0);
+  // Every row of the micro-kernel table (AVX2 in both its formulations).
+  hbn_test::for_each_row(detail::bconv_kernels(), [&](const char* isa) {
     for (int threads = 1; threads <= 2; ++threads) {
       ThreadPool& pool = threads == 1 ? pool1 : pool2;
       std::vector<float> out(static_cast<size_t>(M * k.oc), -7.0f);
@@ -196,9 +192,7 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
         if (!ok) fail(bt == &bits ? "bits" : bt == &bits_noflip ? "bits (no flip)" : "bits (integer threshold)", isa, k, threads);
       }
     }
-  }
-  detail::set_avx2_variant(0);
-  reset_isa();
+  });
 }
 
 int main() {
@@ -236,14 +230,10 @@ int main() {
       {64, 128, 1, 1, 2, 2, 0, 0, 1, 26, 26},   // 1x1 stride-2 downsample
   };
   for (const Case& k : cases) run_case(k, rng, pool1, pool2);
-  // The peak loops of every path run and report a positive rate.
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
-    if (!isa_supported(isa)) continue;
-    const double b = peak_binary_macs(isa, 0.005), f = peak_fma_macs(isa, 0.005);
-    if (!(b > 0.0) || !(f > 0.0)) {
-      std::printf("FAIL peak loops isa=%s: %g %g\n", isa_name(isa), b, f);
-      ++g_failures;
-    }
+  // The peak loops of every path run and report a positive rate (every row of both tables).
+  for (const std::string& path : hbn_test::supported_paths()) {
+    const double b = peak_binary_macs(path, 0.005), f = peak_fma_macs(path, 0.005);
+    CHECK(b > 0.0 && f > 0.0, "peak loops path=%s: %g %g", path.c_str(), b, f);
   }
   return hbn_test::finish("test_bconv");
 }

@@ -5,13 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
-#include "conv/conv_f32.h"
+#include "fconv/conv_f32.h"
 #include "hbn/isa.h"
 #include "tests/check.h"
 #include "tests/conv_case.h"
-#include "sgemm/sgemm.h"
+#include "fconv/sgemm.h"
 
 using namespace hbn;
 
@@ -26,7 +27,6 @@ struct AlignedBuf {
   void* p;
 };
 
-using hbn_test::compiled_isas;
 using hbn_test::ConvCase;
 using hbn_test::tolerance;
 
@@ -55,7 +55,7 @@ void check_conv(const ConvCase& c, bool with_transform, ConvAlgo algo, std::mt19
   conv.set_algo(algo);
   AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
   ThreadPool pool1(1), pool2(2);
-  for (Isa isa : compiled_isas()) {
+  for (const std::string& isa : hbn_test::supported_paths()) {
     set_isa(isa);
     std::vector<float> out1(M * c.oc, NAN), out2(M * c.oc, NAN);
     conv.run(x.data(), c.n, c.h, c.w, t, out1.data(), ws.p, pool1);
@@ -65,10 +65,10 @@ void check_conv(const ConvCase& c, bool with_transform, ConvAlgo algo, std::mt19
     if (!(worst <= tolerance(K, gain)))
       worst = NAN;
     CHECK(!std::isnan(worst), "conv %s algo%d n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d tr%d: error too large",
-          isa_name(isa), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw,
+          isa.c_str(), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw,
           c.ph, c.pw, with_transform);
     CHECK(std::memcmp(out1.data(), out2.data(), out1.size() * sizeof(float)) == 0,
-          "conv %s: 1 vs 2 threads differ (ic%d oc%d)", isa_name(isa), c.ic, c.oc);
+          "conv %s: 1 vs 2 threads differ (ic%d oc%d)", isa.c_str(), c.ic, c.oc);
   }
   reset_isa();
 }
@@ -83,7 +83,7 @@ void check_sgemm(int64_t M, int64_t N, int64_t K, std::mt19937& rng) {
   Sgemm gemm(K, N, b.data(), N);
   AlignedBuf ws(Sgemm::workspace_bytes());
   ThreadPool pool(2);
-  for (Isa isa : compiled_isas()) {
+  for (const std::string& isa : hbn_test::supported_paths()) {
     set_isa(isa);
     // ldc > N: the kernel must leave the gap alone.
     const int64_t ldc = N + 3;
@@ -95,8 +95,8 @@ void check_sgemm(int64_t M, int64_t N, int64_t K, std::mt19937& rng) {
         if (!(std::fabs(c[m * ldc + n] - ref[m * N + n]) <= tolerance(K, 1.f))) ok = false;
       for (int64_t n = N; n < ldc; ++n) gap_ok &= c[m * ldc + n] == 7.0f;
     }
-    CHECK(ok, "sgemm %s M%lld N%lld K%lld mismatch", isa_name(isa), (long long)M, (long long)N, (long long)K);
-    CHECK(gap_ok, "sgemm %s wrote outside the C tile", isa_name(isa));
+    CHECK(ok, "sgemm %s M%lld N%lld K%lld mismatch", isa.c_str(), (long long)M, (long long)N, (long long)K);
+    CHECK(gap_ok, "sgemm %s wrote outside the C tile", isa.c_str());
   }
   reset_isa();
 }
@@ -105,9 +105,6 @@ void check_sgemm(int64_t M, int64_t N, int64_t K, std::mt19937& rng) {
 
 int main() {
   std::mt19937 rng(1234);
-  std::printf("paths:");
-  for (Isa i : compiled_isas()) std::printf(" %s", isa_name(i));
-  std::printf("\n");
   const ConvCase cases[] = {
       {1, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0},     {2, 7, 9, 3, 17, 3, 3, 1, 1, 1, 1},
       {1, 9, 8, 63, 64, 3, 3, 2, 2, 1, 1},   {1, 6, 7, 64, 65, 1, 1, 1, 1, 0, 0},

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bitpack/bitpack.h"
@@ -57,7 +58,6 @@ std::vector<float> edgy(size_t n, std::mt19937& rng) {
 
 bool same_bits(const float* a, const float* b, size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
 
-using hbn_test::compiled_isas;
 
 void test_max_pool_fused() {
   std::mt19937 rng(11);
@@ -77,18 +77,18 @@ void test_max_pool_fused() {
         const hbn::PoolParams pp{k, k, s, s, pad, pad, oh, ow, true};
         const int64_t rows = n * oh * ow;
         // the unfused definition: scalar max-pool, then the reference packing
-        hbn::set_isa(hbn::Isa::scalar);
+        hbn::set_isa("scalar");
         std::vector<float> want_f(static_cast<size_t>(rows * c));
         hbn::max_pool(x.data(), n, h, w, c, pp, want_f.data(), pool);
         std::vector<std::vector<word_t>> want_b(rules.size(), std::vector<word_t>(rows * words));
         for (size_t q = 0; q < rules.size(); ++q)
           hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
                                    rules[q].flip.empty() ? nullptr : rules[q].flip.data());
-        for (hbn::Isa isa : compiled_isas()) {
+        for (const std::string& isa : hbn_test::supported_paths()) {
           hbn::set_isa(isa);
           std::vector<float> got_f(want_f.size() + 16, 7.0f);
           hbn::max_pool(x.data(), n, h, w, c, pp, got_f.data(), pool);
-          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "max_pool isa=%s c=%ld", hbn::isa_name(isa), long(c));
+          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "max_pool isa=%s c=%ld", isa.c_str(), long(c));
           for (int ns : {0, 1, 4, 6}) {
             for (bool with_floats : {true, false}) {
               if (ns == 0 && !with_floats) continue;
@@ -99,11 +99,11 @@ void test_max_pool_fused() {
               hbn::max_pool_fused(x.data(), n, h, w, c, pp, with_floats ? got_f.data() : nullptr, sinks.data(), ns, pool);
               if (with_floats)
                 CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "fused floats isa=%s c=%ld ns=%d",
-                      hbn::isa_name(isa), long(c), ns);
+                      isa.c_str(), long(c), ns);
               CHECK(got_f[want_f.size()] == 7.0f, "wrote past the output");
               for (int q = 0; q < ns; ++q) {
                 CHECK(std::equal(want_b[q].begin(), want_b[q].end(), got_b[q].begin()),
-                      "fused bits isa=%s c=%ld k=%d s=%d ns=%d sink=%d", hbn::isa_name(isa), long(c), k, s, ns, q);
+                      "fused bits isa=%s c=%ld k=%d s=%d ns=%d sink=%d", isa.c_str(), long(c), k, s, ns, q);
                 CHECK(got_b[q][rows * words] == ~word_t{0}, "bits past the output");
               }
             }
@@ -134,22 +134,22 @@ void test_add_fused() {
       for (size_t q = 0; q < rules.size(); ++q)
         hbn::pack_rows_reference(want_f.data(), rows, static_cast<int>(c), c, want_b[q].data(), rules[q].thr.data(),
                                  rules[q].flip.empty() ? nullptr : rules[q].flip.data());
-      for (hbn::Isa isa : compiled_isas()) {
+      for (const std::string& isa : hbn_test::supported_paths()) {
         hbn::set_isa(isa);
         std::vector<float> got_f(want_f.size() + 16, 7.0f);
         hbn::add(a.data(), b.data(), count, relu, got_f.data(), pool);
-        CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add isa=%s c=%ld", hbn::isa_name(isa), long(c));
+        CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add isa=%s c=%ld", isa.c_str(), long(c));
         for (int ns : {1, 2, 5}) {
           std::vector<std::vector<word_t>> got_b(ns, std::vector<word_t>(rows * words + 8, ~word_t{0}));
           std::vector<hbn::PackSink> sinks;
           for (int q = 0; q < ns; ++q) sinks.push_back(targets[q].sink(got_b[q].data()));
           std::fill(got_f.begin(), got_f.end(), 7.0f);
           hbn::add_fused(a.data(), b.data(), rows, c, relu, got_f.data(), sinks.data(), ns, pool);
-          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add_fused floats isa=%s c=%ld", hbn::isa_name(isa), long(c));
+          CHECK(same_bits(got_f.data(), want_f.data(), want_f.size()), "add_fused floats isa=%s c=%ld", isa.c_str(), long(c));
           CHECK(got_f[want_f.size()] == 7.0f, "wrote past the output");
           for (int q = 0; q < ns; ++q) {
             CHECK(std::equal(want_b[q].begin(), want_b[q].end(), got_b[q].begin()),
-                  "add_fused bits isa=%s c=%ld relu=%d ns=%d sink=%d", hbn::isa_name(isa), long(c), int(relu), ns, q);
+                  "add_fused bits isa=%s c=%ld relu=%d ns=%d sink=%d", isa.c_str(), long(c), int(relu), ns, q);
             CHECK(got_b[q][rows * words] == ~word_t{0}, "bits past the output");
           }
         }
@@ -183,12 +183,12 @@ void test_input_paths() {
       for (int64_t i = 0; i < n; ++i)
         hbn::transpose_block_reference(x.data() + i * c * h * w, c, h * w, h * w, nhwc.data() + i * h * w * c, c);
       const std::vector<Rule> rules = make_rules(2, c, rng);
-      for (hbn::Isa isa : compiled_isas()) {
+      for (const std::string& isa : hbn_test::supported_paths()) {
         hbn::set_isa(isa);
         std::vector<float> got(x.size() + 4, 7.0f);
         hbn::nchw_to_nhwc(x.data(), n, c, h, w, contig, got.data(), pool);
         CHECK(same_bits(got.data(), nhwc.data(), nhwc.size()) && got[nhwc.size()] == 7.0f,
-              "nchw_to_nhwc isa=%s c=%ld hw=%ld", hbn::isa_name(isa), long(c), long(hw));
+              "nchw_to_nhwc isa=%s c=%ld hw=%ld", isa.c_str(), long(c), long(hw));
         for (const Rule& r : rules) {
           const uint8_t* flip = r.flip.empty() ? nullptr : r.flip.data();
           std::vector<word_t> want(n * h * w * words);
@@ -199,7 +199,7 @@ void test_input_paths() {
             hbn::nchw_pack(layout ? xt.data() : x.data(), n, c, h, w, layout ? permuted : contig,
                            t.sink(bits.data()), pool);
             CHECK(std::equal(want.begin(), want.end(), bits.begin()) && bits[want.size()] == ~word_t{0},
-                  "nchw_pack isa=%s c=%ld hw=%ld layout=%d", hbn::isa_name(isa), long(c), long(hw), layout);
+                  "nchw_pack isa=%s c=%ld hw=%ld layout=%d", isa.c_str(), long(c), long(hw), layout);
           }
         }
       }

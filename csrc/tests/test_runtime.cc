@@ -266,7 +266,7 @@ void test_packed_copies() {
   x[7] = 0.0f;
   x[8] = -0.0f;
   const int64_t strides[4] = {c * 6 * 5, 6 * 5, 5, 1};
-  for (hbn::Isa isa : {hbn::Isa::scalar, hbn::Isa::avx2, hbn::Isa::avx512, hbn::Isa::neon}) {
+  for (const std::string& isa : hbn::isa_paths()) {
     if (!hbn::set_isa(isa)) continue;
     ex.run(x.data(), 2, strides, y.data());
     ref.run(x.data(), 2, strides, y_ref.data());
@@ -301,13 +301,12 @@ void test_pool_in_bits() {
       const int64_t oh = hbn::pool_out_size(h, k, stride, pad, true);
       const int64_t ow = hbn::pool_out_size(w, k, stride, pad, true);
       const hbn::PoolParams pp{k, k, stride, stride, pad, pad, oh, ow, true};
-      std::vector<float> yf(n * oh * ow * c), stage(yf.size() + 16);
+      std::vector<float> yf(n * oh * ow * c);
       hbn::max_pool(x.data(), n, h, w, c, pp, yf.data(), pool);
       std::vector<hbn::word_t> want(n * oh * ow * words + 8), got(want.size()), fused(want.size());
       hbn::pack_rows(yf.data(), n * oh * ow, static_cast<int>(c), c, want.data(), thr.data(), flip.data());
       hbn::max_pool_bits(xb.data(), n, h, w, words, pp, or_mask.data(), got.data(), pool);
-      hbn::max_pool_pack(x.data(), n, h, w, c, pp, thr.data(), flip.data(), stage.data(),
-                         fused.data(), pool);
+      hbn::max_pool_pack(x.data(), n, h, w, c, pp, thr.data(), flip.data(), fused.data(), pool);
       for (int64_t i = 0; i < n * oh * ow * words; ++i) {
         CHECK(got[i] == want[i]);
         CHECK(fused[i] == want[i]);

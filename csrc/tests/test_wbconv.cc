@@ -5,13 +5,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
-#include "conv/conv_f32.h"
+#include "fconv/conv_f32.h"
 #include "hbn/isa.h"
 #include "tests/check.h"
 #include "tests/conv_case.h"
-#include "wbgemm/wbgemm.h"
+#include "bitpack/binarize.h"
+#include "wbconv/wbconv.h"
 
 using namespace hbn;
 
@@ -62,7 +64,7 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
   const size_t ws_bytes = conv.workspace_bytes(c.n, c.h, c.w);
   void* ws = std::aligned_alloc(kAlignment, (ws_bytes + kAlignment) / kAlignment * kAlignment);
   ThreadPool pool1(1), pool2(2);
-  for (Isa isa : hbn_test::compiled_isas()) {
+  for (const std::string& isa : hbn_test::supported_paths()) {
     set_isa(isa);
     for (int combo = 0; combo < 12; ++combo) {
       const WBStrategy s = static_cast<WBStrategy>(combo % 4);
@@ -75,15 +77,15 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
       bool ok = true;
       for (size_t i = 0; i < ref.size(); ++i) ok &= std::fabs(out1[i] - ref[i]) <= tolerance(K, 3.f);
       CHECK(ok, "wbconv %s strategy %d algo %d n%d %dx%d ic%d oc%d k%dx%d s%d,%d p%d,%d: mismatch",
-            isa_name(isa), static_cast<int>(s), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
+            isa.c_str(), static_cast<int>(s), static_cast<int>(algo), c.n, c.h, c.w, c.ic, c.oc, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw);
       CHECK(std::memcmp(out1.data(), out2.data(), out1.size() * sizeof(float)) == 0,
-            "wbconv %s: 1 vs 2 threads differ", isa_name(isa));
+            "wbconv %s: 1 vs 2 threads differ", isa.c_str());
     }
     std::vector<float> out3(M * c.oc, NAN);
     conv_f.run(x.data(), c.n, c.h, c.w, t, out3.data(), ws, pool1);
     bool ok = true;
     for (size_t i = 0; i < ref.size(); ++i) ok &= std::fabs(out3[i] - ref[i]) <= tolerance(K, 3.f);
-    CHECK(ok, "WBConv2d::from_float %s mismatch", isa_name(isa));
+    CHECK(ok, "WBConv2d::from_float %s mismatch", isa.c_str());
   }
   reset_isa();
   std::free(ws);

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "hbn/threadpool.h"
-#include "sgemm/aligned.h"
+#include "fconv/aligned.h"
 #include "transform/output_transform.h"
 
 namespace hbn {

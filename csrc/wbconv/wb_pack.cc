@@ -1,6 +1,4 @@
-#include "wbgemm/wbgemm.h"
-
-#include "sgemm/ukernel.h"
+#include "wbconv/wb_pack.h"
 
 namespace hbn {
 
@@ -39,22 +37,6 @@ std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int
       }
   }
   return out;
-}
-
-std::vector<word_t> binarize_oihw(const ConvGeometry& g, const float* weight_oihw) {
-  const int OC = g.out_channels, IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
-  const int64_t words = words_for(IC);
-  std::vector<word_t> bits(static_cast<size_t>(OC * KH * KW * words), 0u);
-  for (int oc = 0; oc < OC; ++oc)
-    for (int ic = 0; ic < IC; ++ic)
-      for (int kh = 0; kh < KH; ++kh)
-        for (int kw = 0; kw < KW; ++kw) {
-          const float w = weight_oihw[((static_cast<int64_t>(oc) * IC + ic) * KH + kh) * KW + kw];
-          if (w < 0.0f)
-            bits[((static_cast<int64_t>(oc) * KH + kh) * KW + kw) * words + ic / kWordBits] |=
-                word_t{1} << (ic % kWordBits);
-        }
-  return bits;
 }
 
 }  // namespace hbn

@@ -1,33 +1,19 @@
-#include "conv/conv_f32.h"
+#include "fconv/conv_f32.h"
 
 #include <stdexcept>
 #include <string>
 
-#include "hbn/isa.h"
-#include "sgemm/gemm_driver.h"
-#include "sgemm/ukernel.h"
-#include "wbgemm/wbgemm.h"
+#include "fconv/gemm_driver.h"
+#include "fconv/ukernel.h"
 
 namespace hbn {
 
-namespace {
-
 using sgemm_detail::kNR;
 
-void check_geometry(const ConvGeometry& g) {
-  if (g.in_channels < 1 || g.out_channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
-      g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
-    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
-}
+namespace sgemm_detail {
 
-// Fills everything but the B operand.
-sgemm_detail::ConvAlgo to_detail(ConvAlgo a) {
-  return static_cast<sgemm_detail::ConvAlgo>(static_cast<int>(a));
-}
-
-sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, ConvAlgo algo, const float* in, int n,
-                                 int in_h, int in_w, const OutputTransform& t, float* out,
-                                 void* workspace) {
+GemmArgs conv_gemm_args(const ConvGeometry& g, ConvAlgo algo, const float* in, int n, int in_h,
+                        int in_w, const OutputTransform& t, float* out, void* workspace) {
   if (n < 0 || in_h < 1 || in_w < 1) throw std::invalid_argument("conv: bad input size");
   const int oh = g.out_h(in_h), ow = g.out_w(in_w);
   if (in_h + 2 * g.pad_h < g.kernel_h || in_w + 2 * g.pad_w < g.kernel_w || oh < 1 || ow < 1)
@@ -50,7 +36,7 @@ sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, ConvAlgo algo, const flo
     a.A.in_w = in_w;
     a.A.out_h = oh;
     a.A.out_w = ow;
-    a.A.algo = to_detail(algo);
+    a.A.algo = algo;
   }
   a.t = &t;
   a.C = out;
@@ -59,10 +45,11 @@ sgemm_detail::GemmArgs conv_args(const ConvGeometry& g, ConvAlgo algo, const flo
   return a;
 }
 
-}  // namespace
+}  // namespace sgemm_detail
 
 Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw) : g_(g) {
-  check_geometry(g);
+  if (!g.valid())
+    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
   const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
   const int64_t K = static_cast<int64_t>(KH) * KW * IC, N = g.out_channels;
   packed_.resize(static_cast<size_t>((N + kNR - 1) / kNR * K * kNR));
@@ -77,52 +64,13 @@ Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw) : g_(g) {
 }
 
 size_t Conv2dF32::workspace_bytes(int, int in_h, int in_w) const {
-  return sgemm_detail::conv_workspace_bytes(g_, to_detail(algo_), in_h, in_w);
+  return sgemm_detail::conv_workspace_bytes(g_, algo_, in_h, in_w);
 }
 
 void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
                     float* out, void* workspace, ThreadPool& pool) const {
-  sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
+  sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_packed = packed_.data();
-  sgemm_detail::gemm_run(a, pool);
-}
-
-WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
-  check_geometry(g);
-  packed_ = pack_bit_panels(g, weight_bits);
-  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
-#if defined(HBN_X86)
-  if (isa_supported(Isa::avx512) && sgemm_detail::avx512_kernels().lut)
-    lut512_ = pack_lut_panels(packed_.data(), K, g.out_channels, sgemm_detail::avx512_kernels().lut_layout);
-  if (isa_supported(Isa::avx2) && sgemm_detail::avx2_kernels().lut)
-    lut256_ = pack_lut_panels(packed_.data(), K, g.out_channels, sgemm_detail::avx2_kernels().lut_layout);
-#else
-  (void)K;
-#endif
-}
-
-WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
-  check_geometry(g);
-  const std::vector<word_t> bits = binarize_oihw(g, weight_oihw);
-  return WBConv2d(g, bits.data());
-}
-
-size_t WBConv2d::workspace_bytes(int, int in_h, int in_w) const {
-  return sgemm_detail::conv_workspace_bytes(g_, to_detail(algo_), in_h, in_w);
-}
-
-void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
-                   float* out, void* workspace, ThreadPool& pool) const {
-  sgemm_detail::GemmArgs a = conv_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
-  a.b_bits = packed_.data();
-  // The panel matching the path gemm_run will take; b_lut_isa lets it check.
-  const Isa isa = active_isa();
-  const std::vector<uint32_t>* lut = isa == Isa::avx512 ? &lut512_ : isa == Isa::avx2 ? &lut256_ : nullptr;
-  if (lut && !lut->empty()) {
-    a.b_lut = lut->data();
-    a.b_lut_isa = isa;
-  }
-  a.bits_strategy = static_cast<sgemm_detail::BitsStrategy>(static_cast<int>(strategy_));
   sgemm_detail::gemm_run(a, pool);
 }
 
@@ -163,15 +111,6 @@ void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_
                  [&](int oc, int ic, int kh, int kw) {
                    return static_cast<double>(
                        weight_oihw[((static_cast<int64_t>(oc) * IC + ic) * KH + kh) * KW + kw]);
-                 },
-                 out);
-}
-
-void wbconv2d_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
-                        const word_t* weight_bits, float* out) {
-  conv_reference(g, in, n, in_h, in_w,
-                 [&](int oc, int ic, int kh, int kw) {
-                   return static_cast<double>(weight_sign(g, weight_bits, oc, kh, kw, ic));
                  },
                  out);
 }

@@ -1,16 +1,13 @@
-// Binary-weight float GEMM (WeightBinConv, WeightBin Linear): float activations times +-1
-// weights that stay 1 bit each in memory. The weights are repacked once into bit panels: for
-// each group of 32 output columns, one uint32 per k whose bit j is the sign of column j
-// (bit 1 = -1, types.h). The GEMM driver (sgemm/gemm_driver.h) either decodes a panel to +-1
-// floats in a cache-resident buffer and runs the SGEMM micro-kernel, or decodes the signs in
-// registers at every k step; the choice per ISA and shape is documented in gemm_driver.cc.
+// WeightBin weight packing: the canonical sign bits repacked once into bit panels (for each
+// group of 32 output columns, one uint32 per k whose bit j is the sign of column j, bit 1 = -1,
+// types.h) and into the LUT panels of each LUT kernel (wbconv/lut.h).
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "bconv/bconv.h"  // ConvGeometry
+#include "hbn/conv_geometry.h"
 #include "hbn/types.h"
-#include "sgemm/ukernel.h"
+#include "wbconv/lut.h"
 
 namespace hbn {
 
@@ -20,13 +17,10 @@ namespace hbn {
 std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weight_bits);
 
 // Repacks bit panels ([ceil(N/32)][K], as above) into the LUT panels of a layout
-// [ceil(N/nr)][ceil(K/kstep)][nr] uint32 (sgemm/ukernel.h, UKernelLut). Columns past N and k
+// [ceil(N/nr)][ceil(K/kstep)][nr] uint32 (wbconv/lut.h, UKernelLut). Columns past N and k
 // past K are +1; the kernel never stores the former and gives the latter zero inputs.
 std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
                                       const sgemm_detail::LutLayout& layout);
-
-// Canonical bits from float OIHW weights: bit = (w < 0), so sign(0) = sign(-0) = +1.
-std::vector<word_t> binarize_oihw(const ConvGeometry& g, const float* weight_oihw);
 
 // Sign of one canonical weight: +1 or -1.
 inline float weight_sign(const ConvGeometry& g, const word_t* bits, int oc, int kh, int kw, int ic) {

@@ -3,7 +3,7 @@
 // one test-bits + one bit-select per 4 columns (see choose_bits_strategy for when it is used).
 #include <arm_neon.h>
 
-#include "sgemm/ukernel.h"
+#include "fconv/ukernel.h"
 
 namespace hbn {
 namespace sgemm_detail {
@@ -79,10 +79,7 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 
 }  // namespace
 
-const KernelSet& neon_kernels() {
-  static const KernelSet ks{Isa::neon, kMR, 32, 256, &f32_kernel, &bits_kernel, nullptr, {}};
-  return ks;
-}
+KernelSet neon_kernels() { return KernelSet{kMR, 32, 256, &f32_kernel, &bits_kernel, true}; }
 
 }  // namespace sgemm_detail
 }  // namespace hbn

@@ -1,8 +1,8 @@
-#include "sgemm/sgemm.h"
+#include "fconv/sgemm.h"
 
 #include <stdexcept>
 
-#include "sgemm/gemm_driver.h"
+#include "fconv/gemm_driver.h"
 
 namespace hbn {
 

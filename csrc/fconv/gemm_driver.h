@@ -4,26 +4,24 @@
 // block by block when its rows would collide in L1) or the implicit im2col matrix of an NHWC
 // input (rows = output pixels, k = (kh*KW + kw)*IC + ic), materialised one MC x KC block at a
 // time so the workspace stays bounded whatever the image.
-// B is pre-packed float panels or bit panels (see ukernel.h).
+// B is pre-packed float panels or bit panels (see ukernel.h), or LUT panels (wbconv/lut.h).
+// gemm_run picks one driver: LUT (wbconv/lut_driver.cc), direct (gemm_direct.cc) or blocked
+// (gemm_blocked.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
-#include "bconv/bconv.h"  // ConvGeometry
+#include "fconv/conv_algo.h"
+#include "fconv/ukernel.h"
+#include "hbn/conv_geometry.h"
 #include "hbn/threadpool.h"
-#include "sgemm/ukernel.h"
+#include "wbconv/wb_strategy.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
 namespace sgemm_detail {
 
-// How a conv's A operand (its im2col matrix) reaches the micro-kernel.
-enum class ConvAlgo : int {
-  automatic = 0,  // prefer_direct() decides
-  im2col = 1,     // materialise MC x KC blocks of the im2col matrix, reuse each for all panels
-  direct = 2,     // read the NHWC input in place, one run per kernel row (see ARuns); a zero-
-                  // padded copy of the image is made first when the conv pads
-};
+struct LutKernel;
 
 struct ASource {
   // Plain matrix (used when conv == nullptr).
@@ -36,23 +34,14 @@ struct ASource {
   ConvAlgo algo = ConvAlgo::automatic;
 };
 
-// How the binary-weight path feeds B to the micro-kernel.
-enum class BitsStrategy : int {
-  automatic = 0,  // chosen per ISA (see choose_bits_strategy in gemm_driver.cc)
-  unpack = 1,     // decode a 32-column panel to +-1 floats in a cache-resident buffer, reuse the
-                  // float micro-kernel for every row tile of the block
-  direct = 2,     // decode the signs in registers on every k step (no buffer)
-  lut = 3,        // table lookups on LUT panels (UKernelLut; AVX-512 only, else automatic)
-};
-
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   ASource A;
   const float* b_packed = nullptr;   // [ceil(N/32)][K][32] or null
   const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null
-  const uint32_t* b_lut = nullptr;   // the same signs as LUT panels (wbgemm.h), or null
-  Isa b_lut_isa = Isa::scalar;       // the path whose LutLayout b_lut has
-  BitsStrategy bits_strategy = BitsStrategy::automatic;
+  const uint32_t* b_lut = nullptr;   // the same signs as LUT panels (wbconv/wb_pack.h), or null
+  const LutKernel* lut = nullptr;    // the LUT kernel whose layout b_lut has
+  WBStrategy bits_strategy = WBStrategy::automatic;
   const OutputTransform* t = nullptr;  // null = identity
   float* C = nullptr;
   int64_t ldc = 0;

@@ -3,55 +3,14 @@
 // independent FMAs to cover the latency on both FMA pipes.
 #include <immintrin.h>
 
-#include "sgemm/ukernel.h"
+#include "fconv/store_avx512.h"
+#include "fconv/ukernel.h"
 
 namespace hbn {
 namespace sgemm_detail {
 namespace {
 
 constexpr int kMR = 14;
-// The LUT kernel's panel: 8 vectors of 16 columns, tiles of 3 rows (24 accumulators).
-constexpr int kLutNR = 128;
-constexpr int kLutMR = 3;
-
-// Stores the first NV 16-column halves of the tile. Partial tiles (nr < 32: the last panel of
-// an N that is not a multiple of 32) use masked loads and stores, which never touch the
-// columns past nr (nor fault on them), so they stay in registers instead of going through the
-// scalar store.
-template <int R, int NV>
-inline void store_tile(__m512 (&acc)[R][2], const Tile& tile) {
-  __mmask16 mk[2];
-  for (int h = 0; h < 2; ++h) {
-    const int valid = tile.nr - 16 * h;
-    mk[h] = valid >= 16 ? static_cast<__mmask16>(0xffff)
-                        : static_cast<__mmask16>(valid > 0 ? (1u << valid) - 1 : 0);
-  }
-  const OutputTransform* t = tile.t;
-  const __m512 zero = _mm512_setzero_ps();
-  __m512 sc[2] = {zero, zero}, bi[2] = {zero, zero};
-  for (int h = 0; h < NV; ++h) {
-    if (t && t->scale) sc[h] = _mm512_maskz_loadu_ps(mk[h], t->scale + tile.n0 + 16 * h);
-    if (t && t->bias) bi[h] = _mm512_maskz_loadu_ps(mk[h], t->bias + tile.n0 + 16 * h);
-  }
-  const bool relu = t && t->act == Activation::relu;
-  for (int r = 0; r < R; ++r) {
-    float* c = tile.c + r * tile.ldc;
-    __m512 ps = zero;
-    if (t && t->pixel_scale) ps = _mm512_set1_ps(t->pixel_scale[tile.m0 + r]);
-    for (int h = 0; h < NV; ++h) {
-      __m512 v = acc[r][h];
-      if (tile.accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], c + 16 * h));
-      if (t) {
-        if (t->scale) v = _mm512_mul_ps(v, sc[h]);
-        if (t->pixel_scale) v = _mm512_mul_ps(v, ps);
-        if (t->bias) v = _mm512_add_ps(v, bi[h]);
-        // Keep v only where v > 0 (ordered), exactly apply_transform's !(y > 0) -> 0 (NaN too).
-        if (relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
-      }
-      _mm512_mask_storeu_ps(c + 16 * h, mk[h], v);
-    }
-  }
-}
 
 // Short tiles (a batch-1 linear layer has one row) would leave only 2R accumulator chains,
 // fewer than the FMA latency x pipes needs; they split k over S independent accumulator sets
@@ -209,96 +168,6 @@ void bits_tile_masked(const ARuns& A, const uint32_t* bits, const Tile& tile) {
   store_tile<R, 2>(acc, tile);
 }
 
-// The LUT kernel (contract in ukernel.h). S_i holds, for each of the 16 patterns p, the sign
-// bit i of p gives input i (bit 1 = -1): table = x0*S0 + x1*S1 + x2*S2 + x3*S3.
-struct LutSigns {
-  __m512 s[4];
-  LutSigns() {
-    for (int i = 0; i < 4; ++i) {
-      alignas(64) float v[16];
-      for (int p = 0; p < 16; ++p) v[p] = ((p >> i) & 1) ? -1.0f : 1.0f;
-      s[i] = _mm512_load_ps(v);
-    }
-  }
-};
-
-template <int R>
-inline void lut_tables(const float* a, int64_t lda, int k, int valid, const LutSigns& sg,
-                       __m512 (&table)[R]) {
-  for (int r = 0; r < R; ++r) {
-    const float* x = a + r * lda + k;
-    if (valid >= 4) {
-      __m512 t = _mm512_mul_ps(_mm512_set1_ps(x[0]), sg.s[0]);
-      t = _mm512_fmadd_ps(_mm512_set1_ps(x[1]), sg.s[1], t);
-      t = _mm512_fmadd_ps(_mm512_set1_ps(x[2]), sg.s[2], t);
-      table[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[3]), sg.s[3], t);
-    } else {
-      // The last group of a block whose kc is not a multiple of 4: missing inputs are 0.
-      __m512 t = _mm512_setzero_ps();
-      for (int i = 0; i < valid; ++i) t = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), sg.s[i], t);
-      table[r] = t;
-    }
-  }
-}
-
-// NV = the 16-column vectors holding valid columns (1, 2, 4 or 8): a 16-output layer (a
-// SqueezeNet squeeze) pays for one vector, not eight.
-template <int R, int NV>
-void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
-  static_assert(kLutNR == 128, "8 vectors of 16 columns");
-  static const LutSigns sg;
-  for (int r = 0; r < R; ++r)
-    for (int h = 0; h < NV; h += 2) __builtin_prefetch(tile.c + r * tile.ldc + 16 * h, 1, 3);
-  __m512 acc[R][NV];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = _mm512_setzero_ps();
-  // One group of 4 k per iteration, kept a real loop: fully unrolled octets let GCC hoist all
-  // 64 permutes of an octet and spill them (measured: accumulators and permutes on the stack).
-#pragma GCC unroll 1
-  for (int k = 0; k < kc; k += 4) {
-    __m512 table[R];
-    lut_tables<R>(a, lda, k, kc - k, sg, table);
-    const uint32_t* octet = panel + (k / 32) * kLutNR;
-    const __m128i shift = _mm_cvtsi32_si128(k % 32);  // nibble k/4 % 8 of each lane
-#pragma GCC unroll 8
-    for (int j = 0; j < NV; ++j) {
-      const __m512i id = _mm512_srl_epi32(_mm512_loadu_si512(octet + 16 * j), shift);
-#pragma GCC unroll 3
-      for (int r = 0; r < R; ++r)
-        acc[r][j] = _mm512_add_ps(acc[r][j], _mm512_permutexvar_ps(id, table[r]));
-    }
-  }
-  // 32-column sub-tiles through the shared (masked) store.
-  const __m512 zero = _mm512_setzero_ps();
-  for (int sub = 0; sub < 4; ++sub) {
-    Tile t = tile;
-    t.nr = tile.nr - 32 * sub;
-    if (t.nr <= 0) break;
-    if (t.nr > 32) t.nr = 32;
-    t.c = tile.c + 32 * sub;
-    t.n0 = tile.n0 + 32 * sub;
-    __m512 part[R][2];
-    for (int r = 0; r < R; ++r) {
-      part[r][0] = 2 * sub < NV ? acc[r][2 * sub] : zero;
-      part[r][1] = 2 * sub + 1 < NV ? acc[r][2 * sub + 1] : zero;
-    }
-    if (t.nr <= 16) store_tile<R, 1>(part, t);
-    else store_tile<R, 2>(part, t);
-  }
-}
-
-void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
-  auto rows = [&](auto nv) {
-    dispatch_rows<kLutMR>(tile.mr, [&](auto r) {
-      lut_tile<decltype(r)::value, decltype(nv)::value>(a, lda, kc, panel, tile);
-    });
-  };
-  if (tile.nr <= 16) return rows(std::integral_constant<int, 1>{});
-  if (tile.nr <= 32) return rows(std::integral_constant<int, 2>{});
-  if (tile.nr <= 64) return rows(std::integral_constant<int, 4>{});
-  rows(std::integral_constant<int, 8>{});
-}
-
 // NV = 1 skips the upper 16 columns of a tile with nr <= 16 (see tile_loop).
 void f32_kernel(const ARuns& a, const float* b, const Tile& tile) {
   auto run = [&](auto nv) {
@@ -319,11 +188,7 @@ void bits_kernel(const ARuns& a, const uint32_t* bits, const Tile& tile) {
 
 }  // namespace
 
-const KernelSet& avx512_kernels() {
-  static const KernelSet ks{Isa::avx512, kMR, 24, 192, &f32_kernel, &bits_kernel, &lut_kernel,
-                            {kLutNR, kLutMR, 4}};
-  return ks;
-}
+KernelSet avx512_kernels() { return KernelSet{kMR, 24, 192, &f32_kernel, &bits_kernel}; }
 
 }  // namespace sgemm_detail
 }  // namespace hbn

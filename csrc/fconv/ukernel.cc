@@ -1,6 +1,6 @@
-// Kernel-set dispatch and the portable scalar micro-kernels (the reference every SIMD tile is
+// The micro-kernel table and the portable scalar micro-kernels (the reference every SIMD tile is
 // tested against, and the path on CPUs without a SIMD build).
-#include "sgemm/ukernel.h"
+#include "fconv/ukernel.h"
 
 #include <stdexcept>
 
@@ -46,22 +46,18 @@ void scalar_f32(const ARuns& a, const float* b, const Tile& tile) {
 
 }  // namespace
 
-const KernelSet& scalar_kernels() {
-  static const KernelSet ks{Isa::scalar, kScalarMR, 16, 256, &scalar_f32, nullptr, nullptr, {}};
-  return ks;
-}
+KernelSet avx512_kernels();  // ukernel_avx512.cc
+KernelSet avx2_kernels();    // ukernel_avx2.cc
+KernelSet neon_kernels();    // ukernel_neon.cc
 
-const KernelSet& kernels_for(Isa isa) {
-  switch (isa) {
-#if defined(HBN_X86)
-    case Isa::avx512: return avx512_kernels();
-    case Isa::avx2: return avx2_kernels();
-#endif
-#if defined(HBN_ARM64)
-    case Isa::neon: return neon_kernels();
-#endif
-    default: return scalar_kernels();
-  }
+const KernelTable<KernelSet>& sgemm_kernels() {
+  static const KernelTable<KernelSet> table("sgemm", {
+      HBN_X86_ROW({kAvx512, "avx512", avx512_kernels()})
+      HBN_X86_ROW({kAvx2, "avx2", avx2_kernels()})
+      HBN_ARM64_ROW({kNeon, "neon", neon_kernels()})
+      {kNoFeatures, "scalar", KernelSet{kScalarMR, 16, 256, &scalar_f32, nullptr}},
+  });
+  return table;
 }
 
 }  // namespace sgemm_detail

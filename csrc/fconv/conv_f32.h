@@ -1,0 +1,54 @@
+// The float conv (FPrec layers, the first layer, float linear layers): float weights repacked
+// once for the SGEMM micro-kernels (fconv/). Linear layers are the 1x1 case on a 1x1 map
+// (rows = batch). Activations are NHWC float.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fconv/aligned.h"
+#include "fconv/conv_algo.h"
+#include "hbn/conv_geometry.h"
+#include "hbn/threadpool.h"
+#include "hbn/types.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+
+class Conv2dF32 {
+ public:
+  // weight_oihw: PyTorch layout [OC][IC][KH][KW]; repacked once for the SGEMM micro-kernel.
+  Conv2dF32(const ConvGeometry& g, const float* weight_oihw);
+  const ConvGeometry& geometry() const { return g_; }
+  size_t workspace_bytes(int n, int in_h, int in_w) const;
+  // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.
+  void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
+           void* workspace, ThreadPool& pool) const;
+  // Changes workspace_bytes(): size the workspace after choosing.
+  void set_algo(ConvAlgo a) { algo_ = a; }
+  ConvAlgo algo() const { return algo_; }
+
+ private:
+  ConvGeometry g_;
+  AlignedVector<float> packed_;
+  ConvAlgo algo_ = ConvAlgo::automatic;
+};
+
+// Conv2dF32 and WBConv2d (wbconv/wbconv.h): the output spatial size must be >= 1 (else
+// std::invalid_argument); the transform must write floats (out_threshold null).
+// workspace_bytes() is bounded for im2col (MC x KC blocks); the direct path adds one
+// zero-padded image when the conv pads.
+
+// Scalar reference (double accumulation), out NHWC [n][OH][OW][OC], no transform.
+void conv2d_f32_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                          const float* weight_oihw, float* out);
+
+namespace sgemm_detail {
+struct GemmArgs;
+// The GemmArgs of a float-input conv, everything but the B operand (conv_f32.cc): the input,
+// im2col or in place (pointwise convs read the NHWC input as the matrix), C, the workspace.
+GemmArgs conv_gemm_args(const ConvGeometry& g, ConvAlgo algo, const float* in, int n, int in_h,
+                        int in_w, const OutputTransform& t, float* out, void* workspace);
+}  // namespace sgemm_detail
+
+}  // namespace hbn

@@ -1,0 +1,64 @@
+#include "wbconv/wbconv.h"
+
+#include <stdexcept>
+
+#include "bitpack/binarize.h"
+#include "fconv/conv_f32.h"
+#include "fconv/gemm_driver.h"
+#include "wbconv/lut.h"
+#include "wbconv/wb_pack.h"
+
+namespace hbn {
+
+WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+  if (!g.valid())
+    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
+  packed_ = pack_bit_panels(g, weight_bits);
+  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+  const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
+  lut_panels_.resize(static_cast<size_t>(luts.size()));
+  for (int i = 0; i < luts.size(); ++i)
+    if (luts.entry_supported(i))
+      lut_panels_[static_cast<size_t>(i)] = pack_lut_panels(packed_.data(), K, g.out_channels, luts.row(i).kernel.layout);
+}
+
+WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
+  if (!g.valid())
+    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
+  const std::vector<word_t> bits = binarize_oihw(g, weight_oihw);
+  return WBConv2d(g, bits.data());
+}
+
+size_t WBConv2d::workspace_bytes(int, int in_h, int in_w) const {
+  return sgemm_detail::conv_workspace_bytes(g_, algo_, in_h, in_w);
+}
+
+void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
+                   float* out, void* workspace, ThreadPool& pool) const {
+  sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
+  a.b_bits = packed_.data();
+  // The LUT row dispatch takes now, with the panel packed for its layout.
+  const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
+  const int i = luts.selected();
+  if (i >= 0 && !lut_panels_[static_cast<size_t>(i)].empty()) {
+    a.b_lut = lut_panels_[static_cast<size_t>(i)].data();
+    a.lut = luts.select();
+  }
+  a.bits_strategy = strategy_;
+  sgemm_detail::gemm_run(a, pool);
+}
+
+void wbconv2d_reference(const ConvGeometry& g, const float* in, int n, int in_h, int in_w,
+                        const word_t* weight_bits, float* out) {
+  // The float reference on the +-1 weights (exact in double).
+  const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
+  std::vector<float> w(static_cast<size_t>(g.out_channels) * IC * KH * KW);
+  for (int oc = 0; oc < g.out_channels; ++oc)
+    for (int ic = 0; ic < IC; ++ic)
+      for (int kh = 0; kh < KH; ++kh)
+        for (int kw = 0; kw < KW; ++kw)
+          w[((static_cast<size_t>(oc) * IC + ic) * KH + kh) * KW + kw] = weight_sign(g, weight_bits, oc, kh, kw, ic);
+  conv2d_f32_reference(g, in, n, in_h, in_w, w.data(), out);
+}
+
+}  // namespace hbn
