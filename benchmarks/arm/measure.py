@@ -247,13 +247,18 @@ class Loop:
 
 def enclosing_loop(dis: Disasm, start: int) -> tuple[int, int] | None:
     """The innermost loop containing `start`: the first backward branch after it whose target is
-    at or before it (compiled loops are laid out head .. back-edge)."""
+    at or before it (compiled loops are laid out head .. back-edge). None when that loop holds
+    another loop (outer loops are modelled block by block) or a call."""
     flo, fhi = dis.function_range(start)
     for ins in dis.insns(start, min(fhi, start + 4 * 400)):
         if ins.mnemonic in ("bl", "blr", "ret", "br"):
             return None
         if is_branch(ins) and ins.target is not None and flo <= ins.target <= start:
-            return ins.target, ins.addr
+            lo, hi = ins.target, ins.addr
+            body = dis.insns(lo, hi)
+            if any(is_branch(i) and i.target is not None and lo <= i.target < i.addr for i in body):
+                return None
+            return lo, hi
     return None
 
 
@@ -285,12 +290,15 @@ def model(dis: Disasm, mca: Mca, blocks: dict[tuple[int, int], float], insns_tot
             body = dis.insns(lo, hi + 4)
             if not any(i.mnemonic in ("bl", "blr") for i in body):
                 lp = Loop(lo, hi, body)
-                # Iterations: executions of the blocks that end at the back-edge branch.
-                lp.iters = sum(e for (a, m), e in blocks.items() if a + 4 * m - 4 == hi and lo <= a <= hi)
-                inside = [(k, e) for k, e in blocks.items() if lo <= k[0] and k[0] + 4 * k[1] - 4 <= hi]
+                # Iterations: executions of the blocks that end at the back-edge branch (qemu may
+                # start one a few instructions before the loop head, e.g. at a counter setup).
+                ending = [(k, e) for k, e in blocks.items() if k[0] + 4 * k[1] - 4 == hi]
+                lp.iters = sum(e for _, e in ending)
+                inside = [(k, e) for k, e in blocks.items() if lo <= k[0] + 4 * k[1] - 4 <= hi and k[0] <= hi]
                 for k, e in inside:
-                    covered.add(k)
-                    modelled_insns += k[1] * e
+                    if k not in covered:
+                        covered.add(k)
+                        modelled_insns += k[1] * e
                 for c in CPUS:
                     lp.cycles[c] = mca.cycles_per_iter(body, c)
                     cycles[c] += lp.iters * lp.cycles[c]
