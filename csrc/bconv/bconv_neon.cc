@@ -178,7 +178,7 @@ struct Out {
   HBN_GROUP("v30", "v31", "s4", "s5", "s6", "s7", "v6", "v14", "v7", "v15",               \
             "add %[b], %[b], %[step]\n\t", "")
 
-inline void kloop(const word_t* p0, const word_t* p1, const word_t* b, int nseg, int64_t len, int64_t adv,
+__attribute__((always_inline)) inline void kloop(const word_t* p0, const word_t* p1, const word_t* b, int nseg, int64_t len, int64_t adv,
                   int64_t step, uint32x4_t (&r0)[4], uint32x4_t (&r1)[4]) {
   uint64_t x0, x1, x2, x3;
   int64_t k;
