@@ -3,7 +3,7 @@
 // and neon): receptive fields past the 16-bit accumulation run of kChunk = 4095 words (folded
 // pieces, a piece boundary inside a K segment), exactly 4095 words of all-disagreeing bits (the
 // largest count a 16-bit lane holds), weights too large for one multi-block call per panel,
-// channel counts ending inside a 16-channel half or a 4-channel quad, single-row panels.
+// channel counts ending inside a 16-channel half or a 4-channel quad, single-row panels, strides.
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -20,7 +20,9 @@ namespace {
 
 struct Shape {
   int c, oc, k, pad, n, h, w;
-  int fill;  // 0: random bits; 1: activations all -1, weights all +1 (every bit disagrees)
+  // fill 0: random bits; 1: activations all -1, weights all +1 (every bit disagrees)
+  int fill;
+  int stride = 1;
 };
 
 std::vector<word_t> make_bits(std::mt19937_64& rng, int64_t groups, int channels, bool ones) {
@@ -39,6 +41,7 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
   g.out_channels = s.oc;
   g.kernel_h = g.kernel_w = s.k;
   g.pad_h = g.pad_w = s.pad;
+  g.stride_h = g.stride_w = s.stride;
   const int OH = g.out_h(s.h), OW = g.out_w(s.w);
   const int64_t M = static_cast<int64_t>(s.n) * OH * OW, OCW = words_for(s.oc);
   const auto x = make_bits(rng, static_cast<int64_t>(s.n) * s.h * s.w, s.c, s.fill == 1);
@@ -120,6 +123,9 @@ int main() {
       {64, 23, 3, 1, 1, 5, 3, 0},          // channels end inside the second quad of a half
       {130, 47, 3, 1, 1, 3, 5, 0},         // 47 = 32 + 15: second block, partial half
       {100, 2, 1, 0, 1, 1, 7, 0},          // 2 outputs: one quad, mostly padding lanes
+      {96, 40, 3, 1, 2, 9, 7, 0, 2},       // stride 2, compact fields (96 channels x 9 taps), 2 images
+      {200, 33, 5, 2, 1, 9, 9, 0, 3},      // stride 3, 5x5, padding 2, 4-word pixels with tail bits
+      {64, 64, 3, 1, 1, 8, 8, 0, 2},       // one word per pixel, stride 2 (odd 3-word segments)
   };
   for (const Shape& s : shapes) check_shape(s, rng, pool1, pool2);
   return hbn_test::finish("test_bconv_neon");
