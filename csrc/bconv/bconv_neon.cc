@@ -1,19 +1,19 @@
 // NEON micro-kernels.
 //
 // Main tile: 2 rows x 16 output channels, two channels per q register (8 per row), 16
-// accumulators of 16-bit lanes. Per K word: one load-and-replicate of each row's activation
-// word, 128 bytes of weights, then per accumulator eor + cnt + uadalp (the byte popcounts
-// pairwise-added straight into 16-bit lanes): 3 vector ops per 128 binary MACs, the same mix
-// as the peak loop, plus one replicate per row per 48 ops. A 16-bit lane gains at most 16 per
-// K word, so only receptive fields over kChunk words need their lanes folded into 32-bit
-// totals on the way; there is no periodic flush. Wider tiles do not fit the 32 registers
-// (16 accumulators + 8 weight vectors + 2 activations + temporaries).
+// accumulators of 16-bit lanes. Per K word: each row's activation word replicated across a
+// register, 128 bytes of weights, then per accumulator eor + cnt + uadalp (the byte popcounts
+// pairwise-added straight into 16-bit lanes): 3 vector ops per 128 binary MACs, the peak
+// loop's mix. A 16-bit lane gains at most 16 per K word, so only receptive fields over kChunk
+// words are split into pieces whose counts are added; there is no periodic flush. Wider tiles
+// do not fit the 32 registers (16 accumulators + weights + activations + temporaries). The K
+// loop is inline assembly (see kloop for why and for its schedule).
 //
 // Like the AVX-512 kernel, one call covers every 32-channel weight block of a row panel
 // (multi_block), so the per-tile setup is paid once per panel, and the output stage is
-// vectorised: 4 channels per q register for the float transform (same operation order as
-// apply_transform, no FMA contraction) and the float-rule and integer-threshold bit outputs,
-// whose compare masks become 16 output bits with one and + or tree + addv.
+// vectorised: 4 channels per q register for the float transform (apply_transform's operation
+// order, no FMA contraction) and for the float-rule and integer-threshold bit outputs, whose
+// compare masks become 16 output bits with and + or + addv.
 //
 // 32-bit-lane tile (receptive fields of at most 32 bits, e.g. 1x1 convs on <= 32 channels):
 // one eor + cnt + two pairwise widening adds give 4 channels' counts, no accumulation.
