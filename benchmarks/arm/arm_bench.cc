@@ -3,7 +3,9 @@
 // insncount plugin, (count with R calls - count with 1 call) / (R - 1) is the cost of one call
 // with every one-time cost (process start, weight packing, model loading) cancelled out.
 //
-//   arm_bench layer C OC H W K STRIDE PAD {float|bits} R   one BConv2d, batch 1
+//   arm_bench layer C OC H W K STRIDE PAD MODE R   one conv layer, batch 1; MODE: float / bits
+//                                                  (FullBinConv, float or bit output), fp32
+//                                                  (Conv2dF32), wbin (WeightBinConv, WBConv2d)
 //   arm_bench peak {binary|fma} ITERS                    the register-resident NEON peak loops
 //   arm_bench model FILE.hbn R                           a whole network, batch 1
 //
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "bconv/bconv.h"
+#include "conv/conv_f32.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
 #include "peak/peak_impl.h"
@@ -32,7 +35,7 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: arm_bench layer C OC H W K STRIDE PAD {float|bits} R\n"
+               "usage: arm_bench layer C OC H W K STRIDE PAD {float|bits|fp32|wbin} R\n"
                "       arm_bench peak {binary|fma} ITERS\n"
                "       arm_bench model FILE.hbn R\n");
   return 2;
@@ -45,6 +48,42 @@ int to_int(const char* s) {
   return static_cast<int>(v);
 }
 
+// Float-input layers (NHWC float in and out, scale + bias + ReLU): the fp32 conv and the
+// WeightBin conv of the same shape, the comparison WBin kernels are judged by.
+int run_float_layer(const ConvGeometry& g, int h, int w, bool wbin, int reps, std::mt19937_64& rng) {
+  const int C = g.in_channels, OC = g.out_channels;
+  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+  std::vector<float> weights(static_cast<size_t>(OC) * C * g.kernel_h * g.kernel_w), x(static_cast<size_t>(h) * w * C);
+  for (auto& v : weights) v = ud(rng);
+  for (auto& v : x) v = ud(rng);
+  std::vector<float> scale(OC), bias(OC);
+  for (int j = 0; j < OC; ++j) {
+    scale[j] = 0.5f + 0.25f * ud(rng);
+    bias[j] = ud(rng);
+  }
+  OutputTransform t;
+  t.scale = scale.data();
+  t.bias = bias.data();
+  t.act = Activation::relu;
+  const int64_t M = static_cast<int64_t>(g.out_h(h)) * g.out_w(w);
+  std::vector<float> out(static_cast<size_t>(M * OC));
+  ThreadPool pool(1);
+  double sum = 0;
+  auto loop = [&](const auto& conv) {
+    std::vector<unsigned char> ws(conv.workspace_bytes(1, h, w));
+    for (int r = 0; r < reps; ++r) {
+      conv.run(x.data(), 1, h, w, t, out.data(), ws.data(), pool);
+      sum += out[static_cast<size_t>(r) % out.size()];
+    }
+  };
+  if (wbin) loop(WBConv2d::from_float(g, weights.data()));
+  else loop(Conv2dF32(g, weights.data()));
+  std::printf("layer C=%d OC=%d %dx%d k=%d s=%d p=%d %s reps=%d macs=%lld checksum=%g\n", C, OC, h, w, g.kernel_h,
+              g.stride_h, g.pad_h, wbin ? "wbin" : "fp32", reps,
+              static_cast<long long>(M * OC * static_cast<int64_t>(C) * g.kernel_h * g.kernel_w), sum);
+  return 0;
+}
+
 int run_layer(char** argv) {
   ConvGeometry g;
   g.in_channels = to_int(argv[0]);
@@ -55,9 +94,11 @@ int run_layer(char** argv) {
   g.pad_h = g.pad_w = to_int(argv[6]);
   const std::string mode = argv[7];
   const int reps = to_int(argv[8]);
-  if (mode != "float" && mode != "bits") throw std::invalid_argument("mode must be float or bits");
+  if (mode != "float" && mode != "bits" && mode != "fp32" && mode != "wbin")
+    throw std::invalid_argument("mode must be float, bits, fp32 or wbin");
   const int C = g.in_channels, OC = g.out_channels;
   std::mt19937_64 rng(1);
+  if (mode == "fp32" || mode == "wbin") return run_float_layer(g, h, w, mode == "wbin", reps, rng);
   const int64_t W = words_for(C);
   const word_t tail = C % 64 ? (word_t{1} << (C % 64)) - 1 : ~word_t{0};
   auto bits = [&](int64_t groups) {
