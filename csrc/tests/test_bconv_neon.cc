@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "bconv/bconv.h"
@@ -69,8 +70,8 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
 
   BConv2d conv(g, wt.data());
   std::vector<unsigned char> ws(conv.workspace_bytes(s.n, s.h, s.w));
-  for (Isa isa : hbn_test::compiled_isas()) {
-    set_isa(isa);
+  for (const std::string& path : hbn_test::supported_paths()) {
+    set_isa(path);
     for (ThreadPool* pool : {&pool1, &pool2}) {
       const int th = pool->num_threads();
       std::vector<float> out(static_cast<size_t>(M * s.oc));
@@ -78,7 +79,7 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
       int64_t bad = -1;
       for (int64_t i = 0; i < M * s.oc && bad < 0; ++i)
         if (out[i] != static_cast<float>(ref[i])) bad = i;
-      CHECK(bad < 0, "raw dot isa=%s C=%d OC=%d k=%d threads=%d at %lld: %g vs %d", isa_name(isa), s.c, s.oc,
+      CHECK(bad < 0, "raw dot isa=%s C=%d OC=%d k=%d threads=%d at %lld: %g vs %d", path.c_str(), s.c, s.oc,
             s.k, th, static_cast<long long>(bad), bad < 0 ? 0.0 : out[bad], bad < 0 ? 0 : ref[bad]);
       conv.run(x.data(), s.n, s.h, s.w, full, out.data(), ws.data(), *pool);
       bad = -1;
@@ -88,7 +89,7 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
             bad = m * s.oc + j;
             break;
           }
-      CHECK(bad < 0, "transform isa=%s C=%d OC=%d k=%d threads=%d at %lld", isa_name(isa), s.c, s.oc, s.k, th,
+      CHECK(bad < 0, "transform isa=%s C=%d OC=%d k=%d threads=%d at %lld", path.c_str(), s.c, s.oc, s.k, th,
             static_cast<long long>(bad));
       std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x5555);
       conv.run_bits(x.data(), s.n, s.h, s.w, bits, ob.data(), ws.data(), *pool);
@@ -101,7 +102,7 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
               want |= word_t{1} << (j % 64);
           ok = ob[m * OCW + wd] == want;
         }
-      CHECK(ok, "bits isa=%s C=%d OC=%d k=%d threads=%d", isa_name(isa), s.c, s.oc, s.k, th);
+      CHECK(ok, "bits isa=%s C=%d OC=%d k=%d threads=%d", path.c_str(), s.c, s.oc, s.k, th);
     }
   }
   reset_isa();
