@@ -32,6 +32,11 @@ class FormatError(ValueError):
     """A .hbn file is malformed, truncated, hostile or from a newer format version."""
 
 
+class ResourceLimitError(FormatError):
+    """A model (or a batch) needs more memory or work than the loader's limits allow
+    (``hbn_engine.load(..., limits=...)`` raises them)."""
+
+
 # dtype code -> numpy dtype
 DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<f4"),

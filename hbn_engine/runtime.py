@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from hbn_engine import _core
-from hbn_engine.format import FormatError
+from hbn_engine.format import FormatError, ResourceLimitError
 
-__all__ = ["load", "Model", "Profile", "FormatError"]
+__all__ = ["load", "default_limits", "Model", "Profile", "FormatError", "ResourceLimitError"]
 
 
 class Profile(list):
@@ -161,24 +161,50 @@ class Model:
                 f"param_bytes={self.param_bytes}, ops={kinds})")
 
 
-def load(path: Union[str, os.PathLike, bytes, bytearray], *, bit_passing: bool = True) -> Model:
-    """Load a .hbn model from a file path (or the file's bytes). Raises FormatError (a
-    ValueError) naming what is wrong with a malformed or unsupported file, OSError if the file
-    cannot be read.
+def default_limits() -> dict[str, int]:
+    """The resource limits ``load`` applies unless told otherwise (see ``load``)."""
+    d = _core.Limits()
+    return {k: int(getattr(d, k)) for k in _LIMIT_KEYS}
+
+
+_LIMIT_KEYS = ("max_arena_bytes", "max_sample_arena_bytes", "max_macs_per_sample",
+               "max_pool_reads_per_sample")
+
+
+def _native_limits(limits: Optional[Mapping[str, int]]) -> Any:
+    out = _core.Limits()
+    if limits is None:
+        return out
+    if not isinstance(limits, Mapping):
+        raise TypeError(f"limits must be a mapping of limit name to int, got {type(limits).__name__}")
+    for k, v in limits.items():
+        if k not in _LIMIT_KEYS:
+            raise ValueError(f"unknown limit {k!r}; known: {', '.join(_LIMIT_KEYS)}")
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 0 < v < 2**64:
+            raise ValueError(f"limit {k} must be a positive int below 2**64, got {v!r}")
+        setattr(out, k, int(v))
+    return out
+
+
+def load(path: Union[str, os.PathLike, bytes, bytearray, memoryview], *, bit_passing: bool = True,
+         limits: Optional[Mapping[str, int]] = None) -> Model:
+    """Load a .hbn model from a file path (memory-mapped, read in place) or the file's bytes.
+    Raises FormatError (a ValueError) naming what is wrong with a malformed or unsupported file
+    (a directory, FIFO or device path included), OSError if the file cannot be opened.
 
     ``bit_passing=False`` keeps every activation in float (binary layers pack their own input):
-    the reference path for the exact bit-domain fusions, which are on by default."""
-    bit_passing = bool(bit_passing)
+    the reference path for the exact bit-domain fusions, which are on by default.
+
+    ``limits`` raises (or lowers) the resource limits, e.g. ``{"max_macs_per_sample": 2**40}``
+    (names and defaults: ``default_limits()``). A model or batch beyond them is refused with
+    ResourceLimitError (a FormatError) before anything is allocated or computed."""
+    native_limits = _native_limits(limits)
     try:
         if isinstance(path, (bytes, bytearray, memoryview)):
-            return Model(_core.Executor(bytes(path), bit_passing))
+            return Model(_core.Executor(bytes(path), bit_passing, native_limits))
         p = os.fspath(path)
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"no such model file: {p}")
-        try:
-            ex = _core.Executor.from_file(p, bit_passing)
-        except RuntimeError as e:
-            raise OSError(str(e)) from None
-        return Model(ex, p)
+        return Model(_core.Executor.from_file(p, bit_passing, native_limits), p)
+    except _core.ResourceLimitError as e:
+        raise ResourceLimitError(str(e)) from None
     except _core.FormatError as e:
         raise FormatError(str(e)) from None

@@ -2,7 +2,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <fstream>
+#include <system_error>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,32 +64,41 @@ Call prepare_call(const hbn::Executor& e, const py::array& x) {
 void register_runtime(py::module_& m) {
   py::register_exception<hbn::FormatError>(m, "FormatError", PyExc_ValueError);
 
+  py::register_exception<hbn::ResourceLimitError>(m, "ResourceLimitError", m.attr("FormatError").ptr());
+
+  py::class_<hbn::Limits>(m, "Limits")
+      .def(py::init<>())
+      .def_readwrite("max_arena_bytes", &hbn::Limits::max_arena_bytes)
+      .def_readwrite("max_sample_arena_bytes", &hbn::Limits::max_sample_arena_bytes)
+      .def_readwrite("max_macs_per_sample", &hbn::Limits::max_macs_per_sample)
+      .def_readwrite("max_pool_reads_per_sample", &hbn::Limits::max_pool_reads_per_sample);
+
   py::class_<hbn::Executor>(m, "Executor")
-      .def(py::init([](py::bytes data, bool bit_passing) {
+      .def(py::init([](py::bytes data, bool bit_passing, const hbn::Limits& limits) {
              char* p = nullptr;
              py::ssize_t len = 0;
              if (PyBytes_AsStringAndSize(data.ptr(), &p, &len) != 0) throw py::error_already_set();
              std::vector<uint8_t> buf(reinterpret_cast<uint8_t*>(p), reinterpret_cast<uint8_t*>(p) + len);
              py::gil_scoped_release release;
-             return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
+             return std::make_unique<hbn::Executor>(hbn::ModelBytes::from_vector(std::move(buf)),
+                                                    bit_passing, limits);
            }),
-           py::arg("data"), py::arg("bit_passing") = true)
-      .def_static("from_file", [](const std::string& path, bool bit_passing) {
-        std::vector<uint8_t> buf;
-        {
+           py::arg("data"), py::arg("bit_passing") = true, py::arg("limits") = hbn::Limits{})
+      .def_static("from_file", [](const std::string& path, bool bit_passing, const hbn::Limits& limits) {
+        hbn::ModelBytes bytes;
+        try {
           py::gil_scoped_release release;
-          std::ifstream f(path, std::ios::binary | std::ios::ate);
-          if (!f) throw std::runtime_error("cannot open " + path);
-          const std::streamoff size = f.tellg();
-          if (size < 0) throw std::runtime_error("cannot read " + path);
-          buf.resize(static_cast<size_t>(size));
-          f.seekg(0);
-          if (size > 0 && !f.read(reinterpret_cast<char*>(buf.data()), size))
-            throw std::runtime_error("cannot read " + path);
+          bytes = hbn::ModelBytes::map_file(path);
+        } catch (const std::system_error& e) {
+          // OSError(errno, message, filename): FileNotFoundError, PermissionError, ... as usual
+          py::object err = py::module_::import("builtins").attr("OSError")(
+              e.code().value(), e.code().message(), path);
+          PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+          throw py::error_already_set();
         }
         py::gil_scoped_release release;
-        return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
-      }, py::arg("path"), py::arg("bit_passing") = true)
+        return std::make_unique<hbn::Executor>(std::move(bytes), bit_passing, limits);
+      }, py::arg("path"), py::arg("bit_passing") = true, py::arg("limits") = hbn::Limits{})
       .def_property_readonly("format_version", &hbn::Executor::format_version)
       .def_property_readonly("metadata_json", [](const hbn::Executor& e) { return py::bytes(e.metadata_json()); })
       .def_property_readonly("param_bytes", &hbn::Executor::param_bytes)
@@ -99,7 +108,7 @@ void register_runtime(py::module_& m) {
       })
       .def_property_readonly("layers", [](const hbn::Executor& e) {
         std::vector<std::pair<std::string, std::string>> out;
-        for (const auto& n : e.graph().nodes) out.emplace_back(n.name, n.kind());
+        for (int i = 0; i < e.op_count(); ++i) out.emplace_back(e.op_name(i), e.op_kind(i));
         return out;
       })
       .def_property_readonly("bit_values", [](const hbn::Executor& e) {

@@ -16,6 +16,8 @@
 #include "hbn/threadpool.h"
 #include "runtime/format.h"
 #include "runtime/graph.h"
+#include "runtime/limits.h"
+#include "runtime/model_bytes.h"
 #include "runtime/ops.h"
 
 namespace hbn {
@@ -25,8 +27,20 @@ class Executor {
   // Parses and validates `bytes` (throws FormatError) and prepares every kernel. With
   // bit_passing off every value stays float (the reference path the bit-domain fusions are
   // tested against).
-  explicit Executor(std::vector<uint8_t> bytes, bool bit_passing = true);
+  // Tensors point into `bytes`, which the executor keeps alive (or, for a borrowed span, the
+  // caller must); nothing is copied. Limits are checked at load and when a batch is planned.
+  explicit Executor(ModelBytes bytes, bool bit_passing = true, const Limits& limits = {});
+  // Convenience: takes the vector over (ModelBytes::from_vector).
+  explicit Executor(std::vector<uint8_t> bytes, bool bit_passing = true, const Limits& limits = {})
+      : Executor(ModelBytes::from_vector(std::move(bytes)), bit_passing, limits) {}
   ~Executor();
+
+  // The graph's ops in execution order, without exposing their internals: name as in the
+  // file and kind (fprec / wbin / fbin for convolutions, else the op type name).
+  int op_count() const { return static_cast<int>(graph_.nodes.size()); }
+  const std::string& op_name(int i) const { return graph_.nodes.at(static_cast<size_t>(i)).name; }
+  std::string op_kind(int i) const { return graph_.nodes.at(static_cast<size_t>(i)).kind(); }
+  const Limits& limits() const { return limits_; }
 
   const Graph& graph() const { return graph_; }
   const std::string& metadata_json() const { return file_.metadata_json; }
@@ -77,7 +91,8 @@ class Executor {
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
   void plan_sides();
 
-  std::vector<uint8_t> bytes_;
+  ModelBytes bytes_;
+  Limits limits_;
   ModelFile file_;
   Graph graph_;
   size_t param_bytes_ = 0;
