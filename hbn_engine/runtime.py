@@ -37,6 +37,8 @@ class Model:
         self.source = source
         try:
             meta = json.loads(executor.metadata_json.decode("utf-8"))
+        except RecursionError:
+            raise FormatError(f"{source}: metadata JSON is nested too deeply") from None
         except (UnicodeDecodeError, ValueError) as e:
             raise FormatError(f"{source}: metadata is not valid UTF-8 JSON: {e}") from None
         if not isinstance(meta, dict):
@@ -168,7 +170,7 @@ def default_limits() -> dict[str, int]:
 
 
 _LIMIT_KEYS = ("max_arena_bytes", "max_sample_arena_bytes", "max_macs_per_sample",
-               "max_pool_reads_per_sample")
+               "max_pool_reads_per_sample", "max_kept_arena_bytes")
 
 
 def _native_limits(limits: Optional[Mapping[str, int]]) -> Any:
@@ -198,13 +200,12 @@ def load(path: Union[str, os.PathLike, bytes, bytearray, memoryview], *, bit_pas
     ``limits`` raises (or lowers) the resource limits, e.g. ``{"max_macs_per_sample": 2**40}``
     (names and defaults: ``default_limits()``). A model or batch beyond them is refused with
     ResourceLimitError (a FormatError) before anything is allocated or computed."""
+    if not isinstance(bit_passing, (bool, np.bool_)):
+        raise TypeError(f"bit_passing must be True or False, got {bit_passing!r}")
+    bit_passing = bool(bit_passing)
     native_limits = _native_limits(limits)
-    try:
-        if isinstance(path, (bytes, bytearray, memoryview)):
-            return Model(_core.Executor(bytes(path), bit_passing, native_limits))
-        p = os.fspath(path)
-        return Model(_core.Executor.from_file(p, bit_passing, native_limits), p)
-    except _core.ResourceLimitError as e:
-        raise ResourceLimitError(str(e)) from None
-    except _core.FormatError as e:
-        raise FormatError(str(e)) from None
+    # The native loader raises hbn_engine.format.FormatError / ResourceLimitError itself.
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        return Model(_core.Executor(bytes(path), bit_passing, native_limits))
+    p = os.fspath(path)
+    return Model(_core.Executor.from_file(p, bit_passing, native_limits), p)

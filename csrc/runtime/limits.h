@@ -24,8 +24,11 @@ struct Limits {
   uint64_t max_sample_arena_bytes = uint64_t(1) << 30;
   // Multiply-accumulates of one image through every convolution (ResNet-18: 1.8e9).
   uint64_t max_macs_per_sample = uint64_t(1) << 36;
-  // Input elements read by every pooling window of one image, summed (max, avg, adaptive).
+  // Input elements read by every pooling (max, avg, adaptive) and LRN window of one image.
   uint64_t max_pool_reads_per_sample = uint64_t(1) << 32;
+  // Arena kept between runs (at least the batch-1 arena): a run needing more allocates its
+  // arena and gives it back afterwards, so one huge batch does not pin its memory.
+  uint64_t max_kept_arena_bytes = uint64_t(256) << 20;
 };
 
 }  // namespace hbn
