@@ -162,8 +162,12 @@ uint8_t* Executor::arena_for(const Plan& plan) {
   return arena_;
 }
 
-void Executor::release_large_arena() {
-  if (arena_capacity_ <= keep_arena_bytes_) return;
+void Executor::release_large_arena(size_t need) {
+  // "Far larger than usual": over the kept size and over 4x the previous run's need. A caller
+  // who always runs big batches keeps the arena (the second big run in a row keeps it).
+  const bool far_larger = need / 4 > last_need_;
+  last_need_ = need;
+  if (arena_capacity_ <= keep_arena_bytes_ || !far_larger) return;
   std::free(arena_);
   arena_ = nullptr;
   arena_capacity_ = 0;
@@ -183,7 +187,7 @@ void Executor::run(const float* in, int64_t n, const int64_t strides[4], float* 
   const ValueShape& os = graph_.shape(graph_.output);
   nhwc_to_nchw(reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[graph_.output]]), n,
                os.c, os.h, os.w, out, pool_);
-  release_large_arena();
+  release_large_arena(plan.mem.arena_bytes);
 }
 
 void Executor::profile(const float* in, int64_t n, const int64_t strides[4], float* out,
@@ -219,7 +223,7 @@ void Executor::profile(const float* in, int64_t n, const int64_t strides[4], flo
     t[steps - 1] = secs(prev, now);
     totals[static_cast<size_t>(r)] = secs(start, now);
   }
-  release_large_arena();
+  release_large_arena(plan.mem.arena_bytes);
 }
 
 void Executor::run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan,

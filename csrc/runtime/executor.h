@@ -72,13 +72,14 @@ class Executor {
   // Arena bytes a batch of n needs (planned, not allocated). Throws std::invalid_argument for
   // n < 1 and ResourceLimitError beyond limits().max_arena_bytes.
   size_t planned_bytes(int64_t n);
-  // Arena bytes held now (0 before the first run and after a run beyond keep_arena_bytes()).
+  // Arena bytes held now (0 before the first run and after a run far larger than usual).
   size_t arena_capacity() const { return arena_capacity_; }
 
   // in: NCHW float with element strides; out: contiguous NCHW (or [n, C]).
-  // Thread-safe (one run at a time per executor). An arena larger than keep_arena_bytes()
-  // (Limits::max_kept_arena_bytes, at least the batch-1 arena) is given back after the run, so
-  // one huge batch does not pin its memory for the model's life.
+  // Thread-safe (one run at a time per executor). After a run far larger than usual (its arena
+  // over keep_arena_bytes() = max(Limits::max_kept_arena_bytes, batch-1 arena) and over 4x the
+  // previous run's) the arena is given back, so one huge batch does not pin its memory for the
+  // model's life; a second such run in a row keeps it (big batches are then the usual).
   void run(const float* in, int64_t n, const int64_t strides[4], float* out);
   size_t keep_arena_bytes() const { return keep_arena_bytes_; }
 
@@ -96,7 +97,7 @@ class Executor {
   };
   const Plan& plan_for(int64_t n);  // computed on first use, checked against limits_
   uint8_t* arena_for(const Plan& plan);
-  void release_large_arena();
+  void release_large_arena(size_t need);
   size_t value_bytes(int value, int64_t n) const;
   void run_node(int i, const Plan& plan, uint8_t* arena);
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
@@ -127,6 +128,7 @@ class Executor {
   uint8_t* arena_ = nullptr;
   size_t arena_capacity_ = 0;
   size_t keep_arena_bytes_ = 0;
+  size_t last_need_ = 0;  // arena bytes the previous run needed
 };
 
 }  // namespace hbn

@@ -26,8 +26,9 @@ struct Limits {
   uint64_t max_macs_per_sample = uint64_t(1) << 36;
   // Input elements read by every pooling (max, avg, adaptive) and LRN window of one image.
   uint64_t max_pool_reads_per_sample = uint64_t(1) << 32;
-  // Arena kept between runs (at least the batch-1 arena): a run needing more allocates its
-  // arena and gives it back afterwards, so one huge batch does not pin its memory.
+  // Arena kept between runs (at least the batch-1 arena): a run needing more, and over 4x what
+  // the previous run needed, gives its arena back afterwards, so one huge batch does not pin
+  // its memory; consecutive big runs keep it.
   uint64_t max_kept_arena_bytes = uint64_t(256) << 20;
 };
 

@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bitpack/bitpack.h"
@@ -272,6 +274,46 @@ void test_truncations_and_flips() {
   }
 }
 
+// num_threads() while another thread changes the count: the getter reads an atomic, not the
+// pool's plain int under set_num_threads' lock (a data race ThreadSanitizer reported; under
+// TSan this test is the regression test, without it it checks the values stay sane).
+void test_num_threads_while_setting() {
+  std::vector<float> fw, fb;
+  hbn::Executor ex(tiny_model(&fw, &fb));
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const int t = ex.num_threads();
+      if (t < 1 || t > 2) ++bad;
+    }
+  });
+  for (int i = 0; i < 50; ++i) ex.set_num_threads(1 + i % 2);
+  done = true;
+  reader.join();
+  CHECK(bad.load() == 0);
+  CHECK(ex.num_threads() == 2);
+}
+
+// Sizes that would overflow are refused, not wrapped (planned_bytes(2^62) once returned ~2 MB).
+void test_checked_sizes() {
+  std::vector<float> fw, fb;
+  hbn::Executor ex(tiny_model(&fw, &fb));
+  bool limit = false, bad_n = false;
+  try {
+    ex.planned_bytes(int64_t(1) << 62);
+  } catch (const hbn::ResourceLimitError&) {
+    limit = true;
+  }
+  try {
+    ex.output_shape(-5);
+  } catch (const std::invalid_argument&) {
+    bad_n = true;
+  }
+  CHECK(limit);
+  CHECK(bad_n);
+}
+
 }  // namespace
 
 int main() {
@@ -281,6 +323,8 @@ int main() {
   test_pool_in_bits();
   test_packed_copies();
   test_truncations_and_flips();
+  test_num_threads_while_setting();
+  test_checked_sizes();
   if (g_failures) {
     std::fprintf(stderr, "%d failure(s)\n", g_failures);
     return 1;
