@@ -349,6 +349,11 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
         if n_in > 1024:
             raise FormatError(f"op {name}: {n_in} inputs")
         inputs = list(cur.take(f"<{n_in}I", f"op {name} inputs"))
+        schema = SCHEMAS[OP_NAMES[code]]
+        if n_in < schema.min_inputs or 0 <= schema.max_inputs < n_in:
+            want = (f"at least {schema.min_inputs}" if schema.max_inputs < 0
+                    else str(schema.min_inputs))
+            raise FormatError(f"op {name}: {n_in} inputs, expected {want}")
         for v in inputs:
             if v > i:
                 raise FormatError(f"op {name}: input value {v} is not produced before it")

@@ -86,3 +86,14 @@ def test_schema_ranges_are_enforced_natively() -> None:
             with pytest.raises(FormatError, match=f"'op'.*{a.name}"):
                 hbn_engine.load(data)
     np.testing.assert_equal(len(SCHEMAS), len(_core.op_schemas()))
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_input_counts_agree_with_the_native_loader(name: str) -> None:
+    # One input more than the registry allows (or none at all): both readers refuse it.
+    s = SCHEMAS[name]
+    n_bad = 0 if s.max_inputs < 0 else s.max_inputs + 1
+    data = encode_hbn([Op(name, "x", [0] * n_bad)], [], {}, (4, 4, 4), 1)
+    for reader in (hbn_engine.load, read_hbn):
+        with pytest.raises(FormatError, match=f"{n_bad} inputs, expected"):
+            reader(data)
