@@ -153,3 +153,21 @@ def test_float32_with_metadata_runs() -> None:
     assert x.dtype == np.float32 and x.dtype.metadata
     np.testing.assert_array_equal(m.run(x), np.maximum(x, 0))
     np.testing.assert_array_equal(m._ex.run(x), np.maximum(x, 0))  # the native check agrees
+
+
+def test_mapped_file_rewritten_after_load(tmp_path) -> None:
+    # load(path) maps the file; nothing reads the mapping after load, so truncating or
+    # rewriting the file in place cannot crash (SIGBUS) or change a loaded model.
+    w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
+    data = encode_hbn([Op("conv_f32", "c", [0], [0, None, None],
+                          {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1})],
+                      [w], {"model_name": "m"}, (3, 6, 6), 1)
+    p = tmp_path / "m.hbn"
+    p.write_bytes(data)
+    m = hbn_engine.load(p)
+    x = np.ones((2, 3, 6, 6), np.float32)
+    want = m.run(x)
+    with open(p, "r+b") as f:
+        f.truncate(0)
+    np.testing.assert_array_equal(m.run(x), want)
+    assert m.metadata["model_name"] == "m" and m.layers == [("c", "fprec")]
