@@ -26,7 +26,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from hbn_engine import __version__
-from hbn_engine.format import OP_TYPES, Op, write_hbn
+from hbn_engine.format import OP_TYPES, Op, op_kind, write_hbn
 from hbn_engine.nn import (
     BINARY_LAYERS,
     FullBinConv2d,
@@ -220,6 +220,9 @@ class _Lowering:
                               params={"scale": a.astype(np.float32), "shift": b.astype(np.float32)})
         if isinstance(m, nn.ReLU):
             return self._emit(node, "relu", [x], name)
+        if isinstance(m, nn.PReLU):
+            return self._emit(node, "prelu", [x], name,
+                              params={"slope": _np(m.weight).astype(np.float32).reshape(-1)})
         if isinstance(m, nn.MaxPool2d):
             if m.dilation not in (1, (1, 1)) or m.return_indices:
                 raise ExportError(f"module {name} (MaxPool2d): dilation/return_indices unsupported")
@@ -529,7 +532,6 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         file_ops.append(Op(op.type, op.name, [value_id[v] for v in op.inputs], refs,
                            dict(op.attrs)))
 
-    kinds = {"conv_f32": "fprec", "conv_wbin": "wbin", "conv_fbin": "fbin"}
     hbn_layers = getattr(model, "hbn_layers", None)
     if class_names is None:
         class_names = getattr(model, "class_names", None)
@@ -541,7 +543,7 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         "model_name": model_name or getattr(model, "arch", type(model).__name__),
         "variant": variant if variant is not None else getattr(model, "variant", None),
         "hbn_layers": dict(hbn_layers) if hbn_layers is not None else None,
-        "layers": [[op.name, kinds.get(op.type, op.type)] for op in ops],
+        "layers": [[op.name, op_kind(op.type)] for op in ops],
         "input_shape": list(low.input_shape),
         "output_shape": out_shape[1:],
         "class_names": list(class_names) if class_names is not None else None,

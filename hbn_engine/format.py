@@ -6,7 +6,8 @@ a tensor table whose entries point into the data section (every tensor 64-byte a
 data can be memory-mapped). Nothing in the file is ever executed: no pickle, no code.
 
 The C++ loader (csrc/runtime/format.cc) is the authority used by ``hbn_engine.load``; the reader
-here mirrors its structural checks so tools and tests can inspect a file without the native core.
+here mirrors its structural checks so tools and tests can inspect a file without loading it into
+an executor. Op types, tensor slots and attribute keys come from the native op registry.
 """
 from __future__ import annotations
 
@@ -28,8 +29,15 @@ MAX_DIMS = 4
 ABSENT = 0xFFFFFFFF
 
 
-class FormatError(ValueError):
-    """A .hbn file is malformed, truncated, hostile or from a newer format version."""
+from hbn_engine import _core  # noqa: E402  (the native registry and exception classes)
+
+# One class each for the Python reader and the native loader (which raises them directly), so a
+# caller catches the same FormatError whichever side found the problem.
+FormatError = _core.FormatError
+FormatError.__doc__ = "A .hbn file is malformed, truncated, hostile or from a newer format version (a ValueError)."
+ResourceLimitError = _core.ResourceLimitError
+ResourceLimitError.__doc__ = ("A model (or a batch) needs more memory or work than the loader's limits allow "
+                              "(hbn_engine.load(..., limits=...) raises them); a FormatError.")
 
 
 # dtype code -> numpy dtype
@@ -40,51 +48,92 @@ DTYPES: dict[int, np.dtype] = {
 }
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 
+# The op registry is defined once, in C++ (csrc/runtime/op_list.h and each op's unit under
+# csrc/runtime/ops/), and read from the native core here. The package cannot be imported
+# without _core anyway (hbn_engine.dispatch needs it), so a Python copy would only be a second
+# place to get wrong.
+ATTR_INT, ATTR_FLOAT = 1, 2
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    dtype: int  # DTYPES code
+    required: bool
+    shape: str  # for the docs, e.g. "[OC,IC,KH,KW]"
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    name: str
+    required: bool
+    lo: int  # i64 attributes: accepted range and default when absent
+    hi: int
+    default: int
+
+
+@dataclass(frozen=True)
+class OpSchema:
+    code: int
+    name: str
+    kind: str  # Model.layers' kind: fprec / wbin / fbin for convolutions, else the name
+    min_inputs: int
+    max_inputs: int  # -1: any number
+    slots: tuple[SlotSpec, ...]
+    attrs: tuple[AttrSpec, ...]
+    doc: str
+
+
+def _load_registry() -> tuple[dict[str, OpSchema], dict[str, tuple[int, int]]]:
+    schemas = {}
+    for d in _core.op_schemas():
+        schemas[d["name"]] = OpSchema(
+            d["code"], d["name"], d["kind"], d["min_inputs"], d["max_inputs"],
+            tuple(SlotSpec(*t) for t in d["slots"]), tuple(AttrSpec(*a) for a in d["attrs"]),
+            d["doc"])
+    attrs = {name: (key, typ) for key, name, typ in _core.attr_infos()}
+    return schemas, attrs
+
+
+# op name -> schema; attribute name -> (key, type) with type 1 = int64, 2 = float64.
+SCHEMAS, ATTRS = _load_registry()
 # op name -> (code, tensor slot names). Slot order is fixed by the format.
 OP_TYPES: dict[str, tuple[int, tuple[str, ...]]] = {
-    "conv_f32": (1, ("weight", "scale", "bias")),
-    "conv_wbin": (2, ("weight", "scale", "bias")),
-    "conv_fbin": (3, ("weight", "scale", "bias", "in_threshold", "in_flip", "bn_scale",
-                      "bn_shift")),
-    "relu": (4, ()),
-    "max_pool": (5, ()),
-    "avg_pool": (6, ()),
-    "adaptive_avg_pool": (7, ()),
-    "add": (8, ()),
-    "concat": (9, ()),
-    "flatten": (10, ()),
-    "softmax": (11, ()),
-    "lrn": (12, ()),
-    "batchnorm": (13, ("scale", "shift")),
-}
+    n: (s.code, tuple(t.name for t in s.slots)) for n, s in SCHEMAS.items()}
 OP_NAMES = {code: name for name, (code, _) in OP_TYPES.items()}
-
-# attribute name -> (key, type) with type 1 = int64, 2 = float64.
-ATTR_INT, ATTR_FLOAT = 1, 2
-ATTRS: dict[str, tuple[int, int]] = {
-    "stride_h": (1, ATTR_INT),
-    "stride_w": (2, ATTR_INT),
-    "pad_h": (3, ATTR_INT),
-    "pad_w": (4, ATTR_INT),
-    "act": (5, ATTR_INT),  # 0 none, 1 relu
-    "in_channels": (6, ATTR_INT),
-    "input_scale": (7, ATTR_INT),
-    "kernel_h": (8, ATTR_INT),
-    "kernel_w": (9, ATTR_INT),
-    "ceil_mode": (10, ATTR_INT),
-    "count_include_pad": (11, ATTR_INT),
-    "out_h": (12, ATTR_INT),
-    "out_w": (13, ATTR_INT),
-    "size": (14, ATTR_INT),
-    "alpha": (15, ATTR_FLOAT),
-    "beta": (16, ATTR_FLOAT),
-    "k": (17, ATTR_FLOAT),
-    "linear": (18, ATTR_INT),  # 1 when the op came from a Linear layer (display only)
-}
 ATTR_NAMES = {key: (name, typ) for name, (key, typ) in ATTRS.items()}
-
 # Layer kind shown by Model.layers for the conv op types.
-CONV_KINDS = {"conv_f32": "fprec", "conv_wbin": "wbin", "conv_fbin": "fbin"}
+CONV_KINDS = {n: s.kind for n, s in SCHEMAS.items() if s.kind != n}
+
+
+def op_kind(op_type: str) -> str:
+    """Model.layers' kind of an op type: fprec / wbin / fbin for convolutions, else the type."""
+    return SCHEMAS[op_type].kind
+
+
+def schema_markdown() -> str:
+    """The attribute-key and op-type tables of docs/format.md, generated from the registry
+    (tests/test_registry.py checks the docs hold exactly this text)."""
+    dt = {1: "f32", 2: "bits", 3: "u8"}
+    lines = ["| key | name | type |", "|----:|------|------|"]
+    for name, (key, typ) in sorted(ATTRS.items(), key=lambda kv: kv[1][0]):
+        lines.append(f"| {key} | {name} | {'i64' if typ == ATTR_INT else 'f64'} |")
+    lines += ["", "| code | op | inputs | tensor slots | attributes | semantics |",
+              "|-----:|----|--------|--------------|------------|-----------|"]
+    for s in sorted(SCHEMAS.values(), key=lambda s: s.code):
+        ins = (str(s.min_inputs) if s.min_inputs == s.max_inputs
+               else f">= {s.min_inputs}" if s.max_inputs < 0 else f"{s.min_inputs}..{s.max_inputs}")
+        slots = ", ".join(f"{t.name} {dt[t.dtype]} `{t.shape}`{'' if t.required else '?'}"
+                          for t in s.slots)
+        attrs = []
+        for a in s.attrs:
+            if ATTRS[a.name][1] == ATTR_FLOAT:
+                attrs.append(a.name)
+            else:
+                attrs.append(f"{a.name} {a.lo}..{a.hi}" + ("" if a.required else f" ={a.default}"))
+        lines.append(f"| {s.code} | `{s.name}` | {ins} | {slots} | {', '.join(attrs)} | {s.doc} |")
+    return "\n".join(lines)
+
 
 _HEADER = struct.Struct("<8sII" + "Q" * 9 + "Q" * 5)  # 128 bytes
 assert _HEADER.size == HEADER_SIZE
@@ -251,6 +300,8 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
     _check_range(data_off, data_size, file_size, "data section")
     try:
         metadata = json.loads(buf[meta_off:meta_off + meta_size].decode("utf-8"))
+    except RecursionError:
+        raise FormatError("metadata JSON is nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise FormatError(f"metadata is not valid UTF-8 JSON: {e}") from None
     if not isinstance(metadata, dict):
@@ -290,11 +341,19 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
             raise FormatError(f"op {i}: name length {name_len} > {MAX_NAME_LEN}")
         padded = name_len + (-name_len % 4)
         (raw,) = cur.take(f"<{padded}s", f"op {i} name")
-        name = raw[:name_len].decode("utf-8", errors="replace")
+        try:
+            name = raw[:name_len].decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(f"op {i}: name is not valid UTF-8") from None
         (n_in,) = cur.take("<I", f"op {name} input count")
         if n_in > 1024:
             raise FormatError(f"op {name}: {n_in} inputs")
         inputs = list(cur.take(f"<{n_in}I", f"op {name} inputs"))
+        schema = SCHEMAS[OP_NAMES[code]]
+        if n_in < schema.min_inputs or 0 <= schema.max_inputs < n_in:
+            want = (f"at least {schema.min_inputs}" if schema.max_inputs < 0
+                    else str(schema.min_inputs))
+            raise FormatError(f"op {name}: {n_in} inputs, expected {want}")
         for v in inputs:
             if v > i:
                 raise FormatError(f"op {name}: input value {v} is not produced before it")

@@ -13,14 +13,14 @@ import pickle
 import threading
 import weakref
 from collections import OrderedDict
-from typing import Any, Union
+from typing import Any, Mapping, Optional, Union
 
 import numpy as np
 
 from hbn_engine import _core
-from hbn_engine.format import FormatError
+from hbn_engine.format import FormatError, ResourceLimitError
 
-__all__ = ["load", "Model", "Profile", "FormatError"]
+__all__ = ["load", "default_limits", "Model", "Profile", "FormatError", "ResourceLimitError"]
 
 
 class Profile(list):
@@ -42,6 +42,8 @@ class Model:
         self.source = source
         try:
             meta = json.loads(executor.metadata_json.decode("utf-8"))
+        except RecursionError:
+            raise FormatError(f"{source}: metadata JSON is nested too deeply") from None
         except (UnicodeDecodeError, ValueError) as e:
             raise FormatError(f"{source}: metadata is not valid UTF-8 JSON: {e}") from None
         if not isinstance(meta, dict):
@@ -172,34 +174,65 @@ class Model:
         data, digest = _pickle_payload(self)
         # Protocol 5 lets Dask / multiprocessing ship the bytes out of band (no pickle copy).
         buf = pickle.PickleBuffer(data) if isinstance(protocol, int) and protocol >= 5 else data
-        return (_unpickle_model, (buf, digest, _bit_passing_of(self), self.num_threads))
+        return (_unpickle_model, (buf, digest, _bit_passing_of(self), self.num_threads,
+                                  self.__dict__.get("_pickle_limits")))
 
     def __dask_tokenize__(self) -> tuple:
         # Same file content and plan -> same Dask key, without Dask hashing the pickled bytes.
         return ("hbn_engine.Model", _pickle_payload(self)[1], _bit_passing_of(self))
 
 
-def load(path: Union[str, os.PathLike, bytes, bytearray], *, bit_passing: bool = True) -> Model:
-    """Load a .hbn model from a file path (or the file's bytes). Raises FormatError (a
-    ValueError) naming what is wrong with a malformed or unsupported file, OSError if the file
-    cannot be read.
+def default_limits() -> dict[str, int]:
+    """The resource limits ``load`` applies unless told otherwise (see ``load``)."""
+    d = _core.Limits()
+    return {k: int(getattr(d, k)) for k in _LIMIT_KEYS}
+
+
+_LIMIT_KEYS = ("max_arena_bytes", "max_sample_arena_bytes", "max_macs_per_sample",
+               "max_pool_reads_per_sample", "max_kept_arena_bytes")
+
+
+def _native_limits(limits: Optional[Mapping[str, int]]) -> Any:
+    out = _core.Limits()
+    if limits is None:
+        return out
+    if not isinstance(limits, Mapping):
+        raise TypeError(f"limits must be a mapping of limit name to int, got {type(limits).__name__}")
+    for k, v in limits.items():
+        if k not in _LIMIT_KEYS:
+            raise ValueError(f"unknown limit {k!r}; known: {', '.join(_LIMIT_KEYS)}")
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not 0 < v < 2**64:
+            raise ValueError(f"limit {k} must be a positive int below 2**64, got {v!r}")
+        setattr(out, k, int(v))
+    return out
+
+
+def load(path: Union[str, os.PathLike, bytes, bytearray, memoryview], *, bit_passing: bool = True,
+         limits: Optional[Mapping[str, int]] = None) -> Model:
+    """Load a .hbn model from a file path (memory-mapped, read in place) or the file's bytes.
+    Raises FormatError (a ValueError) naming what is wrong with a malformed or unsupported file
+    (a directory, FIFO or device path included), OSError if the file cannot be opened.
 
     ``bit_passing=False`` keeps every activation in float (binary layers pack their own input):
-    the reference path for the exact bit-domain fusions, which are on by default."""
+    the reference path for the exact bit-domain fusions, which are on by default.
+
+    ``limits`` raises (or lowers) the resource limits, e.g. ``{"max_macs_per_sample": 2**40}``
+    (names and defaults: ``default_limits()``). A model or batch beyond them is refused with
+    ResourceLimitError (a FormatError) before anything is allocated or computed."""
+    if not isinstance(bit_passing, (bool, np.bool_)):
+        raise TypeError(f"bit_passing must be True or False, got {bit_passing!r}")
     bit_passing = bool(bit_passing)
-    try:
-        if isinstance(path, (bytes, bytearray, memoryview)):
-            return Model(_core.Executor(bytes(path), bit_passing))
+    native_limits = _native_limits(limits)
+    # The native loader raises hbn_engine.format.FormatError / ResourceLimitError itself.
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        model = Model(_core.Executor(bytes(path), bit_passing, native_limits))
+    else:
         p = os.fspath(path)
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"no such model file: {p}")
-        try:
-            ex = _core.Executor.from_file(p, bit_passing)
-        except RuntimeError as e:
-            raise OSError(str(e)) from None
-        return Model(ex, p)
-    except _core.FormatError as e:
-        raise FormatError(str(e)) from None
+        model = Model(_core.Executor.from_file(p, bit_passing, native_limits), p)
+    # Remembered so a pickled model loads the same way on the receiving side.
+    model.__dict__["_pickle_bit_passing"] = bit_passing
+    model.__dict__["_pickle_limits"] = dict(limits) if limits is not None else None
+    return model
 
 
 # --- pickling support -------------------------------------------------------------------------
@@ -252,7 +285,8 @@ def _pickle_payload(model: Model) -> tuple[bytes, str]:
     return memo
 
 
-def _unpickle_model(data: Any, digest: str, bit_passing: bool, num_threads: int) -> Model:
+def _unpickle_model(data: Any, digest: str, bit_passing: bool, num_threads: int,
+                    limits: Optional[Mapping[str, int]] = None) -> Model:
     key = (str(digest), bool(bit_passing))
     with _cache_lock:
         model = _live_models.get(key)
@@ -260,7 +294,7 @@ def _unpickle_model(data: Any, digest: str, bit_passing: bool, num_threads: int)
         data = data if isinstance(data, bytes) else bytes(memoryview(data))
         if hashlib.sha256(data).hexdigest() != key[0]:
             raise pickle.UnpicklingError("pickled hbn model bytes do not match their sha256")
-        loaded = load(data, bit_passing=key[1])
+        loaded = load(data, bit_passing=key[1], limits=limits)
         loaded.__dict__["_pickle_payload"] = (data, key[0])
         loaded.__dict__["_pickle_bit_passing"] = key[1]
         with _cache_lock:

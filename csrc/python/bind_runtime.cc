@@ -2,7 +2,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <fstream>
+#include <system_error>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +19,10 @@ namespace {
 // The Python wrapper validates with friendly messages; these checks only keep a direct caller
 // from handing the native code something it cannot read.
 void check_input(const hbn::Executor& e, const py::array& x, int64_t strides[4]) {
-  if (!py::dtype::of<float>().is(x.dtype())) throw py::type_error("input must be float32");
+  // by type number and byte order: a float32 dtype carrying metadata is another object
+  const py::dtype dt = x.dtype();
+  if (dt.num() != py::dtype::of<float>().num() || dt.byteorder() == '>')
+    throw py::type_error("input must be float32");
   if (x.ndim() != 4) throw py::value_error("input must be 4-D NCHW");
   const auto& is = e.graph().input;
   if (x.shape(0) < 1 || x.shape(1) != is.c || x.shape(2) != is.h || x.shape(3) != is.w)
@@ -59,47 +62,94 @@ Call prepare_call(const hbn::Executor& e, const py::array& x) {
   return c;
 }
 
+// The op registry as plain Python data (hbn_engine.format builds its tables from it).
+py::list op_schemas() {
+  py::list out;
+  for (const hbn::OpSchema* s : hbn::op_schemas()) {
+    py::list slots, attrs;
+    for (const auto& t : s->slots)
+      slots.append(py::make_tuple(t.name, static_cast<uint32_t>(t.dtype), t.required, t.shape));
+    for (const auto& a : s->attrs)
+      attrs.append(py::make_tuple(hbn::attr_info(a.key)->name, a.required, a.lo, a.hi, a.dflt));
+    py::dict d;
+    d["code"] = static_cast<uint32_t>(s->type);
+    d["name"] = s->name;
+    d["kind"] = s->kind;
+    d["min_inputs"] = s->min_inputs;
+    d["max_inputs"] = s->max_inputs;
+    d["slots"] = slots;
+    d["attrs"] = attrs;
+    d["doc"] = s->doc;
+    out.append(d);
+  }
+  return out;
+}
+
+py::list attr_infos() {
+  py::list out;
+  for (const hbn::AttrInfo& a : hbn::attr_infos())
+    out.append(py::make_tuple(static_cast<uint32_t>(a.key), a.name, static_cast<uint32_t>(a.type)));
+  return out;
+}
+
 }  // namespace
 
 void register_runtime(py::module_& m) {
   py::register_exception<hbn::FormatError>(m, "FormatError", PyExc_ValueError);
+  m.def("op_schemas", &op_schemas, "Every op type of the .hbn format: code, name, kind, inputs, "
+        "tensor slots (name, dtype code, required, shape), attributes (name, required, lo, hi, default)");
+  m.def("attr_infos", &attr_infos, "Every attribute key of the .hbn format: (key, name, type code)");
+
+  py::register_exception<hbn::ResourceLimitError>(m, "ResourceLimitError", m.attr("FormatError").ptr());
+
+  py::class_<hbn::Limits>(m, "Limits")
+      .def(py::init<>())
+      .def_readwrite("max_arena_bytes", &hbn::Limits::max_arena_bytes)
+      .def_readwrite("max_sample_arena_bytes", &hbn::Limits::max_sample_arena_bytes)
+      .def_readwrite("max_macs_per_sample", &hbn::Limits::max_macs_per_sample)
+      .def_readwrite("max_pool_reads_per_sample", &hbn::Limits::max_pool_reads_per_sample)
+      .def_readwrite("max_kept_arena_bytes", &hbn::Limits::max_kept_arena_bytes);
 
   py::class_<hbn::Executor>(m, "Executor")
-      .def(py::init([](py::bytes data, bool bit_passing) {
+      .def(py::init([](py::bytes data, bool bit_passing, const hbn::Limits& limits) {
              char* p = nullptr;
              py::ssize_t len = 0;
              if (PyBytes_AsStringAndSize(data.ptr(), &p, &len) != 0) throw py::error_already_set();
              std::vector<uint8_t> buf(reinterpret_cast<uint8_t*>(p), reinterpret_cast<uint8_t*>(p) + len);
              py::gil_scoped_release release;
-             return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
+             return std::make_unique<hbn::Executor>(hbn::ModelBytes::from_vector(std::move(buf)),
+                                                    bit_passing, limits);
            }),
-           py::arg("data"), py::arg("bit_passing") = true)
-      .def_static("from_file", [](const std::string& path, bool bit_passing) {
-        std::vector<uint8_t> buf;
-        {
+           py::arg("data"), py::arg("bit_passing").noconvert() = true, py::arg("limits") = hbn::Limits{})
+      .def_static("from_file", [](const std::string& path, bool bit_passing, const hbn::Limits& limits) {
+        hbn::ModelBytes bytes;
+        try {
           py::gil_scoped_release release;
-          std::ifstream f(path, std::ios::binary | std::ios::ate);
-          if (!f) throw std::runtime_error("cannot open " + path);
-          const std::streamoff size = f.tellg();
-          if (size < 0) throw std::runtime_error("cannot read " + path);
-          buf.resize(static_cast<size_t>(size));
-          f.seekg(0);
-          if (size > 0 && !f.read(reinterpret_cast<char*>(buf.data()), size))
-            throw std::runtime_error("cannot read " + path);
+          bytes = hbn::ModelBytes::map_file(path);
+        } catch (const std::system_error& e) {
+          // OSError(errno, message, filename): FileNotFoundError, PermissionError, ... as usual
+          py::object err = py::module_::import("builtins").attr("OSError")(
+              e.code().value(), e.code().message(), path);
+          PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(err.ptr())), err.ptr());
+          throw py::error_already_set();
         }
         py::gil_scoped_release release;
-        return std::make_unique<hbn::Executor>(std::move(buf), bit_passing);
-      }, py::arg("path"), py::arg("bit_passing") = true)
+        return std::make_unique<hbn::Executor>(std::move(bytes), bit_passing, limits);
+      }, py::arg("path"), py::arg("bit_passing").noconvert() = true, py::arg("limits") = hbn::Limits{})
       .def_property_readonly("format_version", &hbn::Executor::format_version)
       .def_property_readonly("metadata_json", [](const hbn::Executor& e) { return py::bytes(e.metadata_json()); })
       .def_property_readonly("param_bytes", &hbn::Executor::param_bytes)
+      .def_property_readonly("arena_capacity", &hbn::Executor::arena_capacity)
+      .def_property_readonly("work_per_sample", [](const hbn::Executor& e) {
+        return py::make_tuple(e.work_per_sample().macs, e.work_per_sample().window_reads);
+      })
       .def_property_readonly("input_shape", [](const hbn::Executor& e) {
         const auto& s = e.graph().input;
         return py::make_tuple(s.c, s.h, s.w);
       })
       .def_property_readonly("layers", [](const hbn::Executor& e) {
         std::vector<std::pair<std::string, std::string>> out;
-        for (const auto& n : e.graph().nodes) out.emplace_back(n.name, n.kind());
+        for (int i = 0; i < e.op_count(); ++i) out.emplace_back(e.op_name(i), e.op_kind(i));
         return out;
       })
       .def_property_readonly("bit_values", [](const hbn::Executor& e) {
@@ -140,19 +190,19 @@ void register_runtime(py::module_& m) {
           py::gil_scoped_release release;
           e.profile(in, n, c.strides, o, repeats, times, totals);
         }
-        const auto steps = static_cast<py::ssize_t>(e.graph().nodes.size() + 2);
+        const auto steps = static_cast<py::ssize_t>(e.op_count() + 2);
         py::array_t<double> t({static_cast<py::ssize_t>(repeats), steps});
         std::copy(times.begin(), times.end(), t.mutable_data());
         py::array_t<double> tot(static_cast<py::ssize_t>(repeats));
         std::copy(totals.begin(), totals.end(), tot.mutable_data());
         // (name, op type, kind, output shape for this batch) per op, in execution order
         py::list ops;
-        for (const auto& nd : e.graph().nodes) {
-          const bool conv = nd.type == hbn::OpType::conv_f32 || nd.type == hbn::OpType::conv_wbin ||
-                            nd.type == hbn::OpType::conv_fbin;
-          py::tuple s = nd.out.flat ? py::tuple(py::make_tuple(n, nd.out.c))
-                                    : py::tuple(py::make_tuple(n, nd.out.c, nd.out.h, nd.out.w));
-          ops.append(py::make_tuple(nd.name, hbn::op_type_name(nd.type), conv ? nd.kind() : std::string("other"), s));
+        for (int i = 0; i < e.op_count(); ++i) {
+          const hbn::ValueShape& o = e.graph().nodes[static_cast<size_t>(i)].out;
+          const std::string kind = e.op_kind(i);
+          const bool conv = kind != e.op_type(i);  // only convolutions have a kind of their own
+          py::tuple s = o.flat ? py::tuple(py::make_tuple(n, o.c)) : py::tuple(py::make_tuple(n, o.c, o.h, o.w));
+          ops.append(py::make_tuple(e.op_name(i), e.op_type(i), conv ? kind : std::string("other"), s));
         }
         return py::make_tuple(ops, t, tot, c.out);
       }, py::arg("x"), py::arg("repeats"))

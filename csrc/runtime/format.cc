@@ -69,38 +69,31 @@ size_t dtype_size(DType t) {
   return 0;
 }
 
-bool attr_is_float(uint32_t key) { return key == kAlpha || key == kBeta || key == kK; }
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): op names
+// reach Python as str, so a bad one must fail here, not later in Model.layers.
+bool valid_utf8(const uint8_t* s, size_t n) {
+  for (size_t i = 0; i < n;) {
+    const uint8_t c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) { ++i; continue; }
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+    else return false;
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += len;
+  }
+  return true;
+}
 
 }  // namespace
-
-const char* op_type_name(OpType t) {
-  switch (t) {
-    case OpType::conv_f32: return "conv_f32";
-    case OpType::conv_wbin: return "conv_wbin";
-    case OpType::conv_fbin: return "conv_fbin";
-    case OpType::relu: return "relu";
-    case OpType::max_pool: return "max_pool";
-    case OpType::avg_pool: return "avg_pool";
-    case OpType::adaptive_avg_pool: return "adaptive_avg_pool";
-    case OpType::add: return "add";
-    case OpType::concat: return "concat";
-    case OpType::flatten: return "flatten";
-    case OpType::softmax: return "softmax";
-    case OpType::lrn: return "lrn";
-    case OpType::batchnorm: return "batchnorm";
-  }
-  return "?";
-}
-
-int op_tensor_slots(OpType t) {
-  switch (t) {
-    case OpType::conv_f32:
-    case OpType::conv_wbin: return 3;
-    case OpType::conv_fbin: return 7;
-    case OpType::batchnorm: return 2;
-    default: return 0;
-  }
-}
 
 int64_t TensorDesc::numel() const {
   int64_t n = 1;
@@ -190,14 +183,16 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     OpDesc& op = mf.ops[i];
     std::string what = "op " + std::to_string(i);
     const uint32_t code = cur.u32(what + " type");
-    if (code < 1 || code > 13) fail(what + ": unknown op type code " + std::to_string(code));
-    op.type = static_cast<OpType>(code);
+    op.schema = op_schema(code);
+    if (!op.schema) fail(what + ": unknown op type code " + std::to_string(code));
+    op.type = op.schema->type;
     const uint32_t name_len = cur.u32(what + " name length");
     if (name_len > kMaxNameLen)
       fail(what + ": name length " + std::to_string(name_len) + " > " + std::to_string(kMaxNameLen));
     const uint8_t* name = cur.bytes((name_len + 3) / 4 * 4, what + " name");
+    if (!valid_utf8(name, name_len)) fail(what + ": name is not valid UTF-8");
     op.name.assign(reinterpret_cast<const char*>(name), name_len);
-    what = "op " + std::to_string(i) + " (" + op.name + ", " + op_type_name(op.type) + ")";
+    what = "op " + std::to_string(i) + " (" + op.name + ", " + op.schema->name + ")";
     const uint32_t n_in = cur.u32(what + " input count");
     if (n_in > kMaxInputs) fail(what + ": " + std::to_string(n_in) + " inputs");
     for (uint32_t k = 0; k < n_in; ++k) {
@@ -206,9 +201,9 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
       op.inputs.push_back(v);
     }
     const uint32_t n_t = cur.u32(what + " tensor count");
-    if (static_cast<int>(n_t) != op_tensor_slots(op.type))
-      fail(what + ": " + std::to_string(n_t) + " tensor slots, expected " +
-           std::to_string(op_tensor_slots(op.type)));
+    const size_t want_slots = op.schema->slots.size();
+    if (n_t != want_slots)
+      fail(what + ": " + std::to_string(n_t) + " tensor slots, expected " + std::to_string(want_slots));
     for (uint32_t k = 0; k < n_t; ++k) {
       const uint32_t t = cur.u32(what + " tensor references");
       if (t != kAbsent && t >= n_tensors)
@@ -221,8 +216,9 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     for (uint32_t k = 0; k < n_a; ++k) {
       const uint32_t key = cur.u32(what + " attribute key");
       const uint32_t type = cur.u32(what + " attribute type");
-      if (key < 1 || key > kMaxAttrKey) fail(what + ": unknown attribute key " + std::to_string(key));
-      const bool want_float = attr_is_float(key);
+      const AttrInfo* info = attr_info(key);
+      if (!info) fail(what + ": unknown attribute key " + std::to_string(key));
+      const bool want_float = info->type == AttrType::f64;
       if (type != (want_float ? 2u : 1u))
         fail(what + ": attribute " + std::to_string(key) + " has type " + std::to_string(type));
       Attr& a = op.attrs[key];

@@ -1,12 +1,15 @@
 // Reader of the .hbn model format (docs/format.md). parse_model() validates every size, offset,
 // count, dtype and reference before use; anything wrong throws FormatError naming the problem.
 // Op-level semantics (attribute ranges, tensor shapes, value shapes) are checked by graph.cc.
+// Op codes, slot counts and attribute types come from the op registry (op_schema.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "runtime/op_schema.h"
 
 namespace hbn {
 
@@ -19,21 +22,6 @@ constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kHeaderSize = 128;
 constexpr size_t kSectionAlign = 64;
 constexpr uint32_t kAbsent = 0xFFFFFFFFu;
-
-enum class DType : uint32_t { f32 = 1, bits = 2, u8 = 3 };
-
-enum class OpType : uint32_t {
-  conv_f32 = 1, conv_wbin = 2, conv_fbin = 3, relu = 4, max_pool = 5, avg_pool = 6,
-  adaptive_avg_pool = 7, add = 8, concat = 9, flatten = 10, softmax = 11, lrn = 12,
-  batchnorm = 13,
-};
-const char* op_type_name(OpType t);
-
-enum AttrKey : uint32_t {
-  kStrideH = 1, kStrideW = 2, kPadH = 3, kPadW = 4, kAct = 5, kInChannels = 6, kInputScale = 7,
-  kKernelH = 8, kKernelW = 9, kCeilMode = 10, kCountIncludePad = 11, kOutH = 12, kOutW = 13,
-  kSize = 14, kAlpha = 15, kBeta = 16, kK = 17, kLinear = 18, kMaxAttrKey = 18,
-};
 
 struct TensorDesc {
   DType dtype = DType::f32;
@@ -51,6 +39,7 @@ struct Attr {
 };
 
 struct OpDesc {
+  const OpSchema* schema = nullptr;  // from the registry: the type code is known
   OpType type = OpType::relu;
   std::string name;
   std::vector<uint32_t> inputs;   // value ids: 0 = graph input, op k produces value k + 1
@@ -66,9 +55,6 @@ struct ModelFile {
   std::vector<TensorDesc> tensors;
   std::vector<OpDesc> ops;
 };
-
-// Number of tensor slots each op type has in the file (0 for ops without parameters).
-int op_tensor_slots(OpType t);
 
 // `data` must stay alive as long as the returned descriptors are used.
 ModelFile parse_model(const uint8_t* data, size_t size);

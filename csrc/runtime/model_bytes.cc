@@ -75,6 +75,9 @@ ModelBytes ModelBytes::map_file(const std::string& path) {
   if (!S_ISREG(st.st_mode))
     throw FormatError(path + " is " + file_kind(st.st_mode) + ", not a .hbn model file");
   const size_t size = static_cast<size_t>(st.st_size);
+  if (size < kHeaderSize)  // also keeps mmap away from an empty file
+    throw FormatError(path + ": file too small for the header (" + std::to_string(size) + " < " +
+                      std::to_string(kHeaderSize) + " bytes)");
   char magic[sizeof(kMagic)] = {};
   const ssize_t got = size >= sizeof(kMagic) ? ::pread(f.fd, magic, sizeof(magic), 0) : 0;
   if (got < 0) throw std::system_error(errno, std::generic_category(), "cannot read model file " + path);

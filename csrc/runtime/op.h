@@ -1,0 +1,156 @@
+// The interface every op unit (runtime/ops/*.cc) implements. An op is defined by one OpDef: its
+// schema (op_schema.h) and a build function that validates one node of a file (attributes,
+// tensors, input shapes, through BuildCtx so every check names the op) and returns the node's
+// OpImpl, which holds that op's own parameters (no struct with every op's fields) and does the
+// rest: repack weights once (prepare), say how much scratch and work a batch needs, and run.
+// The executor's passes talk to ops only through this interface.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hbn/threadpool.h"
+#include "hbn/types.h"
+#include "runtime/format.h"
+#include "runtime/op_schema.h"
+#include "runtime/ops.h"
+
+namespace hbn {
+
+// Per-image shape of a value (the batch dimension is chosen at run time). Activations are NHWC.
+// `flat` marks values produced by flatten (or computed from a flat value): shown as [N, C].
+struct ValueShape {
+  int64_t c = 0, h = 0, w = 0;
+  bool flat = false;
+  int64_t per_image() const { return c * h * w; }
+};
+
+// Limits on what validation accepts (sizes every kernel's index arithmetic is safe with).
+constexpr int64_t kMaxChannels = int64_t(1) << 20;
+constexpr int64_t kMaxSpatial = int64_t(1) << 15;
+constexpr int64_t kMaxPerImage = int64_t(1) << 28;  // elements of one image's activation
+constexpr int kMaxKernel = 64;
+constexpr int kMaxPoolKernel = 1024;
+
+// One node of a file being validated: its record, input shapes and schema. Every failure
+// throws FormatError("op '<name>' (<type>): ...").
+class BuildCtx {
+ public:
+  BuildCtx(const ModelFile& mf, const OpDesc& op, const OpSchema& schema,
+           std::vector<const ValueShape*> inputs);
+  const OpSchema& schema() const { return schema_; }
+  int n_inputs() const { return static_cast<int>(inputs_.size()); }
+  const ValueShape& in(int k) const { return *inputs_[static_cast<size_t>(k)]; }
+
+  // An i64 attribute within the schema's range (and [lo, hi] when given), or its default.
+  int64_t attr(AttrKey k) const;
+  int64_t attr(AttrKey k, int64_t lo, int64_t hi) const;
+  double fattr(AttrKey k) const;  // an f64 attribute (required, finite)
+  // A tensor slot of the schema's dtype with exactly `dims` (null when absent and allowed).
+  const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims) const;
+  const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims, bool required) const;
+  // The slot's tensor without a shape check (the convolutions read their geometry from it).
+  const TensorDesc* raw_tensor(const char* slot) const;
+  // Float tensors: NaN never; infinities only when allow_inf.
+  void check_finite(const TensorDesc* t, const char* slot, bool allow_inf) const;
+  [[noreturn]] void fail(const std::string& msg) const;
+
+  ValueShape out;  // set by the op's build function
+
+ private:
+  const ModelFile& mf_;
+  const OpDesc& op_;
+  const OpSchema& schema_;
+  std::vector<const ValueShape*> inputs_;
+};
+
+// What one sample costs, summed over ops and checked against Limits at load.
+struct OpWork {
+  uint64_t macs = 0;          // multiply-accumulates (convolutions)
+  uint64_t window_reads = 0;  // input elements read by pooling / LRN windows
+};
+
+// How an op takes part in bit passing (the executor's bit plan, bit_plan.h).
+enum class BitsOut {
+  none,    // writes floats only
+  kernel,  // its kernel can threshold its own output for a binary consumer (conv_fbin)
+  pool,    // max-pool: pools bits, or packs the floats it pools
+  concat,  // joins bit rows (operands ending on word boundaries)
+};
+
+// The sign rule a binary consumer applies to its float input: bit(c) = flip[c] ? x > thr[c] :
+// x < thr[c] (thr all 0 and flip empty: plain sign).
+struct BitRule {
+  std::vector<float> thr;
+  std::vector<uint8_t> flip;
+  const uint8_t* flip_at(int64_t c) const { return flip.empty() ? nullptr : flip.data() + c; }
+};
+
+// Everything one op reads and writes in one run; pointers into the arena.
+struct RunArgs {
+  int64_t n = 0;
+  int n_in = 0;
+  const uint8_t* const* in = nullptr;          // [n_in] float NHWC or packed bits
+  const bool* in_bits = nullptr;               // [n_in]
+  const ValueShape* const* in_shape = nullptr;  // [n_in]
+  uint8_t* out = nullptr;
+  const ValueShape* out_shape = nullptr;
+  bool out_bits = false;
+  // out_bits, BitsOut::kernel: the consumer's rule, at this value's channel offset.
+  const float* out_thr = nullptr;
+  const uint8_t* out_flip = nullptr;
+  // out_bits, BitsOut::pool from floats: the consumer's rule as a pack target.
+  const PackTarget* out_pack = nullptr;
+  // out_bits, BitsOut::pool from bits: per bit, 1 where the comparison is "above" (OR).
+  const word_t* or_mask = nullptr;
+  // A packed copy of input 0 its producer wrote for this op (null: pack it yourself).
+  const word_t* packed_in = nullptr;
+  // Packed copies of this op's float output to write in the same pass.
+  const PackSink* sinks = nullptr;
+  int n_sinks = 0;
+  uint8_t* scratch = nullptr;
+  ThreadPool* pool = nullptr;
+  const float* in_f(int k) const { return reinterpret_cast<const float*>(in[k]); }
+  float* out_f() const { return reinterpret_cast<float*>(out); }
+};
+
+class OpImpl {
+ public:
+  virtual ~OpImpl() = default;
+  // Load-time work after validation (weight repacking).
+  virtual void prepare() {}
+  virtual OpWork work() const { return {}; }
+  // Scratch for a batch of n; in_bits / packed_in as the run will see them.
+  virtual size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const { return 0; }
+  virtual void run(const RunArgs& a) const = 0;
+  // Bit passing: the rule by which this op binarizes input 0 when it can take it as bits.
+  virtual const BitRule* bit_input() const { return nullptr; }
+  virtual BitsOut bits_out() const { return BitsOut::none; }
+  // Whether its kernel can write packed copies of its float output (RunArgs::sinks).
+  virtual bool writes_packed_copies() const { return false; }
+
+  std::vector<ValueShape> in;  // input shapes, set by build_graph
+  ValueShape out;
+};
+
+struct OpDef {
+  OpSchema schema;
+  std::unique_ptr<OpImpl> (*build)(BuildCtx& ctx);
+};
+
+// The registry (op_registry.cc): every op of HBN_OPS, null for an unknown code.
+const OpDef* op_def(uint32_t code);
+
+// Declared for every op of the list; each defined in its unit.
+#define HBN_X(code, name) const OpDef& op_def_##name();
+HBN_OPS(HBN_X)
+#undef HBN_X
+
+size_t align_up(size_t v);
+// Saturating products / sums for sizes and work counts (a hostile file cannot wrap them).
+uint64_t sat_mul(uint64_t a, uint64_t b);
+uint64_t sat_add(uint64_t a, uint64_t b);
+
+}  // namespace hbn

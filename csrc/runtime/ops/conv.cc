@@ -1,0 +1,282 @@
+// The three convolutions (also Linear layers: a 1x1 conv on a flat value): conv_f32 (FPrec),
+// conv_wbin (WeightBin: float input, +-1 weights) and conv_fbin (FullBin: sign-binarized input
+// and weights, optional XNOR-Net input scale). Weights are read from the file at load and
+// repacked once by the conv classes; the output transform applies scale, bias and activation.
+#include <cstring>
+
+#include "bconv/bconv.h"
+#include "bitpack/bitpack.h"
+#include "fconv/conv_f32.h"
+#include "wbconv/wbconv.h"
+#include "runtime/graph.h"
+#include "runtime/op.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+namespace {
+
+std::vector<float> copy_f32(const TensorDesc* t) {
+  if (!t) return {};
+  std::vector<float> v(static_cast<size_t>(t->numel()));
+  std::memcpy(v.data(), t->data, t->nbytes);  // file data need not be aligned in memory
+  return v;
+}
+
+const float* ptr_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+
+const std::vector<AttrSpec> kConvAttrs = {
+    {kStrideH, true, 1, kMaxKernel}, {kStrideW, true, 1, kMaxKernel},
+    {kPadH, true, 0, kMaxKernel},    {kPadW, true, 0, kMaxKernel},
+    {kAct, false, 0, 1, 0},          {kLinear, false, 0, 1, 0},
+};
+
+std::vector<AttrSpec> binary_attrs(bool fbin) {
+  std::vector<AttrSpec> a = kConvAttrs;
+  a.push_back({kInChannels, true, 1, kMaxChannels});
+  if (fbin) a.push_back({kInputScale, false, 0, 1, 0});
+  return a;
+}
+
+// What every convolution shares: geometry, transform parameters, validation of both.
+class ConvBase : public OpImpl {
+ protected:
+  ConvBase(BuildCtx& c, bool float_weights) {
+    g_.stride_h = static_cast<int>(c.attr(kStrideH));
+    g_.stride_w = static_cast<int>(c.attr(kStrideW));
+    g_.pad_h = static_cast<int>(c.attr(kPadH));
+    g_.pad_w = static_cast<int>(c.attr(kPadW));
+    act_ = static_cast<Activation>(c.attr(kAct));
+    c.attr(kLinear);  // display only, but range-checked
+    const TensorDesc* w = c.raw_tensor("weight");
+    if (!w) c.fail("missing tensor weight");
+    if (w->dims.size() != 4) c.fail("weight must be 4-D");
+    if (w->dims[0] > kMaxChannels || w->dims[1] > kMaxChannels || w->dims[2] > kMaxKernel ||
+        w->dims[3] > kMaxKernel * 64)
+      c.fail("weight dimensions out of range");
+    g_.out_channels = static_cast<int>(w->dims[0]);
+    if (float_weights) {
+      g_.in_channels = static_cast<int>(w->dims[1]);
+      g_.kernel_h = static_cast<int>(w->dims[2]);
+      g_.kernel_w = static_cast<int>(w->dims[3]);
+      weight_ = c.tensor("weight", w->dims);
+      c.check_finite(weight_, "weight", false);
+    } else {
+      g_.in_channels = static_cast<int>(c.attr(kInChannels));
+      g_.kernel_h = static_cast<int>(w->dims[1]);
+      g_.kernel_w = static_cast<int>(w->dims[2]);
+      if (g_.kernel_w > kMaxKernel) c.fail("kernel too large");
+      weight_ = c.tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
+    }
+    const ValueShape& in = c.in(0);
+    if (g_.in_channels != in.c)
+      c.fail("expects " + std::to_string(g_.in_channels) + " input channels, input has " +
+             std::to_string(in.c));
+    if (in.h + 2 * g_.pad_h < g_.kernel_h || in.w + 2 * g_.pad_w < g_.kernel_w)
+      c.fail("kernel larger than the padded input");
+    const int64_t oc = g_.out_channels;
+    const TensorDesc* scale = c.tensor("scale", {oc});
+    const TensorDesc* bias = c.tensor("bias", {oc});
+    c.check_finite(scale, "scale", false);
+    c.check_finite(bias, "bias", false);
+    scale_ = copy_f32(scale);
+    bias_ = copy_f32(bias);
+    c.out = {oc, g_.out_h(static_cast<int>(in.h)), g_.out_w(static_cast<int>(in.w)), in.flat};
+    if (in.flat && (g_.kernel_h != 1 || g_.kernel_w != 1 || g_.pad_h || g_.pad_w))
+      c.fail("a flat (flattened) input only takes a 1x1 unpadded kernel");
+  }
+
+  OpWork work() const override {
+    OpWork w;
+    const uint64_t taps = sat_mul(sat_mul(static_cast<uint64_t>(g_.in_channels), g_.kernel_h), g_.kernel_w);
+    w.macs = sat_mul(sat_mul(static_cast<uint64_t>(out.h * out.w), g_.out_channels), taps);
+    return w;
+  }
+
+  OutputTransform transform() const {
+    OutputTransform t;
+    t.scale = ptr_or_null(scale_);
+    t.bias = ptr_or_null(bias_);
+    t.act = act_;
+    return t;
+  }
+  int ih() const { return static_cast<int>(in[0].h); }
+  int iw() const { return static_cast<int>(in[0].w); }
+
+  ConvGeometry g_;
+  Activation act_ = Activation::none;
+  const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare()
+  std::vector<float> scale_, bias_;
+};
+
+class ConvF32 : public ConvBase {
+ public:
+  explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
+  void prepare() override { conv_ = std::make_unique<Conv2dF32>(g_, copy_f32(weight_).data()); }
+  size_t scratch_bytes(int64_t n, bool, bool) const override {
+    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+  }
+  void run(const RunArgs& a) const override {
+    conv_->run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
+  }
+
+ private:
+  std::unique_ptr<Conv2dF32> conv_;
+};
+
+std::vector<word_t> copy_bits(const TensorDesc* t) {
+  std::vector<word_t> w(static_cast<size_t>(t->numel()));
+  std::memcpy(w.data(), t->data, t->nbytes);
+  return w;
+}
+
+class ConvWBin : public ConvBase {
+ public:
+  explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
+  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, copy_bits(weight_).data()); }
+  size_t scratch_bytes(int64_t n, bool, bool) const override {
+    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+  }
+  void run(const RunArgs& a) const override {
+    conv_->run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
+  }
+
+ private:
+  std::unique_ptr<WBConv2d> conv_;
+};
+
+class ConvFBin : public ConvBase {
+ public:
+  explicit ConvFBin(BuildCtx& c) : ConvBase(c, false) {
+    const int64_t ic = g_.in_channels;
+    const TensorDesc* thr = c.tensor("in_threshold", {ic});
+    const TensorDesc* flip = c.tensor("in_flip", {ic});
+    if (flip && !thr) c.fail("in_flip given without in_threshold");
+    c.check_finite(thr, "in_threshold", true);  // +-inf encode constant channels
+    if (flip)
+      for (int64_t i = 0; i < ic; ++i)
+        if (flip->data[i] > 1) c.fail("in_flip values must be 0 or 1");
+    input_scale_ = c.attr(kInputScale) != 0;
+    const TensorDesc* bn_scale = c.tensor("bn_scale", {ic}, input_scale_);
+    const TensorDesc* bn_shift = c.tensor("bn_shift", {ic}, input_scale_);
+    c.check_finite(bn_scale, "bn_scale", false);
+    c.check_finite(bn_shift, "bn_shift", false);
+    // zeros = plain sign when the file has no thresholds; empty flips = none
+    rule_.thr = thr ? copy_f32(thr) : std::vector<float>(static_cast<size_t>(ic), 0.0f);
+    if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
+    bn_scale_ = copy_f32(bn_scale);
+    bn_shift_ = copy_f32(bn_shift);
+  }
+  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, copy_bits(weight_).data()); }
+
+  const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
+  BitsOut bits_out() const override { return BitsOut::kernel; }
+
+  size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const override {
+    const ValueShape& s = in[0];
+    size_t b = align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+    if (!in_bits && !packed_in)
+      b += align_up(static_cast<size_t>(n * s.h * s.w * words_for(s.c)) * sizeof(word_t) + kOverReadBytes);
+    if (input_scale_)
+      b += align_up(static_cast<size_t>(n * s.h * s.w) * sizeof(float) + kOverReadBytes) +
+           align_up(static_cast<size_t>(n * out.h * out.w) * sizeof(float) + kOverReadBytes);
+    return b;
+  }
+
+  void run(const RunArgs& a) const override {
+    const ValueShape& s = in[0];
+    const int nn = static_cast<int>(a.n);
+    const int64_t rows = a.n * s.h * s.w;
+    OutputTransform t = transform();
+    uint8_t* cur = a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()));
+    const word_t* bits;
+    if (a.in_bits[0]) {
+      bits = reinterpret_cast<const word_t*>(a.in[0]);
+    } else if (a.packed_in) {
+      bits = a.packed_in;
+    } else {
+      const float* x = a.in_f(0);
+      word_t* packed = reinterpret_cast<word_t*>(cur);
+      cur += align_up(static_cast<size_t>(rows * words_for(s.c)) * sizeof(word_t) + kOverReadBytes);
+      if (input_scale_) {
+        // XNOR-Net's K: mean_c |bn(x)| box-filtered with the conv's own window, zero padding
+        // counted (avg_pool2d count_include_pad=True).
+        float* mean = reinterpret_cast<float*>(cur);
+        cur += align_up(static_cast<size_t>(rows) * sizeof(float) + kOverReadBytes);
+        float* k = reinterpret_cast<float*>(cur);
+        mean_abs_affine(x, rows, s.c, bn_scale_.data(), bn_shift_.data(), mean, *a.pool);
+        PoolParams pp{g_.kernel_h, g_.kernel_w, g_.stride_h, g_.stride_w,
+                      g_.pad_h, g_.pad_w, out.h, out.w, true};
+        avg_pool(mean, a.n, s.h, s.w, 1, pp, k, *a.pool);
+        t.pixel_scale = k;
+      }
+      pack_rows(x, rows, static_cast<int>(s.c), s.c, packed, rule_.thr.data(),
+                rule_.flip.empty() ? nullptr : rule_.flip.data(), a.pool);
+      bits = packed;
+    }
+    if (a.out_bits) {
+      t.out_threshold = a.out_thr;
+      t.out_flip = a.out_flip;
+      conv_->run_bits(bits, nn, ih(), iw(), t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
+    } else {
+      conv_->run(bits, nn, ih(), iw(), t, a.out_f(), a.scratch, *a.pool);
+    }
+  }
+
+ private:
+  bool input_scale_ = false;
+  BitRule rule_;
+  std::vector<float> bn_scale_, bn_shift_;
+  std::unique_ptr<BConv2d> conv_;
+};
+
+template <typename T>
+std::unique_ptr<OpImpl> make(BuildCtx& c) {
+  return std::make_unique<T>(c);
+}
+
+}  // namespace
+
+const OpDef& op_def_conv_f32() {
+  static const OpDef d{
+      {OpType::conv_f32, "conv_f32", "fprec", 1, 1,
+       {{"weight", DType::f32, true, "[OC,IC,KH,KW]"},
+        {"scale", DType::f32, false, "[OC]"},
+        {"bias", DType::f32, false, "[OC]"}},
+       kConvAttrs,
+       "FPrec conv, zero padding; `y = act(acc * scale + bias)`"},
+      make<ConvF32>};
+  return d;
+}
+
+const OpDef& op_def_conv_wbin() {
+  static const OpDef d{
+      {OpType::conv_wbin, "conv_wbin", "wbin", 1, 1,
+       {{"weight", DType::bits, true, "[OC,KH,KW,words(IC)]"},
+        {"scale", DType::f32, false, "[OC]"},
+        {"bias", DType::f32, false, "[OC]"}},
+       binary_attrs(false),
+       "WeightBinConv: `acc = sum x * (+-1)`, then as conv_f32 (scale = alpha x BN scale)"},
+      make<ConvWBin>};
+  return d;
+}
+
+const OpDef& op_def_conv_fbin() {
+  static const OpDef d{
+      {OpType::conv_fbin, "conv_fbin", "fbin", 1, 1,
+       {{"weight", DType::bits, true, "[OC,KH,KW,words(IC)]"},
+        {"scale", DType::f32, false, "[OC]"},
+        {"bias", DType::f32, false, "[OC]"},
+        {"in_threshold", DType::f32, false, "[IC]"},
+        {"in_flip", DType::u8, false, "[IC]"},
+        {"bn_scale", DType::f32, false, "[IC]"},
+        {"bn_shift", DType::f32, false, "[IC]"}},
+       binary_attrs(true),
+       "FullBinConv: input bit `c` = `flip[c] ? x > thr[c] : x < thr[c]` (plain `x < 0` without "
+       "thresholds); `acc` = +-1 dot product with zero padding (padded taps add 0); "
+       "`y = act(acc * scale * K + bias)`, `K` = avg_pool(mean_c \\|x*bn_scale+bn_shift\\|, conv "
+       "window, count_include_pad) when input_scale = 1 (bn_scale/bn_shift then required)"},
+      make<ConvFBin>};
+  return d;
+}
+
+}  // namespace hbn
