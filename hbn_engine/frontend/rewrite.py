@@ -1,0 +1,817 @@
+"""Normalisation passes on a concretely traced graph (see docs/export.md).
+
+1. fold every subgraph that depends on parameters / buffers only into a constant;
+2. prune nodes the output does not depend on;
+3. per conv / linear (module leaf, ``F.conv2d`` / ``F.linear`` call, any subclass traced into):
+   read the effective weight, check the +-alpha-per-output-channel form, look for a sign-like
+   op feeding it (through flatten / dropout) and fold the arithmetic before the sign (RSign
+   bias, BatchNorm, scales, hardtanh) into per-channel thresholds -> FullBin, WeightBin or
+   float layer;
+4. elementwise arithmetic with per-channel constants (a learned scale after a conv, a bias,
+   a BatchNorm with parameters computed in forward) -> one per-channel affine op, which the
+   lowering folds into a preceding conv;
+5. refuse what is left that the engine cannot run yet, naming the node and the reason.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from hbn_engine.exporter import ExportError
+from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine
+from hbn_engine.frontend.report import ExportReport, LayerReport
+from hbn_engine.frontend.signs import SignInfo
+from hbn_engine.frontend.trace import ConcreteTracer
+from hbn_engine.nn import BinActive, FullBinConv2d, FullBinLinear, WeightBinConv2d, WeightBinLinear
+
+__all__ = ["Normalizer", "SIGN_ZERO_MODES"]
+
+SIGN_ZERO_MODES = ("exact", "plus_one")
+
+_ADD = {operator.add, operator.iadd, torch.add}
+_SUB = {operator.sub, operator.isub, torch.sub}
+_MUL = {operator.mul, operator.imul, torch.mul}
+_DIV = {operator.truediv, operator.itruediv, torch.div}
+_ARITH_METHODS = {"add": "add", "add_": "add", "sub": "sub", "sub_": "sub", "mul": "mul",
+                  "mul_": "mul", "div": "div", "div_": "div"}
+_CMP = {operator.ge: "ge", operator.gt: "gt", operator.le: "le", operator.lt: "lt",
+        torch.ge: "ge", torch.gt: "gt", torch.le: "le", torch.lt: "lt"}
+_MIRROR = {"ge": "le", "le": "ge", "gt": "lt", "lt": "gt"}
+_RELU_FNS = {F.relu, torch.relu, F.relu_, torch.relu_}
+_CLAMP_FNS = {torch.clamp, torch.clip, torch.clamp_}
+_PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout1d)
+_MAXPOOL = (nn.MaxPool2d,)
+_AVGPOOL = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+
+# atoms: the values an activation takes with positive probability (e.g. relu's 0). None means
+# "unknown, possibly any value" (discrete values such as a binary conv's integer sums).
+Atoms = Optional[frozenset]
+
+
+@dataclass
+class _Conv:
+    node: fx.Node
+    x: fx.Node
+    weight: torch.Tensor
+    bias: Optional[torch.Tensor]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    linear: bool
+    name: str
+    module: bool  # a call_module leaf (kept as it is when it stays float)
+
+
+@dataclass
+class _Sign:
+    node: fx.Node  # the sign-like node
+    u: fx.Node  # its input
+    info: SignInfo
+    offset: float  # the sign is sign(u - offset)
+    flatten: bool  # a flatten lies between the sign and the layer
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    return (int(v[0]), int(v[1]))
+
+
+def _f32_up(t: np.ndarray) -> np.ndarray:
+    """Smallest float32 >= t (elementwise, t float64)."""
+    f = t.astype(np.float32)
+    low = f.astype(np.float64) < t
+    f[low] = np.nextafter(f[low], np.float32(np.inf))
+    return f
+
+
+def _f32_down(t: np.ndarray) -> np.ndarray:
+    f = t.astype(np.float32)
+    high = f.astype(np.float64) > t
+    f[high] = np.nextafter(f[high], np.float32(-np.inf))
+    return f
+
+
+def sign_thresholds(a: np.ndarray, b: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel, the engine's (threshold, flip) for "bit = -1 iff a*x + b < 0" (strict,
+    sign(0) = +1) or "... <= 0" (not strict, sign(0) = -1), exact for every float32 x given the
+    real-valued a, b: bit = flip ? x > thr : x < thr."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    thr = np.zeros(a.shape, np.float32)
+    flip = np.zeros(a.shape, np.bool_)
+    pos, neg, zero = a > 0, a < 0, a == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = -b / a
+    if strict:  # a>0: x < t;  a<0: x > t
+        thr[pos] = _f32_up(t[pos])
+        thr[neg] = _f32_down(t[neg])
+        const_neg = b < 0
+    else:  # a>0: x <= t  <=> x < next(down(t));  a<0: x >= t <=> x > prev(up(t))
+        thr[pos] = np.nextafter(_f32_down(t[pos]), np.float32(np.inf))
+        thr[neg] = np.nextafter(_f32_up(t[neg]), np.float32(-np.inf))
+        const_neg = b <= 0
+    flip[neg] = True
+    thr[zero] = np.where(const_neg[zero], np.float32(np.inf), np.float32(-np.inf))
+    return thr, flip
+
+
+class Normalizer:
+    """Runs the passes on ``gm`` (traced by ``tracer``); fills ``report``."""
+
+    def __init__(self, gm: fx.GraphModule, tracer: ConcreteTracer, sign_zero: str,
+                 report: ExportReport) -> None:
+        if sign_zero not in SIGN_ZERO_MODES:
+            raise ValueError(f"sign_zero must be one of {SIGN_ZERO_MODES}, got {sign_zero!r}")
+        self.gm, self.graph, self.tr = gm, gm.graph, tracer
+        self.sign_zero = sign_zero
+        self.report = report
+        self._atoms: dict[fx.Node, Atoms] = {}
+        self._new_leaves: list[tuple[fx.Node, str]] = []
+        self._uid = 0
+
+    # small helpers ---------------------------------------------------------------------
+    def val(self, n: Any) -> Any:
+        return self.tr.value_of(n) if isinstance(n, fx.Node) else n
+
+    def is_act(self, n: Any) -> bool:
+        """A value computed from the model input (an activation)."""
+        return isinstance(n, fx.Node) and self.tr.depends_on_input(n)
+
+    def is_const(self, n: Any) -> bool:
+        if isinstance(n, fx.Node):
+            return n.op != "placeholder" and not self.tr.depends_on_input(n)
+        return isinstance(n, (int, float, torch.Tensor)) and not isinstance(n, bool)
+
+    def module(self, n: fx.Node) -> Optional[nn.Module]:
+        return self.gm.get_submodule(str(n.target)) if n.op == "call_module" else None
+
+    def scope(self, n: fx.Node) -> str:
+        """Qualified name of the innermost user module the node was traced in."""
+        stack = n.meta.get("nn_module_stack") or {}
+        return list(stack.values())[-1][0] if stack else ""
+
+    def _name_for(self, n: fx.Node, prefer_scope: bool) -> str:
+        s = self.scope(n)
+        return s if (prefer_scope and s) else (f"{s}.{n.name}" if s else n.name)
+
+    def _replace(self, n: fx.Node, new: fx.Node) -> None:
+        n.replace_all_uses_with(new)
+        self.report.changed = True
+
+    def _add_leaf(self, n: fx.Node, module: nn.Module, x: fx.Node, name: str) -> fx.Node:
+        """A call_module node for ``module`` replacing ``n``; installed under ``name`` once the
+        graph is final (see finish)."""
+        self._uid += 1
+        tmp = f"_hbn_frontend_{self._uid}"
+        self.gm.add_submodule(tmp, module)
+        with self.graph.inserting_after(n):
+            new = self.graph.call_module(tmp, (x,))
+        self.tr.values[new] = self.tr.values.get(n)
+        self.tr.depends[new] = True
+        self._new_leaves.append((new, name))
+        self._replace(n, new)
+        return new
+
+    # 1. constants ------------------------------------------------------------------------
+    def fold_constants(self) -> None:
+        for n in list(self.graph.nodes):
+            if n.op in ("placeholder", "output", "get_attr") or self.tr.depends_on_input(n):
+                continue
+            users = [u for u in n.users if u.op == "output" or self.tr.depends_on_input(u)]
+            if not users:
+                continue
+            v = self.val(n)
+            if isinstance(v, torch.Tensor):
+                self._uid += 1
+                name = f"_hbn_const_{self._uid}"
+                self.gm.register_buffer(name, v.detach().clone())
+                with self.graph.inserting_before(n):
+                    c = self.graph.get_attr(name)
+                self.tr.values[c] = getattr(self.gm, name)
+                self.tr.depends[c] = False
+                for u in users:
+                    u.replace_input_with(n, c)
+            else:
+                for u in users:
+                    u.args = fx.node.map_arg(u.args, lambda m: v if m is n else m)
+                    u.kwargs = fx.node.map_arg(u.kwargs, lambda m: v if m is n else m)
+            self.report.changed = True
+
+    # 2. dead code --------------------------------------------------------------------------
+    def prune(self) -> None:
+        out = next(n for n in self.graph.nodes if n.op == "output")
+        live: set[fx.Node] = set()
+        stack = [out]
+        while stack:
+            n = stack.pop()
+            if n not in live:
+                live.add(n)
+                stack.extend(n.all_input_nodes)
+        for n in reversed(list(self.graph.nodes)):
+            if n not in live and n.op != "placeholder":
+                if n.op not in ("get_attr",) and not n.name.startswith("_hbn"):
+                    self.report.changed = True
+                self.graph.erase_node(n)
+
+    # per-channel constants -------------------------------------------------------------------
+    def per_channel(self, const: Any, act: fx.Node) -> Optional[np.ndarray]:
+        """``const`` as one float64 value per channel (dim 1) of ``act``, or None when it
+        varies along another dim or does not broadcast to it."""
+        v = self.val(const)
+        shape = tuple(self.val(act).shape)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return np.full(shape[1] if len(shape) > 1 else 1, float(v))
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point() and v.numel() != 1:
+            return None
+        try:
+            e = torch.broadcast_to(v.detach().to(torch.float64), shape)
+        except RuntimeError:
+            return None
+        if len(shape) < 2:
+            return None
+        idx = (0, slice(None)) + (0,) * (len(shape) - 2)
+        ref = e[idx]
+        if not torch.equal(e, ref.view((1, -1) + (1,) * (len(shape) - 2)).expand(shape)):
+            return None
+        return ref.numpy().copy()
+
+    def arith(self, n: fx.Node) -> Optional[tuple[str, fx.Node, Any, bool]]:
+        """(op, activation, constant, activation_first) for add/sub/mul/div of an activation
+        and a constant."""
+        if n.op == "call_function":
+            t = n.target
+            op = ("add" if t in _ADD else "sub" if t in _SUB else "mul" if t in _MUL
+                  else "div" if t in _DIV else None)
+            if op is None and t is operator.neg and self.is_act(n.args[0]):
+                return ("mul", n.args[0], -1.0, True)
+        elif n.op == "call_method":
+            op = _ARITH_METHODS.get(str(n.target))
+        else:
+            return None
+        if op is None or len(n.args) != 2:
+            return None
+        if set(n.kwargs) - {"out"} or n.kwargs.get("out") is not None:
+            return None
+        a, b = n.args
+        if self.is_act(a) and self.is_const(b):
+            return (op, a, b, True)
+        if self.is_act(b) and self.is_const(a) and op in ("add", "sub", "mul"):
+            return (op, b, a, False)
+        return None
+
+    def affine_of(self, n: fx.Node) -> Optional[tuple[fx.Node, np.ndarray, np.ndarray, str]]:
+        """(x, a, b, description) when n computes a[c] * x + b[c] per channel exactly up to
+        float rounding: arithmetic with per-channel constants, eval BatchNorm (module or
+        F.batch_norm with constant parameters), or a ChannelAffine leaf."""
+        ar = self.arith(n)
+        if ar is not None:
+            op, x, c, first = ar
+            v = self.per_channel(c, x)
+            if v is None:
+                return None
+            one, zero = np.ones_like(v), np.zeros_like(v)
+            if op == "add":
+                return x, one, v, "+ bias"
+            if op == "sub":
+                return (x, one, -v, "- bias") if first else (x, -one, v, "bias -")
+            if op == "mul":
+                return x, v, zero, "* scale"
+            with np.errstate(divide="ignore"):
+                return x, 1.0 / v, zero, "/ scale"
+        m = self.module(n)
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and not m.training \
+                and m.running_mean is not None and len(n.args) == 1:
+            w = m.weight if m.affine else None
+            bb = m.bias if m.affine else None
+            a, b = self._bn(m.running_mean, m.running_var, w, bb, m.eps)
+            return n.args[0], a, b, "BN"
+        if isinstance(m, ChannelAffine):
+            return n.args[0], m.scale.numpy(), m.shift.numpy(), "affine"
+        if n.op == "call_function" and n.target is F.batch_norm:
+            names = ("input", "running_mean", "running_var", "weight", "bias", "training",
+                     "momentum", "eps")
+            args = dict(zip(names, n.args))
+            args.update(n.kwargs)
+            if args.get("training", False) or not self.is_act(args["input"]):
+                return None
+            parts = [args.get(k) for k in ("running_mean", "running_var", "weight", "bias")]
+            if parts[0] is None or parts[1] is None or not all(
+                    p is None or self.is_const(p) for p in parts):
+                return None
+            a, b = self._bn(*[self.val(p) if p is not None else None for p in parts],
+                            args.get("eps", 1e-5))
+            return args["input"], a, b, "BN"
+        return None
+
+    @staticmethod
+    def _bn(mean: torch.Tensor, var: torch.Tensor, w: Optional[torch.Tensor],
+            b: Optional[torch.Tensor], eps: float) -> tuple[np.ndarray, np.ndarray]:
+        mean = mean.detach().double().numpy()
+        inv = 1.0 / np.sqrt(var.detach().double().numpy() + eps)
+        gamma = w.detach().double().numpy() if w is not None else np.ones_like(mean)
+        beta = b.detach().double().numpy() if b is not None else np.zeros_like(mean)
+        a = gamma * inv
+        return a, beta - mean * a
+
+    # sign-like nodes -----------------------------------------------------------------------
+    def sign_of(self, n: fx.Node) -> Optional[tuple[fx.Node, SignInfo, float]]:
+        """(input, info, offset) when n is a sign-like op computing sign(input - offset)."""
+        if n in self.tr.signs:
+            return n.args[0], self.tr.signs[n], 0.0
+        if (n.op == "call_function" and n.target is torch.sign) or \
+                (n.op == "call_method" and n.target in ("sign", "sign_")):
+            return n.args[0], SignInfo(0, f"torch.sign at node {n.name}"), 0.0
+        if isinstance(self.module(n), BinActive):
+            return n.args[0], SignInfo(1, f"hbn_engine.nn.BinActive {n.target}"), 0.0
+        if n.op == "call_function" and n.target is torch.where and len(n.args) == 3 \
+                and not n.kwargs:
+            return self._where_sign(n)
+        return None
+
+    def _scalar(self, v: Any) -> Optional[float]:
+        v = self.val(v)
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, torch.Tensor) and v.numel() >= 1:
+            flat = v.detach().flatten()
+            if bool((flat == flat[0]).all()):
+                return float(flat[0])
+        return None
+
+    def _where_sign(self, n: fx.Node) -> Optional[tuple[fx.Node, SignInfo, float]]:
+        cond, hi, lo = n.args
+        if not isinstance(cond, fx.Node) or not self.is_const(hi) or not self.is_const(lo):
+            return None
+        a, b = self._scalar(hi), self._scalar(lo)
+        cmp = None
+        if cond.op == "call_function" and cond.target in _CMP and len(cond.args) == 2:
+            cmp = _CMP[cond.target]
+        elif cond.op == "call_method" and cond.target in ("ge", "gt", "le", "lt") \
+                and len(cond.args) == 2:
+            cmp = str(cond.target)
+        if cmp is None or a is None or b is None:
+            return None
+        x, t = cond.args
+        if self.is_const(x) and self.is_act(t):
+            x, t, cmp = t, x, _MIRROR[cmp]
+        tv = self._scalar(t)
+        if not self.is_act(x) or tv is None:
+            return None
+        tv = float(np.float32(tv))  # torch compares a float32 tensor with a float32 scalar
+        ops = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+
+        def f(v: float) -> float:
+            return a if ops[cmp](v, tv) else b
+
+        if f(tv - 1.0) != -1.0 or f(tv + 1.0) != 1.0:
+            return None
+        return x, SignInfo(int(f(tv)), f"torch.where({cmp}) at node {n.name}"), tv
+
+    def passthrough(self, n: fx.Node) -> Optional[tuple[fx.Node, bool]]:
+        """(input, is_flatten) for ops a sign commutes with on the way to a layer."""
+        m = self.module(n)
+        if isinstance(m, _PASS_MODULES):
+            return n.args[0], False
+        if isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim in (-1,):
+            return n.args[0], True
+        if n.op == "call_function":
+            if n.target in (F.dropout, F.dropout2d) and not n.kwargs.get("training", False) \
+                    and (len(n.args) < 3 or not n.args[2]):
+                return n.args[0], False
+            if n.target is torch.flatten and (n.args[1:2] == (1,) or
+                                              n.kwargs.get("start_dim") == 1):
+                return n.args[0], True
+        if n.op == "call_method":
+            if n.target in ("contiguous", "detach", "clone"):
+                return n.args[0], False
+            if n.target in ("view", "reshape", "flatten"):
+                src, out = self.val(n.args[0]), self.val(n)
+                if isinstance(out, torch.Tensor) and out.dim() == 2 and src.dim() == 4 \
+                        and out.shape[0] == src.shape[0]:
+                    return n.args[0], True
+        return None
+
+    def find_sign(self, x: fx.Node) -> Optional[_Sign]:
+        flatten = False
+        n = x
+        while True:
+            s = self.sign_of(n)
+            if s is not None:
+                return _Sign(n, s[0], s[1], s[2], flatten)
+            p = self.passthrough(n)
+            if p is None:
+                return None
+            n, fl = p
+            flatten = flatten or fl
+
+    def presign_chain(self, u: fx.Node) -> tuple[fx.Node, np.ndarray, np.ndarray, list[str]]:
+        """Walk back from a sign's input through exactly foldable per-channel arithmetic and
+        (directly before the sign) hardtanh / clamp(lo < 0 < hi): sign(u) = sign(a*x0 + b)."""
+        a = np.ones(1)
+        b = np.zeros(1)
+        steps: list[str] = []
+        n = u
+        while True:
+            if self._is_sign_preserving_clamp(n) and np.all(b == 0) and np.all(a > 0):
+                steps.append("hardtanh")
+                n = n.args[0]
+                continue
+            p = self.passthrough(n)
+            if p is not None and not p[1]:
+                n = p[0]
+                continue
+            aff = self.affine_of(n)
+            if aff is None:
+                break
+            x, a2, b2, what = aff
+            b = a * b2 + b
+            a = a * a2
+            steps.append(what)
+            n = x
+        return n, a, b, steps
+
+    def _is_sign_preserving_clamp(self, n: fx.Node) -> bool:
+        lo = hi = None
+        m = self.module(n)
+        if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh with min 0: not sign preserving
+            lo, hi = m.min_val, m.max_val
+        elif n.op == "call_function" and n.target in (F.hardtanh, F.hardtanh_):
+            args = dict(zip(("input", "min_val", "max_val"), n.args))
+            args.update(n.kwargs)
+            lo, hi = args.get("min_val", -1.0), args.get("max_val", 1.0)
+        elif (n.op == "call_function" and n.target in _CLAMP_FNS) or \
+                (n.op == "call_method" and n.target in ("clamp", "clip", "clamp_", "clip_")):
+            args = dict(zip(("input", "min", "max"), n.args))
+            args.update(n.kwargs)
+            lo, hi = self._scalar(args.get("min")), self._scalar(args.get("max"))
+            lo = -math.inf if args.get("min") is None else lo
+            hi = math.inf if args.get("max") is None else hi
+        if lo is None or hi is None or not self.is_act(n.args[0]):
+            return False
+        return float(lo) < 0 < float(hi)
+
+    # atoms (can a value be exactly zero with positive probability?) -------------------------
+    def atoms(self, n: Any) -> Atoms:
+        if not isinstance(n, fx.Node) or not self.is_act(n):
+            return None
+        if n in self._atoms:
+            return self._atoms[n]
+        self._atoms[n] = None  # guards against cycles through in-place aliases
+        r = self._atoms_of(n)
+        if r is not None and len(r) > 4096:
+            r = None
+        self._atoms[n] = r
+        return r
+
+    def _atoms_of(self, n: fx.Node) -> Atoms:
+        if n.op == "placeholder":
+            return frozenset({0.0})  # inputs may hold exact zeros (padding, black pixels)
+        s = self.sign_of(n)
+        if s is not None:
+            z = s[1].zero
+            return frozenset({-1.0, 1.0} | ({0.0} if z in (0, None) else set()))
+        m = self.module(n)
+        acts = [a for a in n.all_input_nodes if self.is_act(a)]
+        if not acts:
+            return frozenset()
+        first = self.atoms(acts[0])
+        if isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) or \
+                (n.op == "call_method" and n.target in ("relu", "relu_")):
+            return None if first is None else frozenset({max(v, 0.0) for v in first} | {0.0})
+        if isinstance(m, nn.Hardtanh):
+            return None if first is None else frozenset(
+                {min(max(v, m.min_val), m.max_val) for v in first} | {m.min_val, m.max_val})
+        if self.passthrough(n) is not None or isinstance(m, _MAXPOOL) or \
+                (n.op == "call_function" and n.target in (F.max_pool2d, torch.cat)):
+            out: set = set()
+            for a in acts:
+                at = self.atoms(a)
+                if at is None:
+                    return None
+                out |= at
+            return frozenset(out)
+        if isinstance(m, _AVGPOOL) or (n.op == "call_function" and n.target in (
+                F.avg_pool2d, F.adaptive_avg_pool2d)) or (n.op == "call_method" and
+                                                         n.target == "mean"):
+            return first if first is not None and first <= {0.0} else None
+        aff = self.affine_of(n)
+        if aff is not None:
+            x, a, b, _ = aff
+            at = self.atoms(x)
+            if at is None:
+                return None
+            return frozenset(float(ai * v + bi) for v in at for ai, bi in
+                             zip(np.broadcast_to(a, np.broadcast(a, b).shape),
+                                 np.broadcast_to(b, np.broadcast(a, b).shape)))
+        conv = self.conv_of(n)
+        if conv is not None or isinstance(m, (BinaryConv, WeightBinConv2d, WeightBinLinear)):
+            if isinstance(m, BinaryConv) and m.kind == "fbin":
+                return None
+            x = conv.x if conv is not None else n.args[0]
+            at = self.atoms(x)
+            if at is None or not at <= {0.0}:
+                return None
+            if not at:
+                return frozenset()
+            bias = conv.bias if conv is not None else getattr(m, "bias", None)
+            return frozenset({0.0}) if bias is None else frozenset(
+                float(v) for v in bias.detach().double().flatten())
+        if isinstance(m, (FullBinConv2d, FullBinLinear)):
+            return None
+        if len(acts) == 2 and n.op == "call_function" and n.target in _ADD:
+            a0, a1 = self.atoms(acts[0]), self.atoms(acts[1])
+            return frozenset() if a0 == frozenset() or a1 == frozenset() else None
+        return frozenset() if all(self.atoms(a) == frozenset() for a in acts) else None
+
+    # 3. convolutions and linear layers --------------------------------------------------------
+    def conv_of(self, n: fx.Node) -> Optional[_Conv]:
+        m = self.module(n)
+        if isinstance(m, nn.Conv2d):
+            if m.padding_mode != "zeros" or len(n.args) != 1:
+                return None
+            pad = m.padding
+            return _Conv(n, n.args[0], m.weight.detach(),
+                         None if m.bias is None else m.bias.detach(), _pair(m.stride),
+                         self._padding(pad, m.weight, m.stride, n) if isinstance(pad, str)
+                         else _pair(pad), _pair(m.dilation), m.groups, False, str(n.target),
+                         True)
+        if isinstance(m, nn.Linear) and len(n.args) == 1:
+            return _Conv(n, n.args[0], m.weight.detach(),
+                         None if m.bias is None else m.bias.detach(), (1, 1), (0, 0), (1, 1), 1,
+                         True, str(n.target), True)
+        if n.op != "call_function":
+            return None
+        if n.target in (F.conv2d, torch.conv2d):
+            names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+            a = dict(zip(names, n.args))
+            a.update(n.kwargs)
+            w, b = self._const_arg(a.get("weight"), n, "weight"), a.get("bias")
+            b = self._const_arg(b, n, "bias") if b is not None else None
+            pad = a.get("padding", 0)
+            stride = a.get("stride", 1)
+            padding = self._padding(pad, w, stride, n) if isinstance(pad, str) else _pair(pad)
+            return _Conv(n, a["input"], w, b, _pair(stride), padding, _pair(a.get("dilation", 1)),
+                         int(a.get("groups", 1)), False, self._name_for(n, True), False)
+        if n.target in (F.linear, torch._C._nn.linear):
+            a = dict(zip(("input", "weight", "bias"), n.args))
+            a.update(n.kwargs)
+            w = self._const_arg(a.get("weight"), n, "weight")
+            b = a.get("bias")
+            b = self._const_arg(b, n, "bias") if b is not None else None
+            return _Conv(n, a["input"], w, b, (1, 1), (0, 0), (1, 1), 1, True,
+                         self._name_for(n, True), False)
+        return None
+
+    def _const_arg(self, v: Any, n: fx.Node, what: str) -> torch.Tensor:
+        if not self.is_const(v) or not isinstance(self.val(v), torch.Tensor):
+            raise ExportError(f"node {n.name} ({self._name_for(n, True)}): the {what} of this "
+                              "conv/linear is computed from the model input; only weights that "
+                              "depend on parameters alone can be exported")
+        return self.val(v).detach()
+
+    @staticmethod
+    def _padding(pad: str, w: torch.Tensor, stride: Any, n: fx.Node) -> tuple[int, int]:
+        if pad == "valid":
+            return (0, 0)
+        kh, kw = w.shape[2], w.shape[3]
+        if pad == "same" and _pair(stride) == (1, 1) and kh % 2 and kw % 2:
+            return ((kh - 1) // 2, (kw - 1) // 2)
+        raise ExportError(f"node {n.name}: padding={pad!r} with kernel {kh}x{kw} and stride "
+                          f"{stride} is not symmetric zero padding")
+
+    @staticmethod
+    def pm_alpha(w: torch.Tensor) -> tuple[Optional[tuple[torch.Tensor, torch.Tensor]], str]:
+        """((negative mask, alpha per output channel), "") when every output channel's weights
+        are +-alpha exactly, else (None, why not)."""
+        mag = w.detach().abs().reshape(w.shape[0], -1)
+        alpha = mag[:, 0]
+        ok = mag == alpha[:, None]
+        if bool(ok.all()) and bool(torch.isfinite(alpha).all()):
+            return (w.detach() < 0, alpha.clone()), ""
+        c = int((~ok.all(dim=1)).nonzero()[0, 0])
+        row = mag[c]
+        zeros = int((row == 0).sum())
+        distinct = int(torch.unique(row).numel())
+        why = f"output channel {c} has {distinct} distinct weight magnitudes"
+        if zeros and distinct <= 2:
+            why += f" ({zeros} exact zeros: torch.sign(0) = 0 in the weights)"
+        return None, why
+
+    def rewrite_layers(self) -> None:
+        for n in list(self.graph.nodes):
+            if not n.users and n.op != "output":
+                continue
+            m = self.module(n)
+            if isinstance(m, (FullBinConv2d, FullBinLinear)):
+                self.report.layers.append(LayerReport(
+                    str(n.target), "fbin", f"hbn_engine.nn.{type(m).__name__}: input "
+                    f"sign({'BN(x)' if m.bn is not None else 'x'}), weights sign(W) * mean|W|"))
+                continue
+            if isinstance(m, (WeightBinConv2d, WeightBinLinear)):
+                self.report.layers.append(LayerReport(
+                    str(n.target), "wbin", f"hbn_engine.nn.{type(m).__name__}: float input, "
+                    "weights sign(W) * mean|W|"))
+                continue
+            conv = self.conv_of(n)
+            if conv is not None:
+                self._layer(conv)
+
+    def _layer(self, c: _Conv) -> None:
+        binw, why_w = self.pm_alpha(c.weight)
+        sign = self.find_sign(c.x)
+        unsupported = c.groups != 1 or c.dilation != (1, 1)
+        if unsupported and (sign is not None or binw is not None or not c.module):
+            raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise or "
+                              f"dilated convolution (groups={c.groups}, dilation={c.dilation}) "
+                              "is not an engine op yet (issue 12 phase 2)")
+        if sign is not None and binw is None:
+            raise ExportError(f"layer {c.name} (node {c.node.name}): its input is binarized "
+                              f"({sign.info.what}) but its weights are not +-alpha per output "
+                              f"channel ({why_w}); a float layer on binarized inputs needs a "
+                              "standalone sign op (issue 12 phase 2)")
+        if sign is not None:
+            return self._fullbin(c, sign, binw)
+        if binw is not None:
+            neg, alpha = binw
+            leaf = BinaryConv("wbin", neg, alpha, c.bias, c.stride, c.padding, linear=c.linear)
+            self._add_leaf(c.node, leaf, c.x, c.name)
+            self.report.layers.append(LayerReport(
+                c.name, "wbin", "float input; weights are +-alpha per output channel"))
+            return
+        self.report.layers.append(LayerReport(
+            c.name, "fprec", f"weights are not +-alpha per output channel: {why_w}"))
+        if not c.module:
+            layer: nn.Module
+            if c.linear:
+                layer = nn.Linear(c.weight.shape[1], c.weight.shape[0], bias=c.bias is not None)
+            else:
+                layer = nn.Conv2d(c.weight.shape[1], c.weight.shape[0], tuple(c.weight.shape[2:]),
+                                  c.stride, c.padding, bias=c.bias is not None)
+            with torch.no_grad():
+                layer.weight.copy_(c.weight)
+                if c.bias is not None:
+                    layer.bias.copy_(c.bias)
+            self._add_leaf(c.node, layer.eval(), c.x, c.name)
+
+    def _fullbin(self, c: _Conv, s: _Sign, binw: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x0, a, b, steps = self.presign_chain(s.u)
+        xv = self.val(x0)
+        channels = xv.shape[1]
+        a = np.broadcast_to(a, (channels,)).astype(np.float64)
+        b = np.broadcast_to(b, (channels,)).astype(np.float64) - a * s.offset
+        zero = s.info.zero
+        chain = "x"
+        for st in reversed(steps):
+            chain = f"{st}({chain})" if st in ("BN", "hardtanh", "affine") else f"({chain} {st})"
+        what = f"{s.info.what} of {chain}"
+        if zero in (0, None):
+            at = self.atoms(x0)
+            hits = at is None or any(bool(np.any(a * v + b == 0)) for v in at)
+            if hits:
+                src = "values it cannot bound" if at is None else \
+                    f"exact values {sorted(at)[:4]}"
+                if self.sign_zero != "plus_one":
+                    raise ExportError(
+                        f"node {s.node.name} ({s.info.what}) feeding layer {c.name}: its input "
+                        f"{chain} can be exactly 0 ({x0.name} takes {src} with positive "
+                        "probability), where torch.sign gives 0 but the engine binarizes 0 to "
+                        "+1. Pass sign_zero='plus_one' to hbn_engine.export to accept "
+                        "sign(0) = +1, or binarize with where(x >= 0, 1, -1); the exact kernel "
+                        "for {0, 1} inputs comes with issue 12 phase 2")
+                self.report.notes.append(
+                    f"{c.name}: {s.info.what} input can be exactly 0; exported with sign(0) = +1 "
+                    "as requested (sign_zero='plus_one')")
+            else:
+                self.report.notes.append(
+                    f"{c.name}: {s.info.what} gives 0 at 0, the engine +1; its input {chain} "
+                    "has no exact-zero mass, so they differ only on exact ties (measure zero)")
+        if s.info.deviation:
+            self.report.notes.append(f"{c.name}: {s.info.what} is sign to within "
+                                     f"{s.info.deviation:.1e} (straight-through arithmetic)")
+        thr, flip = sign_thresholds(a, b, strict=zero != -1)
+        x = x0
+        if s.flatten and xv.dim() == 4:
+            hw = int(xv.shape[2] * xv.shape[3])
+            thr, flip = np.repeat(thr, hw), np.repeat(flip, hw)
+            with self.graph.inserting_after(x0):
+                x = self.graph.call_function(torch.flatten, (x0, 1))
+            self.tr.values[x] = torch.flatten(xv, 1)
+            self.tr.depends[x] = True
+        neg, alpha = binw
+        leaf = BinaryConv("fbin", neg, alpha, c.bias, c.stride, c.padding,
+                          torch.from_numpy(thr), torch.from_numpy(flip), linear=c.linear)
+        self._add_leaf(c.node, leaf, x, c.name)
+        self.report.layers.append(LayerReport(
+            c.name, "fbin", f"input is {what}; weights are +-alpha per output channel"))
+
+    # 4. per-channel arithmetic ---------------------------------------------------------------
+    def rewrite_affine(self) -> None:
+        for n in list(self.graph.nodes):
+            if not n.users or n.op == "call_module" and isinstance(self.module(n), ChannelAffine):
+                continue
+            if self.arith(n) is None and not (n.op == "call_function"
+                                              and n.target is F.batch_norm):
+                continue
+            aff = self.affine_of(n)
+            if aff is None:
+                if self.arith(n) is not None:
+                    raise ExportError(f"node {n.name} ({self._name_for(n, False)}): elementwise "
+                                      "arithmetic with a constant that is not one value per "
+                                      "channel (it varies over H / W or does not broadcast)")
+                continue
+            x, a, b, _ = aff
+            channels = self.val(x).shape[1]
+            a = np.broadcast_to(a, (channels,)).astype(np.float64)
+            b = np.broadcast_to(b, (channels,)).astype(np.float64)
+            prev = self.module(x) if isinstance(x, fx.Node) else None
+            if isinstance(prev, ChannelAffine) and len(x.users) == 1:
+                # fold consecutive per-channel ops in float64
+                b = a * prev.shift.numpy() + b
+                a = a * prev.scale.numpy()
+                x = x.args[0]
+            self._add_leaf(n, ChannelAffine(a, b), x, self._name_for(n, False))
+
+    # 5. what the engine cannot run (yet) -------------------------------------------------------
+    def check_leftovers(self) -> None:
+        later = {nn.PReLU: "PReLU (issue 10/12: the registry's prelu op)",
+                 nn.LeakyReLU: "LeakyReLU (issue 12 phase 2)",
+                 nn.Hardtanh: "hardtanh / clamp as an activation (issue 12 phase 2)",
+                 nn.LogSoftmax: "log_softmax (issue 12 phase 2)",
+                 nn.ConstantPad2d: "constant padding (issue 12 phase 2)",
+                 nn.ZeroPad2d: "constant padding (issue 12 phase 2)"}
+        fns = {F.prelu: later[nn.PReLU], F.leaky_relu: later[nn.LeakyReLU],
+               F.hardtanh: later[nn.Hardtanh], torch.clamp: later[nn.Hardtanh],
+               torch.clip: later[nn.Hardtanh], F.log_softmax: later[nn.LogSoftmax],
+               torch.log_softmax: later[nn.LogSoftmax], F.pad: later[nn.ConstantPad2d]}
+        methods = {"clamp": later[nn.Hardtanh], "clip": later[nn.Hardtanh],
+                   "clamp_": later[nn.Hardtanh], "log_softmax": later[nn.LogSoftmax]}
+        for n in self.graph.nodes:
+            if n.op in ("placeholder", "output", "get_attr"):
+                continue
+            s = self.sign_of(n)
+            if s is not None:
+                users = ", ".join(u.name for u in n.users)
+                raise ExportError(f"node {n.name} ({s[1].what}) feeds {users}, which is not a "
+                                  "conv / linear layer with +-alpha weights: a standalone sign "
+                                  "op is not in the engine yet (issue 12 phase 2)")
+            m = self.module(n)
+            why = next((w for t, w in later.items() if isinstance(m, t)), None)
+            if why is None and n.op == "call_function":
+                why = fns.get(n.target)
+            if why is None and n.op == "call_method":
+                why = methods.get(str(n.target))
+            if why is not None:
+                raise ExportError(f"node {n.name} ({n.target}): {why} is not an engine op yet")
+            if (n.op == "call_function" and n.target in _MUL | _DIV) or \
+                    (n.op == "call_method" and _ARITH_METHODS.get(str(n.target)) in ("mul", "div")):
+                if sum(self.is_act(a) for a in n.args) == 2:
+                    raise ExportError(
+                        f"node {n.name} ({self._name_for(n, False)}): product of two tensors "
+                        "computed from the input (e.g. XNOR-Net's scale K computed in forward) "
+                        "is not an engine op yet (issue 12 phase 2)")
+
+    # finishing -------------------------------------------------------------------------------
+    def finish(self) -> None:
+        """Install the new leaves under readable names (the layer names of the report)."""
+        targets = {str(n.target) for n in self.graph.nodes if n.op in ("call_module", "get_attr")}
+        used: set[str] = set()
+        for node, name in self._new_leaves:
+            if node.graph is not self.graph or node not in self.graph.nodes:
+                continue
+            tmp = str(node.target)
+            want = name
+            clash = any(t == want or t.startswith(want + ".") for t in targets if t != tmp) \
+                or want in used
+            if clash:
+                base = want.replace(".", "_")
+                want, k = base, 1
+                while want in used or want in targets:
+                    want, k = f"{base}_{k}", k + 1
+            module = self.gm.get_submodule(tmp)
+            try:
+                existing = self.gm.get_submodule(want)
+            except AttributeError:
+                existing = None
+            if existing is not None:
+                parent, _, last = want.rpartition(".")
+                holder = self.gm.get_submodule(parent) if parent else self.gm
+                delattr(holder, last)
+            self.gm.add_submodule(want, module)
+            node.target = want
+            used.add(want)
+            targets.add(want)
+        self.gm.delete_all_unused_submodules()
+        self.graph.lint()
+        self.gm.recompile()
+
