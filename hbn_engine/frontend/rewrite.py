@@ -34,6 +34,7 @@ from hbn_engine.nn import BinActive, FullBinConv2d, FullBinLinear, WeightBinConv
 __all__ = ["Normalizer", "SIGN_ZERO_MODES"]
 
 SIGN_ZERO_MODES = ("exact", "plus_one")
+ALPHA_TOL = 4 * 2.0 ** -23  # four float32 ulps of 1.0
 
 _ADD = {operator.add, operator.iadd, torch.add}
 _SUB = {operator.sub, operator.isub, torch.sub}
@@ -50,9 +51,6 @@ _PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout1d)
 _MAXPOOL = (nn.MaxPool2d,)
 _AVGPOOL = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
-# atoms: the values an activation takes with positive probability (e.g. relu's 0). None means
-# "unknown, possibly any value" (discrete values such as a binary conv's integer sums).
-Atoms = Optional[frozenset]
 
 
 @dataclass
@@ -134,7 +132,6 @@ class Normalizer:
         self.gm, self.graph, self.tr = gm, gm.graph, tracer
         self.sign_zero = sign_zero
         self.report = report
-        self._atoms: dict[fx.Node, Atoms] = {}
         self._new_leaves: list[tuple[fx.Node, str]] = []
         self._uid = 0
 
@@ -196,6 +193,7 @@ class Normalizer:
                 self.gm.register_buffer(name, v.detach().clone())
                 with self.graph.inserting_before(n):
                     c = self.graph.get_attr(name)
+                c.meta["hbn_origin"] = self._origin(n)
                 self.tr.values[c] = getattr(self.gm, name)
                 self.tr.depends[c] = False
                 for u in users:
@@ -205,6 +203,22 @@ class Normalizer:
                     u.args = fx.node.map_arg(u.args, lambda m: v if m is n else m)
                     u.kwargs = fx.node.map_arg(u.kwargs, lambda m: v if m is n else m)
             self.report.changed = True
+
+    @staticmethod
+    def _origin(n: fx.Node) -> str:
+        """The parameter a folded constant was computed from (its owner's path for a
+        ``.weight``), for naming the layer it feeds."""
+        seen, stack = set(), [n]
+        while stack:
+            m = stack.pop()
+            if m in seen:
+                continue
+            seen.add(m)
+            if m.op == "get_attr":
+                t = str(m.target)
+                return t[: -len(".weight")] if t.endswith(".weight") else t
+            stack.extend(m.all_input_nodes)
+        return ""
 
     # 2. dead code --------------------------------------------------------------------------
     def prune(self) -> None:
@@ -416,10 +430,11 @@ class Normalizer:
             flatten = flatten or fl
 
     def presign_chain(self, u: fx.Node) -> tuple[fx.Node, np.ndarray, np.ndarray, list[str]]:
-        """Walk back from a sign's input through exactly foldable per-channel arithmetic and
-        (directly before the sign) hardtanh / clamp(lo < 0 < hi): sign(u) = sign(a*x0 + b)."""
-        a = np.ones(1)
-        b = np.zeros(1)
+        """Walk back from a sign's input through exactly foldable per-channel arithmetic,
+        flatten / dropout, and (with nothing but positive scales after it) hardtanh /
+        clamp(lo < 0 < hi): sign(u) = sign(a*x0 + b) with a, b of x0's per-sample shape."""
+        shape = tuple(self.val(u).shape[1:])
+        a, b = np.ones(shape), np.zeros(shape)
         steps: list[str] = []
         n = u
         while True:
@@ -428,111 +443,150 @@ class Normalizer:
                 n = n.args[0]
                 continue
             p = self.passthrough(n)
-            if p is not None and not p[1]:
-                n = p[0]
+            if p is not None:
+                xshape = tuple(self.val(p[0]).shape[1:])
+                a, b = a.reshape(xshape), b.reshape(xshape)
+                n, shape = p[0], xshape
                 continue
             aff = self.affine_of(n)
             if aff is None:
                 break
             x, a2, b2, what = aff
+            shape = tuple(self.val(x).shape[1:])
+            cshape = (-1,) + (1,) * (len(shape) - 1)
+            a2 = np.broadcast_to(a2, (shape[0],)).reshape(cshape)
+            b2 = np.broadcast_to(b2, (shape[0],)).reshape(cshape)
             b = a * b2 + b
-            a = a * a2
+            a = np.broadcast_to(a * a2, shape)
+            b = np.broadcast_to(b, shape)
             steps.append(what)
             n = x
-        return n, a, b, steps
+            shape = tuple(self.val(n).shape[1:])
+        return n, np.array(a, np.float64), np.array(b, np.float64), steps
+
+    def _is_clamp(self, n: fx.Node) -> bool:
+        return isinstance(self.module(n), nn.Hardtanh) or (
+            n.op == "call_function" and n.target in {F.hardtanh, F.hardtanh_} | _CLAMP_FNS) or (
+            n.op == "call_method" and n.target in ("clamp", "clip", "clamp_", "clip_"))
 
     def _is_sign_preserving_clamp(self, n: fx.Node) -> bool:
-        lo = hi = None
-        m = self.module(n)
-        if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh with min 0: not sign preserving
-            lo, hi = m.min_val, m.max_val
-        elif n.op == "call_function" and n.target in (F.hardtanh, F.hardtanh_):
-            args = dict(zip(("input", "min_val", "max_val"), n.args))
-            args.update(n.kwargs)
-            lo, hi = args.get("min_val", -1.0), args.get("max_val", 1.0)
-        elif (n.op == "call_function" and n.target in _CLAMP_FNS) or \
-                (n.op == "call_method" and n.target in ("clamp", "clip", "clamp_", "clip_")):
-            args = dict(zip(("input", "min", "max"), n.args))
-            args.update(n.kwargs)
-            lo, hi = self._scalar(args.get("min")), self._scalar(args.get("max"))
-            lo = -math.inf if args.get("min") is None else lo
-            hi = math.inf if args.get("max") is None else hi
-        if lo is None or hi is None or not self.is_act(n.args[0]):
+        """hardtanh / clamp with lo < 0 < hi: sign(clamp(x)) = sign(x), 0 stays 0.
+        (ReLU6 is a Hardtanh with min 0: not sign preserving.)"""
+        if not self._is_clamp(n) or not n.args or not self.is_act(n.args[0]):
             return False
-        return float(lo) < 0 < float(hi)
+        lo, hi = self._clamp_bounds(n)
+        return lo < 0 < hi
 
-    # atoms (can a value be exactly zero with positive probability?) -------------------------
-    def atoms(self, n: Any) -> Atoms:
-        if not isinstance(n, fx.Node) or not self.is_act(n):
-            return None
-        if n in self._atoms:
-            return self._atoms[n]
-        self._atoms[n] = None  # guards against cycles through in-place aliases
-        r = self._atoms_of(n)
-        if r is not None and len(r) > 4096:
-            r = None
-        self._atoms[n] = r
-        return r
-
-    def _atoms_of(self, n: fx.Node) -> Atoms:
+    # can a*value + b be exactly zero with positive probability? ------------------------------
+    def zero_prone(self, n: Any, a: np.ndarray, b: np.ndarray, depth: int = 0) -> bool:
+        """True when ``a * n + b`` (a, b: float64 arrays of n's per-sample shape) can be exactly
+        0 for a set of inputs of positive probability (relu's zeros, a binary conv's integer
+        sums, the model input's zeros), not merely by coincidence. Conservative: ops it does
+        not know answer True."""
+        if depth > 200 or not isinstance(n, fx.Node):
+            return True
+        if not self.is_act(n):
+            return False
+        hits0 = bool(np.any((b == 0)))  # where n itself is exactly 0
         if n.op == "placeholder":
-            return frozenset({0.0})  # inputs may hold exact zeros (padding, black pixels)
+            return hits0  # inputs may hold exact zeros (padding, black pixels)
         s = self.sign_of(n)
         if s is not None:
-            z = s[1].zero
-            return frozenset({-1.0, 1.0} | ({0.0} if z in (0, None) else set()))
+            vals = (-1.0, 1.0) + ((0.0,) if s[1].zero in (0, None) else ())
+            return any(bool(np.any(a * v + b == 0)) for v in vals)
         m = self.module(n)
-        acts = [a for a in n.all_input_nodes if self.is_act(a)]
-        if not acts:
-            return frozenset()
-        first = self.atoms(acts[0])
-        if isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) or \
-                (n.op == "call_method" and n.target in ("relu", "relu_")):
-            return None if first is None else frozenset({max(v, 0.0) for v in first} | {0.0})
-        if isinstance(m, nn.Hardtanh):
-            return None if first is None else frozenset(
-                {min(max(v, m.min_val), m.max_val) for v in first} | {m.min_val, m.max_val})
-        if self.passthrough(n) is not None or isinstance(m, _MAXPOOL) or \
-                (n.op == "call_function" and n.target in (F.max_pool2d, torch.cat)):
-            out: set = set()
-            for a in acts:
-                at = self.atoms(a)
-                if at is None:
-                    return None
-                out |= at
-            return frozenset(out)
-        if isinstance(m, _AVGPOOL) or (n.op == "call_function" and n.target in (
-                F.avg_pool2d, F.adaptive_avg_pool2d)) or (n.op == "call_method" and
-                                                         n.target == "mean"):
-            return first if first is not None and first <= {0.0} else None
+        shape = tuple(self.val(n).shape[1:])
+        if isinstance(m, BinaryConv) and m.kind == "fbin":
+            # y = scale * k + bias for an integer k, |k| <= IC*KH*KW (padded taps add 0)
+            kmax = int(np.prod(m.negative.shape[1:]))
+            cshape = (-1,) + (1,) * (len(shape) - 1)
+            step = m.scale.double().numpy().reshape(cshape)
+            off = (m.bias.double().numpy().reshape(cshape) if m.bias is not None else 0.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                k = -(a * off + b) / (a * step)
+            # structurally on the lattice (float64 arithmetic of float32 parameters), not a
+            # value within fp32 round-off of it (a tie, counted by the tests, not refused)
+            near = np.abs(k - np.round(k)) <= 1e-9 * np.maximum(1.0, np.abs(k))
+            return bool(np.any((near & (np.abs(np.round(k)) <= kmax)) | ((a == 0) & (b == 0))))
         aff = self.affine_of(n)
         if aff is not None:
-            x, a, b, _ = aff
-            at = self.atoms(x)
-            if at is None:
-                return None
-            return frozenset(float(ai * v + bi) for v in at for ai, bi in
-                             zip(np.broadcast_to(a, np.broadcast(a, b).shape),
-                                 np.broadcast_to(b, np.broadcast(a, b).shape)))
-        conv = self.conv_of(n)
-        if conv is not None or isinstance(m, (BinaryConv, WeightBinConv2d, WeightBinLinear)):
-            if isinstance(m, BinaryConv) and m.kind == "fbin":
-                return None
+            x, a2, b2, _ = aff
+            cshape = (-1,) + (1,) * (len(shape) - 1)
+            a2 = np.broadcast_to(a2, (shape[0],)).reshape(cshape)
+            b2 = np.broadcast_to(b2, (shape[0],)).reshape(cshape)
+            return self.zero_prone(x, np.broadcast_to(a * a2, shape),
+                                   np.broadcast_to(a * b2 + b, shape), depth + 1)
+        p = self.passthrough(n)
+        if p is not None:
+            x = p[0]
+            xshape = tuple(self.val(x).shape[1:])
+            return self.zero_prone(x, np.reshape(a, xshape), np.reshape(b, xshape), depth + 1)
+        relu = isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) or             (n.op == "call_method" and n.target in ("relu", "relu_"))
+        clamp = self._is_sign_preserving_clamp(n)
+        if relu or clamp:
+            x = n.args[0]
+            if relu and hits0:
+                return True  # relu is exactly 0 on half its inputs
+            if clamp:
+                lo, hi = self._clamp_bounds(n)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    t = -b / a
+                if np.any((t == lo) | (t == hi)):
+                    return True
+            return self.zero_prone(x, a, b, depth + 1)
+        per_channel = self._per_channel_ab(a, b, shape)
+        pooled = isinstance(m, _MAXPOOL + _AVGPOOL) or (n.op == "call_function" and n.target in (
+            F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d))
+        if pooled:
+            if per_channel is None:
+                return True
+            x = n.args[0]
+            xshape = tuple(self.val(x).shape[1:])
+            pa, pb = (np.broadcast_to(v.reshape((-1,) + (1,) * (len(xshape) - 1)), xshape)
+                      for v in per_channel)
+            if isinstance(m, _MAXPOOL) or n.target is F.max_pool2d:
+                return self.zero_prone(x, pa, pb, depth + 1)  # max picks one of its inputs
+            # an average is exactly 0 by more than coincidence only when its window is all 0
+            return hits0 and self.zero_prone(x, np.ones(xshape), np.zeros(xshape), depth + 1)
+        conv = self.conv_of(n) if n.op != "call_module" or not isinstance(
+            m, (BinaryConv, ChannelAffine)) else None
+        if conv is not None or isinstance(m, BinaryConv):
             x = conv.x if conv is not None else n.args[0]
-            at = self.atoms(x)
-            if at is None or not at <= {0.0}:
-                return None
-            if not at:
-                return frozenset()
-            bias = conv.bias if conv is not None else getattr(m, "bias", None)
-            return frozenset({0.0}) if bias is None else frozenset(
-                float(v) for v in bias.detach().double().flatten())
-        if isinstance(m, (FullBinConv2d, FullBinLinear)):
-            return None
-        if len(acts) == 2 and n.op == "call_function" and n.target in _ADD:
-            a0, a1 = self.atoms(acts[0]), self.atoms(acts[1])
-            return frozenset() if a0 == frozenset() or a1 == frozenset() else None
-        return frozenset() if all(self.atoms(a) == frozenset() for a in acts) else None
+            bias = conv.bias if conv is not None else m.bias
+            bias = np.zeros(shape[0]) if bias is None else bias.detach().double().numpy()
+            cshape = (-1,) + (1,) * (len(shape) - 1)
+            at_bias = bool(np.any(a * bias.reshape(cshape) + b == 0))
+            xshape = tuple(self.val(x).shape[1:])
+            return at_bias and self.zero_prone(x, np.ones(xshape), np.zeros(xshape), depth + 1)
+        if n.op == "call_function" and n.target in _ADD and len(n.args) == 2 and \
+                all(self.is_act(v) for v in n.args):
+            ones = [np.ones(tuple(self.val(v).shape[1:])) for v in n.args]
+            return hits0 and all(self.zero_prone(v, o, 0 * o, depth + 1)
+                                 for v, o in zip(n.args, ones))
+        return True
+
+    @staticmethod
+    def _per_channel_ab(a: np.ndarray, b: np.ndarray,
+                        shape: tuple) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        a = np.broadcast_to(a, shape).reshape(shape[0], -1)
+        b = np.broadcast_to(b, shape).reshape(shape[0], -1)
+        if np.all(a == a[:, :1]) and np.all(b == b[:, :1]):
+            return a[:, 0].copy(), b[:, 0].copy()
+        return None
+
+    def _clamp_bounds(self, n: fx.Node) -> tuple[float, float]:
+        m = self.module(n)
+        if isinstance(m, nn.Hardtanh):
+            return float(m.min_val), float(m.max_val)
+        if n.op == "call_function" and n.target in (F.hardtanh, F.hardtanh_):
+            args = dict(zip(("input", "min_val", "max_val"), n.args))
+            args.update(n.kwargs)
+            return float(args.get("min_val", -1.0)), float(args.get("max_val", 1.0))
+        args = dict(zip(("input", "min", "max"), n.args))
+        args.update(n.kwargs)
+        lo = -math.inf if args.get("min") is None else self._scalar(args.get("min"))
+        hi = math.inf if args.get("max") is None else self._scalar(args.get("max"))
+        return float(lo), float(hi)
 
     # 3. convolutions and linear layers --------------------------------------------------------
     def conv_of(self, n: fx.Node) -> Optional[_Conv]:
@@ -562,7 +616,8 @@ class Normalizer:
             stride = a.get("stride", 1)
             padding = self._padding(pad, w, stride, n) if isinstance(pad, str) else _pair(pad)
             return _Conv(n, a["input"], w, b, _pair(stride), padding, _pair(a.get("dilation", 1)),
-                         int(a.get("groups", 1)), False, self._name_for(n, True), False)
+                         int(a.get("groups", 1)), False, self._layer_name(n, a.get("weight")),
+                         False)
         if n.target in (F.linear, torch._C._nn.linear):
             a = dict(zip(("input", "weight", "bias"), n.args))
             a.update(n.kwargs)
@@ -570,8 +625,18 @@ class Normalizer:
             b = a.get("bias")
             b = self._const_arg(b, n, "bias") if b is not None else None
             return _Conv(n, a["input"], w, b, (1, 1), (0, 0), (1, 1), 1, True,
-                         self._name_for(n, True), False)
+                         self._layer_name(n, a.get("weight")), False)
         return None
+
+    def _layer_name(self, n: fx.Node, weight: Any) -> str:
+        """A functional conv's name: the module it was traced in, else the parameter its
+        weight was computed from, else the node name."""
+        if self.scope(n):
+            return self.scope(n)
+        origin = ""
+        if isinstance(weight, fx.Node):
+            origin = weight.meta.get("hbn_origin") or self._origin(weight)
+        return origin or n.name
 
     def _const_arg(self, v: Any, n: fx.Node, what: str) -> torch.Tensor:
         if not self.is_const(v) or not isinstance(self.val(v), torch.Tensor):
@@ -591,18 +656,27 @@ class Normalizer:
                           f"{stride} is not symmetric zero padding")
 
     @staticmethod
-    def pm_alpha(w: torch.Tensor) -> tuple[Optional[tuple[torch.Tensor, torch.Tensor]], str]:
-        """((negative mask, alpha per output channel), "") when every output channel's weights
-        are +-alpha exactly, else (None, why not)."""
-        mag = w.detach().abs().reshape(w.shape[0], -1)
-        alpha = mag[:, 0]
-        ok = mag == alpha[:, None]
+    def pm_alpha(w: torch.Tensor) -> tuple[Optional[tuple[torch.Tensor, torch.Tensor, float]],
+                                           str]:
+        """((negative mask, alpha per output channel, deviation), "") when every output
+        channel's weights are +-alpha, else (None, why not). Straight-through tricks in the
+        forward (``bw.detach() - c.detach() + c`` with |c| <= 1) leave up to ~2 float32
+        rounding steps of 1.0 in the weights, so magnitudes may differ from alpha by
+        ``ALPHA_TOL * max(1, alpha)``; the deviation found is reported."""
+        mag = w.detach().to(torch.float64).abs().reshape(w.shape[0], -1)
+        alpha = mag.mean(dim=1)
+        dev = (mag - alpha[:, None]).abs()
+        tol = ALPHA_TOL * torch.clamp(alpha, min=1.0)
+        ok = dev <= tol[:, None]
+        # a channel of exact zeros is +-0 (scale 0); otherwise alpha must stand clear of 0
+        zero_row = (mag == 0).all(dim=1)
+        ok &= (alpha > 4 * tol)[:, None] | zero_row[:, None]
         if bool(ok.all()) and bool(torch.isfinite(alpha).all()):
-            return (w.detach() < 0, alpha.clone()), ""
+            return (w.detach() < 0, alpha.to(torch.float32), float(dev.max())), ""
         c = int((~ok.all(dim=1)).nonzero()[0, 0])
         row = mag[c]
         zeros = int((row == 0).sum())
-        distinct = int(torch.unique(row).numel())
+        distinct = int(torch.unique(row.to(torch.float32)).numel())
         why = f"output channel {c} has {distinct} distinct weight magnitudes"
         if zeros and distinct <= 2:
             why += f" ({zeros} exact zeros: torch.sign(0) = 0 in the weights)"
@@ -643,11 +717,11 @@ class Normalizer:
         if sign is not None:
             return self._fullbin(c, sign, binw)
         if binw is not None:
-            neg, alpha = binw
+            neg, alpha, _ = binw
             leaf = BinaryConv("wbin", neg, alpha, c.bias, c.stride, c.padding, linear=c.linear)
             self._add_leaf(c.node, leaf, c.x, c.name)
             self.report.layers.append(LayerReport(
-                c.name, "wbin", "float input; weights are +-alpha per output channel"))
+                c.name, "wbin", "float input; weights are " + self._alpha_text(binw)))
             return
         self.report.layers.append(LayerReport(
             c.name, "fprec", f"weights are not +-alpha per output channel: {why_w}"))
@@ -664,28 +738,23 @@ class Normalizer:
                     layer.bias.copy_(c.bias)
             self._add_leaf(c.node, layer.eval(), c.x, c.name)
 
-    def _fullbin(self, c: _Conv, s: _Sign, binw: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def _fullbin(self, c: _Conv, s: _Sign, binw: tuple[torch.Tensor, torch.Tensor, float]) -> None:
         x0, a, b, steps = self.presign_chain(s.u)
         xv = self.val(x0)
-        channels = xv.shape[1]
-        a = np.broadcast_to(a, (channels,)).astype(np.float64)
-        b = np.broadcast_to(b, (channels,)).astype(np.float64) - a * s.offset
+        b = b - s.offset  # the sign is sign(u - offset), u = a * x0 + b
         zero = s.info.zero
         chain = "x"
         for st in reversed(steps):
             chain = f"{st}({chain})" if st in ("BN", "hardtanh", "affine") else f"({chain} {st})"
         what = f"{s.info.what} of {chain}"
         if zero in (0, None):
-            at = self.atoms(x0)
-            hits = at is None or any(bool(np.any(a * v + b == 0)) for v in at)
-            if hits:
-                src = "values it cannot bound" if at is None else \
-                    f"exact values {sorted(at)[:4]}"
+            if self.zero_prone(x0, a, b):
+                src = f"e.g. {x0.name} takes exact values that put it at 0"
                 if self.sign_zero != "plus_one":
                     raise ExportError(
                         f"node {s.node.name} ({s.info.what}) feeding layer {c.name}: its input "
-                        f"{chain} can be exactly 0 ({x0.name} takes {src} with positive "
-                        "probability), where torch.sign gives 0 but the engine binarizes 0 to "
+                        f"{chain} can be exactly 0 with positive probability ({src}), where "
+                        "torch.sign gives 0 but the engine binarizes 0 to "
                         "+1. Pass sign_zero='plus_one' to hbn_engine.export to accept "
                         "sign(0) = +1, or binarize with where(x >= 0, 1, -1); the exact kernel "
                         "for {0, 1} inputs comes with issue 12 phase 2")
@@ -696,24 +765,42 @@ class Normalizer:
                 self.report.notes.append(
                     f"{c.name}: {s.info.what} gives 0 at 0, the engine +1; its input {chain} "
                     "has no exact-zero mass, so they differ only on exact ties (measure zero)")
+        elif self.zero_prone(x0, a, b):
+            self.report.notes.append(
+                f"{c.name}: the input of {s.info.what} ({chain}) can land exactly on its "
+                "threshold (e.g. a binary conv's integer sum with no bias or BN between): the "
+                "engine binarizes the exact value, PyTorch its float32 rounding, so such "
+                "values may flip")
         if s.info.deviation:
             self.report.notes.append(f"{c.name}: {s.info.what} is sign to within "
                                      f"{s.info.deviation:.1e} (straight-through arithmetic)")
-        thr, flip = sign_thresholds(a, b, strict=zero != -1)
         x = x0
-        if s.flatten and xv.dim() == 4:
-            hw = int(xv.shape[2] * xv.shape[3])
-            thr, flip = np.repeat(thr, hw), np.repeat(flip, hw)
-            with self.graph.inserting_after(x0):
-                x = self.graph.call_function(torch.flatten, (x0, 1))
-            self.tr.values[x] = torch.flatten(xv, 1)
-            self.tr.depends[x] = True
-        neg, alpha = binw
+        if c.linear:  # one threshold per input feature
+            a, b = a.reshape(-1), b.reshape(-1)
+            if xv.dim() == 4:
+                with self.graph.inserting_after(x0):
+                    x = self.graph.call_function(torch.flatten, (x0, 1))
+                self.tr.values[x] = torch.flatten(xv, 1)
+                self.tr.depends[x] = True
+        else:
+            pc = self._per_channel_ab(a, b, tuple(xv.shape[1:]))
+            if pc is None:
+                raise ExportError(f"layer {c.name}: the arithmetic before {s.info.what} varies "
+                                  "over H / W, so it is not one threshold per channel")
+            a, b = pc
+        thr, flip = sign_thresholds(a, b, strict=zero != -1)
+        neg, alpha, _ = binw
         leaf = BinaryConv("fbin", neg, alpha, c.bias, c.stride, c.padding,
                           torch.from_numpy(thr), torch.from_numpy(flip), linear=c.linear)
         self._add_leaf(c.node, leaf, x, c.name)
         self.report.layers.append(LayerReport(
-            c.name, "fbin", f"input is {what}; weights are +-alpha per output channel"))
+            c.name, "fbin", f"input is {what}; weights are {self._alpha_text(binw)}"))
+
+    @staticmethod
+    def _alpha_text(binw: tuple[torch.Tensor, torch.Tensor, float]) -> str:
+        dev = binw[2]
+        return "+-alpha per output channel" + (
+            f" (to within {dev:.1e}: straight-through arithmetic in the forward)" if dev else "")
 
     # 4. per-channel arithmetic ---------------------------------------------------------------
     def rewrite_affine(self) -> None:
@@ -799,14 +886,13 @@ class Normalizer:
                 while want in used or want in targets:
                     want, k = f"{base}_{k}", k + 1
             module = self.gm.get_submodule(tmp)
+            parent, _, last = want.rpartition(".")
             try:
-                existing = self.gm.get_submodule(want)
+                holder: Optional[nn.Module] = self.gm.get_submodule(parent) if parent else self.gm
             except AttributeError:
-                existing = None
-            if existing is not None:
-                parent, _, last = want.rpartition(".")
-                holder = self.gm.get_submodule(parent) if parent else self.gm
-                delattr(holder, last)
+                holder = None
+            if holder is not None and hasattr(holder, last):
+                delattr(holder, last)  # a traced-into module or folded parameter nothing uses
             self.gm.add_submodule(want, module)
             node.target = want
             used.add(want)

@@ -30,6 +30,20 @@ __all__ = ["ConcreteTracer", "trace"]
 _INPLACE_FUNCS = {operator.iadd, operator.isub, operator.imul, operator.itruediv}
 
 
+_SHAPE_ONLY_FUNCS = {torch.ones_like, torch.zeros_like, torch.full_like}
+_SHAPE_ONLY_METHODS = {"expand_as", "view_as", "reshape_as", "type_as", "new_ones", "new_zeros",
+                       "new_full", "new_tensor"}
+
+
+def _shape_only(node: fx.Node) -> bool:
+    """Ops whose result depends on their (other) tensor arguments' shape / dtype only."""
+    if node.op == "call_function":
+        return node.target in _SHAPE_ONLY_FUNCS
+    if node.op == "call_method":
+        return node.target in _SHAPE_ONLY_METHODS
+    return False
+
+
 def _fetch_attr(root: nn.Module, qualname: str) -> Any:
     return functools.reduce(getattr, qualname.split("."), root)
 
@@ -143,6 +157,9 @@ class ConcreteTracer(fx.Tracer):
 
     def _evaluate(self, node: fx.Node) -> None:
         inputs = node.all_input_nodes
+        if _shape_only(node):  # e.g. ones_like(x), w.expand_as(x): x's values do not matter
+            keep_self = node.op == "call_method" and not str(node.target).startswith("new_")
+            inputs = [a for a in node.args[:1] if isinstance(a, fx.Node)] if keep_self else []
         self.depends[node] = node.op == "placeholder" or any(
             self.depends_on_input(n) for n in inputs)
         inplace = self._is_inplace(node)
