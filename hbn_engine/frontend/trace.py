@@ -291,11 +291,26 @@ def _patched_autograd_apply(tracer: ConcreteTracer) -> Iterator[None]:
         Function.apply = orig_cm  # type: ignore[assignment]
 
 
+def _thread_in_place(graph: fx.Graph, tracer: ConcreteTracer) -> None:
+    """fx records ``y.add_(b)`` as a new node but later code keeps reading ``y``: point every
+    later use of a mutated value at the in-place op's result, so the graph means what the
+    mutation did (and dead-code pruning cannot drop a mutation that is read later)."""
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    for n in list(graph.nodes):
+        if not tracer._is_inplace(n) or not n.args or not isinstance(n.args[0], fx.Node):
+            continue
+        src = n.args[0]
+        for u in list(src.users):
+            if u is not n and order[u] > order[n]:
+                u.replace_input_with(src, n)
+
+
 def trace(root: nn.Module, example: torch.Tensor) -> tuple[fx.GraphModule, ConcreteTracer]:
     """Trace ``root`` on ``example``; returns the GraphModule and the tracer (shadow values,
     recognised sign nodes)."""
     tracer = ConcreteTracer(example)
     with _patched_autograd_apply(tracer):
         graph = tracer.trace(root)
+    _thread_in_place(graph, tracer)
     gm = fx.GraphModule(tracer.root, graph)
     return gm, tracer
