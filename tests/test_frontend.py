@@ -185,3 +185,39 @@ def test_functional_binary_conv_naming(tmp_path) -> None:
 
     _, report = normalize(Net().eval(), torch.randn(1, 3, 6, 6))
     assert report.kinds() == {"body": "wbin"}
+
+
+class NumpyInside(nn.Module):
+    """fx cannot trace a forward that leaves torch (here numpy); it becomes one opaque node."""
+
+    def forward(self, x):
+        return torch.from_numpy(np.tanh(x.numpy()))
+
+
+class NumpySign(nn.Module):
+    def forward(self, x):
+        return torch.from_numpy(np.where(x.numpy() >= 0, 1.0, -1.0).astype(np.float32))
+
+
+def test_untraceable_module_falls_back_to_an_opaque_node(tmp_path) -> None:
+    class Net(nn.Module):
+        def __init__(self, act):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.act = act
+            self.body = HardBinaryConv(4, 4)
+
+        def forward(self, x):
+            return self.body(self.act(self.conv(x)))
+
+    x = torch.randn(2, 3, 6, 6)
+    with pytest.raises(hbn_engine.exporter.ExportError,
+                       match=r"module act \(NumpyInside\): torch.fx could not trace"):
+        hbn_engine.export(Net(NumpyInside()).eval(), x, str(tmp_path / "a.hbn"))
+    # the same fallback for a sign written in numpy: probed, recognised, exported
+    model = Net(NumpySign()).eval()
+    report = hbn_engine.export(model, x, str(tmp_path / "b.hbn"))
+    assert report.kinds()["body"] == "fbin"
+    with torch.no_grad():
+        np.testing.assert_allclose(hbn_engine.load(tmp_path / "b.hbn").run(x.numpy()),
+                                   model(x).numpy(), rtol=1e-5, atol=1e-5)

@@ -853,6 +853,10 @@ class Normalizer:
                                   "conv / linear layer with +-alpha weights: a standalone sign "
                                   "op is not in the engine yet (issue 12 phase 2)")
             m = self.module(n)
+            if n.op == "call_module" and str(n.target) in self.tr.opaque:
+                raise ExportError(f"module {n.target} ({type(m).__name__}): torch.fx could not "
+                                  f"trace its forward ({self.tr.opaque[str(n.target)]}) and it "
+                                  "is not a sign-like op the front end recognises")
             why = next((w for t, w in later.items() if isinstance(m, t)), None)
             if why is None and n.op == "call_function":
                 why = fns.get(n.target)

@@ -111,6 +111,7 @@ class ConcreteTracer(fx.Tracer):
         self.depends: dict[fx.Node, bool] = {}  # computed from the model input?
         self.signs: dict[fx.Node, SignInfo] = {}
         self._sign_modules: dict[str, SignInfo] = {}
+        self.opaque: dict[str, str] = {}  # modules fx could not trace into -> why
         self._fn_targets: dict[type, Callable[..., Any]] = {}
         self._evaluating = 0  # > 0 while running modules on concrete tensors
 
@@ -216,7 +217,8 @@ class ConcreteTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         from hbn_engine.nn import BINARY_LAYERS
 
-        if qualname in self._sign_modules or isinstance(m, self.extra_leaves + BINARY_LAYERS):
+        if qualname in self._sign_modules or qualname in self.opaque or \
+                isinstance(m, self.extra_leaves + BINARY_LAYERS):
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -225,6 +227,7 @@ class ConcreteTracer(fx.Tracer):
         if self._evaluating:
             return forward(*args, **kwargs)
         qualname = self.path_of_module(m)
+        stack = dict(self.module_stack)
         if (qualname and qualname not in self._sign_modules and len(args) == 1 and not kwargs
                 and isinstance(args[0], fx.Proxy)
                 and not super().is_leaf_module(m, qualname)
@@ -234,7 +237,21 @@ class ConcreteTracer(fx.Tracer):
                                   f"module {qualname} ({type(m).__name__})")
             if info is not None:
                 self._sign_modules[qualname] = info
-        out = super().call_module(m, forward, args, kwargs)
+        try:
+            out = super().call_module(m, forward, args, kwargs)
+        except Exception as e:  # noqa: BLE001 - fall back to an opaque call, see below
+            from hbn_engine.exporter import ExportError
+
+            if isinstance(e, ExportError) or not qualname or qualname in self.opaque \
+                    or self.is_leaf_module(m, qualname):
+                raise
+            # fx cannot trace this module's forward (numpy, data-dependent Python, ...): keep
+            # it as one opaque node; its value is still known, and the front end says why it
+            # cannot be exported unless a later pass recognises it
+            self.module_stack.clear()
+            self.module_stack.update(stack)
+            self.opaque[qualname] = f"{type(e).__name__}: {e}"
+            out = super().call_module(m, forward, args, kwargs)
         if qualname in self._sign_modules and isinstance(out, fx.Proxy):
             self.signs[out.node] = self._sign_modules[qualname]
         return out
