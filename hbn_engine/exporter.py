@@ -15,7 +15,6 @@ they are. BatchNorm is folded where exact:
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
@@ -23,7 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from hbn_engine import __version__
 from hbn_engine.format import OP_TYPES, Op, write_hbn

@@ -74,7 +74,6 @@ class _Sign:
     u: fx.Node  # its input
     info: SignInfo
     offset: float  # the sign is sign(u - offset)
-    flatten: bool  # a flatten lies between the sign and the layer
 
 
 def _pair(v: Any) -> tuple[int, int]:
@@ -417,17 +416,16 @@ class Normalizer:
         return None
 
     def find_sign(self, x: fx.Node) -> Optional[_Sign]:
-        flatten = False
+        """The sign-like node feeding ``x`` through ops a sign commutes with, if any."""
         n = x
         while True:
             s = self.sign_of(n)
             if s is not None:
-                return _Sign(n, s[0], s[1], s[2], flatten)
+                return _Sign(n, s[0], s[1], s[2])
             p = self.passthrough(n)
             if p is None:
                 return None
-            n, fl = p
-            flatten = flatten or fl
+            n = p[0]
 
     def presign_chain(self, u: fx.Node) -> tuple[fx.Node, np.ndarray, np.ndarray, list[str]]:
         """Walk back from a sign's input through exactly foldable per-channel arithmetic,
