@@ -221,3 +221,33 @@ def test_untraceable_module_falls_back_to_an_opaque_node(tmp_path) -> None:
     with torch.no_grad():
         np.testing.assert_allclose(hbn_engine.load(tmp_path / "b.hbn").run(x.numpy()),
                                    model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_prelu_after_the_add_keeps_rsign_exportable_once_prelu_exists() -> None:
+    """RSign after RPReLU: PReLU maps a continuous value to a continuous one (zero only at
+    zero), so torch.sign there is not refused for exact zeros - only PReLU itself, which the
+    registry's op will take over."""
+    from idioms.networks import reactnet
+
+    torch.manual_seed(0)
+    model = reactnet("rprelu")
+    x = torch.randn(4, 3, 32, 32)
+    randomize_bn(model, calib=x)
+    with pytest.raises(hbn_engine.exporter.ExportError, match=r"PReLU \(issue 10/12"):
+        normalize(model.eval(), x[:1])
+
+
+def test_ops_the_engine_gains_are_left_to_the_lowering(monkeypatch) -> None:
+    """When the op registry knows prelu, the front end no longer refuses PReLU: the normalised
+    graph keeps it for the lowering (the RPReLU whole-network tests flip at merge)."""
+    from hbn_engine.frontend import rewrite
+    from idioms.networks import reactnet
+
+    monkeypatch.setattr(rewrite, "_engine_has", lambda names: True)
+    torch.manual_seed(0)
+    model = reactnet("rprelu")
+    x = torch.randn(4, 3, 32, 32)
+    randomize_bn(model, calib=x)
+    gm, report = normalize(model.eval(), x[:1])
+    assert sum(isinstance(m, nn.PReLU) for m in gm.modules()) == 6
+    assert sum(k == "fbin" for k in report.kinds().values()) == 6

@@ -121,6 +121,15 @@ def sign_thresholds(a: np.ndarray, b: np.ndarray, strict: bool) -> tuple[np.ndar
     return thr, flip
 
 
+def _engine_has(names: tuple[str, ...]) -> bool:
+    """Whether the engine format knows one of these op types (then the lowering decides)."""
+    try:
+        from hbn_engine.format import OP_TYPES
+    except ImportError:  # the registry redesign may move the table: defer to the lowering
+        return True
+    return any(n in OP_TYPES for n in names)
+
+
 class Normalizer:
     """Runs the passes on ``gm`` (traced by ``tracer``); fills ``report``."""
 
@@ -519,7 +528,16 @@ class Normalizer:
             x = p[0]
             xshape = tuple(self.val(x).shape[1:])
             return self.zero_prone(x, np.reshape(a, xshape), np.reshape(b, xshape), depth + 1)
-        relu = isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) or             (n.op == "call_method" and n.target in ("relu", "relu_"))
+        relu = isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) \
+            or (n.op == "call_method" and n.target in ("relu", "relu_"))
+        slope = self._leaky_slope(n)
+        if slope is not None:  # PReLU / LeakyReLU: y on one side, slope * y on the other
+            x = n.args[0]
+            slope = np.broadcast_to(slope, (shape[0],)).reshape((-1,) + (1,) * (len(shape) - 1))
+            if np.any(slope == 0) and hits0:
+                return True
+            return self.zero_prone(x, a, b, depth + 1) or \
+                self.zero_prone(x, np.broadcast_to(a * slope, shape), b, depth + 1)
         clamp = self._is_sign_preserving_clamp(n)
         if relu or clamp:
             x = n.args[0]
@@ -562,6 +580,21 @@ class Normalizer:
             return hits0 and all(self.zero_prone(v, o, 0 * o, depth + 1)
                                  for v, o in zip(n.args, ones))
         return True
+
+    def _leaky_slope(self, n: fx.Node) -> Optional[np.ndarray]:
+        """The negative-side slope(s) of a PReLU / LeakyReLU node, else None."""
+        m = self.module(n)
+        if isinstance(m, nn.PReLU):
+            return m.weight.detach().double().numpy()
+        if isinstance(m, nn.LeakyReLU):
+            return np.array([float(m.negative_slope)])
+        if n.op == "call_function" and n.target is F.prelu and len(n.args) == 2 \
+                and self.is_const(n.args[1]):
+            return self.val(n.args[1]).detach().double().numpy().reshape(-1)
+        if n.op == "call_function" and n.target is F.leaky_relu:
+            v = n.args[1] if len(n.args) > 1 else n.kwargs.get("negative_slope", 0.01)
+            return np.array([float(v)])
+        return None
 
     @staticmethod
     def _per_channel_ab(a: np.ndarray, b: np.ndarray,
@@ -835,12 +868,18 @@ class Normalizer:
                  nn.LogSoftmax: "log_softmax (issue 12 phase 2)",
                  nn.ConstantPad2d: "constant padding (issue 12 phase 2)",
                  nn.ZeroPad2d: "constant padding (issue 12 phase 2)"}
-        fns = {F.prelu: later[nn.PReLU], F.leaky_relu: later[nn.LeakyReLU],
-               F.hardtanh: later[nn.Hardtanh], torch.clamp: later[nn.Hardtanh],
-               torch.clip: later[nn.Hardtanh], F.log_softmax: later[nn.LogSoftmax],
-               torch.log_softmax: later[nn.LogSoftmax], F.pad: later[nn.ConstantPad2d]}
-        methods = {"clamp": later[nn.Hardtanh], "clip": later[nn.Hardtanh],
-                   "clamp_": later[nn.Hardtanh], "log_softmax": later[nn.LogSoftmax]}
+        # once the op registry provides one of these, the lowering handles it: defer to it
+        engine_names = {nn.PReLU: ("prelu",), nn.LeakyReLU: ("leaky_relu", "prelu"),
+                        nn.Hardtanh: ("hardtanh", "clamp"), nn.LogSoftmax: ("log_softmax",),
+                        nn.ConstantPad2d: ("pad", "constant_pad"),
+                        nn.ZeroPad2d: ("pad", "constant_pad")}
+        later = {t: w for t, w in later.items() if not _engine_has(engine_names[t])}
+        fns = {F.prelu: later.get(nn.PReLU), F.leaky_relu: later.get(nn.LeakyReLU),
+               F.hardtanh: later.get(nn.Hardtanh), torch.clamp: later.get(nn.Hardtanh),
+               torch.clip: later.get(nn.Hardtanh), F.log_softmax: later.get(nn.LogSoftmax),
+               torch.log_softmax: later.get(nn.LogSoftmax), F.pad: later.get(nn.ConstantPad2d)}
+        methods = {"clamp": later.get(nn.Hardtanh), "clip": later.get(nn.Hardtanh),
+                   "clamp_": later.get(nn.Hardtanh), "log_softmax": later.get(nn.LogSoftmax)}
         for n in self.graph.nodes:
             if n.op in ("placeholder", "output", "get_attr"):
                 continue
