@@ -251,3 +251,19 @@ def test_ops_the_engine_gains_are_left_to_the_lowering(monkeypatch) -> None:
     gm, report = normalize(model.eval(), x[:1])
     assert sum(isinstance(m, nn.PReLU) for m in gm.modules()) == 6
     assert sum(k == "fbin" for k in report.kinds().values()) == 6
+
+
+@pytest.mark.parametrize("form", ["pool", "conv"])
+def test_xnor_k_becomes_the_engines_input_scale(form, tmp_path) -> None:
+    from hbn_engine.format import read_hbn
+    from idioms.models import XnorK
+
+    torch.manual_seed(0)
+    model = XnorK(form)
+    x = torch.randn(4, 3, 8, 8)
+    randomize_bn(model, calib=x)
+    report = hbn_engine.export(model.eval(), x[:1], str(tmp_path / "k.hbn"))
+    assert report.kinds() == {"stem.conv": "fprec", "conv": "fbin", "head.fc": "fprec"}
+    assert "input scale K" in report.layers[1].reason
+    op = next(o for o in read_hbn(str(tmp_path / "k.hbn")).ops if o.type == "conv_fbin")
+    assert op.attrs["input_scale"] == 1

@@ -54,6 +54,8 @@ def normalize(model: nn.Module, example_input: torch.Tensor, *,
     norm.prune()
     norm.rewrite_layers()
     norm.prune()
+    norm.fold_input_scale()
+    norm.prune()
     norm.rewrite_affine()
     norm.prune()
     norm.check_leftovers()

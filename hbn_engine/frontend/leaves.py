@@ -22,7 +22,8 @@ class BinaryConv(nn.Module):
     ``kind="wbin"``: float input, ``y = conv(x, s) * scale + bias``.
     ``kind="fbin"``: input bit per channel ``c`` is ``flip[c] ? x > thr[c] : x < thr[c]``
     (bit 1 = -1), ``y = conv(bits as +-1, s) * scale + bias`` with zero padding.
-    ``negative`` is the weight sign mask (True = -1), shape [OC, IC, KH, KW] ([OC, IC] for
+    With an input scale (XNOR-Net's K, fbin convs only) ``y = conv(bits, s) * scale * K +
+    bias``. ``negative`` is the weight sign mask (True = -1), shape [OC, IC, KH, KW] ([OC, IC] for
     linear layers, whose input is [N, IC]).
     """
 
@@ -44,6 +45,20 @@ class BinaryConv(nn.Module):
         self.register_buffer("threshold", None if threshold is None
                              else threshold.to(torch.float32).clone())
         self.register_buffer("flip", None if flip is None else flip.to(torch.bool).clone())
+        # XNOR-Net's input scale (set by Normalizer.fold_input_scale): K = avg_pool over the
+        # conv window (zero padding counted) of mean_c |x * in_scale + in_shift|
+        self.register_buffer("in_scale", None)
+        self.register_buffer("in_shift", None)
+
+    def set_input_scale(self, scale: np.ndarray, shift: np.ndarray) -> None:
+        self.in_scale = torch.as_tensor(np.asarray(scale, np.float32))
+        self.in_shift = torch.as_tensor(np.asarray(shift, np.float32))
+
+    def input_scale_k(self, x: Tensor) -> Tensor:
+        shape = (1, -1, 1, 1)
+        xn = x * self.in_scale.to(x.dtype).view(shape) + self.in_shift.to(x.dtype).view(shape)
+        return F.avg_pool2d(xn.abs().mean(dim=1, keepdim=True), tuple(self.negative.shape[2:]),
+                            self.stride, self.padding, count_include_pad=True)
 
     def input_signs(self, x: Tensor) -> Tensor:
         shape = (1, -1) + (1,) * (x.dim() - 2)
@@ -52,6 +67,7 @@ class BinaryConv(nn.Module):
         return torch.where(neg, -1.0, 1.0).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        k = self.input_scale_k(x) if self.in_scale is not None else None
         if self.kind == "fbin":
             x = self.input_signs(x)
         w = torch.where(self.negative, -1.0, 1.0).to(x.dtype)
@@ -59,6 +75,8 @@ class BinaryConv(nn.Module):
             y = F.linear(x, w) * self.scale
         else:
             y = F.conv2d(x, w, None, self.stride, self.padding) * self.scale.view(1, -1, 1, 1)
+        if k is not None:
+            y = y * k
         if self.bias is not None:
             y = y + (self.bias if self.linear else self.bias.view(1, -1, 1, 1))
         return y
@@ -81,6 +99,10 @@ class BinaryConv(nn.Module):
         if self.kind == "fbin":
             params["in_threshold"] = self.threshold.cpu().numpy()
             params["in_flip"] = self.flip.cpu().numpy().astype(np.uint8)
+            if self.in_scale is not None:
+                attrs["input_scale"] = 1
+                params["bn_scale"] = self.in_scale.cpu().numpy()
+                params["bn_shift"] = self.in_shift.cpu().numpy()
             return "conv_fbin", attrs, params
         return "conv_wbin", attrs, params
 

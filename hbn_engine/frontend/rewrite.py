@@ -833,6 +833,112 @@ class Normalizer:
         return "+-alpha per output channel" + (
             f" (to within {dev:.1e}: straight-through arithmetic in the forward)" if dev else "")
 
+    # 4a. XNOR-Net's input scale K written in forward ----------------------------------------
+    def fold_input_scale(self) -> None:
+        """``binconv(sign(BN(x))) * avg_pool(mean_c |BN(x)|, conv window)`` (the average
+        possibly written as a conv with a constant 1/(kh*kw) kernel) is a FullBin conv with the
+        engine's input scale: y = acc * alpha * K + bias."""
+        for n in list(self.graph.nodes):
+            if not n.users or not ((n.op == "call_function" and n.target in _MUL) or (
+                    n.op == "call_method" and n.target in ("mul", "mul_"))):
+                continue
+            if len(n.args) != 2 or not all(self.is_act(v) for v in n.args):
+                continue
+            for conv_node, k_node in (n.args, n.args[::-1]):
+                leaf = self.module(conv_node)
+                if not (isinstance(leaf, BinaryConv) and leaf.kind == "fbin" and not leaf.linear
+                        and leaf.bias is None and leaf.in_scale is None
+                        and len(conv_node.users) == 1):
+                    continue
+                k = self._xnor_k(k_node)
+                if k is None:
+                    continue
+                v, window, stride, padding = k
+                x0, a, b = self._affine_chain(v)
+                if x0 is not conv_node.args[0] or window != tuple(leaf.negative.shape[2:]) \
+                        or stride != leaf.stride or padding != leaf.padding:
+                    continue
+                leaf.set_input_scale(a, b)
+                self._replace(n, conv_node)
+                if isinstance(self.module(k_node), BinaryConv):  # the averaging conv is gone
+                    gone = self._leaf_name(k_node)
+                    self.report.layers = [lr for lr in self.report.layers if lr.name != gone]
+                for lr in self.report.layers:
+                    if lr.kind == "fbin" and lr.name == self._leaf_name(conv_node):
+                        lr.reason += "; output times XNOR-Net's input scale K (computed in forward)"
+                break
+
+    def _leaf_name(self, node: fx.Node) -> str:
+        return next((name for nd, name in self._new_leaves if nd is node), str(node.target))
+
+    def _xnor_k(self, n: fx.Node) -> Optional[tuple[fx.Node, tuple, tuple, tuple]]:
+        """(v, window, stride, padding) when n = avg_pool(mean(|v|, dim=1, keepdim)) with zero
+        padding counted, or the same as a conv with one constant 1/(kh*kw) kernel."""
+        m = self.module(n)
+        if isinstance(m, BinaryConv):
+            ok = (m.kind == "wbin" and not m.linear and m.bias is None
+                  and tuple(m.negative.shape[:2]) == (1, 1) and not bool(m.negative.any())
+                  and abs(float(m.scale[0]) * m.negative[0, 0].numel() - 1.0) <= 1e-6)
+            if not ok:
+                return None
+            inner, window, stride, padding = n.args[0], tuple(m.negative.shape[2:]), \
+                tuple(m.stride), tuple(m.padding)
+        elif isinstance(m, nn.AvgPool2d) or (n.op == "call_function" and n.target is F.avg_pool2d):
+            if isinstance(m, nn.AvgPool2d):
+                args = {"input": n.args[0], "kernel_size": m.kernel_size, "stride": m.stride,
+                        "padding": m.padding, "ceil_mode": m.ceil_mode,
+                        "count_include_pad": m.count_include_pad,
+                        "divisor_override": m.divisor_override}
+            else:
+                args = dict(zip(("input", "kernel_size", "stride", "padding", "ceil_mode",
+                                 "count_include_pad", "divisor_override"), n.args))
+                args.update(n.kwargs)
+            if args.get("ceil_mode") or not args.get("count_include_pad", True) \
+                    or args.get("divisor_override") is not None:
+                return None
+            window = _pair(args["kernel_size"])
+            stride = _pair(args.get("stride") or window)
+            inner, padding = args["input"], _pair(args.get("padding", 0))
+        else:
+            return None
+        if not isinstance(inner, fx.Node):
+            return None
+        # inner = mean(|v|, dim=1, keepdim=True)
+        if inner.op == "call_method" and inner.target == "mean":
+            margs = dict(zip(("self", "dim", "keepdim"), inner.args))
+        elif inner.op == "call_function" and inner.target is torch.mean:
+            margs = dict(zip(("self", "dim", "keepdim"), inner.args))
+        else:
+            return None
+        margs.update(inner.kwargs)
+        dim = margs.get("dim")
+        if dim not in (1, (1,), [1]) or not margs.get("keepdim", False):
+            return None
+        ab = margs["self"]
+        if not isinstance(ab, fx.Node) or not (
+                (ab.op == "call_function" and ab.target in (torch.abs, operator.abs, abs))
+                or (ab.op == "call_method" and ab.target == "abs")):
+            return None
+        return ab.args[0], tuple(window), tuple(stride), tuple(padding)
+
+    def _affine_chain(self, v: fx.Node) -> tuple[fx.Node, np.ndarray, np.ndarray]:
+        """v = a * x0 + b per channel through foldable per-channel arithmetic."""
+        c = self.val(v).shape[1]
+        a, b = np.ones(c), np.zeros(c)
+        n = v
+        while True:
+            p = self.passthrough(n)
+            if p is not None and not p[1]:
+                n = p[0]
+                continue
+            aff = self.affine_of(n)
+            if aff is None:
+                return n, a, b
+            x, a2, b2, _ = aff
+            b = a * np.broadcast_to(b2, (c,)) + b
+            a = a * np.broadcast_to(a2, (c,))
+            n = x
+
     # 4. per-channel arithmetic ---------------------------------------------------------------
     def rewrite_affine(self) -> None:
         for n in list(self.graph.nodes):

@@ -395,17 +395,27 @@ class LogSoftmaxHead(nn.Module):
 
 
 class XnorK(nn.Module):
-    """XNOR-Net's K computed in the user's forward: mean over channels of |x|, avg-pooled."""
+    """XNOR-Net's K computed in the user's forward: mean over channels of |x|, averaged over
+    the conv window (as avg_pool2d, or as XNOR-Net's conv with a constant 1/(k*k) kernel)."""
 
-    def __init__(self):
+    def __init__(self, form: str = "pool"):
         super().__init__()
+        self.form = form
         self.stem = Stem(8)
+        self.bn = nn.BatchNorm2d(8)
         self.conv = HardBinaryConv(8, 16)
+        self.register_buffer("k_weight", torch.full((1, 1, 3, 3), 1.0 / 9))
         self.head = Head(16)
 
     def forward(self, x):
-        x = self.stem(x)
-        k = F.avg_pool2d(x.abs().mean(1, keepdim=True), 3, 1, 1)
+        x = self.bn(F.relu(self.stem(x)))
+        a = torch.mean(x.abs(), 1, keepdim=True)
+        if self.form == "pool":
+            k = F.avg_pool2d(a, 3, 1, 1)
+        elif self.form == "conv":
+            k = F.conv2d(a, self.k_weight, padding=1)
+        else:  # a window that is not the conv's: no engine equivalent
+            k = F.avg_pool2d(a, 2, 1, 1)[:, :, :8, :8]
         return self.head(self.conv(torch.sign(x)) * k)
 
 
@@ -481,7 +491,10 @@ IDIOMS: list[Idiom] = [
     Idiom("constant_pad", lambda: Simple(nn.ConstantPad2d(1, 0.0)), S,
           refuse=r"node op .*constant padding"),
     Idiom("grouped_binary_conv", GroupedBinary, S, refuse=r"node conv2d.*groups=2.*phase 2"),
-    Idiom("xnor_k_in_forward", XnorK, S, refuse=r"node mul\w* .*product of two tensors"),
+    Idiom("xnor_k_in_forward", XnorK, S, {"conv": "fbin"}),
+    Idiom("xnor_k_as_constant_conv", lambda: XnorK("conv"), S, {"conv": "fbin"}),
+    Idiom("xnor_k_other_window", lambda: XnorK("other"), S,
+          refuse=r"node mul\w* .*product of two tensors"),
     Idiom("data_dependent_control_flow", DataFlow, S,
           refuse=r"node gt .*control flow on a value computed from the model input"),
     Idiom("sign_into_float_conv", SignIntoFloat, S,
