@@ -27,7 +27,7 @@ from torch import fx, nn
 from hbn_engine.exporter import ExportError
 from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine
 from hbn_engine.frontend.report import ExportReport, LayerReport
-from hbn_engine.frontend.signs import SignInfo
+from hbn_engine.frontend.signs import SignInfo, probe_sign
 from hbn_engine.frontend.trace import ConcreteTracer
 from hbn_engine.nn import BinActive, FullBinConv2d, FullBinLinear, WeightBinConv2d, WeightBinLinear
 
@@ -46,6 +46,18 @@ _CMP = {operator.ge: "ge", operator.gt: "gt", operator.le: "le", operator.lt: "l
         torch.ge: "ge", torch.gt: "gt", torch.le: "le", torch.lt: "lt"}
 _MIRROR = {"ge": "le", "le": "ge", "gt": "lt", "lt": "gt"}
 _RELU_FNS = {F.relu, torch.relu, F.relu_, torch.relu_}
+# elementwise ops a sign written as arithmetic may be made of (probed as one function)
+_ELEMENTWISE_FNS = {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
+                    operator.ge, operator.gt, operator.le, operator.lt, operator.eq, operator.ne,
+                    operator.and_, operator.or_, operator.invert, operator.abs, abs,
+                    torch.add, torch.sub, torch.mul, torch.div, torch.where, torch.sign,
+                    torch.ge, torch.gt, torch.le, torch.lt, torch.abs, torch.clamp, torch.clip,
+                    torch.heaviside, torch.logical_and, torch.logical_or, torch.logical_not,
+                    F.hardtanh}
+_ELEMENTWISE_METHODS = {"add", "sub", "mul", "div", "neg", "ge", "gt", "le", "lt", "eq", "ne",
+                        "abs", "sign", "clamp", "clip", "float", "type", "to", "type_as",
+                        "detach", "clone", "contiguous", "__and__", "__or__", "__invert__",
+                        "logical_and", "logical_or", "logical_not", "int", "bool"}
 _CLAMP_FNS = {torch.clamp, torch.clip, torch.clamp_}
 _PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout1d)
 _MAXPOOL = (nn.MaxPool2d,)
@@ -141,6 +153,7 @@ class Normalizer:
         self.sign_zero = sign_zero
         self.report = report
         self._new_leaves: list[tuple[fx.Node, str]] = []
+        self._region_cache: dict[fx.Node, Optional[tuple[fx.Node, SignInfo, float]]] = {}
         self._uid = 0
 
     # small helpers ---------------------------------------------------------------------
@@ -356,8 +369,84 @@ class Normalizer:
             return n.args[0], SignInfo(1, f"hbn_engine.nn.BinActive {n.target}"), 0.0
         if n.op == "call_function" and n.target is torch.where and len(n.args) == 3 \
                 and not n.kwargs:
-            return self._where_sign(n)
+            w = self._where_sign(n)
+            if w is not None:
+                return w
+        return self._region_sign(n)
+
+    def _elementwise(self, n: Any, shape: tuple) -> bool:
+        if not isinstance(n, fx.Node) or not self.is_act(n) or n.op not in (
+                "call_function", "call_method"):
+            return False
+        v = self.val(n)
+        if not isinstance(v, torch.Tensor) or tuple(v.shape) != shape:
+            return False
+        return (n.target in _ELEMENTWISE_FNS) if n.op == "call_function" else \
+            str(n.target) in _ELEMENTWISE_METHODS
+
+    def _region_sign(self, n: fx.Node) -> Optional[tuple[fx.Node, SignInfo, float]]:
+        """Sign written as elementwise arithmetic in the forward (``(x >= 0).float() * 2 - 1``,
+        an inlined straight-through trick, ...): the largest elementwise region ending at n
+        with a single activation source x is evaluated on probe inputs as a function of x."""
+        if n in self._region_cache:
+            return self._region_cache[n]
+        self._region_cache[n] = None
+        shape = tuple(self.val(n).shape) if isinstance(self.val(n), torch.Tensor) else ()
+        if not self._elementwise(n, shape):
+            return None
+        # the maximal elementwise region ending at n, then every node x that all of the
+        # region's activation inputs between x and n come from (farthest first)
+        region, stack = {n}, [n]
+        while stack:
+            m = stack.pop()
+            for i in m.all_input_nodes:
+                if self.is_act(i) and i not in region and self._elementwise(i, shape) \
+                        and i not in self.tr.signs:
+                    region.add(i)
+                    stack.append(i)
+        candidates = set(region) - {n}
+        for m in region:
+            candidates.update(i for i in m.all_input_nodes if self.is_act(i))
+        for x in [m for m in self.graph.nodes if m in candidates]:
+            sub, stack, ok = {n}, [n], True
+            while stack and ok:
+                m = stack.pop()
+                for i in m.all_input_nodes:
+                    if not self.is_act(i) or i is x or i in sub:
+                        continue
+                    if i in region:
+                        sub.add(i)
+                        stack.append(i)
+                    else:
+                        ok = False
+                        break
+            if not ok:
+                continue
+            r = self._probe_region(n, x, [m for m in self.graph.nodes if m in sub])
+            if r is not None:
+                self._region_cache[n] = r
+                return r
         return None
+
+    def _probe_region(self, n: fx.Node, x: fx.Node,
+                      order: list[fx.Node]) -> Optional[tuple[fx.Node, SignInfo, float]]:
+        def f(t: torch.Tensor) -> Any:
+            env: dict[fx.Node, Any] = {x: t}
+
+            def load(m: fx.Node) -> Any:
+                return env[m] if m in env else self.val(m)
+
+            for m in order:
+                args = fx.node.map_arg(m.args, load)
+                kwargs = fx.node.map_arg(m.kwargs, load)
+                if m.op == "call_function":
+                    env[m] = m.target(*args, **kwargs)
+                else:
+                    env[m] = getattr(args[0], str(m.target))(*args[1:], **kwargs)
+            return env[n]
+
+        info = probe_sign(f, self.val(x), f"elementwise ops ending at node {n.name} (probed)")
+        return (x, info, 0.0) if info is not None else None
 
     def _scalar(self, v: Any) -> Optional[float]:
         v = self.val(v)

@@ -455,6 +455,27 @@ class GroupedBinary(nn.Module):
                                   groups=2))
 
 
+class ArithmeticSign(nn.Module):
+    """The sign written as arithmetic in forward: (x >= 0).float() * 2 - 1, and Bi-Real's
+    detach trick inlined (no module, no autograd.Function)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv1 = HardBinaryConv(8, 8)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = HardBinaryConv(8, 16)
+        self.head = Head(16)
+
+    def forward(self, x):
+        x = self.stem(x)
+        s = (x >= 0).float() * 2 - 1
+        x = self.bn(self.conv1(s)) + x
+        c = torch.clamp(x, -1, 1)
+        s = torch.sign(x).detach() - c.detach() + c
+        return self.head(self.conv2(s))
+
+
 S = (3, 8, 8)
 IDIOMS: list[Idiom] = [
     Idiom("autograd_function_ste", XnorSTE, S, {"conv": "fbin", "stem.conv": "fprec"}),
@@ -476,6 +497,7 @@ IDIOMS: list[Idiom] = [
     Idiom("shape_control_flow", ShapeFlow, S, {"conv": "fbin"}),
     Idiom("linear_subclass", SubclassNet, S, {"fc": "wbin"}),
     Idiom("hbn_binactive_and_bn_free_fullbin", HbnBinActive, S, {"conv": "fbin", "fb": "fbin"}),
+    Idiom("sign_as_arithmetic", ArithmeticSign, S, {"conv1": "fbin", "conv2": "fbin"}),
     Idiom("sign_of_relu_refused", SignOfRelu, S,
           refuse=r"node sign .*torch\.sign.*can be exactly 0.*sign_zero='plus_one'"),
     Idiom("sign_of_relu_plus_one", SignOfRelu, S, {"conv": "fbin"}, sign_zero="plus_one",
