@@ -131,11 +131,35 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layer_kinds(metadata: dict) -> list[str]:
+    """Per conv / linear layer: the kernel kind and, when the export front end stored it,
+    why (so a layer meant to be binary that stayed float shows at once)."""
+    names = {"fbin": "FullBin", "wbin": "WeightBin", "fprec": "float"}
+    report = metadata.get("frontend")
+    if isinstance(report, dict) and isinstance(report.get("layers"), list):
+        rows = [r for r in report["layers"] if isinstance(r, dict)]
+        width = max([len(str(r.get("name", ""))) for r in rows] + [5])
+        out = ["layer kernels (export front end):", f"  {'layer':<{width}}  {'kernel':<9}  why"]
+        out += [f"  {str(r.get('name')):<{width}}  {names.get(r.get('kind'), r.get('kind')):<9}  "
+                f"{r.get('reason', '')}" for r in rows]
+        out += [f"  note: {n}" for n in report.get("notes", [])]
+        return out
+    layers = [tuple(x) for x in metadata.get("layers") or [] if len(x) == 2]
+    convs = [(n, k) for n, k in layers if k in names]
+    if not convs:
+        return []
+    width = max(len(str(n)) for n, _ in convs)
+    return (["layer kernels (exported as written; no front-end report stored):"]
+            + [f"  {str(n):<{width}}  {names[k]}" for n, k in convs])
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    from hbn_engine.format import FormatError, describe
+    from hbn_engine.format import FormatError, describe, read_hbn
 
     try:
         print(describe(args.file))
+        for line in _layer_kinds(read_hbn(args.file).metadata):
+            print(line)
     except (FormatError, OSError) as e:
         print(f"hbn inspect: {e}", file=sys.stderr)
         return 1

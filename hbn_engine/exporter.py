@@ -15,7 +15,6 @@ they are. BatchNorm is folded where exact:
 from __future__ import annotations
 
 import operator
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Union
 
@@ -23,7 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from hbn_engine import __version__
 from hbn_engine.format import OP_TYPES, Op, op_kind, write_hbn
@@ -193,6 +191,9 @@ class _Lowering:
             raise ExportError(f"module {name} ({type(m).__name__}) called with extra arguments")
         if isinstance(m, (nn.Dropout, nn.Dropout2d, nn.Identity)):
             return self._alias(node, x)
+        if hasattr(m, "hbn_op"):  # front-end leaves (hbn_engine/frontend/leaves.py) say their op
+            type_, attrs, params = m.hbn_op()
+            return self._emit(node, type_, [x], name, attrs=attrs, params=params)
         if isinstance(m, nn.Conv2d):
             if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
                     or isinstance(m.padding, str):
@@ -473,12 +474,15 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
 
 def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
            model_name: Optional[str] = None, variant: Optional[str] = None,
-           class_names: Optional[Sequence[str]] = None) -> None:
+           class_names: Optional[Sequence[str]] = None, sign_zero: str = "exact") -> Any:
     """Export ``model`` (eval semantics) to a .hbn file at ``path``.
 
     ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
     stores the per-image shape and runs with any batch. Raises ExportError naming any module or
-    op the engine cannot run.
+    op the engine cannot run. The front end (hbn_engine.frontend, docs/export.md) recognises
+    binarization by what the graph computes; ``sign_zero="plus_one"`` accepts sign(0) = +1
+    where a torch.sign input can be exactly 0. Returns the front end's ExportReport (per layer:
+    FullBin / WeightBin / float and why).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -489,17 +493,9 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     model.eval()
     try:
         with torch.no_grad():
-            root = model
-            if _Tracer().is_leaf_module(model, ""):
-                # A single layer exported on its own: trace a container holding it, since fx
-                # always traces through the root module's forward.
-                root = nn.Sequential(OrderedDict([(type(model).__name__.lower(), model)]))
-            try:
-                graph = _Tracer().trace(root)
-            except Exception as e:  # fx raises many types for untraceable control flow
-                raise ExportError(f"torch.fx could not trace the model: {e}") from e
-            gm = fx.GraphModule(root, graph)
-            ShapeProp(gm).propagate(example_input.detach().to(torch.float32))
+            from hbn_engine.frontend import normalize
+
+            gm, report = normalize(model, example_input, sign_zero=sign_zero)
             low = _Lowering(gm)
             low.run()
             ops, output = _fuse(low.ops, low.output)
@@ -551,6 +547,8 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         "torch_version": torch.__version__,
         "fp32_param_bytes": int(sum(p.numel() for p in model.parameters()) * 4),
     }
+    if report.changed:  # only when the front end rewrote the graph: models it leaves as
+        metadata["frontend"] = report.to_json()  # written export byte-identically to before
     for op in ops:
         for pname, t in op.params.items():
             # +-inf thresholds are legitimate (constant channels); NaN never is.
@@ -559,3 +557,4 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
                 raise ExportError(f"layer {op.name}: non-finite values in {pname} (parameters "
                                   "or BatchNorm statistics)")
     write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output])
+    return report

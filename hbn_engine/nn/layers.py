@@ -156,6 +156,8 @@ class _BinConvBase(_BinaryWeightMixin, nn.Module):
 class FullBinConv2d(_BinConvBase):
     """XNOR-Net convolution block: BatchNorm -> sign -> binary conv -> (xK) -> +bias -> ReLU.
 
+    ``bn=False`` leaves the BatchNorm out (``xn = x``: Bi-Real style sign straight into the conv).
+
     Input [N, in_channels, H, W] float; output [N, out_channels, H', W'] with torch's conv
     output size. Eval forward::
 
@@ -170,14 +172,16 @@ class FullBinConv2d(_BinConvBase):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: _IntOrPair,
                  stride: _IntOrPair = 1, padding: _IntOrPair = 0, bias: bool = True,
-                 input_scale: bool = False, activation: Optional[str] = "relu") -> None:
+                 input_scale: bool = False, activation: Optional[str] = "relu",
+                 bn: bool = True) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias, activation)
         self.input_scale = bool(input_scale)
-        self.bn = nn.BatchNorm2d(in_channels)
+        # bn=False: Bi-Real style, sign(x) straight into the conv (xn = x below).
+        self.bn = nn.BatchNorm2d(in_channels) if bn else None
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        xn = self.bn(x)
+        xn = self.bn(x) if self.bn is not None else x
         y = self._conv_sign(binarize(xn))
         if self.input_scale:
             k = F.avg_pool2d(xn.abs().mean(dim=1, keepdim=True), self.kernel_size, self.stride,
@@ -190,7 +194,8 @@ class FullBinConv2d(_BinConvBase):
         return y
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", input_scale={self.input_scale}"
+        return (super().extra_repr() + f", input_scale={self.input_scale}"
+                + ("" if self.bn is not None else ", bn=False"))
 
 
 class WeightBinConv2d(_BinConvBase):
