@@ -224,6 +224,10 @@ class _Lowering:
         if isinstance(m, nn.PReLU):
             return self._emit(node, "prelu", [x], name,
                               params={"slope": _np(m.weight).astype(np.float32).reshape(-1)})
+        if isinstance(m, nn.LeakyReLU):
+            # max(0, x) + s * min(0, x) is PReLU with one shared slope: the same float ops.
+            return self._emit(node, "prelu", [x], name,
+                              params={"slope": np.array([m.negative_slope], dtype=np.float32)})
         if isinstance(m, nn.MaxPool2d):
             if m.dilation not in (1, (1, 1)) or m.return_indices:
                 raise ExportError(f"module {name} (MaxPool2d): dilation/return_indices unsupported")

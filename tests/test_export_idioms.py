@@ -104,7 +104,13 @@ def test_idiom_exports_and_matches(idiom, tmp_path) -> None:
         assert kinds.get(layer) == kind, f"{layer}: {kinds.get(layer)} (report:\n{report})"
     engine = hbn_engine.load(path)
     assert dict(engine.layers).items() >= {k: v for k, v in idiom.kinds.items()}.items()
-    assert engine.metadata["frontend"]["layers"] == [lr.to_json() for lr in report.layers]
+    # The front end records its report only when it rewrote the graph (so files of models it
+    # leaves alone, the zoo's among them, keep their bytes); hbn inspect then reads "layers".
+    if "frontend" in engine.metadata:
+        assert engine.metadata["frontend"]["layers"] == [lr.to_json() for lr in report.layers]
+    else:
+        assert all(lr.kind == kind for lr in report.layers
+                   for name, kind in engine.layers if name == lr.name)
     ref_model = idiom.reference(model) if idiom.reference else model
     with torch.no_grad():
         ref = ref_model(x).numpy()
@@ -128,11 +134,9 @@ def test_idiom_refused_naming_the_node(idiom, tmp_path) -> None:
 # whole networks written without hbn_engine.nn ------------------------------------------------
 from idioms import networks  # noqa: E402
 
-NEEDS_PRELU = pytest.mark.xfail(strict=True, raises=ExportError,
-                                reason="needs PReLU op (issue 10/12)")
 NETWORKS = [
-    pytest.param("birealnet", "rprelu", marks=NEEDS_PRELU, id="birealnet-rprelu"),
-    pytest.param("reactnet", "rprelu", marks=NEEDS_PRELU, id="reactnet-rprelu"),
+    pytest.param("birealnet", "rprelu", id="birealnet-rprelu"),
+    pytest.param("reactnet", "rprelu", id="reactnet-rprelu"),
     pytest.param("birealnet", "none", id="birealnet-no-activation"),
     pytest.param("reactnet", "none", id="reactnet-no-activation"),
     pytest.param("xnor_nin", None, id="xnor-nin"),
