@@ -223,27 +223,14 @@ def test_untraceable_module_falls_back_to_an_opaque_node(tmp_path) -> None:
                                    model(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_prelu_after_the_add_keeps_rsign_exportable_once_prelu_exists() -> None:
-    """RSign after RPReLU: PReLU maps a continuous value to a continuous one (zero only at
-    zero), so torch.sign there is not refused for exact zeros - only PReLU itself, which the
-    registry's op will take over."""
-    from idioms.networks import reactnet
-
-    torch.manual_seed(0)
-    model = reactnet("rprelu")
-    x = torch.randn(4, 3, 32, 32)
-    randomize_bn(model, calib=x)
-    with pytest.raises(hbn_engine.exporter.ExportError, match=r"PReLU \(issue 10/12"):
-        normalize(model.eval(), x[:1])
-
-
-def test_ops_the_engine_gains_are_left_to_the_lowering(monkeypatch) -> None:
-    """When the op registry knows prelu, the front end no longer refuses PReLU: the normalised
-    graph keeps it for the lowering (the RPReLU whole-network tests flip at merge)."""
+def test_ops_the_engine_gains_are_left_to_the_lowering() -> None:
+    """The op registry knows prelu, so the front end leaves PReLU to the lowering, and RSign
+    after RPReLU is not refused for exact zeros: PReLU maps a continuous value to a continuous
+    one (zero only at zero)."""
     from hbn_engine.frontend import rewrite
     from idioms.networks import reactnet
 
-    monkeypatch.setattr(rewrite, "_engine_has", lambda names: True)
+    assert rewrite._engine_has(("prelu",))
     torch.manual_seed(0)
     model = reactnet("rprelu")
     x = torch.randn(4, 3, 32, 32)
