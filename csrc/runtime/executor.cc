@@ -41,9 +41,8 @@ struct Executor::Prepared {
   PackTarget out_pack;
 };
 
-Executor::Executor(std::vector<uint8_t> bytes, bool bit_passing)
-    : bytes_(std::move(bytes)), pool_(1) {
-  file_ = parse_model(bytes_.data(), bytes_.size());
+Executor::Executor(ModelBytes bytes, bool bit_passing) : bytes_(std::move(bytes)), pool_(1) {
+  file_ = parse_model(bytes_.data, bytes_.size);
   graph_ = build_graph(file_);
   for (const auto& t : file_.tensors) param_bytes_ += t.nbytes;
 

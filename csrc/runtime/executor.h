@@ -16,6 +16,7 @@
 #include "hbn/threadpool.h"
 #include "runtime/format.h"
 #include "runtime/graph.h"
+#include "runtime/model_bytes.h"
 #include "runtime/ops.h"
 
 namespace hbn {
@@ -25,12 +26,21 @@ class Executor {
   // Parses and validates `bytes` (throws FormatError) and prepares every kernel. With
   // bit_passing off every value stays float (the reference path the bit-domain fusions are
   // tested against).
-  explicit Executor(std::vector<uint8_t> bytes, bool bit_passing = true);
+  // The span is never copied: parsed tensors point into it, and `bytes.owner` (a vector, a
+  // mapping, or nothing for a caller-owned buffer) is kept alive as long as the executor.
+  explicit Executor(ModelBytes bytes, bool bit_passing = true);
+  explicit Executor(std::vector<uint8_t> bytes, bool bit_passing = true)
+      : Executor(ModelBytes::from_vector(std::move(bytes)), bit_passing) {}
   ~Executor();
 
   const Graph& graph() const { return graph_; }
   const std::string& metadata_json() const { return file_.metadata_json; }
   uint32_t format_version() const { return file_.version; }
+  // The graph's ops in execution order: name and kind ("fprec", "wbin", "fbin" for
+  // convolutions, else the op type name).
+  int op_count() const { return static_cast<int>(graph_.nodes.size()); }
+  const std::string& op_name(int i) const { return graph_.nodes[static_cast<size_t>(i)].name; }
+  std::string op_kind(int i) const { return graph_.nodes[static_cast<size_t>(i)].kind(); }
   // Bytes of parameters as stored in the file (binary weights at 1 bit each).
   size_t param_bytes() const { return param_bytes_; }
   // Value ids held as packed bits for a binary consumer (its producer thresholds them).
@@ -77,7 +87,7 @@ class Executor {
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
   void plan_sides();
 
-  std::vector<uint8_t> bytes_;
+  ModelBytes bytes_;
   ModelFile file_;
   Graph graph_;
   size_t param_bytes_ = 0;
