@@ -67,7 +67,7 @@ print(json.dumps({"load_ms": ms, "rss": anon, "anon": anon,
 """
 
 
-def export_zoo(out: str, num_classes: int) -> List[str]:
+def export_zoo(out: str, num_classes: int, only: Optional[str] = None) -> List[str]:
     import torch
 
     import hbn_engine
@@ -75,6 +75,8 @@ def export_zoo(out: str, num_classes: int) -> List[str]:
 
     paths = []
     for arch, variant in ZOO:
+        if only and not re.search(only, f"{arch}_{variant}"):
+            continue
         torch.manual_seed(0)
         net = getattr(models, arch)(variant=variant, num_classes=num_classes).eval()
         c, h, w = net.input_size
@@ -141,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--num-classes", type=int, default=1000, help="classes when exporting the zoo")
     ap.add_argument("--old-build", help="build directory holding an older _core module to compare")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", help="regex: measure matching model files only")
+    ap.add_argument("--only", help="regex on the model name (file name without .hbn)")
     args = ap.parse_args(argv)
 
     tmp = None
@@ -149,9 +151,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         paths = sorted(os.path.join(args.zoo, f) for f in os.listdir(args.zoo) if f.endswith(".hbn"))
     else:
         tmp = tempfile.TemporaryDirectory()
-        paths = export_zoo(tmp.name, args.num_classes)
+        paths = export_zoo(tmp.name, args.num_classes, args.only)
     if args.only:
-        paths = [p for p in paths if re.search(args.only, os.path.basename(p))]
+        paths = [p for p in paths if re.search(args.only, os.path.basename(p)[:-4])]
 
     loaders: Dict[str, object] = {"mmap": lambda p: run_tool(args.tool, p, "mmap"),
                                   "read": lambda p: run_tool(args.tool, p, "read")}

@@ -9,7 +9,7 @@
 # (the static library needs the consumer to enable CXX: it carries the C++ runtime dependency).
 
 # A Python wheel build (scikit-build-core sets SKBUILD) builds and installs only the extension.
-if(DEFINED SKBUILD)
+if(SKBUILD)
   set(_hbn_embed_default OFF)
 else()
   set(_hbn_embed_default ON)
