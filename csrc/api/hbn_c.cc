@@ -23,13 +23,14 @@
 struct hbn_model {
   std::unique_ptr<hbn::Executor> exec;
   std::vector<std::string> kinds;  // op_kind() returns by value: kept here for the C strings
-  std::mutex error_mu;
+  mutable std::mutex error_mu;
   std::string last_error;
 };
 
 namespace {
 
 thread_local std::string t_last_error;
+thread_local std::string t_model_error;  // hbn_model_last_error's copy, read under the model's lock
 
 // Raised by the API's own argument checks.
 struct ArgError {
@@ -179,7 +180,14 @@ hbn_status hbn_model_load_buffer(const void* data, size_t size, hbn_model** out)
 void hbn_model_free(hbn_model* model) { delete model; }
 
 const char* hbn_model_last_error(const hbn_model* model) {
-  return model ? model->last_error.c_str() : "model is NULL";
+  if (!model) return "model is NULL";
+  try {
+    std::lock_guard<std::mutex> lock(model->error_mu);
+    t_model_error = model->last_error;
+  } catch (...) {
+    return "out of memory (copying the error message)";
+  }
+  return t_model_error.c_str();
 }
 
 hbn_status hbn_model_input_shape(const hbn_model* model, int64_t* c, int64_t* h, int64_t* w) {

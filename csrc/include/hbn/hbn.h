@@ -69,7 +69,8 @@ HBN_API hbn_status hbn_model_load_file(const char* path, hbn_model** out);
 HBN_API hbn_status hbn_model_load_buffer(const void* data, size_t size, hbn_model** out);
 /* Frees the model (NULL is ignored). No run may be in progress on it. */
 HBN_API void hbn_model_free(hbn_model* model);
-/* Message of this model's last failing call ("" if none). */
+/* Message of this model's last failing call ("" if none), from whichever thread made it. The
+ * string is a copy owned by the calling thread, valid until its next hbn_model_last_error(). */
 HBN_API const char* hbn_model_last_error(const hbn_model* model);
 
 /* Per-image input shape: channels, height, width (an input batch is [batch, c, h, w] in NCHW). */
