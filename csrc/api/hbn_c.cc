@@ -153,6 +153,7 @@ const char* hbn_status_string(hbn_status status) {
     case HBN_ERROR_FORMAT: return "HBN_ERROR_FORMAT";
     case HBN_ERROR_OUT_OF_MEMORY: return "HBN_ERROR_OUT_OF_MEMORY";
     case HBN_ERROR_INTERNAL: return "HBN_ERROR_INTERNAL";
+    default: break;
   }
   return "HBN_ERROR_UNKNOWN_STATUS";
 }

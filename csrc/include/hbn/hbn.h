@@ -41,13 +41,16 @@ typedef enum hbn_status {
   HBN_ERROR_IO = 2,               /* the file cannot be opened, read or mapped */
   HBN_ERROR_FORMAT = 3,           /* not a valid .hbn file (message names the problem) */
   HBN_ERROR_OUT_OF_MEMORY = 4,
-  HBN_ERROR_INTERNAL = 5          /* anything else; a bug: please report the message */
+  HBN_ERROR_INTERNAL = 5,         /* anything else; a bug: please report the message */
+  /* Not a status: gives the enum the range of int, so any value a C caller passes is defined. */
+  HBN_STATUS_MAX_ENUM = 0x7FFFFFFF
 } hbn_status;
 
 /* Memory layout of a 4-D float32 input batch. */
 typedef enum hbn_layout {
   HBN_LAYOUT_NCHW = 0, /* [batch][channels][height][width], as PyTorch */
-  HBN_LAYOUT_NHWC = 1  /* [batch][height][width][channels], as image decoders produce */
+  HBN_LAYOUT_NHWC = 1, /* [batch][height][width][channels], as image decoders produce */
+  HBN_LAYOUT_MAX_ENUM = 0x7FFFFFFF /* not a layout (see HBN_STATUS_MAX_ENUM) */
 } hbn_layout;
 
 typedef struct hbn_model hbn_model; /* opaque */
