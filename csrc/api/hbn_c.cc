@@ -2,6 +2,7 @@
 // any exception into a status code plus a message: nothing may unwind into a C caller.
 #include "hbn/hbn.h"
 
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -22,6 +23,10 @@
 
 struct hbn_model {
   std::unique_ptr<hbn::Executor> exec;
+  // The thread count as last set, readable while another thread sets it (the executor's own
+  // counter is only written under its run lock, and read by runs).
+  std::atomic<int> threads{1};
+  std::mutex threads_mu;  // keeps `threads` in the order the executor was set
   std::vector<std::string> kinds;  // op_kind() returns by value: kept here for the C strings
   mutable std::mutex error_mu;
   std::string last_error;
@@ -106,6 +111,7 @@ hbn_status load(hbn_model** out, hbn::ModelBytes (*open)(const void*, size_t), c
     require(out != nullptr, "out (hbn_model**) is NULL");
     auto m = std::make_unique<hbn_model>();
     m->exec = std::make_unique<hbn::Executor>(open(a, b));
+    m->threads.store(m->exec->num_threads());
     const int ops = m->exec->op_count();
     m->kinds.reserve(static_cast<size_t>(ops));
     for (int i = 0; i < ops; ++i) m->kinds.push_back(m->exec->op_kind(i));
@@ -260,11 +266,13 @@ hbn_status hbn_model_set_num_threads(hbn_model* model, int n) {
   return guarded(model, [&] {
     require_model(model);
     require(n >= 1, "num_threads must be >= 1");
+    std::lock_guard<std::mutex> lock(model->threads_mu);
     model->exec->set_num_threads(n);
+    model->threads.store(n);
   });
 }
 
-int hbn_model_num_threads(const hbn_model* model) { return model ? model->exec->num_threads() : 0; }
+int hbn_model_num_threads(const hbn_model* model) { return model ? model->threads.load() : 0; }
 
 hbn_status hbn_model_run(hbn_model* model, const float* input, int64_t batch, hbn_layout layout,
                          size_t input_count, float* output, size_t output_count) {

@@ -106,6 +106,16 @@ int main(int argc, char** argv) {
       hbn_model* p = nullptr;
       if (hbn_model_load_file(bad.c_str(), &p) != HBN_OK) load_errors[t] = hbn_last_error();
     });
+  // Thread counts set while other threads run and read them: every read sees a count that was set.
+  threads.emplace_back([&] {
+    for (int r = 0; r < 20; ++r) moved.set_num_threads(1 + r % 3);
+  });
+  threads.emplace_back([&] {
+    for (int r = 0; r < 200; ++r) {
+      const int n = moved.num_threads();
+      CHECK(n >= 1 && n <= 3);
+    }
+  });
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) {
     CHECK(close(shared[t], ref, 1e-4));
