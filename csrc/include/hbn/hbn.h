@@ -6,9 +6,9 @@
  * The message of the last failure on the calling thread is hbn_last_error(); a model also keeps
  * the message of its own last failure, hbn_model_last_error().
  *
- * Ownership: hbn_model_load_* hand out a model the caller frees with hbn_model_free(). Strings
- * returned by the API belong to the model (or to the library, for hbn_status_string and
- * hbn_version) and stay valid until the model is freed.
+ * Ownership: hbn_model_load_* hand out a model the caller frees with hbn_model_free(). Op names
+ * and kinds and the metadata JSON belong to the model and stay valid until it is freed; error
+ * messages are thread-local (see each function); hbn_status_string and hbn_version are static.
  *
  * Thread-safety: different models are independent. One model may be shared by threads: the
  * query functions are safe at any time, and runs (hbn_model_run / hbn_model_profile) and
