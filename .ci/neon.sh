@@ -16,21 +16,7 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/
 fi
 
 build_dir=${HBN_NEON_BUILD_DIR:-build/neon}
-# The toolchain file lives in the build tree: CMake re-reads it whenever the tree reconfigures.
-mkdir -p "$build_dir"
-toolchain=$(cd "$build_dir" && pwd)/aarch64-toolchain.cmake
-cat >"$toolchain" <<'TOOLCHAIN'
-set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-# ctest runs every test binary through qemu with the target's sysroot.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;/usr/aarch64-linux-gnu)
-TOOLCHAIN
+toolchain=$PWD/cmake/aarch64-toolchain.cmake  # shared with .ci/embed.sh
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
