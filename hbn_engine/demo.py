@@ -518,7 +518,10 @@ def _report_failures(results: Mapping[str, Any]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="hbn demo", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="hbn demo", description=__doc__.split("\n")[0],
+        epilog="Exit status 1 if the engine's predictions differ from PyTorch's for any trained "
+               "model (or the check could not run); see docs/partition.md.")
     ap.add_argument("--out", default="hbn_demo_out", help="output directory")
     ap.add_argument("--seeds", type=int, default=3,
                     help="training seeds 0..N-1, reported as mean +- sd (default 3; 1 for one run)")
