@@ -1,6 +1,7 @@
 """hbn demo: the mini Sketch-A-Net, the seed summary, and the engine == PyTorch exit status."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _runtime_available() -> bool:
 
 
 needs_data = pytest.mark.skipif(
-    not __import__("importlib").util.find_spec("animal_shape_mnist"),
+    importlib.util.find_spec("animal_shape_mnist") is None,
     reason="animal-shape-mnist is not installed")
 needs_engine = pytest.mark.skipif(not _runtime_available(),
                                   reason="hbn_engine.runtime/exporter not importable")
@@ -222,9 +223,11 @@ def test_demo_quick(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_data
 @needs_engine
-def test_demo_run_exits_non_zero_when_engine_differs(monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_demo_run_exits_non_zero_when_engine_differs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     real = demo._engine_predictions
     monkeypatch.setattr(demo, "_engine_predictions",
                         lambda path, x: (real(path, x) + (path.endswith("hybrid.hbn"))) % 10)
     assert demo.main(["--quick", "--seeds", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "seed 0 hybrid: engine accuracy" in err[0]
