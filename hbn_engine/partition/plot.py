@@ -30,12 +30,14 @@ def _draw_bands(ax, bands: Sequence[GammaBand], gamma: Optional[float],  # type:
     colours = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
                "#ff9da7", "#9c755f", "#bab0ac"]
     span = math.log10(hi / lo)
+    colour_of: dict[tuple[str, ...], str] = {}  # one colour per pick, also for split bands
     for i, b in enumerate(bands):
         x0 = max(b.lo, lo)
         x1 = hi if math.isinf(b.hi) else b.hi
         if x1 <= x0:
             continue
-        ax.axvspan(x0, x1, color=colours[i % len(colours)], alpha=0.35, lw=0)
+        colour = colour_of.setdefault(b.weight_binary, colours[len(colour_of) % len(colours)])
+        ax.axvspan(x0, x1, color=colour, alpha=0.35, lw=0)
         narrow = math.log10(x1 / x0) < 0.12 * span  # label would spill over its neighbours
         ax.text(math.sqrt(x0 * x1), 0.5 if narrow else 0.5 + 0.25 * ((i % 3) - 1),
                 _band_label(b), ha="center", va="center", fontsize=5 if narrow else 6,
