@@ -1,14 +1,21 @@
 """End-to-end demo of the paper's pipeline on real data (needs torch and animal-shape-mnist).
 
+For each training seed (3 by default):
+
 1. Train a Sketch-A-Net-style network scaled to 28x28 silhouettes as FPrec, WBin and FBin.
 2. Measure binarization errors on the trained FBin model, run Algorithm 1 (hbn_engine.partition)
-   and plot the metric per layer (the paper's Figure 2).
+   over its FullBin layers and plot the metric per layer and the gamma bands (the paper's
+   Figure 2).
 3. Train the chosen hybrid from scratch, as the paper does.
-4. Report test accuracy, memory compression and equivalent FLOPs per variant (a Table-4-like
-   table), export every model to .hbn and check that the engine's predictions on the test set
-   match PyTorch's.
+4. Export every trained model to .hbn and check that the engine's test-set predictions equal
+   PyTorch's.
 
-Run ``python -m hbn_engine.demo --out demo_out`` (``--quick`` for a smoke run).
+Then report per variant the test accuracy (mean +- sd over seeds), the share of the FBin -> WBin
+gap recovered, memory and equivalent FLOPs (a Table-4-like table). The exit status is non-zero
+if the engine disagreed with PyTorch on any model (or the check could not run).
+
+Run ``python -m hbn_engine.demo --out demo_out`` (``--seeds 1`` for one seed, ``--quick`` for
+a smoke run).
 """
 from __future__ import annotations
 
@@ -29,10 +36,11 @@ from torch import nn
 
 from hbn_engine import partition as P
 from hbn_engine.datasets import Dataset, load_dataset
+from hbn_engine.demo_report import format_run, format_summary, summarize
 from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d, WeightBinLinear
 
-__all__ = ["NAMES", "STRATEGIES", "check_engine", "default_kinds", "evaluate", "main",
-           "mini_sketchanet", "predict", "run_demo", "train"]
+__all__ = ["NAMES", "STRATEGIES", "check_engine", "default_kinds", "engine_failures", "evaluate",
+           "main", "mini_sketchanet", "predict", "run_demo", "run_seeds", "train"]
 
 NAMES = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
 KINDS = ("fprec", "wbin", "fbin")
@@ -184,7 +192,7 @@ def _costs(model: nn.Module) -> dict[str, float]:
 
     s = summary(model)
     return {"flops": float(s.flops), "equivalent_flops": float(s.equivalent_flops),
-            "compression": float(s.compression)}
+            "compression": float(s.compression), "memory_bytes": float(s.memory_bytes)}
 
 
 def _latency_partition(errors: Mapping[str, float], data: Dataset, width: int, ratio: float,
@@ -192,7 +200,7 @@ def _latency_partition(errors: Mapping[str, float], data: Dataset, width: int, r
     """The latency-aware variant: the same errors, engine seconds in place of FLOPs."""
     times = P.engine_layer_costs(
         lambda a: mini_sketchanet("fbin", data.num_classes, a, data.input_shape, width),
-        NAMES, example)
+        default_kinds("fbin"), example)
     metrics = P.layer_metrics(errors, times)
     return {"engine_seconds": times, "metrics": metrics,
             "weight_binary": P.partition(metrics, ratio)}
@@ -207,72 +215,121 @@ def _runtime_available() -> bool:
     return True
 
 
+def _engine_predictions(path: str, x: np.ndarray) -> np.ndarray:
+    """Top-1 predictions of the .hbn model at ``path`` run by the engine on ``x``."""
+    from hbn_engine.runtime import load  # noqa: PLC0415
+
+    engine = load(path)
+    preds = [np.asarray(engine.run(np.ascontiguousarray(x[i:i + 250]))).argmax(1)
+             for i in range(0, len(x), 250)]
+    return np.concatenate(preds)
+
+
 def _engine_check(model: nn.Module, x: np.ndarray, y: np.ndarray, path: str,
                   torch_pred: np.ndarray) -> dict[str, Any]:
     """Export to .hbn, run the engine on the test set, compare predictions with PyTorch's."""
-    try:
-        import hbn_engine  # noqa: PLC0415
+    if not _runtime_available():
+        return {"status": "not run: hbn_engine.runtime/exporter not importable"}
+    from hbn_engine.exporter import export  # noqa: PLC0415
 
-        export = hbn_engine.export
-        load = hbn_engine.load
-    except (ImportError, AttributeError) as exc:
-        return {"status": f"skipped: engine runtime unavailable ({exc})"}
     export(model, torch.from_numpy(x[:1]), path)
-    engine = load(path)
-    preds = []
-    for i in range(0, len(x), 250):
-        preds.append(np.asarray(engine.run(np.ascontiguousarray(x[i:i + 250]))).argmax(1))
-    pred = np.concatenate(preds)
+    pred = _engine_predictions(path, x)
+    if pred.shape != torch_pred.shape:
+        return {"status": f"failed: engine returned {pred.shape[0]} predictions for "
+                          f"{torch_pred.shape[0]} images", "file": path}
     return {"status": "ok", "file": path, "file_bytes": os.path.getsize(path),
             "accuracy": float((pred == y).mean()),
+            "torch_accuracy": float((torch_pred == y).mean()),
             "agreement": float((pred == torch_pred).mean()),
             "mismatches": int((pred != torch_pred).sum())}
+
+
+def engine_failures(results: Mapping[str, Any]) -> list[str]:
+    """Why the engine check failed, one line per model (empty if every trained model's engine
+    predictions equal PyTorch's). Accepts one run's results or a :func:`run_seeds` summary; a
+    run made without the engine check (``engine=False``) has nothing to fail."""
+    runs = results.get("runs", [results])
+    out = []
+    for run in runs:
+        if not run.get("engine_checked", True):
+            continue
+        for name, entry in run["variants"].items():
+            eng = entry.get("engine")
+            where = f"seed {run.get('seed', 0)} {name}"
+            if not eng:
+                out.append(f"{where}: engine check missing")
+            elif eng.get("status") != "ok":
+                out.append(f"{where}: engine check {eng.get('status')}")
+            elif eng["mismatches"] or eng["accuracy"] != entry["accuracy"]:
+                out.append(f"{where}: engine accuracy {eng['accuracy']:.4f} vs PyTorch "
+                           f"{entry['accuracy']:.4f}, {eng['mismatches']} predictions differ")
+    return out
 
 
 STRATEGIES = ("budget", "priority")
 
 
-def run_demo(out_dir: str, epochs: int = 10, quick: bool = False, *, dataset: str = "animal_shapes",
-             ratio: float = 0.4, width: int = 32, seed: int = 0, engine: bool = True,
-             strategies: Sequence[str] = (), budget_fraction: float = 0.9,
-             priority_fraction: float = 0.7, num_threads: Optional[int] = 1,
-             verbose: bool = True) -> dict[str, Any]:
-    """Train the four variants, choose the hybrid with Algorithm 1, compare, check the engine.
-
-    ``quick`` trains 2 epochs on 2,000 images with width 8 (a smoke run, seconds). ``strategies``
-    adds hybrids chosen by the other selectors, trained the same way: "budget" (MixBin-style,
-    at least ``budget_fraction`` of the candidate layers' FLOPs fully binary) and "priority"
-    (layer-wise priority, deepest layers binarized first up to ``priority_fraction``). Writes to
-    ``out_dir``: results.json, table.md, figure2.png (if matplotlib is installed), each trained
-    model's state_dict (<variant>.pt) and its .hbn (if the runtime is available).
-    ``num_threads`` caps torch's threads while training (None leaves them alone). Returns the
-    results dict (see results.json).
-    """
+def _check_arguments(ratio: float, gamma: Any, strategies: Sequence[str], budget_fraction: float,
+                     priority_fraction: float, epochs: int, width: int) -> None:
+    """Fail before minutes of training, not after."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}; expected some of {STRATEGIES}")
-    # Fail before minutes of training, not after.
     P.partition({"a": 0.0, "b": 1.0}, ratio)
+    P.resolve_gamma({"a": 0.1, "b": 0.2}, {"a": 1.0, "b": 2.0}, gamma)
     for what, frac in (("budget_fraction", budget_fraction), ("priority_fraction", priority_fraction)):
         if not 0.0 <= frac <= 1.0:
             raise ValueError(f"{what} must be in [0, 1], got {frac!r}")
     if epochs < 1 or width < 1:
         raise ValueError(f"epochs and width must be >= 1, got {epochs}, {width}")
+
+
+def run_demo(out_dir: str, epochs: int = 10, quick: bool = False, *, dataset: str = "animal_shapes",
+             ratio: float = 0.4, gamma: float | str | None = None, width: int = 32, seed: int = 0,
+             split_seed: int = 0, engine: bool = True, strategies: Sequence[str] = (),
+             budget_fraction: float = 0.9, priority_fraction: float = 0.7,
+             num_threads: Optional[int] = 1, verbose: bool = True) -> dict[str, Any]:
+    """One training seed: train FPrec, WBin, FBin, choose the hybrid with Algorithm 1 (gamma
+    rule or value ``gamma``, default "mean"), train it, check the engine.
+
+    ``seed`` drives initialisation, batch order and augmentation; the train/test split is fixed
+    by ``split_seed`` so that every seed is tested on the same images. ``quick`` trains 2 epochs
+    on 2,000 images with width 8 (a smoke run). ``strategies`` adds hybrids chosen by the other
+    selectors over the same candidates, trained the same way: "budget" (MixBin-style, at least
+    ``budget_fraction`` of the candidates' FLOPs fully binary) and "priority" (layer-wise
+    priority, deepest candidates binarized first up to ``priority_fraction``). Writes to
+    ``out_dir``: results.json, table.md, figure2.png (if matplotlib is installed), each trained
+    model's state_dict (<variant>.pt) and its .hbn (if ``engine``). ``num_threads`` caps torch's
+    threads while training (None leaves them alone). Returns the results dict (results.json).
+    """
+    _check_arguments(ratio, gamma, strategies, budget_fraction, priority_fraction, epochs, width)
     # These layers are small: torch's intra-op threads cost more in synchronisation than they
     # gain, and on a loaded machine spinning OpenMP threads slow training down ~100x.
     saved_threads = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        return _run_demo(out_dir, epochs, quick, dataset, ratio, width, seed, engine, strategies,
-                         budget_fraction, priority_fraction, verbose)
+        return _run_demo(out_dir, epochs, quick, dataset, ratio, gamma, width, seed, split_seed,
+                         engine, strategies, budget_fraction, priority_fraction, verbose)
     finally:
         torch.set_num_threads(saved_threads)
 
 
-def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float, width: int,
-              seed: int, engine: bool, strategies: Sequence[str], budget_fraction: float,
-              priority_fraction: float, verbose: bool) -> dict[str, Any]:
+def _partition_record(analysis: P.PartitionResult) -> dict[str, Any]:
+    band = analysis.band
+    return {"candidates": analysis.candidates, "errors": analysis.errors,
+            "errors_scaled": analysis.errors_scaled, "errors_literal": analysis.errors_literal,
+            "scaled": analysis.scaled, "flops": analysis.costs, "gamma_rule": analysis.gamma_rule,
+            "gamma": analysis.gamma, "rule_gammas": analysis.rule_gammas,
+            "metrics": analysis.metrics, "weight_binary": analysis.weight_binary,
+            "bands": [{"lo": b.lo, "hi": b.hi, "weight_binary": list(b.weight_binary)}
+                      for b in analysis.bands],
+            "band": {"lo": band.lo, "hi": band.hi}}
+
+
+def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float, gamma: Any,
+              width: int, seed: int, split_seed: int, engine: bool, strategies: Sequence[str],
+              budget_fraction: float, priority_fraction: float, verbose: bool) -> dict[str, Any]:
     os.makedirs(out_dir, exist_ok=True)
     log = print if verbose else None
     batch_size = 128
@@ -281,20 +338,23 @@ def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float
         # is well above chance in eval mode.
         epochs, width, batch_size = 2, 8, 64
     torch.manual_seed(seed)
-    data: Dataset = load_dataset(dataset, seed=seed)
+    data: Dataset = load_dataset(dataset, seed=split_seed)
     x_tr, y_tr, x_te, y_te = data.torch()
     if quick:
         x_tr, y_tr, x_te, y_te = x_tr[:2000], y_tr[:2000], x_te[:500], y_te[:500]
     x_te_np = x_te.numpy()
-    results: dict[str, Any] = {"dataset": data.name, "seed": seed, "train_size": len(x_tr),
-                               "test_size": len(x_te), "epochs": epochs, "width": width,
-                               "ratio": ratio, "variants": {}}
+    run_engine = engine and _runtime_available()
+    results: dict[str, Any] = {"dataset": data.name, "seed": seed, "split_seed": split_seed,
+                               "train_size": len(x_tr), "test_size": len(x_te), "epochs": epochs,
+                               "width": width, "ratio": ratio, "engine_checked": engine,
+                               "budget_fraction": budget_fraction,
+                               "priority_fraction": priority_fraction, "variants": {}}
     models: dict[str, nn.Module] = {}
 
     def fit(variant: str, layers: Optional[Mapping[str, str]] = None) -> None:
         t0 = time.perf_counter()
         if log:
-            log(f"training {variant} ...")
+            log(f"[seed {seed}] training {variant} ...")
         torch.manual_seed(seed)
         base = variant if variant in ("fprec", "wbin", "fbin") else "fbin"
         model = mini_sketchanet(base, data.num_classes, layers, data.input_shape, width)
@@ -310,20 +370,23 @@ def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float
     for v in ("fprec", "wbin", "fbin"):
         fit(v)
 
-    # Algorithm 1 on the trained FBin model, with a subset of the training images (the paper).
-    analysis = P.analyze(models["fbin"], x_tr[:512], ratio=ratio)
-    results["partition"] = {"errors": analysis.errors, "flops": analysis.costs,
-                            "gamma": analysis.gamma, "metrics": analysis.metrics,
-                            "weight_binary": analysis.weight_binary}
+    # Algorithm 1 on the trained FBin model's FullBin layers, with a subset of the training
+    # images (the paper); the test set plays no part in the choice.
+    analysis = P.analyze(models["fbin"], x_tr[:512], ratio=ratio, gamma=gamma)
+    results["partition"] = _partition_record(analysis)
     try:
         results["partition"]["figure"] = P.plot_metrics(
             analysis.metrics, analysis.weight_binary, os.path.join(out_dir, "figure2.png"),
-            title=f"mini Sketch-A-Net on {data.name}: metric per layer (R = {ratio})")
+            title=f"mini Sketch-A-Net on {data.name}, seed {seed}: metric per FullBin layer "
+                  f"(R = {ratio}, gamma rule {analysis.gamma_rule or 'fixed'})",
+            bands=analysis.bands, gamma=analysis.gamma, rule_gammas=analysis.rule_gammas)
     except ImportError:
         results["partition"]["figure"] = None
     if log:
-        log(f"partition: WeightBin layers {analysis.weight_binary}")
-    if engine and _runtime_available():
+        band = analysis.band
+        log(f"partition: WeightBin layers {analysis.weight_binary} (gamma {analysis.gamma:.4g}, "
+            f"same pick for gamma in [{band.lo:.4g}, {band.hi:.4g}))")
+    if run_engine:
         results["partition_latency"] = _latency_partition(analysis.errors, data, width, ratio,
                                                           x_te_np[:64])
         if log:
@@ -333,20 +396,17 @@ def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float
     if "budget" in strategies:
         chosen = P.budgeted_selection(analysis.errors, analysis.costs,
                                       binary_fraction=budget_fraction)
-        fit("budget", P.assignment_from_selection(analysis.layers, chosen))
+        fit("budget", P.assignment_from_selection(analysis.kinds, chosen))
     if "priority" in strategies:
-        chosen = P.layerwise_priority(analysis.layers[1:], analysis.costs,
+        chosen = P.layerwise_priority(analysis.candidates, analysis.costs,
                                       binary_fraction=priority_fraction)
-        fit("priority", P.assignment_from_selection(analysis.layers, chosen))
-    results["budget_fraction"] = budget_fraction
-    results["priority_fraction"] = priority_fraction
+        fit("priority", P.assignment_from_selection(analysis.kinds, chosen))
 
     acc = {v: results["variants"][v]["accuracy"] for v in VARIANTS}
     gap = acc["wbin"] - acc["fbin"]
     results["gap_recovered"] = (acc["hybrid"] - acc["fbin"]) / gap if gap > 0 else None
-    for v in results["variants"]:
-        entry = results["variants"][v]
-        if engine:
+    if engine:
+        for v, entry in results["variants"].items():
             entry["engine"] = _engine_check(models[v], x_te_np, y_te.numpy(),
                                             os.path.join(out_dir, f"{v}.hbn"),
                                             predict(models[v], x_te))
@@ -356,12 +416,32 @@ def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float
     return results
 
 
-def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
-    """Redo the engine check of a finished :func:`run_demo` from its saved models.
+def run_seeds(out_dir: str, seeds: Sequence[int] = (0, 1, 2), **kwargs: Any) -> dict[str, Any]:
+    """:func:`run_demo` once per training seed (into ``out_dir``/seed<N>/) and a summary over
+    them: accuracy mean +- sd per variant, gap recovered, FLOPs, memory, engine checks
+    (``out_dir``/results.json and table.md). ``kwargs`` go to :func:`run_demo`."""
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
+    _check_arguments(kwargs.get("ratio", 0.4), kwargs.get("gamma"), kwargs.get("strategies", ()),
+                     kwargs.get("budget_fraction", 0.9), kwargs.get("priority_fraction", 0.7),
+                     kwargs.get("epochs", 10), kwargs.get("width", 32))
+    os.makedirs(out_dir, exist_ok=True)
+    runs = [run_demo(os.path.join(out_dir, f"seed{s}"), seed=s, **kwargs) for s in seeds]
+    summary = summarize(runs)
+    _write_summary(out_dir, summary)
+    if kwargs.get("verbose", True):
+        print(summary["table"])
+    return summary
 
-    Rebuilds every variant from ``out_dir``/results.json and <variant>.pt, exports it to .hbn,
-    compares the engine's test-set predictions with PyTorch's and rewrites results.json and
-    table.md. Returns the updated results.
+
+def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
+    """Redo the engine check of a finished :func:`run_demo` or :func:`run_seeds` from its saved
+    models.
+
+    Rebuilds every variant from results.json and <variant>.pt, exports it to .hbn, compares the
+    engine's test-set predictions with PyTorch's and rewrites results.json and table.md (and the
+    summary of a multi-seed run). Returns the updated results.
     """
     path = os.path.join(out_dir, "results.json")
     if not os.path.isfile(path):
@@ -369,9 +449,20 @@ def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
                                 f"finished demo run; run the demo with --out {out_dir} first")
     with open(path) as f:
         results = json.load(f)
-    data = load_dataset(results["dataset"], seed=results.get("seed", 0))
+    if "runs" in results:
+        runs = [check_engine(os.path.join(out_dir, f"seed{r['seed']}"), verbose)
+                for r in results["runs"]]
+        summary = summarize(runs)
+        _write_summary(out_dir, summary)
+        if verbose:
+            print(summary["table"])
+        return summary
+    if not _runtime_available():
+        raise RuntimeError("hbn_engine.runtime/exporter not importable: build the engine first")
+    data = load_dataset(results["dataset"], seed=results.get("split_seed", results.get("seed", 0)))
     n = int(results["test_size"])
     x_te, y_te = data.x_test[:n], data.y_test[:n]
+    results["engine_checked"] = True
     for name, entry in results["variants"].items():
         base = name if name in ("fprec", "wbin", "fbin") else "fbin"
         model = mini_sketchanet(base, data.num_classes, entry["layers"], data.input_shape,
@@ -380,74 +471,67 @@ def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
         model.eval()
         torch_pred = predict(model, torch.from_numpy(x_te))
         entry["accuracy"] = float((torch_pred == y_te).mean())
+        entry.update(_costs(model))
         entry["engine"] = _engine_check(model, x_te, y_te, os.path.join(out_dir, f"{name}.hbn"),
                                         torch_pred)
         if verbose:
-            print(f"{name}: {entry['engine']}")
-    if "partition_latency" not in results and _runtime_available():
+            print(f"seed {results.get('seed', 0)} {name}: {entry['engine']}")
+    if "partition_latency" not in results and "partition" in results:
         results["partition_latency"] = _latency_partition(
             results["partition"]["errors"], data, int(results["width"]), float(results["ratio"]),
             x_te[:64])
     _write_results(out_dir, results)
-    if verbose:
-        print(results["table"])
     return results
 
 
 def _write_results(out_dir: str, results: dict[str, Any]) -> None:
-    results["table"] = format_results(results)
+    results["table"] = format_run(results)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(results["table"] + "\n")
 
 
-def format_results(results: Mapping[str, Any]) -> str:
-    """A Table-4-like markdown table: accuracy, memory compression, equivalent FLOPs."""
-    v = results["variants"]
-    fbin_eq = v["fbin"]["equivalent_flops"]
-    rows = ["| Variant | Test acc. | Engine acc. | Mem | Equiv. FLOPs (1e6) | vs FBin |",
-            "|---|---|---|---|---|---|"]
-    labels = {"fprec": "FPrec", "wbin": "WBin (BWN)", "fbin": "FBin (XNOR)",
-              "hybrid": "Hybrid (Alg. 1)",
-              "budget": f"Budget (MixBin, {results.get('budget_fraction', 0) * 100:.0f}% binary)",
-              "priority": f"Priority ({results.get('priority_fraction', 0) * 100:.0f}% binary)"}
-    for name in v:
-        e = v[name]
-        eng = e.get("engine", {})
-        eng_s = f"{eng['accuracy'] * 100:.1f}%" if eng.get("status") == "ok" else "n/a"
-        rows.append(f"| {labels[name]} | {e['accuracy'] * 100:.1f}% | {eng_s} | "
-                    f"{e['compression']:.1f}x | {e['equivalent_flops'] / 1e6:.2f} | "
-                    f"{e['equivalent_flops'] / fbin_eq:.1f}x |")
-    h, f = v["hybrid"], v["fbin"]
-    rows.append(f"| Hybrid vs FBin | {(h['accuracy'] - f['accuracy']) * 100:+.1f}% | | | "
-                f"{(h['equivalent_flops'] - fbin_eq) / 1e6:+.2f} | |")
-    rows.append("")
-    rows.append(f"{results['dataset']}: {results['train_size']} train / {results['test_size']} "
-                f"test images, {results['epochs']} epochs, hybridization ratio R = "
-                f"{results['ratio']}.")
-    gap = v["wbin"]["accuracy"] - v["fbin"]["accuracy"]
-    for name in v:
-        if name in ("fprec", "wbin", "fbin"):
-            continue
-        keep = [n for n, k in v[name]["layers"].items() if k == "wbin"]
-        rec = ((v[name]["accuracy"] - v["fbin"]["accuracy"]) / gap * 100) if gap > 0 else None
-        rows.append(f"- {labels[name]}: WeightBin at {', '.join(keep) or 'none'}; FBin->WBin "
-                    f"gap recovered: {'n/a' if rec is None else f'{rec:.0f}%'}")
-    lat = results.get("partition_latency")
-    if lat:
-        rows.append(f"- Latency-aware Algorithm 1 (engine seconds instead of FLOPs) would pick: "
-                    f"{', '.join(lat['weight_binary']) or 'none'} (not trained)")
-    return "\n".join(rows)
+def _write_summary(out_dir: str, summary: dict[str, Any]) -> None:
+    summary["table"] = format_summary(summary)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    with open(os.path.join(out_dir, "table.md"), "w") as f:
+        f.write(summary["table"] + "\n")
+
+
+def _gamma_arg(text: str) -> float | str:
+    if text in P.GAMMA_RULES:
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"gamma must be a number or one of {', '.join(P.GAMMA_RULES)}, got {text!r}") from None
+
+
+def _report_failures(results: Mapping[str, Any]) -> int:
+    failures = engine_failures(results)
+    for line in failures:
+        print(f"hbn demo: engine != PyTorch: {line}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hbn_engine.demo", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="hbn demo", description=__doc__.split("\n")[0],
+        epilog="Exit status 1 if the engine's predictions differ from PyTorch's for any trained "
+               "model (or the check could not run); see docs/partition.md.")
     ap.add_argument("--out", default="hbn_demo_out", help="output directory")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="training seeds 0..N-1, reported as mean +- sd (default 3; 1 for one run)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--strategies", nargs="*", default=[], choices=list(STRATEGIES),
                     help="also train hybrids chosen by these selectors")
     ap.add_argument("--ratio", type=float, default=0.4, help="hybridization ratio R")
+    ap.add_argument("--gamma", type=_gamma_arg, default=P.DEFAULT_GAMMA_RULE,
+                    help=f"gamma of the metric: a number or a rule ({', '.join(P.GAMMA_RULES)}; "
+                         f"default {P.DEFAULT_GAMMA_RULE})")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--dataset", default="animal_shapes", choices=["animal_shapes", "digits"])
     ap.add_argument("--quick", action="store_true", help="2 epochs on a subset (smoke run)")
@@ -457,15 +541,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     if args.check_engine:
         try:
-            check_engine(args.out)
-        except FileNotFoundError as e:
+            results = check_engine(args.out)
+        except (FileNotFoundError, RuntimeError) as e:
             print(f"hbn demo: {e}", file=sys.stderr)
             return 1
-        return 0
-    run_demo(args.out, epochs=args.epochs, quick=args.quick, dataset=args.dataset,
-             ratio=args.ratio, width=args.width, engine=not args.no_engine,
-             strategies=args.strategies)
-    return 0
+        return _report_failures(results)
+    if args.seeds < 1:
+        ap.error(f"--seeds must be >= 1, got {args.seeds}")
+    results = run_seeds(args.out, seeds=range(args.seeds), epochs=args.epochs, quick=args.quick,
+                        dataset=args.dataset, ratio=args.ratio, gamma=args.gamma,
+                        width=args.width, engine=not args.no_engine, strategies=args.strategies)
+    return _report_failures(results)
 
 
 if __name__ == "__main__":

@@ -155,19 +155,27 @@ def test_partition_rejects_bad_ratio(ratio: object, exc: type) -> None:
 def test_metric_and_default_gamma() -> None:
     errors = {"a": 0.2, "b": 0.4, "c": 0.9}
     flops = {"a": 100.0, "b": 1000.0, "c": 10.0}
-    # median rule: median(E) * median(NF)
-    assert default_gamma(errors, flops, "median") == pytest.approx(0.4 * 100.0)
-    m = layer_metrics(errors, flops, "median")
-    assert m == pytest.approx({"a": 0.2 + 0.4, "b": 0.4 + 0.04, "c": 0.9 + 4.0})
-    # range rule (default): spread of E / spread of 1/NF = 0.7 / (0.1 - 0.001)
-    g = 0.7 / 0.099
+    inv = {"a": 0.01, "b": 0.001, "c": 0.1}
+    # mean rule (default): the two terms have equal means over the candidates
+    g = (1.5 / 3) / (0.111 / 3)
     assert default_gamma(errors, flops) == pytest.approx(g)
+    assert default_gamma(errors, flops, "mean") == pytest.approx(g)
     m = layer_metrics(errors, flops)
-    assert m == pytest.approx({"a": 0.2 + g / 100, "b": 0.4 + g / 1000, "c": 0.9 + g / 10})
-    assert max(m.values()) - m["c"] == 0.0
-    assert default_gamma(errors, {"a": 5.0, "b": 5.0, "c": 5.0}) == 0.0
+    assert m == pytest.approx({n: errors[n] + g * inv[n] for n in errors})
+    assert sum(g * inv[n] for n in errors) == pytest.approx(sum(errors.values()))
+    # median rule: median(E) / median(1/NF)
+    assert default_gamma(errors, flops, "median") == pytest.approx(0.4 / 0.01)
+    assert layer_metrics(errors, flops, "median") == pytest.approx(
+        {"a": 0.2 + 0.4, "b": 0.4 + 0.04, "c": 0.9 + 4.0})
+    # range rule: spread of E / spread of 1/NF = 0.7 / (0.1 - 0.001)
+    gr = 0.7 / 0.099
+    assert default_gamma(errors, flops, "range") == pytest.approx(gr)
+    mr = layer_metrics(errors, flops, "range")
+    assert max(mr.values()) - mr["c"] == 0.0
+    for rule in P.GAMMA_RULES:
+        assert default_gamma(errors, {"a": 5.0, "b": 5.0, "c": 5.0}, rule) == 0.0
     with pytest.raises(ValueError):
-        default_gamma(errors, flops, "mean")
+        default_gamma(errors, flops, "geometric")
     with pytest.raises(TypeError):
         layer_metrics(errors, flops, gamma=[1.0])  # type: ignore[arg-type]
     assert layer_metrics(errors, flops, gamma=0.0) == pytest.approx(errors)
@@ -182,6 +190,50 @@ def test_metric_and_default_gamma() -> None:
         layer_metrics(errors, flops, gamma=float("nan"))
     with pytest.raises(ValueError):
         layer_metrics({**errors, "a": -0.1}, flops)
+
+
+# ---------------------------------------------------------------- gamma bands
+
+def test_gamma_bands_hand_case() -> None:
+    # M = E + g / NF. At g = 0 the top error (c) is alone; as g grows the cheap layer b catches up
+    # (M_b = M_c at g = 0.5 / (1 - 0.01) ...) and finally b alone wins.
+    errors = {"a": 0.1, "b": 0.2, "c": 0.7, "d": 0.15}
+    costs = {"a": 100.0, "b": 1.0, "c": 100.0, "d": 100.0}
+    bands = P.gamma_bands(errors, costs, 0.25)
+    assert bands[0].lo == 0.0 and math.isinf(bands[-1].hi)
+    assert all(x.hi == y.lo for x, y in zip(bands, bands[1:]))
+    assert bands[0].weight_binary == ("c",) and bands[-1].weight_binary == ("b",)
+    # Exactly one switch, where M_b = M_c: 0.2 + g = 0.7 + g / 100
+    assert len(bands) == 2
+    assert bands[1].lo == pytest.approx(0.5 / 0.99, rel=1e-5)
+    assert P.band_of(bands, 0.0) is bands[0] and P.band_of(bands, 1e9) is bands[1]
+    with pytest.raises(ValueError):
+        P.band_of(bands, -1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gamma_bands_agree_with_partition(seed: int) -> None:
+    rng = random.Random(seed)
+    names = [f"l{i}" for i in range(7)]
+    errors = {n: rng.uniform(0.3, 0.45) for n in names}
+    costs = {n: 10 ** rng.uniform(3, 7) for n in names}
+    bands = P.gamma_bands(errors, costs, 0.4)
+    for b in bands:
+        if math.isinf(b.hi):
+            probes = [b.lo * 2 + 1, b.lo * 1e3 + 1e9]
+        elif b.lo == 0:
+            probes = [0.0, b.hi / 2]
+        else:
+            probes = [b.lo * (1 + 1e-4), math.sqrt(b.lo * b.hi), b.hi * (1 - 1e-4)]
+        for g in probes:
+            m = layer_metrics(errors, costs, g)
+            assert tuple(partition(m, 0.4)) == b.weight_binary, (g, b)
+    assert all(x.weight_binary != y.weight_binary for x, y in zip(bands, bands[1:]))
+
+
+def test_gamma_bands_equal_costs_single_band() -> None:
+    bands = P.gamma_bands({"a": 0.1, "b": 0.5, "c": 0.2}, {"a": 3.0, "b": 3.0, "c": 3.0}, 0.4)
+    assert len(bands) == 1 and bands[0].weight_binary == ("b",)
 
 
 # ---------------------------------------------------------------- binarization error
@@ -266,24 +318,58 @@ def test_hybrid_assignment_follows_algorithm_1() -> None:
     x = torch.randn(32, 1, 6, 6)
     res = P.analyze(model, x, ratio=0.5)
     assert res.layers == ["0", "2", "4", "6", "8"]
-    assert list(res.errors) == res.layers[1:]
-    assert res.gamma == pytest.approx(default_gamma(res.errors, res.costs))
+    assert res.kinds == {"0": "fprec", "2": "fbin", "4": "fbin", "6": "fbin", "8": "fprec"}
+    # P counts the FullBin layers only: the float first conv and float classifier never compete
+    assert res.candidates == ["2", "4", "6"]
+    assert list(res.errors) == res.candidates and res.errors == res.errors_scaled
+    assert res.errors_literal == pytest.approx(
+        {n: v for n, v in binarization_errors(model, x, scaled=False).items() if n in res.candidates})
+    assert res.gamma_rule == "mean"
+    assert res.gamma == pytest.approx(default_gamma(res.errors, res.costs, "mean"))
+    assert res.rule_gammas == pytest.approx({r: default_gamma(res.errors, res.costs, r)
+                                             for r in P.GAMMA_RULES})
     assert res.metrics == pytest.approx(layer_metrics(res.errors, res.costs, res.gamma))
     assert res.weight_binary == partition(res.metrics, 0.5)
-    assert 1 <= len(res.weight_binary) <= 2
+    assert 1 <= len(res.weight_binary) <= 1  # K / 3 <= 0.5
+    assert res.band.lo <= res.gamma < res.band.hi
+    assert res.band.weight_binary == tuple(res.weight_binary)
     assign = hybrid_assignment(model, x, ratio=0.5)
     assert assign == res.assignment
-    assert assign["0"] == "fprec"
+    assert assign["0"] == "fprec" and assign["8"] == "fprec"
     assert {k for k, v in assign.items() if v == "wbin"} == set(res.weight_binary)
-    assert set(assign.values()) <= {"fprec", "wbin", "fbin"}
+    assert {k for k, v in assign.items() if v == "fbin"} == set(res.candidates) - set(res.weight_binary)
+    literal = P.analyze(model, x, ratio=0.5, scaled=False, gamma="median")
+    assert literal.errors == literal.errors_literal and literal.gamma_rule == "median"
+    assert P.analyze(model, x, ratio=0.5, gamma=2.0).gamma_rule is None
 
 
-def test_hybrid_assignment_gamma_drives_cheap_layers_to_wbin() -> None:
-    # A huge gamma makes 1/NF dominate: the cheapest layer (the classifier) keeps float input.
+def test_hybrid_assignment_gamma_drives_cheapest_fullbin_layer_to_wbin() -> None:
+    # A huge gamma makes 1/NF dominate: the cheapest *FullBin* layer keeps float input; the float
+    # classifier (cheaper still) is not a candidate and stays float.
     torch.manual_seed(0)
     model = _toy_fbin_model()
     x = torch.randn(16, 1, 6, 6)
-    assert P.analyze(model, x, ratio=0.25, gamma=1e12).weight_binary == ["8"]
+    flops = layer_flops(model, x)
+    cheapest = min(["2", "4", "6"], key=lambda n: flops[n])
+    assert flops["8"] < flops[cheapest]
+    res = P.analyze(model, x, ratio=0.34, gamma=1e12)
+    assert res.weight_binary == [cheapest]
+    assert res.assignment["8"] == "fprec"
+
+
+def test_analyze_needs_fullbin_layers_or_explicit_candidates() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(),
+                          nn.Linear(4 * 2 * 2, 3))
+    x = torch.randn(4, 1, 6, 6)
+    with pytest.raises(ValueError, match="no FullBin layers"):
+        P.analyze(model, x)
+    res = P.analyze(model, x, ratio=0.5, candidates=["4", "2"])
+    assert res.candidates == ["2", "4"] and res.assignment["0"] == "fprec"
+    assert set(res.assignment.values()) <= {"fprec", "wbin"}
+    with pytest.raises(ValueError):
+        P.analyze(model, x, candidates=["nope"])
+    with pytest.raises(TypeError):
+        P.analyze(model, x, candidates="2")
 
 
 def test_latency_aware_costs() -> None:
@@ -292,12 +378,12 @@ def test_latency_aware_costs() -> None:
     x = torch.randn(16, 1, 6, 6)
     times = P.measure_layer_times(model, x, repeats=2)
     assert list(times) == ["0", "2", "4", "6", "8"] and all(t > 0 for t in times.values())
-    fixed = {"2": 1.0, "4": 1.0, "6": 1.0, "8": 1e-6}
-    res = P.analyze(model, x, ratio=0.25, gamma=1.0, costs=fixed)
-    assert res.costs == fixed and res.weight_binary == ["8"]
-    res2 = P.analyze(model, x, ratio=0.25, gamma=1.0, costs=lambda name, mod: fixed[name])
-    assert res2.weight_binary == ["8"]
-    assert set(P.analyze(model, x, costs="latency").costs) == {"2", "4", "6", "8"}
+    fixed = {"2": 1.0, "4": 1.0, "6": 1e-6}
+    res = P.analyze(model, x, ratio=0.34, gamma=1.0, costs=fixed)
+    assert res.costs == fixed and res.weight_binary == ["6"]
+    res2 = P.analyze(model, x, ratio=0.34, gamma=1.0, costs=lambda name, mod: fixed[name])
+    assert res2.weight_binary == ["6"]
+    assert set(P.analyze(model, x, costs="latency").costs) == {"2", "4", "6"}
     with pytest.raises(ValueError):
         P.analyze(model, x, costs={"2": 1.0})
     with pytest.raises(ValueError):
@@ -348,13 +434,19 @@ def test_layerwise_priority_binarizes_deepest_first() -> None:
         layerwise_priority(layers, costs, binary_fraction=-0.5)
 
 
-def test_assignment_from_selection() -> None:
-    assert assignment_from_selection(["a", "b", "c"], ["c"]) == {
-        "a": "fprec", "b": "fbin", "c": "wbin"}
+def test_assignment_from_selection_keeps_other_kinds() -> None:
+    kinds = {"a": "fprec", "b": "fbin", "c": "fbin", "d": "fprec", "e": "wbin"}
+    assert assignment_from_selection(kinds, ["c"]) == {
+        "a": "fprec", "b": "fbin", "c": "wbin", "d": "fprec", "e": "wbin"}
+    assert assignment_from_selection(kinds, []) == kinds
     with pytest.raises(ValueError):
-        assignment_from_selection(["a", "b"], ["z"])
+        assignment_from_selection(kinds, ["z"])
     with pytest.raises(ValueError):
-        assignment_from_selection(["a"], [], first="int8")
+        assignment_from_selection({"a": "int8"}, [])
+    with pytest.raises(TypeError):
+        assignment_from_selection(["a", "b"], ["b"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        assignment_from_selection(kinds, "c")
 
 
 def test_binrelu() -> None:
@@ -370,6 +462,12 @@ def test_plot_metrics(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = P.plot_metrics({"a": 1.0, "b": 3.0, "c": 2.0}, ["b"], tmp_path / "fig2.png")
     data = (tmp_path / "fig2.png").read_bytes()
     assert out.endswith("fig2.png") and data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    errors = {"a": 0.1, "b": 0.2, "c": 0.7, "d": 0.15}
+    costs = {"a": 100.0, "b": 1.0, "c": 100.0, "d": 100.0}
+    bands = P.gamma_bands(errors, costs, 0.25)
+    P.plot_metrics(layer_metrics(errors, costs, 0.3), ["c"], tmp_path / "bands.png",
+                   bands=bands, gamma=0.3, rule_gammas=P.rule_gammas(errors, costs))
+    assert len((tmp_path / "bands.png").read_bytes()) > len(data)
     with pytest.raises(ValueError):
         P.plot_metrics({"a": 1.0}, ["zz"], tmp_path / "x.png")
 
@@ -390,19 +488,43 @@ def test_weightbin_and_linear_layers_are_measured() -> None:
     assert errs["3"] == pytest.approx(expected)
 
 
-def test_zoo_model_round_trip() -> None:
+@pytest.mark.parametrize("arch", ["alexnet", "resnet18", "sketchanet", "squeezenet"])
+def test_zoo_fbin_picks_only_fullbin_layers(arch: str, one_torch_thread: None) -> None:
     models = pytest.importorskip("hbn_engine.models")
     torch.manual_seed(0)
-    fbin = models.sketchanet("fbin", num_classes=5)
-    x = torch.randn(3, *fbin.input_size)
-    res = P.analyze(fbin, x, ratio=0.4)
-    assert res.layers == models.layer_names("sketchanet")
-    assert len(res.weight_binary) / (len(res.layers) - 1) <= 0.4
-    hybrid = models.sketchanet("fbin", num_classes=5, layers=res.assignment)
+    build = getattr(models, arch)
+    fbin = build("fbin", num_classes=5)
+    x = torch.randn(2, *fbin.input_size)
+    ratio = 0.6 if arch == "squeezenet" else 0.4  # the paper's R per model
+    res = P.analyze(fbin, x, ratio=ratio)
+    kinds = dict(fbin.hbn_layers)
+    assert res.layers == models.layer_names(arch) and res.kinds == kinds
+    fullbin = [n for n, k in kinds.items() if k == "fbin"]
+    assert res.candidates == fullbin
+    assert set(kinds.values()) != {"fbin"}  # every zoo FBin model has non-FullBin layers
+    assert res.weight_binary and set(res.weight_binary) <= set(fullbin)
+    assert len(res.weight_binary) / len(fullbin) <= ratio
+    for name, kind in kinds.items():
+        assert res.assignment[name] == ("wbin" if name in res.weight_binary else kind), name
+    # Also at the extremes of gamma, where the cheapest layer wins: never a non-FullBin layer.
+    for gamma in (0.0, 1e15):
+        assert set(partition(layer_metrics(res.errors, res.costs, gamma), ratio)) <= set(fullbin)
+    hybrid = build("fbin", num_classes=5, layers=res.assignment)
     assert hybrid.hbn_layers == res.assignment
 
 
-# ---------------------------------------------------------------- end to end on real data
+def test_binarization_error_of_gaussian_inputs_is_near_constant() -> None:
+    # Standard normal I: scaled E = Var|z| = 1 - 2/pi, literal E = E(|z| - 1)^2 = 2 - 2 sqrt(2/pi)
+    model = _one_layer_model(1.0, 0.0)
+    x = torch.randn(64, 1, 64, 64, generator=torch.Generator().manual_seed(3))
+    scaled, literal = P.binarization_error_pair(model, x)
+    assert scaled["0"] == pytest.approx(1 - 2 / math.pi, abs=0.005)
+    assert literal["0"] == pytest.approx(2 - 2 * math.sqrt(2 / math.pi), abs=0.005)
+    assert binarization_errors(model, x) == scaled
+    assert binarization_errors(model, x, scaled=False) == literal
+
+
+# ---------------------------------------------------------------- engine costs
 
 def _runtime_available() -> bool:
     try:
@@ -413,90 +535,26 @@ def _runtime_available() -> bool:
     return True
 
 
-def test_demo_quick(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    pytest.importorskip("animal_shape_mnist.data", reason="animal-shape-mnist is not installed")
-    from hbn_engine.demo import run_demo
-
-    engine = _runtime_available()
-    res = run_demo(str(tmp_path), quick=True, engine=engine, verbose=False)
-    v = res["variants"]
-    assert list(v) == ["fprec", "wbin", "fbin", "hybrid"]
-    assert v["fprec"]["accuracy"] > 0.3          # real learning, chance is 0.1
-    part = res["partition"]
-    assert set(part["errors"]) == {"conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"}
-    assert part["weight_binary"] == partition(part["metrics"], 0.4)
-    kinds = v["hybrid"]["layers"]
-    assert kinds["conv1"] == "fprec"
-    assert sorted(n for n, k in kinds.items() if k == "wbin") == sorted(part["weight_binary"])
-    eq = {k: e["equivalent_flops"] for k, e in v.items()}
-    assert eq["fbin"] <= eq["hybrid"] <= eq["wbin"] == pytest.approx(eq["fprec"])
-    assert (tmp_path / "results.json").exists() and (tmp_path / "table.md").exists()
-    assert "Hybrid (Alg. 1)" in res["table"]
-    if not engine:
-        pytest.skip("hbn_engine.runtime/exporter not importable: engine check not run")
-    for name, e in v.items():
-        info = (name, e["accuracy"], e["engine"])
-        assert e["engine"]["status"] == "ok", info
-        assert e["engine"]["accuracy"] == e["accuracy"], info
-        assert e["engine"]["mismatches"] == 0, info
-
-
-def test_mini_sketchanet_builder() -> None:
-    from hbn_engine.demo import NAMES, mini_sketchanet
-
-    m = mini_sketchanet("fbin", 10, width=4)
-    assert list(m.hbn_layers) == NAMES
-    assert m.hbn_layers["conv1"] == "fprec" and m.hbn_layers["fc8"] == "fprec"
-    assert isinstance(m.conv2, FullBinConv2d) and isinstance(m.fc6, FullBinLinear)
-    h = mini_sketchanet("fbin", 10, {"fc7": "wbin"}, width=4)
-    assert h.hbn_layers["fc7"] == "wbin" and h.hbn_layers["fc6"] == "fbin"
-    small = mini_sketchanet("wbin", 3, input_size=(1, 8, 8), width=4, binrelu=True)
-    assert any(isinstance(mod, BinReLU) for mod in small.modules())
-    assert small(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
-    with pytest.raises(ValueError):
-        mini_sketchanet("hybrid")
-    with pytest.raises(ValueError):
-        mini_sketchanet("fbin", layers={"conv9": "wbin"})
-    with pytest.raises(ValueError):
-        mini_sketchanet("fbin", layers={"conv2": "int4"})
-    with pytest.raises(ValueError):
-        mini_sketchanet("fbin", layers={"conv1": "fbin"})
-    with pytest.raises(ValueError):
-        mini_sketchanet("fbin", input_size=(1, 4, 4))
-
-
 def test_engine_layer_costs() -> None:
     if not _runtime_available():
         pytest.skip("hbn_engine.runtime/exporter not importable")
-    from hbn_engine.demo import NAMES, mini_sketchanet
+    from hbn_engine.demo import NAMES, default_kinds, mini_sketchanet
 
     def build(assignment):  # type: ignore[no-untyped-def]
         torch.manual_seed(0)
         return mini_sketchanet("fbin", 10, assignment, width=8)
 
     x = torch.rand(8, 1, 28, 28).numpy()
-    costs = P.engine_layer_costs(build, NAMES, x, repeats=2)
-    assert list(costs) == NAMES[1:] and all(c > 0 for c in costs.values())
+    kinds = default_kinds("fbin")  # conv1 and fc8 float: only conv2..fc7 are candidates
+    costs = P.engine_layer_costs(build, kinds, x, repeats=2)
+    assert list(costs) == NAMES[1:-1] and all(c > 0 for c in costs.values())
     res = P.analyze(build({}), torch.from_numpy(x), costs=costs)
     assert res.costs == costs
+    # A plain name list means first layer float, the rest FullBin (every later layer a candidate)
+    assert list(P.engine_layer_costs(build, NAMES[:3], x, repeats=1)) == NAMES[1:3]
     with pytest.raises(ValueError):
         P.engine_layer_costs(build, NAMES[:1], x)
     with pytest.raises(ValueError):
-        P.engine_layer_costs(build, NAMES, x[0])
-
-
-@pytest.mark.parametrize("kwargs", [{"ratio": 1.5}, {"strategies": ["random"]},
-                                    {"budget_fraction": -0.1}, {"epochs": 0}])
-def test_demo_rejects_bad_arguments_before_training(tmp_path, kwargs) -> None:  # type: ignore[no-untyped-def]
-    from hbn_engine.demo import run_demo
-
+        P.engine_layer_costs(build, {"conv1": "fprec", "fc8": "fprec"}, x)
     with pytest.raises(ValueError):
-        run_demo(str(tmp_path), engine=False, verbose=False, **kwargs)
-    assert not (tmp_path / "fprec.pt").exists()
-
-
-def test_demo_check_engine_without_a_run_says_so(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from hbn_engine.demo import main
-
-    assert main(["--out", str(tmp_path / "none"), "--check-engine"]) == 1
-    assert "run the demo with --out" in capsys.readouterr().err
+        P.engine_layer_costs(build, kinds, x[0])

@@ -12,7 +12,9 @@ from torch import nn
 
 __all__ = [
     "binarizable_layers",
+    "binarization_error_pair",
     "binarization_errors",
+    "layer_kinds",
     "layer_flops",
     "measure_layer_times",
 ]
@@ -57,6 +59,20 @@ def binarizable_layers(model: nn.Module) -> dict[str, nn.Module]:
         out[name] = mod
     if not out:
         raise ValueError("model has no binarizable (conv/linear) layers")
+    return out
+
+
+def layer_kinds(model: nn.Module) -> dict[str, str]:
+    """Kind of every binarizable layer as the model computes it: "fbin" (FullBin: binary weights
+    and input), "wbin" (WeightBin: binary weights, float input) or "fprec" (float conv/linear).
+
+    Read from the module classes, not from ``hbn_layers``' values, so a model whose declaration
+    and modules disagree is described by what it runs.
+    """
+    out = {}
+    for name, mod in binarizable_layers(model).items():
+        kind = type(mod).__name__
+        out[name] = "fbin" if kind in _FULLBIN else "wbin" if kind in _WEIGHTBIN else "fprec"
     return out
 
 
@@ -118,6 +134,41 @@ def _batches(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
         yield images[i:i + batch_size]
 
 
+def binarization_error_pair(model: nn.Module, images: ArrayLike, *, batch_size: int = 256
+                            ) -> tuple[dict[str, float], dict[str, float]]:
+    """(scaled, literal) binarization errors of every binarizable layer from one forward pass;
+    see :func:`binarization_errors` for what each one is."""
+    batch = _as_batch(images)
+    layers = binarizable_layers(model)
+    sq_scaled: dict[str, float] = {n: 0.0 for n in layers}
+    sq_literal: dict[str, float] = {n: 0.0 for n in layers}
+    count: dict[str, int] = {n: 0 for n in layers}
+
+    def make_hook(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: tuple[Any, ...]) -> None:
+            x = inputs[0]
+            mag = _binarized_input(module, x).reshape(x.shape[0], -1).double().abs()
+            alpha = mag.mean(dim=1, keepdim=True)
+            sq_scaled[name] += float((mag - alpha).square().sum())  # |I - alpha*sign(I)| = ||I| - alpha|
+            sq_literal[name] += float((mag - 1.0).square().sum())   # |I - sign(I)| = ||I| - 1|, also at 0
+            count[name] += mag.numel()
+        return hook
+
+    handles = [m.register_forward_pre_hook(make_hook(n)) for n, m in layers.items()]
+    try:
+        with _eval_mode(model):
+            for chunk in _batches(batch, batch_size):
+                model(chunk)
+    finally:
+        for h in handles:
+            h.remove()
+    unreached = [n for n in layers if count[n] == 0]
+    if unreached:
+        raise RuntimeError(f"layers never ran in the forward pass: {unreached}")
+    return ({n: sq_scaled[n] / count[n] for n in layers},
+            {n: sq_literal[n] / count[n] for n in layers})
+
+
 def binarization_errors(model: nn.Module, images: ArrayLike, *, scaled: bool = True,
                         batch_size: int = 256) -> dict[str, float]:
     """Binarization error E = ||I - I_B||^2 / n at the input of every binarizable layer.
@@ -133,40 +184,12 @@ def binarization_errors(model: nn.Module, images: ArrayLike, *, scaled: bool = T
     ``scaled=True`` (default) uses the XNOR-Net approximation I_B = alpha * sign(I), alpha =
     mean|I| per sample (the minimizer of Eq. 1 once a scale is allowed), so E measures the shape
     information lost by the sign rather than the magnitude of I; ``scaled=False`` uses
-    I_B = sign(I) (Eq. 3 literally, sign(0) = +1). See docs/partition.md.
+    I_B = sign(I) (Eq. 2/3 literally, sign(0) = +1). On unit-variance Gaussian I the two are
+    1 - 2/pi = 0.363 and 2 - 2 sqrt(2/pi) = 0.404. See docs/partition.md.
     Returns layer name -> E (mean over all elements of all images), in layer order.
     """
-    batch = _as_batch(images)
-    layers = binarizable_layers(model)
-    sq: dict[str, float] = {n: 0.0 for n in layers}
-    count: dict[str, int] = {n: 0 for n in layers}
-
-    def make_hook(name: str) -> Callable[..., None]:
-        def hook(module: nn.Module, inputs: tuple[Any, ...]) -> None:
-            x = inputs[0]
-            i = _binarized_input(module, x).reshape(x.shape[0], -1).double()
-            mag = i.abs()
-            if scaled:
-                alpha = mag.mean(dim=1, keepdim=True)
-                err = (mag - alpha).square()  # |I - alpha*sign(I)| = ||I| - alpha|
-            else:
-                err = (mag - 1.0).square()    # |I - sign(I)| = ||I| - 1|, also at I = 0
-            sq[name] += float(err.sum())
-            count[name] += err.numel()
-        return hook
-
-    handles = [m.register_forward_pre_hook(make_hook(n)) for n, m in layers.items()]
-    try:
-        with _eval_mode(model):
-            for chunk in _batches(batch, batch_size):
-                model(chunk)
-    finally:
-        for h in handles:
-            h.remove()
-    unreached = [n for n in layers if count[n] == 0]
-    if unreached:
-        raise RuntimeError(f"layers never ran in the forward pass: {unreached}")
-    return {n: sq[n] / count[n] for n in layers}
+    pair = binarization_error_pair(model, images, batch_size=batch_size)
+    return pair[0] if scaled else pair[1]
 
 
 def _hook_flops(model: nn.Module, example: torch.Tensor) -> dict[str, float]:

@@ -5,7 +5,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Optional
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -24,17 +24,20 @@ def _best_time(run: Callable[[], object], repeats: int) -> float:
     return best
 
 
-def engine_layer_costs(build: Callable[[Mapping[str, str]], nn.Module], layers: Sequence[str],
+def engine_layer_costs(build: Callable[[Mapping[str, str]], nn.Module],
+                       layers: Union[Mapping[str, str], Sequence[str]],
                        example: np.ndarray, *, repeats: int = 5,
                        num_threads: int = 1, floor: float = 1e-3,
                        workdir: Optional[str] = None) -> dict[str, float]:
     """Engine seconds it costs to keep each layer's input float.
 
     ``build(assignment)`` must return a model for a ``{layer: kind}`` mapping (a zoo builder
-    with ``layers=``, or ``demo.mini_sketchanet``); ``layers`` lists the configurable layers,
-    first one first. The baseline is all-FullBin (first layer float); for every other layer L
-    the model with only L made WeightBin is exported and timed on ``example`` (float32 NCHW),
-    and the cost of L is the difference to the baseline (best of ``repeats`` runs each). The
+    with ``layers=``, or ``demo.mini_sketchanet``). ``layers`` is the FBin model's kinds
+    (layer -> kind, e.g. :func:`~hbn_engine.partition.layer_kinds`): that model is the baseline
+    and its "fbin" layers are the candidates. A plain sequence of layer names means the first
+    layer float and all others FullBin. For every candidate L the model with only L made
+    WeightBin is exported and timed on ``example`` (float32 NCHW), and the cost of L is the
+    difference to the baseline (best of ``repeats`` runs each). The
     weights are whatever ``build`` initialises: timing does not depend on them. Differences
     below ``floor`` times the baseline time (timing noise) are clamped to that floor, since a
     cost must be positive.
@@ -44,15 +47,18 @@ def engine_layer_costs(build: Callable[[Mapping[str, str]], nn.Module], layers: 
         from hbn_engine.runtime import load  # noqa: PLC0415
     except ImportError as exc:
         raise ImportError("engine_layer_costs needs the hbn_engine runtime and exporter") from exc
-    names = list(layers)
-    if len(names) < 2:
-        raise ValueError("need the first layer and at least one candidate layer")
+    if isinstance(layers, Mapping):
+        base = dict(layers)
+    else:
+        base = {n: ("fprec" if i == 0 else "fbin") for i, n in enumerate(layers)}
+    candidates = [n for n, k in base.items() if k == "fbin"]
+    if len(base) < 2 or not candidates:
+        raise ValueError("need the first layer and at least one FullBin candidate layer")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     x = np.ascontiguousarray(np.asarray(example, dtype=np.float32))
     if x.ndim != 4 or x.shape[0] < 1:
         raise ValueError(f"example must be a float32 NCHW batch, got shape {x.shape}")
-    base = {n: ("fprec" if i == 0 else "fbin") for i, n in enumerate(names)}
 
     def timed(assignment: Mapping[str, str], path: str) -> float:
         model = build(assignment)
@@ -65,7 +71,7 @@ def engine_layer_costs(build: Callable[[Mapping[str, str]], nn.Module], layers: 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         t_base = timed(base, os.path.join(tmp, "base.hbn"))
         costs = {}
-        for n in names[1:]:
+        for n in candidates:
             t = timed({**base, n: "wbin"}, os.path.join(tmp, f"{n}.hbn"))
             costs[n] = max(t - t_base, floor * t_base)
     return costs

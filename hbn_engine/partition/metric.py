@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from hbn_engine.partition.algorithm import validate_metrics
 
-__all__ = ["GAMMA_RULES", "default_gamma", "layer_metrics", "resolve_gamma"]
+__all__ = ["DEFAULT_GAMMA_RULE", "GAMMA_RULES", "default_gamma", "layer_metrics", "resolve_gamma"]
 
 
 def _check_pair(errors: Mapping[str, float], costs: Mapping[str, float]) -> tuple[dict, dict]:
@@ -24,30 +24,35 @@ def _check_pair(errors: Mapping[str, float], costs: Mapping[str, float]) -> tupl
     return e, {n: c[n] for n in e}
 
 
-GAMMA_RULES = ("range", "median")
+GAMMA_RULES = ("mean", "median", "range")
+DEFAULT_GAMMA_RULE = "mean"
 
 
 def default_gamma(errors: Mapping[str, float], costs: Mapping[str, float],
-                  rule: str = "range") -> float:
-    """The trade-off ratio gamma of Eq. 4, chosen so both terms have comparable magnitude.
+                  rule: str = DEFAULT_GAMMA_RULE) -> float:
+    """The trade-off ratio gamma of Eq. 4, "which ensures that both the terms are of comparable
+    magnitude" (the paper's only words on it).
 
-    ``"range"`` (default): gamma = (max E - min E) / (max 1/cost - min 1/cost), so the two terms
-    span intervals of the same length and both move the clustering; the cheapest layer gets a
-    bonus equal to the spread of E. ``"median"``: gamma = median(E) * median(cost), so a layer of
-    median cost gets gamma / cost = median(E); when costs span decades (convs vs the classifier)
-    the cheap layers' term then dwarfs E and the partition just picks the cheapest layers.
-    Both rules are unit-free in cost (MACs, FLOPs or seconds). If all costs (or, for "range",
-    all errors) are equal, the cost term cannot separate layers and gamma is 0.
+    ``"mean"`` (default): gamma = mean(E) / mean(1/cost), so the two terms have the same mean
+    over the candidates - the paper's sentence taken literally. ``"median"``: gamma =
+    median(E) / median(1/cost), the same with medians (a layer of median cost gets a cost term
+    equal to the median error; less swayed by one very cheap layer). ``"range"``: gamma =
+    (max E - min E) / (max 1/cost - min 1/cost): comparable *spread* rather than magnitude;
+    with 1/cost spanning decades it gives the cheapest layer a bonus of the whole error spread
+    and every other layer a cost term of ~0 (docs/partition.md). All rules are unit-free in cost
+    (MACs, FLOPs or seconds). If all costs are equal the cost term cannot separate layers and
+    gamma is 0; so is it for "range" when all errors are equal.
     """
     e, c = _check_pair(errors, costs)
+    inv = [1.0 / v for v in c.values()]
+    if max(inv) - min(inv) <= 0:
+        return 0.0
+    if rule == "mean":
+        return statistics.fmean(e.values()) / statistics.fmean(inv)
     if rule == "median":
-        return statistics.median(e.values()) * statistics.median(c.values())
+        return statistics.median(e.values()) / statistics.median(inv)
     if rule == "range":
-        inv = [1.0 / v for v in c.values()]
-        spread = max(inv) - min(inv)
-        if spread <= 0:
-            return 0.0
-        return (max(e.values()) - min(e.values())) / spread
+        return (max(e.values()) - min(e.values())) / (max(inv) - min(inv))
     raise ValueError(f"unknown gamma rule {rule!r}; expected one of {GAMMA_RULES}")
 
 
@@ -55,7 +60,7 @@ def resolve_gamma(errors: Mapping[str, float], costs: Mapping[str, float],
                   gamma: float | str | None) -> float:
     """None -> the default rule, a rule name -> :func:`default_gamma`, a number -> itself."""
     if gamma is None or isinstance(gamma, str):
-        return default_gamma(errors, costs, gamma or "range")
+        return default_gamma(errors, costs, gamma or DEFAULT_GAMMA_RULE)
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)):
         raise TypeError(f"gamma must be a number, a rule name or None, got {gamma!r}")
     g = float(gamma)
@@ -70,7 +75,7 @@ def layer_metrics(errors: Mapping[str, float], costs: Mapping[str, float],
 
     ``costs`` may be FLOPs or any per-layer cost that grows with the price of keeping the layer's
     input float (e.g. measured seconds: the latency-aware variant). ``gamma``: a number (finite,
-    >= 0), or None / "range" / "median" for :func:`default_gamma`.
+    >= 0), or None / a rule of :data:`GAMMA_RULES` for :func:`default_gamma`.
     """
     e, c = _check_pair(errors, costs)
     g = resolve_gamma(e, c, gamma)

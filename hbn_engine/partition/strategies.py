@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -105,23 +105,27 @@ def layerwise_priority(layers: Sequence[str], costs: Mapping[str, float], *,
     return [n for n in names if n not in binary]
 
 
-def assignment_from_selection(layers: Sequence[str], weight_binary: Sequence[str], *,
-                              first: str = "fprec") -> dict[str, str]:
-    """A ``layers=`` mapping for the zoo builders: ``first`` for layers[0], "wbin" for the
-    selected layers, "fbin" for the others."""
-    names = list(layers)
-    if not names:
-        raise ValueError("layers is empty")
-    if first not in KINDS:
-        raise ValueError(f"first must be one of {KINDS}, got {first!r}")
+def assignment_from_selection(kinds: Mapping[str, str],
+                              weight_binary: Collection[str]) -> dict[str, str]:
+    """A ``layers=`` mapping for the zoo builders: the model's own ``kinds`` (layer -> "fprec" /
+    "wbin" / "fbin", e.g. :func:`~hbn_engine.partition.layer_kinds` of the FBin model) with the
+    selected layers made "wbin". Every other layer keeps its kind: a float classifier stays
+    float, a FullBin layer stays FullBin."""
+    if not isinstance(kinds, Mapping):
+        raise TypeError("kinds must be a mapping layer -> kind (e.g. partition.layer_kinds(model)),"
+                        f" got {type(kinds).__name__}")
+    if not kinds:
+        raise ValueError("kinds is empty")
+    bad = {n: k for n, k in kinds.items() if k not in KINDS}
+    if bad:
+        raise ValueError(f"unknown kinds {bad}; expected one of {KINDS}")
+    if isinstance(weight_binary, str):
+        raise TypeError("weight_binary must be a collection of layer names, not one string")
     sel = set(weight_binary)
-    unknown = sel - set(names)
+    unknown = sel - set(kinds)
     if unknown:
         raise ValueError(f"selected layers are not in the model: {sorted(unknown)}")
-    out = {names[0]: first}
-    for n in names[1:]:
-        out[n] = "wbin" if n in sel else "fbin"
-    return out
+    return {n: ("wbin" if n in sel else k) for n, k in kinds.items()}
 
 
 class BinReLU(nn.Module):
