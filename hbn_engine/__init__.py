@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 _LAZY_SUBMODULES = {"nn", "models", "flops", "partition", "exporter", "runtime", "format", "bench",
-                    "datasets", "demo"}
+                    "datasets", "demo", "scoring", "frontend"}
 _LAZY_ATTRS: dict[str, tuple[str, str]] = {
     # name -> (module, attribute); filled in by the runtime and exporter modules.
     "load": ("hbn_engine.runtime", "load"),
