@@ -5,6 +5,8 @@ at import) or :func:`set_isa` force a lower one, which is how the tests cover ev
 """
 from __future__ import annotations
 
+import numpy as np
+
 from hbn_engine import _core
 
 _ALL_ISAS = ("scalar", "avx2", "avx512", "neon")
@@ -52,7 +54,10 @@ def cpu_features() -> dict[str, bool]:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the kernel-level API (each loaded Model has its own setting)."""
+    """Threads used by the kernel-level API (each loaded Model has its own setting), from 1 to
+    ``_core.MAX_THREADS`` (1024)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _core.MAX_THREADS:
+        raise ValueError(f"num_threads must be an int from 1 to {_core.MAX_THREADS}, got {n!r}")
     _core.set_num_threads(int(n))
 
 

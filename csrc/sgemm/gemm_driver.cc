@@ -358,7 +358,7 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
       }
     };
     // Bands handed out one at a time: a thread the OS delays takes fewer (see the pool).
-    pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+    pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
   }
 }
 
@@ -421,7 +421,7 @@ void run_lut(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool& po
       }
     }
   };
-  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
 }
 
 }  // namespace
@@ -563,7 +563,7 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
   };
   // Handed over as a one-reference closure so std::function keeps it inline: run() must not
   // allocate, and a closure of every captured variable would not fit the small buffer.
-  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
 }
 
 }  // namespace sgemm_detail
