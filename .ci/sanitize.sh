@@ -4,7 +4,7 @@
 #      over every kernel path this machine supports, plus fuzz_replay (the fuzz seed corpus and
 #      crash regressions through loader, graph and executor). Leaks count as failures.
 #   2. ThreadSanitizer: the thread pool and executor concurrency tests (test_threadpool,
-#      test_stress) and the runtime test, whose runs use 2-thread pools.
+#      test_stress), and the runtime and kernel tests, which run on 2-thread pools.
 #   .ci/sanitize.sh [asan|tsan]     (default: both)
 # Build trees: build/asan, build/tsan. Exits non-zero on any test failure or sanitizer report.
 # Needs clang and its sanitizer runtimes (Debian: clang, libclang-rt-<version>-dev; installed
@@ -54,9 +54,9 @@ if [ "$which" = all ] || [ "$which" = asan ]; then
 fi
 
 if [ "$which" = all ] || [ "$which" = tsan ]; then
-  echo "== thread pool, executor stress and runtime tests under ThreadSanitizer"
+  echo "== thread pool, executor stress, runtime and kernel tests under ThreadSanitizer"
   configure build/tsan thread
-  tsan_tests=(test_threadpool test_stress test_runtime)
+  tsan_tests=(test_threadpool test_stress test_runtime test_bconv test_conv_f32 test_wbconv)
   cmake --build build/tsan -j "$jobs" --target "${tsan_tests[@]}"
   TSAN_OPTIONS=halt_on_error=1:abort_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build/tsan --output-on-failure -R "^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
