@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -151,6 +152,15 @@ static void check_failed_growth_keeps_pool() {
     tight.rlim_cur = saved.rlim_max == RLIM_INFINITY ? room : std::min<rlim_t>(room, saved.rlim_max);
     bool failed = false;
     if (setrlimit(RLIMIT_AS, &tight) == 0) {
+      // Emulators (qemu-user runs the aarch64 build in CI) accept the limit but do not apply
+      // it: then there is nothing to test.
+      void* probe = mmap(nullptr, size_t{256} << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (probe != MAP_FAILED) {
+        munmap(probe, size_t{256} << 20);
+        setrlimit(RLIMIT_AS, &saved);
+        std::printf("test_threadpool: address-space limit not enforced here; failed-growth check skipped\n");
+        return;
+      }
       try {
         pool.set_num_threads(64);
       } catch (const std::system_error&) {
