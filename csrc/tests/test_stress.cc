@@ -20,6 +20,7 @@
 #include "conv/conv_f32.h"
 #include "hbn/threadpool.h"
 #include "runtime/executor.h"
+#include "sgemm/gemm_driver.h"
 #include "tests/check.h"
 
 using namespace hbn;
@@ -111,7 +112,7 @@ void kernels_sharing_a_pool() {
   g.out_channels = 40;
   g.kernel_h = g.kernel_w = 3;
   g.pad_h = g.pad_w = 1;
-  const int n = 1, h = 9, w = 8;
+  const int n = 1, h = 24, w = 20;
   const auto wf = hbn_test::random_floats(static_cast<size_t>(40 * 24 * 9), rng);
   const auto x = hbn_test::random_floats(static_cast<size_t>(n * h * w * 24), rng);
   const Conv2dF32 conv(g, wf.data());
@@ -139,6 +140,18 @@ void kernels_sharing_a_pool() {
   for (int k = 0; k < 3; ++k) {
     want[k].resize(m);
     run_kind(k, one, want[k]);
+  }
+  // More threads than the GEMM has per-thread scratch slots: the extra threads must stay out
+  // of its jobs (they used to index past the workspace).
+  {
+    ThreadPool wide(sgemm_detail::gemm_scratch_slots() + 3);
+    std::vector<float> y(m);
+    for (int rep = 0; rep < 20; ++rep)  // repeated: which threads claim chunks varies
+      for (int k = 0; k < 2; ++k) {
+        run_kind(k, wide, y);
+        CHECK(std::memcmp(y.data(), want[k].data(), m * sizeof(float)) == 0, "kernel %d on %d threads differs", k,
+              wide.num_threads());
+      }
   }
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
