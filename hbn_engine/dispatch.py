@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+import numpy as np
+
 # Run from a source tree without a build, `from hbn_engine import _core` fails with Python's
 # "partially initialized module ... circular import" message, which hides the real problem.
 if importlib.util.find_spec("hbn_engine._core") is None:
@@ -78,7 +80,10 @@ def cpu_features() -> dict[str, bool]:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by the kernel-level API (each loaded Model has its own setting)."""
+    """Threads used by the kernel-level API (each loaded Model has its own setting), from 1 to
+    ``_core.MAX_THREADS`` (1024)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _core.MAX_THREADS:
+        raise ValueError(f"num_threads must be an int from 1 to {_core.MAX_THREADS}, got {n!r}")
     _core.set_num_threads(int(n))
 
 

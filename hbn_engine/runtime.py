@@ -77,9 +77,9 @@ class Model:
 
     @num_threads.setter
     def num_threads(self, n: int) -> None:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"num_threads must be a positive int, got {n!r}")
-        self._ex.num_threads = int(n)
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 1 <= n <= _core.MAX_THREADS:
+            raise ValueError(f"num_threads must be an int from 1 to {_core.MAX_THREADS}, got {n!r}")
+        self._ex.num_threads = int(n)  # a failed thread start raises and keeps the old count
 
     @property
     def bit_passing_layers(self) -> list[str]:

@@ -89,10 +89,12 @@ namespace {
 
 constexpr int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// Valid taps [lo, hi) of output position o along one axis.
+// Valid taps [lo, hi) of output position o along one axis, 0 <= lo <= hi <= k. Padding can
+// exceed the kernel (PyTorch accepts it): a window wholly in the padding is the empty range
+// [k, k) or [0, 0), never an index past the prefix table.
 inline void tap_range(int o, int stride, int pad, int k, int in, int* lo, int* hi) {
   const int start = o * stride - pad;
-  *lo = std::max(0, -start);
+  *lo = std::min(k, std::max(0, -start));
   *hi = std::max(*lo, std::min(k, in - start));
 }
 

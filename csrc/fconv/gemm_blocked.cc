@@ -88,7 +88,7 @@ void run_blocked(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool
   };
   // Handed over as a one-reference closure so std::function keeps it inline: run() must not
   // allocate, and a closure of every captured variable would not fit the small buffer.
-  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
 }
 
 }  // namespace sgemm_detail

@@ -102,7 +102,7 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
       }
     };
     // Bands handed out one at a time: a thread the OS delays takes fewer (see the pool).
-    pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+    pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
   }
 }
 

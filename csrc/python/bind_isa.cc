@@ -105,6 +105,7 @@ void register_isa(py::module_& m) {
     hbn::default_pool().set_num_threads(n);
   });
   m.def("get_num_threads", [] { return hbn::default_pool().num_threads(); });
+  m.attr("MAX_THREADS") = hbn::ThreadPool::kMaxThreads;
 }
 
 }  // namespace hbn_py

@@ -23,6 +23,7 @@
 // delete are replaced as a pair (malloc/free), which GCC cannot see across the replacement.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 static std::atomic<long> g_allocs{0};
+#ifndef HBN_TSAN  // ThreadSanitizer builds keep its allocator (the count then stays 0)
 void* operator new(std::size_t n) {
   ++g_allocs;
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -30,6 +31,7 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 static int g_failures = 0;
 #define CHECK(cond)                                                        \

@@ -65,7 +65,7 @@ void run_lut(const GemmArgs& args, const LutKernel& lut, const KernelSet& ks, ch
       }
     }
   };
-  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1);
+  pool.parallel_for_dynamic(tasks, [&body](int64_t b, int64_t e, int slot) { body(b, e, slot); }, 1, slots);
 }
 
 }  // namespace sgemm_detail
