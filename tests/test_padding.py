@@ -25,20 +25,18 @@ import hbn_engine  # noqa: E402
 from hbn_engine import _core  # noqa: E402
 from hbn_engine import nn as hnn  # noqa: E402
 
-BCONV_PATHS = list(hbn_engine.supported_isas()) + (
-    ["avx2_popcnt"] if hbn_engine.isa_supported("avx2") else [])
+# Every supported row of the bconv kernel table (AVX2's two formulations included).
+BCONV_PATHS = [r["name"] for r in hbn_engine.kernel_tables()["bconv"] if r["supported"]]
 
 
 @pytest.fixture
 def bconv_path(request: pytest.FixtureRequest) -> Iterator[str]:
     name: str = request.param
-    hbn_engine.set_isa(name.split("_")[0])
-    _core._set_bconv_avx2_variant("popcnt" if name == "avx2_popcnt" else "lut")
+    _core.force_kernel("bconv", name)
     try:
         yield name
     finally:
-        _core._set_bconv_avx2_variant("lut")
-        hbn_engine.reset_isa()
+        _core.force_kernel("bconv", None)
 
 
 class Geo(NamedTuple):
@@ -123,7 +121,7 @@ def test_fullbin_kernel_matches_pytorch(bconv_path: str, g: Geo) -> None:
     x, w = inputs(g, hash(g) % 2**32)
     want = torch_conv(sign(x), sign(w), g)  # binarized input padded with 0
     xp, wp = _core.pack_rows(x), _core.pack_weights_oihw(w)
-    ref = _core.bconv2d_reference(xp, wp, g.stride, g.pad, channels=g.ic)
+    ref = _core.bconv2d_reference(xp, wp, g.stride, g.pad, in_channels=g.ic)
     np.testing.assert_array_equal(ref, want)
     conv = _core.BConv2d(wp, g.ic, g.stride, g.pad)
     np.testing.assert_array_equal(conv.run(xp), want.astype(np.float32))
