@@ -5,6 +5,7 @@
 #include "bitpack/binarize.h"
 #include "fconv/conv_f32.h"
 #include "fconv/gemm_driver.h"
+#include "fconv/ukernel.h"
 #include "wbconv/lut.h"
 #include "wbconv/wb_pack.h"
 
@@ -14,12 +15,26 @@ WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
   if (!g.valid())
     throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
   packed_ = pack_bit_panels(g, weight_bits);
-  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
-  lut_panels_.resize(static_cast<size_t>(luts.size()));
-  for (int i = 0; i < luts.size(); ++i)
-    if (luts.entry_supported(i))
-      lut_panels_[static_cast<size_t>(i)] = pack_lut_panels(packed_.data(), K, g.out_channels, luts.row(i).kernel.layout);
+  lut_ = std::make_unique<LutSlots>(luts.size());
+  // Packed now for the row that runs now, so a first run costs no packing.
+  const int i = luts.selected();
+  if (i >= 0) lut_panels(i);
+}
+
+const uint32_t* WBConv2d::lut_panels(int row) const {
+  std::call_once(lut_->once[static_cast<size_t>(row)], [&] {
+    const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
+    lut_->panels[static_cast<size_t>(row)] = pack_lut_panels(
+        packed_.data(), K, g_.out_channels, sgemm_detail::lut_kernels().row(row).kernel.layout);
+  });
+  return lut_->panels[static_cast<size_t>(row)].data();
+}
+
+size_t WBConv2d::lut_panel_bytes() const {
+  size_t b = 0;
+  for (const std::vector<uint32_t>& p : lut_->panels) b += p.size() * sizeof(uint32_t);
+  return b;
 }
 
 WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
@@ -37,14 +52,18 @@ void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTrans
                    float* out, void* workspace, ThreadPool& pool) const {
   sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_bits = packed_.data();
-  // The LUT row dispatch takes now, with the panel packed for its layout.
+  a.bits_strategy = strategy_;
+  // The LUT row dispatch takes now, with the panels packed for its layout; only when the LUT
+  // kernel will run this GEMM, so that a path that never takes it never packs for it.
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
   const int i = luts.selected();
-  if (i >= 0 && !lut_panels_[static_cast<size_t>(i)].empty()) {
-    a.b_lut = lut_panels_[static_cast<size_t>(i)].data();
-    a.lut = luts.select();
+  if (i >= 0) {
+    const sgemm_detail::LutKernel* lut = luts.select();
+    if (sgemm_detail::prefer_lut(*lut, sgemm_detail::active_kernels(), strategy_, a.M)) {
+      a.b_lut = lut_panels(i);
+      a.lut = lut;
+    }
   }
-  a.bits_strategy = strategy_;
   sgemm_detail::gemm_run(a, pool);
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "fconv/conv_algo.h"
@@ -32,13 +34,25 @@ class WBConv2d {
   WBStrategy strategy() const { return strategy_; }
   void set_algo(ConvAlgo a) { algo_ = a; }  // as Conv2dF32::set_algo
   ConvAlgo algo() const { return algo_; }
+  // Bytes of LUT panels packed so far, over every table row (for tests and the memory figures;
+  // not to be called while a run may be packing a row for the first time).
+  size_t lut_panel_bytes() const;
 
  private:
+  // The LUT panels for table row `row`, packed on first use (thread-safe, once per row).
+  const uint32_t* lut_panels(int row) const;
+
   ConvGeometry g_;
   std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
-  // The same signs as LUT panels, one per row of the LUT table (wbconv/lut.h) this CPU
-  // supports (empty for the others); run() passes the selected row's.
-  std::vector<std::vector<uint32_t>> lut_panels_;
+  // The same signs as LUT panels, one slot per row of the LUT table (wbconv/lut.h). Only the
+  // row dispatch selects at construction is packed then; another row (set_isa, HBN_FORCE_ISA)
+  // is packed when a run first needs it, so a model keeps one LUT layout, not one per ISA.
+  struct LutSlots {
+    explicit LutSlots(int rows) : once(new std::once_flag[static_cast<size_t>(rows)]), panels(static_cast<size_t>(rows)) {}
+    std::unique_ptr<std::once_flag[]> once;
+    std::vector<std::vector<uint32_t>> panels;
+  };
+  std::unique_ptr<LutSlots> lut_;  // a pointer so that the class stays movable
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;
 };
