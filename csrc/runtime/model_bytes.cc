@@ -1,6 +1,8 @@
 #include "runtime/model_bytes.h"
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <system_error>
 
@@ -94,9 +96,25 @@ ModelBytes ModelBytes::map_file(const std::string& path) {
   b.data = static_cast<const uint8_t*>(m->addr);
   b.size = size;
   b.owner = std::move(m);
+  b.file_mapped = true;
   return b;
 #else
 #error "hbn_engine needs POSIX mmap to map model files"
+#endif
+}
+
+void ModelBytes::release_pages(const uint8_t* begin, size_t n) const {
+#if HBN_HAVE_MMAP
+  if (!file_mapped || !data || begin < data || n > size || begin - data > static_cast<ptrdiff_t>(size - n)) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Whole pages only: the partial pages at both ends hold neighbouring tensors.
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(begin) + page - 1) / page * page;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(begin) + n) / page * page;
+  // Failure only means the pages stay counted.
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+#else
+  (void)begin;
+  (void)n;
 #endif
 }
 
