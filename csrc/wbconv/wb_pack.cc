@@ -39,4 +39,21 @@ std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int
   return out;
 }
 
+std::vector<uint32_t> bit_panels_from_lut(const uint32_t* lut_panels, int64_t K, int64_t N,
+                                          const sgemm_detail::LutLayout& layout) {
+  constexpr int NR = sgemm_detail::kNR;
+  const int64_t LNR = layout.nr, G = layout.group, step = layout.kstep(), words = (K + step - 1) / step;
+  std::vector<uint32_t> out(static_cast<size_t>((N + NR - 1) / NR * K), 0u);
+  for (int64_t n = 0; n < N; ++n) {
+    uint32_t* col_bits = out.data() + (n / NR) * K;
+    const uint32_t bit = 1u << (n % NR);
+    const uint32_t* lane = lut_panels + (n / LNR) * words * LNR + n % LNR;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t within = k % step;
+      if ((lane[(k / step) * LNR] >> (4 * (within / G) + within % G)) & 1u) col_bits[k] |= bit;
+    }
+  }
+  return out;
+}
+
 }  // namespace hbn

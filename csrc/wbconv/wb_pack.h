@@ -1,6 +1,6 @@
 // WeightBin weight packing: the canonical sign bits repacked once into bit panels (for each
 // group of 32 output columns, one uint32 per k whose bit j is the sign of column j, bit 1 = -1,
-// types.h) and into the LUT panels of each LUT kernel (wbconv/lut.h).
+// types.h) and into the LUT panels of a LUT kernel (wbconv/lut.h), and back.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -21,6 +21,10 @@ std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weigh
 // past K are +1; the kernel never stores the former and gives the latter zero inputs.
 std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
                                       const sgemm_detail::LutLayout& layout);
+
+// The inverse of pack_lut_panels: bit panels [ceil(N/32)][K] from LUT panels of `layout`.
+std::vector<uint32_t> bit_panels_from_lut(const uint32_t* lut_panels, int64_t K, int64_t N,
+                                          const sgemm_detail::LutLayout& layout);
 
 // Sign of one canonical weight: +1 or -1.
 inline float weight_sign(const ConvGeometry& g, const word_t* bits, int oc, int kh, int kw, int ic) {

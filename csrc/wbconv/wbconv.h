@@ -34,25 +34,32 @@ class WBConv2d {
   WBStrategy strategy() const { return strategy_; }
   void set_algo(ConvAlgo a) { algo_ = a; }  // as Conv2dF32::set_algo
   ConvAlgo algo() const { return algo_; }
-  // Bytes of LUT panels packed so far, over every table row (for tests and the memory figures;
-  // not to be called while a run may be packing a row for the first time).
-  size_t lut_panel_bytes() const;
+  // Bytes of packed weights held now (bit panels and LUT panels of every row; for tests and the
+  // memory figures, not to be called while a run may be packing for a new path).
+  size_t packed_bytes() const;
 
  private:
-  // The LUT panels for table row `row`, packed on first use (thread-safe, once per row).
+  // The bit panels and the LUT panels of table row `row`: each built on first use (thread-safe,
+  // once) from whichever form the constructor kept.
+  const uint32_t* bit_panels() const;
   const uint32_t* lut_panels(int row) const;
 
   ConvGeometry g_;
-  std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
-  // The same signs as LUT panels, one slot per row of the LUT table (wbconv/lut.h). Only the
-  // row dispatch selects at construction is packed then; another row (set_isa, HBN_FORCE_ISA)
-  // is packed when a run first needs it, so a model keeps one LUT layout, not one per ISA.
-  struct LutSlots {
-    explicit LutSlots(int rows) : once(new std::once_flag[static_cast<size_t>(rows)]), panels(static_cast<size_t>(rows)) {}
-    std::unique_ptr<std::once_flag[]> once;
-    std::vector<std::vector<uint32_t>> panels;
+  // One form of the signs is kept from construction: the LUT panels of the row dispatch selects
+  // when that row's kernel takes every GEMM (LutKernel::always, AVX-512), else the bit panels
+  // ([ceil(OC/32)][KH*KW*IC], 1 bit per weight) the other paths read. The other forms are
+  // built when a run first needs them (a forced strategy, set_isa, HBN_FORCE_ISA, a short GEMM
+  // for a row that takes only those), so a model keeps one copy of its signs, not one per ISA.
+  struct Packed {
+    explicit Packed(int rows)
+        : lut_once(new std::once_flag[static_cast<size_t>(rows)]), lut(static_cast<size_t>(rows)) {}
+    std::once_flag bits_once;
+    std::vector<uint32_t> bits;
+    std::unique_ptr<std::once_flag[]> lut_once;
+    std::vector<std::vector<uint32_t>> lut;
+    int kept_row = -1;  // the LUT row kept instead of the bit panels, or -1
   };
-  std::unique_ptr<LutSlots> lut_;  // a pointer so that the class stays movable
+  std::unique_ptr<Packed> p_;  // a pointer so that the class stays movable
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;
 };
