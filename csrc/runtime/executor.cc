@@ -29,20 +29,8 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     work_.window_reads = sat_add(work_.window_reads, w.window_reads);
   }
   check_work();  // before any kernel is prepared
-  // The convolutions repack their weights into their own memory (ops/conv.cc) and never read
-  // the file's copy again: with a mapped file, those pages are released as soon as each conv is
-  // prepared, so the model's resident memory is its kernels' copy, not both, and the load's
-  // peak holds one layer's file pages at a time. (A kernel that used its weights in place would
-  // have to be left out here; releasing would cost it page faults, not correctness.)
-  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-    graph_.nodes[i].impl->prepare();
-    const OpDesc& op = file_.ops[i];
-    if (op.type != OpType::conv_f32 && op.type != OpType::conv_wbin && op.type != OpType::conv_fbin) continue;
-    const int slot = op.schema->slot_index("weight");
-    if (slot < 0 || op.tensors[static_cast<size_t>(slot)] == kAbsent) continue;
-    const TensorDesc& w = file_.tensors[op.tensors[static_cast<size_t>(slot)]];
-    bytes_.release_pages(w.data, static_cast<size_t>(w.nbytes));
-  }
+  // The convolutions release the file pages of the weights they repack as they go (ops/conv.cc).
+  for (Node& nd : graph_.nodes) nd.impl->prepare();
   bits_ = plan_bits(graph_, bit_passing);
 
   // Buffer ids in allocation order: the input, then per op its value and the packed copies it

@@ -16,7 +16,6 @@ struct ModelBytes {
   const uint8_t* data = nullptr;
   size_t size = 0;
   std::shared_ptr<const void> owner;  // null for a caller-owned buffer
-  bool file_mapped = false;           // the span is a read-only mapping of a file (map_file)
 
   // Takes the vector over (no copy of its contents).
   static ModelBytes from_vector(std::vector<uint8_t> bytes);
@@ -28,13 +27,14 @@ struct ModelBytes {
   // Throws std::system_error (errno set) when the file cannot be opened or mapped, and
   // FormatError (runtime/format.h) when it is not a regular file or not a .hbn file.
   static ModelBytes map_file(const std::string& path);
-  // For a file mapping: drops this process's references to the whole pages within
-  // [begin, begin + n) (madvise MADV_DONTNEED on a read-only shared file mapping), so pages whose
-  // contents a kernel has repacked into its own memory stop counting as this process's resident
-  // memory. The pages stay in the page cache and any later read faults them back in with the
-  // same contents, so a reader of the span cannot tell. Does nothing for other spans (their
-  // memory would be lost) or for a range outside the span.
-  void release_pages(const uint8_t* begin, size_t n) const;
 };
+
+// Drops this process's references to the whole pages within [begin, begin + n) when they lie in
+// a live model file mapping (map_file; madvise MADV_DONTNEED on a read-only shared mapping), so
+// pages a kernel has repacked into its own memory stop counting as this process's resident
+// memory. The pages stay in the page cache and a later read faults them back in with the same
+// contents, so a reader of the span cannot tell. Does nothing for any other memory (a vector or
+// a caller's buffer would lose its contents), so callers need not know where the bytes live.
+void release_file_pages(const void* begin, size_t n);
 
 }  // namespace hbn

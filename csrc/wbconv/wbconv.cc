@@ -11,21 +11,20 @@
 
 namespace hbn {
 
-WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
+                   const std::function<void(const void*, size_t)>& consumed) : g_(g) {
   if (!g.valid())
     throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
   p_ = std::make_unique<Packed>(luts.size());
-  std::vector<uint32_t> bits = pack_bit_panels(g, weight_bits);
   const int row = luts.selected();
   if (row >= 0 && luts.row(row).kernel.always) {
     p_->kept_row = row;
     std::call_once(p_->lut_once[static_cast<size_t>(row)], [&] {
-      const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
-      p_->lut[static_cast<size_t>(row)] = pack_lut_panels(bits.data(), K, g.out_channels, luts.row(row).kernel.layout);
+      p_->lut[static_cast<size_t>(row)] = pack_lut_panels(g, weight_bits, luts.row(row).kernel.layout, consumed);
     });
   } else {
-    std::call_once(p_->bits_once, [&] { p_->bits = std::move(bits); });
+    std::call_once(p_->bits_once, [&] { p_->bits = pack_bit_panels(g, weight_bits, consumed); });
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -23,7 +24,10 @@ class WBConv2d {
  public:
   // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] (hbn/types.h convention); the
   // weights stay 1 bit each in memory. alpha and BN belong in the OutputTransform's scale.
-  WBConv2d(const ConvGeometry& g, const word_t* weight_bits);
+  // consumed (optional) is called with growing prefixes of weight_bits as the packing stops
+  // reading them (a loader releases mapped pages with it); weight_bits is not kept.
+  WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
+           const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   static WBConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;

@@ -1,7 +1,9 @@
 // The three convolutions (also Linear layers: a 1x1 conv on a flat value): conv_f32 (FPrec),
 // conv_wbin (WeightBin: float input, +-1 weights) and conv_fbin (FullBin: sign-binarized input
 // and weights, optional XNOR-Net input scale). Weights are read from the model bytes at load and
-// repacked once by the conv classes; scale, bias and the BN vectors are used in place. The output
+// repacked once by the conv classes, which release the file pages they have read as they go
+// (release_file_pages: a no-op unless the bytes are a mapped file), so a model's resident memory
+// holds the repacked weights, not both copies; scale, bias and the BN vectors are used in place. The output
 // transform applies scale, bias and activation.
 #include <cstdint>
 #include <cstring>
@@ -11,6 +13,7 @@
 #include "fconv/conv_f32.h"
 #include "wbconv/wbconv.h"
 #include "runtime/graph.h"
+#include "runtime/model_bytes.h"
 #include "runtime/op.h"
 #include "transform/output_transform.h"
 
@@ -85,6 +88,9 @@ class ConvBase : public OpImpl {
       g_.kernel_w = static_cast<int>(w->dims[3]);
       weight_ = c.tensor("weight", w->dims);
       c.check_finite(weight_, "weight", false);
+      // Validation read every page; prepare() reads them again one layer at a time, so the
+      // load's peak does not hold all of them at once.
+      release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
     } else {
       g_.in_channels = static_cast<int>(c.attr(kInChannels));
       g_.kernel_h = static_cast<int>(w->dims[1]);
@@ -137,7 +143,9 @@ class ConvF32 : public ConvBase {
  public:
   explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
   // The kernels repack from the model bytes directly; a copy only when they are misaligned.
-  void prepare() override { conv_ = std::make_unique<Conv2dF32>(g_, TensorView<float>(weight_).data()); }
+  void prepare() override {
+    conv_ = std::make_unique<Conv2dF32>(g_, TensorView<float>(weight_).data(), release_file_pages);
+  }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -152,7 +160,7 @@ class ConvF32 : public ConvBase {
 class ConvWBin : public ConvBase {
  public:
   explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
-  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, TensorView<word_t>(weight_).data()); }
+  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -186,7 +194,7 @@ class ConvFBin : public ConvBase {
     bn_scale_ = TensorView<float>(bn_scale);
     bn_shift_ = TensorView<float>(bn_shift);
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, TensorView<word_t>(weight_).data()); }
+  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
