@@ -6,6 +6,8 @@ Loaders compared, each in a fresh process per measurement (interleaved rounds, m
 - ``mmap``: the C API's hbn_model_load_file (memory-mapped file), via ``hbn_benchmark_model
   --report-memory``;
 - ``read``: the same tool reading the file into a buffer first (``--load read``);
+- ``base`` (optional): another build's hbn_benchmark_model (``--base-tool``), e.g. the commit
+  before a change, mmap loader, to give before/after figures in one interleaved run;
 - ``old`` (optional): the starting commit's loader, ``_core.Executor.from_file`` of an older
   build directory (``--old-build``), which reads the file into a vector.
 
@@ -17,7 +19,8 @@ the load, minus that other growth. A cold
 load is preceded by posix_fadvise(DONTNEED) on the file, which drops its cached pages.
 
     python benchmarks/bench_memory.py --tool build/dev/hbn_benchmark_model --zoo DIR \
-        [--old-build /path/to/old/build] [--rounds 3] [--markdown]
+        [--base-tool /path/to/before/hbn_benchmark_model] [--no-read] \
+        [--old-build /path/to/old/build] [--rounds 3]
 
 Without --zoo, the 17 zoo models are exported first (needs torch) into a temporary directory.
 This is a measurement script, not a pytest benchmark: it prints a table and asserts nothing.
@@ -142,6 +145,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--zoo", help="directory of .hbn files (default: export the zoo)")
     ap.add_argument("--num-classes", type=int, default=1000, help="classes when exporting the zoo")
     ap.add_argument("--old-build", help="build directory holding an older _core module to compare")
+    ap.add_argument("--base-tool", help="another build's hbn_benchmark_model to compare (mmap loader)")
+    ap.add_argument("--no-read", action="store_true", help="leave out the read-into-a-buffer loader")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", help="regex on the model name (file name without .hbn)")
     args = ap.parse_args(argv)
@@ -155,8 +160,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.only:
         paths = [p for p in paths if re.search(args.only, os.path.basename(p)[:-4])]
 
-    loaders: Dict[str, object] = {"mmap": lambda p: run_tool(args.tool, p, "mmap"),
-                                  "read": lambda p: run_tool(args.tool, p, "read")}
+    loaders: Dict[str, object] = {}
+    if args.base_tool:
+        loaders["base"] = lambda p: run_tool(args.base_tool, p, "mmap")
+    loaders["mmap"] = lambda p: run_tool(args.tool, p, "mmap")
+    if not args.no_read:
+        loaders["read"] = lambda p: run_tool(args.tool, p, "read")
     if args.old_build:
         loaders["old"] = lambda p: run_old(args.old_build, p)
 

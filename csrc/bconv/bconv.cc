@@ -310,7 +310,8 @@ void parallel(ThreadPool& pool, int64_t n, F& body) {
 
 }  // namespace
 
-BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits,
+                 const std::function<void(const void*, size_t)>& consumed) : g_(g) {
   if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
   const int C = g.in_channels, OC = g.out_channels;
   const int64_t W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
@@ -322,7 +323,8 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
   // Tail bits must be 0 for K - 2*popcount to hold; clear them rather than trust the caller.
   const word_t tail_mask = (C % kWordBits) ? ((word_t{1} << (C % kWordBits)) - 1) : ~word_t{0};
   packed_.assign(static_cast<size_t>(OCpad / kBlockN * kc_ * kBlockN), 0);
-  tap_sums_.assign(static_cast<size_t>(OC * T), 0);
+  // [OC][KH*KW]: sum over channels of the +-1 weights; only tap_prefix_ is kept.
+  std::vector<int32_t> tap_sums(static_cast<size_t>(OC * T), 0);
   std::vector<word_t> tap(static_cast<size_t>(W)), row(static_cast<size_t>(kc_));
   for (int oc = 0; oc < OC; ++oc) {
     std::fill(row.begin(), row.end(), word_t{0});
@@ -336,7 +338,7 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
       }
       if (compact_) or_bits(row.data(), kc_, t * C, tap.data(), W);
       else std::copy(tap.begin(), tap.end(), row.begin() + t * W);
-      tap_sums_[static_cast<size_t>(oc * T + t)] = C - 2 * pc;
+      tap_sums[static_cast<size_t>(oc * T + t)] = C - 2 * pc;
     }
     for (int64_t k = 0; k < kc_; ++k)
       packed_[static_cast<size_t>(((oc / kBlockN) * kc_ + k) * kBlockN + oc % kBlockN)] = row[static_cast<size_t>(k)];
@@ -344,6 +346,8 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
       if (packed32_.empty()) packed32_.assign(static_cast<size_t>(OCpad), 0);
       packed32_[static_cast<size_t>(oc)] = static_cast<uint32_t>(row[0]);
     }
+    if (consumed && (oc % kBlockN == kBlockN - 1 || oc == OC - 1))
+      consumed(weight_bits, static_cast<size_t>((oc + 1) * kw) * sizeof(word_t));
   }
   const int KH = g.kernel_h, KW = g.kernel_w;
   tap_prefix_.assign(static_cast<size_t>((KH + 1) * (KW + 1) * OCpad), 0);
@@ -351,7 +355,7 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
     for (int kx = 1; kx <= KW; ++kx)
       for (int oc = 0; oc < OC; ++oc) {
         auto P = [&](int h, int w) -> int32_t& { return tap_prefix_[static_cast<size_t>((h * (KW + 1) + w) * OCpad + oc)]; };
-        P(kh, kx) = tap_sums_[static_cast<size_t>(oc * T + (kh - 1) * KW + (kx - 1))] + P(kh - 1, kx) +
+        P(kh, kx) = tap_sums[static_cast<size_t>(oc * T + (kh - 1) * KW + (kx - 1))] + P(kh - 1, kx) +
                     P(kh, kx - 1) - P(kh - 1, kx - 1);
       }
 }

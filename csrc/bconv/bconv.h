@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "hbn/conv_geometry.h"
@@ -16,8 +17,10 @@ class BConv2d {
  public:
   // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] in the hbn/types.h convention
   // (this is also the layout stored in .hbn files). Repacked here, once, into the layout
-  // the micro-kernels read.
-  BConv2d(const ConvGeometry& g, const word_t* weight_bits);
+  // the micro-kernels read. consumed (optional) is called with growing prefixes of weight_bits
+  // as the packing stops reading them (a loader releases mapped pages with it).
+  BConv2d(const ConvGeometry& g, const word_t* weight_bits,
+          const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   // Convenience: binarize float weights OIHW (sign(0) = +1) then as above.
   static BConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
 
@@ -53,9 +56,9 @@ class BConv2d {
   // Receptive fields of at most 32 bits (e.g. 1x1 convs on <= 32 channels): the weights again
   // as 32-bit lanes, [ceil(OC/32) * 32], for kernels that count 16 channels per register.
   std::vector<uint32_t> packed32_;
-  std::vector<int32_t> tap_sums_;  // [OC][KH*KW]: sum over channels of the +-1 weights
-  // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums of tap_sums_ over (kh, kw), so the
-  // weight sum of any rectangle of valid taps costs four lookups per channel.
+  // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums over (kh, kw) of the per-tap weight
+  // sums (sum over channels of the +-1 weights, [OC][KH*KW], not kept), so the weight sum of any
+  // rectangle of valid taps costs four lookups per channel.
   std::vector<int32_t> tap_prefix_;
 };
 

@@ -1,5 +1,6 @@
 #include "fconv/conv_f32.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -47,20 +48,29 @@ GemmArgs conv_gemm_args(const ConvGeometry& g, ConvAlgo algo, const float* in, i
 
 }  // namespace sgemm_detail
 
-Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw) : g_(g) {
+Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw,
+                     const std::function<void(const void*, size_t)>& consumed) : g_(g) {
   if (!g.valid())
     throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
   const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
   const int64_t K = static_cast<int64_t>(KH) * KW * IC, N = g.out_channels;
-  packed_.resize(static_cast<size_t>((N + kNR - 1) / kNR * K * kNR));
-  // B[k][oc] with k = (kh*KW + kw)*IC + ic, the im2col column order.
-  sgemm_detail::pack_b_panels(
-      K, N,
-      [&](int64_t k, int64_t oc) {
-        const int64_t ic = k % IC, tap = k / IC;
-        return weight_oihw[((oc * IC + ic) * KH + tap / KW) * KW + tap % KW];
-      },
-      packed_.data());
+  const int64_t panels = (N + kNR - 1) / kNR;
+  packed_.resize(static_cast<size_t>(panels * K * kNR));
+  // B[k][oc] with k = (kh*KW + kw)*IC + ic, the im2col column order. Panels are independent
+  // and each reads only its kNR output channels' rows of OIHW, so packing goes in chunks of
+  // panels and reports each finished prefix of the weights.
+  constexpr int64_t kChunk = 8;
+  for (int64_t p0 = 0; p0 < panels; p0 += kChunk) {
+    const int64_t n0 = p0 * kNR, n1 = std::min(N, (p0 + kChunk) * kNR);
+    sgemm_detail::pack_b_panels(
+        K, n1 - n0,
+        [&](int64_t k, int64_t j) {
+          const int64_t ic = k % IC, tap = k / IC, oc = n0 + j;
+          return weight_oihw[((oc * IC + ic) * KH + tap / KW) * KW + tap % KW];
+        },
+        packed_.data() + p0 * K * kNR);
+    if (consumed) consumed(weight_oihw, static_cast<size_t>(n1 * K) * sizeof(float));
+  }
 }
 
 size_t Conv2dF32::workspace_bytes(int, int in_h, int in_w) const {

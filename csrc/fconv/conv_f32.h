@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "fconv/aligned.h"
@@ -18,7 +19,10 @@ namespace hbn {
 class Conv2dF32 {
  public:
   // weight_oihw: PyTorch layout [OC][IC][KH][KW]; repacked once for the SGEMM micro-kernel.
-  Conv2dF32(const ConvGeometry& g, const float* weight_oihw);
+  // consumed (optional) is called with growing prefixes of weight_oihw as the packing stops
+  // reading them (so a loader can release mapped pages while a large layer is still packing).
+  Conv2dF32(const ConvGeometry& g, const float* weight_oihw,
+            const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
   // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.

@@ -236,7 +236,10 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
     throw std::invalid_argument("float kernels write floats: out_threshold is not supported");
   const KernelSet& ks = active_kernels();
   const bool use_bits = args.b_bits != nullptr;
-  if (!use_bits && !args.b_packed) throw std::invalid_argument("gemm_run: no B operand");
+  // LUT panels alone are a complete B operand when the LUT kernel takes this GEMM (a WeightBin
+  // conv keeps only those where that is always so).
+  const bool use_lut = args.b_lut && args.lut && prefer_lut(*args.lut, ks, args.bits_strategy, M);
+  if (!use_bits && !use_lut && !args.b_packed) throw std::invalid_argument("gemm_run: no B operand");
 
   if (K == 0) {
     // Degenerate but well defined: every dot product is 0.
@@ -250,8 +253,7 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
   ws += (kAlignment - reinterpret_cast<uintptr_t>(ws) % kAlignment) % kAlignment;
   // One driver per way of feeding the micro-kernels: LUT panels (wbconv/lut_driver.cc), the
   // conv input read in place (gemm_direct.cc), or blocks of A (gemm_blocked.cc).
-  if (use_bits && args.b_lut && args.lut && prefer_lut(*args.lut, ks, args.bits_strategy, M))
-    return run_lut(args, *args.lut, ks, ws, pool);
+  if (use_lut) return run_lut(args, *args.lut, ks, ws, pool);
   if (use_direct(args.A, ks)) return run_direct(args, ks, ws, pool);
   run_blocked(args, ks, ws, pool);
 }

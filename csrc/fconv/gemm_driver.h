@@ -38,7 +38,7 @@ struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   ASource A;
   const float* b_packed = nullptr;   // [ceil(N/32)][K][32] or null
-  const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null
+  const uint32_t* b_bits = nullptr;  // [ceil(N/32)][K] or null (then b_lut must take the GEMM)
   const uint32_t* b_lut = nullptr;   // the same signs as LUT panels (wbconv/wb_pack.h), or null
   const LutKernel* lut = nullptr;    // the LUT kernel whose layout b_lut has
   WBStrategy bits_strategy = WBStrategy::automatic;

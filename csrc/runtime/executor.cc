@@ -29,6 +29,7 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     work_.window_reads = sat_add(work_.window_reads, w.window_reads);
   }
   check_work();  // before any kernel is prepared
+  // The convolutions release the file pages of the weights they repack as they go (ops/conv.cc).
   for (Node& nd : graph_.nodes) nd.impl->prepare();
   bits_ = plan_bits(graph_, bit_passing);
 

@@ -1,7 +1,11 @@
 #include "runtime/model_bytes.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 
 #include "runtime/format.h"
@@ -20,10 +24,26 @@ namespace {
 constexpr char kMagic[8] = {'H', 'B', 'N', 'M', 'O', 'D', 'E', 'L'};
 
 #if HBN_HAVE_MMAP
+struct Mapping;
+// The live file mappings, so release_file_pages touches nothing else.
+std::mutex& live_mappings_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<const Mapping*>& live_mappings() {
+  static std::vector<const Mapping*> v;
+  return v;
+}
+
 struct Mapping {
   void* addr = nullptr;
   size_t size = 0;
   ~Mapping() {
+    {
+      std::lock_guard<std::mutex> lock(live_mappings_mutex());
+      auto& v = live_mappings();
+      v.erase(std::remove(v.begin(), v.end(), this), v.end());
+    }
     if (addr) munmap(addr, size);
   }
 };
@@ -93,10 +113,38 @@ ModelBytes ModelBytes::map_file(const std::string& path) {
   ModelBytes b;
   b.data = static_cast<const uint8_t*>(m->addr);
   b.size = size;
+  {
+    std::lock_guard<std::mutex> lock(live_mappings_mutex());
+    live_mappings().push_back(m.get());
+  }
   b.owner = std::move(m);
   return b;
 #else
 #error "hbn_engine needs POSIX mmap to map model files"
+#endif
+}
+
+void release_file_pages(const void* begin, size_t n) {
+#if HBN_HAVE_MMAP
+  const uintptr_t b = reinterpret_cast<uintptr_t>(begin);
+  {
+    std::lock_guard<std::mutex> lock(live_mappings_mutex());
+    bool inside = false;
+    for (const Mapping* m : live_mappings()) {
+      const uintptr_t lo = reinterpret_cast<uintptr_t>(m->addr);
+      inside |= b >= lo && n <= m->size && b - lo <= m->size - n;
+    }
+    if (!inside) return;
+  }
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Whole pages only: the partial pages at both ends hold neighbouring tensors. The mapping
+  // stays alive meanwhile (its owner is the model being loaded). Failure only means the pages
+  // stay counted.
+  const uintptr_t lo = (b + page - 1) / page * page, hi = (b + n) / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+#else
+  (void)begin;
+  (void)n;
 #endif
 }
 

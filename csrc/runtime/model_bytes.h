@@ -29,4 +29,12 @@ struct ModelBytes {
   static ModelBytes map_file(const std::string& path);
 };
 
+// Drops this process's references to the whole pages within [begin, begin + n) when they lie in
+// a live model file mapping (map_file; madvise MADV_DONTNEED on a read-only shared mapping), so
+// pages a kernel has repacked into its own memory stop counting as this process's resident
+// memory. The pages stay in the page cache and a later read faults them back in with the same
+// contents, so a reader of the span cannot tell. Does nothing for any other memory (a vector or
+// a caller's buffer would lose its contents), so callers need not know where the bytes live.
+void release_file_pages(const void* begin, size_t n);
+
 }  // namespace hbn

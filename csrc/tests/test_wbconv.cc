@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fconv/conv_f32.h"
@@ -13,6 +14,8 @@
 #include "tests/check.h"
 #include "tests/conv_case.h"
 #include "bitpack/binarize.h"
+#include "wbconv/lut.h"
+#include "wbconv/wb_pack.h"
 #include "wbconv/wbconv.h"
 
 using namespace hbn;
@@ -91,6 +94,92 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
   std::free(ws);
 }
 
+// bit_panels_from_lut inverts pack_lut_panels for every LUT layout (partial panels, K off the
+// steps), whether or not this CPU runs the row.
+void check_lut_roundtrip(std::mt19937& rng) {
+  const auto& luts = sgemm_detail::lut_kernels();
+  const int64_t shapes[][2] = {{1, 1}, {7, 5}, {33, 129}, {100, 300}, {301, 257}};
+  for (const auto& [K, N] : shapes) {
+    std::vector<uint32_t> bits(static_cast<size_t>((N + 31) / 32 * K));
+    for (uint32_t& w : bits) w = static_cast<uint32_t>(rng());
+    // Columns past N are not stored: clear them in the last panel.
+    if (N % 32)
+      for (int64_t k = 0; k < K; ++k) bits[static_cast<size_t>((N / 32) * K + k)] &= (1u << (N % 32)) - 1;
+    for (int r = 0; r < luts.size(); ++r) {
+      const sgemm_detail::LutLayout& L = luts.row(r).kernel.layout;
+      const std::vector<uint32_t> lut = pack_lut_panels(bits.data(), K, N, L);
+      CHECK(bit_panels_from_lut(lut.data(), K, N, L) == bits, "LUT row %d: K %lld N %lld does not round-trip",
+            r, static_cast<long long>(K), static_cast<long long>(N));
+    }
+  }
+}
+
+// A conv keeps one packed form from construction; built on one path and run on another it
+// builds that path's form (LUT panels of another row, or bit panels back from LUT panels) on
+// first use, once, also when several threads run it at the same moment, and gives results
+// bit-identical to a conv built on that path.
+void check_lazy_lut_packing(std::mt19937& rng) {
+  const ConvCase c{3, 9, 10, 45, 150, 3, 3, 1, 2, 0, 1};
+  const ConvGeometry g = c.geometry();
+  const int64_t M = static_cast<int64_t>(c.n) * g.out_h(c.h) * g.out_w(c.w);
+  const auto x = random_floats(static_cast<size_t>(c.n) * c.h * c.w * c.ic, rng);
+  const auto wf = random_floats(static_cast<size_t>(c.oc) * c.ic * c.kh * c.kw, rng);
+  const std::vector<word_t> bits = binarize_oihw(g, wf.data());
+  const auto& luts = sgemm_detail::lut_kernels();
+  const int64_t K = static_cast<int64_t>(c.kh) * c.kw * c.ic;
+  auto panel_bytes = [&](int row) {
+    const sgemm_detail::LutLayout& L = luts.row(row).kernel.layout;
+    return static_cast<size_t>((c.oc + L.nr - 1) / L.nr * ((K + L.kstep() - 1) / L.kstep()) * L.nr) * 4;
+  };
+  const OutputTransform t;
+  const std::vector<std::string> paths = hbn_test::supported_paths();
+  for (const std::string& built_on : paths) {
+    set_isa(built_on);
+    const int built_row = luts.selected();
+    WBConv2d conv(g, bits.data());
+    conv.set_strategy(WBStrategy::lut);  // every row that has a LUT kernel runs it
+    // One form of the signs only: the selected row's LUT panels where its kernel takes every
+    // GEMM, else the bit panels.
+    const size_t bit_bytes = static_cast<size_t>((c.oc + 31) / 32 * K) * 4;
+    const bool keeps_lut = built_row >= 0 && luts.row(built_row).kernel.always;
+    CHECK(conv.packed_bytes() == (keeps_lut ? panel_bytes(built_row) : bit_bytes),
+          "wbconv built on %s keeps %zu packed bytes", built_on.c_str(), conv.packed_bytes());
+    for (const std::string& run_on : paths) {
+      set_isa(run_on);
+      WBConv2d fresh(g, bits.data());
+      fresh.set_strategy(WBStrategy::lut);
+      const size_t ws_bytes = conv.workspace_bytes(c.n, c.h, c.w);
+      std::vector<float> want(M * c.oc, NAN);
+      {
+        void* ws = std::aligned_alloc(kAlignment, (ws_bytes + kAlignment) / kAlignment * kAlignment);
+        ThreadPool pool(1);
+        fresh.run(x.data(), c.n, c.h, c.w, t, want.data(), ws, pool);
+        std::free(ws);
+      }
+      // Four threads hit the lazily packed row at once, each with its own pool and workspace.
+      constexpr int kThreads = 4;
+      std::vector<std::vector<float>> got(kThreads, std::vector<float>(M * c.oc, NAN));
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kThreads; ++i)
+        threads.emplace_back([&, i] {
+          void* ws = std::aligned_alloc(kAlignment, (ws_bytes + kAlignment) / kAlignment * kAlignment);
+          ThreadPool pool(1);
+          conv.run(x.data(), c.n, c.h, c.w, t, got[i].data(), ws, pool);
+          std::free(ws);
+        });
+      for (std::thread& th : threads) th.join();
+      for (int i = 0; i < kThreads; ++i)
+        CHECK(std::memcmp(got[i].data(), want.data(), want.size() * sizeof(float)) == 0,
+              "wbconv built on %s, run on %s (thread %d): differs from one built there",
+              built_on.c_str(), run_on.c_str(), i);
+      const int run_row = luts.selected();
+      CHECK(run_row < 0 || conv.packed_bytes() >= panel_bytes(run_row),
+            "wbconv run on %s without its LUT panels", run_on.c_str());
+    }
+  }
+  reset_isa();
+}
+
 }  // namespace
 
 int main() {
@@ -108,5 +197,7 @@ int main() {
       {5, 1, 1, 301, 257, 1, 1, 1, 1, 0, 0},  // LUT: linear, K off the 4-step groups
   };
   for (const auto& c : cases) check_case(c, rng);
+  check_lut_roundtrip(rng);
+  check_lazy_lut_packing(rng);
   return hbn_test::finish("test_wbconv");
 }

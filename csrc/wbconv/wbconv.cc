@@ -5,21 +5,53 @@
 #include "bitpack/binarize.h"
 #include "fconv/conv_f32.h"
 #include "fconv/gemm_driver.h"
+#include "fconv/ukernel.h"
 #include "wbconv/lut.h"
 #include "wbconv/wb_pack.h"
 
 namespace hbn {
 
-WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits) : g_(g) {
+WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
+                   const std::function<void(const void*, size_t)>& consumed) : g_(g) {
   if (!g.valid())
     throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
-  packed_ = pack_bit_panels(g, weight_bits);
-  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
-  lut_panels_.resize(static_cast<size_t>(luts.size()));
-  for (int i = 0; i < luts.size(); ++i)
-    if (luts.entry_supported(i))
-      lut_panels_[static_cast<size_t>(i)] = pack_lut_panels(packed_.data(), K, g.out_channels, luts.row(i).kernel.layout);
+  p_ = std::make_unique<Packed>(luts.size());
+  const int row = luts.selected();
+  if (row >= 0 && luts.row(row).kernel.always) {
+    p_->kept_row = row;
+    std::call_once(p_->lut_once[static_cast<size_t>(row)], [&] {
+      p_->lut[static_cast<size_t>(row)] = pack_lut_panels(g, weight_bits, luts.row(row).kernel.layout, consumed);
+    });
+  } else {
+    std::call_once(p_->bits_once, [&] { p_->bits = pack_bit_panels(g, weight_bits, consumed); });
+  }
+}
+
+const uint32_t* WBConv2d::bit_panels() const {
+  // Reached only when the constructor kept LUT panels: the bits come back from those.
+  std::call_once(p_->bits_once, [&] {
+    const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
+    const int row = p_->kept_row;
+    p_->bits = bit_panels_from_lut(p_->lut[static_cast<size_t>(row)].data(), K, g_.out_channels,
+                                   sgemm_detail::lut_kernels().row(row).kernel.layout);
+  });
+  return p_->bits.data();
+}
+
+const uint32_t* WBConv2d::lut_panels(int row) const {
+  std::call_once(p_->lut_once[static_cast<size_t>(row)], [&] {
+    const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
+    p_->lut[static_cast<size_t>(row)] = pack_lut_panels(
+        bit_panels(), K, g_.out_channels, sgemm_detail::lut_kernels().row(row).kernel.layout);
+  });
+  return p_->lut[static_cast<size_t>(row)].data();
+}
+
+size_t WBConv2d::packed_bytes() const {
+  size_t b = p_->bits.size() * sizeof(uint32_t);
+  for (const std::vector<uint32_t>& v : p_->lut) b += v.size() * sizeof(uint32_t);
+  return b;
 }
 
 WBConv2d WBConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
@@ -36,15 +68,18 @@ size_t WBConv2d::workspace_bytes(int, int in_h, int in_w) const {
 void WBConv2d::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
                    float* out, void* workspace, ThreadPool& pool) const {
   sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
-  a.b_bits = packed_.data();
-  // The LUT row dispatch takes now, with the panel packed for its layout.
+  a.bits_strategy = strategy_;
+  // The LUT row dispatch takes now, with the panels packed for its layout, when the LUT kernel
+  // will run this GEMM; else the bit panels. Each form is built on its first use.
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
   const int i = luts.selected();
-  if (i >= 0 && !lut_panels_[static_cast<size_t>(i)].empty()) {
-    a.b_lut = lut_panels_[static_cast<size_t>(i)].data();
-    a.lut = luts.select();
+  const sgemm_detail::LutKernel* lut = i >= 0 ? luts.select() : nullptr;
+  if (lut && sgemm_detail::prefer_lut(*lut, sgemm_detail::active_kernels(), strategy_, a.M)) {
+    a.b_lut = lut_panels(i);
+    a.lut = lut;
+  } else {
+    a.b_bits = bit_panels();
   }
-  a.bits_strategy = strategy_;
   sgemm_detail::gemm_run(a, pool);
 }
 

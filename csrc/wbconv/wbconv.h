@@ -6,6 +6,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "fconv/conv_algo.h"
@@ -21,7 +24,10 @@ class WBConv2d {
  public:
   // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] (hbn/types.h convention); the
   // weights stay 1 bit each in memory. alpha and BN belong in the OutputTransform's scale.
-  WBConv2d(const ConvGeometry& g, const word_t* weight_bits);
+  // consumed (optional) is called with growing prefixes of weight_bits as the packing stops
+  // reading them (a loader releases mapped pages with it); weight_bits is not kept.
+  WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
+           const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   static WBConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
@@ -32,13 +38,32 @@ class WBConv2d {
   WBStrategy strategy() const { return strategy_; }
   void set_algo(ConvAlgo a) { algo_ = a; }  // as Conv2dF32::set_algo
   ConvAlgo algo() const { return algo_; }
+  // Bytes of packed weights held now (bit panels and LUT panels of every row; for tests and the
+  // memory figures, not to be called while a run may be packing for a new path).
+  size_t packed_bytes() const;
 
  private:
+  // The bit panels and the LUT panels of table row `row`: each built on first use (thread-safe,
+  // once) from whichever form the constructor kept.
+  const uint32_t* bit_panels() const;
+  const uint32_t* lut_panels(int row) const;
+
   ConvGeometry g_;
-  std::vector<uint32_t> packed_;  // bit panels [ceil(OC/32)][KH*KW*IC], 1 bit per weight
-  // The same signs as LUT panels, one per row of the LUT table (wbconv/lut.h) this CPU
-  // supports (empty for the others); run() passes the selected row's.
-  std::vector<std::vector<uint32_t>> lut_panels_;
+  // One form of the signs is kept from construction: the LUT panels of the row dispatch selects
+  // when that row's kernel takes every GEMM (LutKernel::always, AVX-512), else the bit panels
+  // ([ceil(OC/32)][KH*KW*IC], 1 bit per weight) the other paths read. The other forms are
+  // built when a run first needs them (a forced strategy, set_isa, HBN_FORCE_ISA, a short GEMM
+  // for a row that takes only those), so a model keeps one copy of its signs, not one per ISA.
+  struct Packed {
+    explicit Packed(int rows)
+        : lut_once(new std::once_flag[static_cast<size_t>(rows)]), lut(static_cast<size_t>(rows)) {}
+    std::once_flag bits_once;
+    std::vector<uint32_t> bits;
+    std::unique_ptr<std::once_flag[]> lut_once;
+    std::vector<std::vector<uint32_t>> lut;
+    int kept_row = -1;  // the LUT row kept instead of the bit panels, or -1
+  };
+  std::unique_ptr<Packed> p_;  // a pointer so that the class stays movable
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;
 };

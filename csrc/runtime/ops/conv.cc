@@ -1,7 +1,11 @@
 // The three convolutions (also Linear layers: a 1x1 conv on a flat value): conv_f32 (FPrec),
 // conv_wbin (WeightBin: float input, +-1 weights) and conv_fbin (FullBin: sign-binarized input
-// and weights, optional XNOR-Net input scale). Weights are read from the file at load and
-// repacked once by the conv classes; the output transform applies scale, bias and activation.
+// and weights, optional XNOR-Net input scale). Weights are read from the model bytes at load and
+// repacked once by the conv classes, which release the file pages they have read as they go
+// (release_file_pages: a no-op unless the bytes are a mapped file), so a model's resident memory
+// holds the repacked weights, not both copies; scale, bias and the BN vectors are used in place. The output
+// transform applies scale, bias and activation.
+#include <cstdint>
 #include <cstring>
 
 #include "bconv/bconv.h"
@@ -9,11 +13,37 @@
 #include "fconv/conv_f32.h"
 #include "wbconv/wbconv.h"
 #include "runtime/graph.h"
+#include "runtime/model_bytes.h"
 #include "runtime/op.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
 namespace {
+
+// A tensor's values as T: the model bytes themselves (a mapped file, a vector, or the caller's
+// buffer, all kept alive by the executor) when they are aligned for T, which the format's
+// 64-byte tensor alignment gives a mapped file; an owned copy only when they are not (a
+// borrowed buffer at an odd address: docs/embedding.md promises any alignment works).
+template <typename T>
+class TensorView {
+ public:
+  TensorView() = default;
+  explicit TensorView(const TensorDesc* t) {
+    if (!t) return;
+    if (reinterpret_cast<uintptr_t>(t->data) % alignof(T) == 0) {
+      ptr_ = reinterpret_cast<const T*>(t->data);
+    } else {
+      copy_.resize(t->nbytes / sizeof(T));
+      std::memcpy(copy_.data(), t->data, copy_.size() * sizeof(T));
+      ptr_ = copy_.data();
+    }
+  }
+  const T* data() const { return ptr_; }  // null for an absent tensor
+
+ private:
+  const T* ptr_ = nullptr;
+  std::vector<T> copy_;  // only for a misaligned tensor; its buffer survives moves
+};
 
 std::vector<float> copy_f32(const TensorDesc* t) {
   if (!t) return {};
@@ -21,8 +51,6 @@ std::vector<float> copy_f32(const TensorDesc* t) {
   std::memcpy(v.data(), t->data, t->nbytes);  // file data need not be aligned in memory
   return v;
 }
-
-const float* ptr_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 
 const std::vector<AttrSpec> kConvAttrs = {
     {kStrideH, true, 1, kMaxKernel}, {kStrideW, true, 1, kMaxKernel},
@@ -60,6 +88,9 @@ class ConvBase : public OpImpl {
       g_.kernel_w = static_cast<int>(w->dims[3]);
       weight_ = c.tensor("weight", w->dims);
       c.check_finite(weight_, "weight", false);
+      // Validation read every page; prepare() reads them again one layer at a time, so the
+      // load's peak does not hold all of them at once.
+      release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
     } else {
       g_.in_channels = static_cast<int>(c.attr(kInChannels));
       g_.kernel_h = static_cast<int>(w->dims[1]);
@@ -78,8 +109,8 @@ class ConvBase : public OpImpl {
     const TensorDesc* bias = c.tensor("bias", {oc});
     c.check_finite(scale, "scale", false);
     c.check_finite(bias, "bias", false);
-    scale_ = copy_f32(scale);
-    bias_ = copy_f32(bias);
+    scale_ = TensorView<float>(scale);
+    bias_ = TensorView<float>(bias);
     c.out = {oc, g_.out_h(static_cast<int>(in.h)), g_.out_w(static_cast<int>(in.w)), in.flat};
     if (in.flat && (g_.kernel_h != 1 || g_.kernel_w != 1 || g_.pad_h || g_.pad_w))
       c.fail("a flat (flattened) input only takes a 1x1 unpadded kernel");
@@ -94,8 +125,8 @@ class ConvBase : public OpImpl {
 
   OutputTransform transform() const {
     OutputTransform t;
-    t.scale = ptr_or_null(scale_);
-    t.bias = ptr_or_null(bias_);
+    t.scale = scale_.data();
+    t.bias = bias_.data();
     t.act = act_;
     return t;
   }
@@ -105,13 +136,16 @@ class ConvBase : public OpImpl {
   ConvGeometry g_;
   Activation act_ = Activation::none;
   const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare()
-  std::vector<float> scale_, bias_;
+  TensorView<float> scale_, bias_;  // into the model bytes (copies only when misaligned)
 };
 
 class ConvF32 : public ConvBase {
  public:
   explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
-  void prepare() override { conv_ = std::make_unique<Conv2dF32>(g_, copy_f32(weight_).data()); }
+  // The kernels repack from the model bytes directly; a copy only when they are misaligned.
+  void prepare() override {
+    conv_ = std::make_unique<Conv2dF32>(g_, TensorView<float>(weight_).data(), release_file_pages);
+  }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -123,16 +157,10 @@ class ConvF32 : public ConvBase {
   std::unique_ptr<Conv2dF32> conv_;
 };
 
-std::vector<word_t> copy_bits(const TensorDesc* t) {
-  std::vector<word_t> w(static_cast<size_t>(t->numel()));
-  std::memcpy(w.data(), t->data, t->nbytes);
-  return w;
-}
-
 class ConvWBin : public ConvBase {
  public:
   explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
-  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, copy_bits(weight_).data()); }
+  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -163,10 +191,10 @@ class ConvFBin : public ConvBase {
     // zeros = plain sign when the file has no thresholds; empty flips = none
     rule_.thr = thr ? copy_f32(thr) : std::vector<float>(static_cast<size_t>(ic), 0.0f);
     if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
-    bn_scale_ = copy_f32(bn_scale);
-    bn_shift_ = copy_f32(bn_shift);
+    bn_scale_ = TensorView<float>(bn_scale);
+    bn_shift_ = TensorView<float>(bn_shift);
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, copy_bits(weight_).data()); }
+  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
@@ -225,7 +253,7 @@ class ConvFBin : public ConvBase {
  private:
   bool input_scale_ = false;
   BitRule rule_;
-  std::vector<float> bn_scale_, bn_shift_;
+  TensorView<float> bn_scale_, bn_shift_;
   std::unique_ptr<BConv2d> conv_;
 };
 
