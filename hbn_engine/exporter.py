@@ -228,6 +228,8 @@ class _Lowering:
             # max(0, x) + s * min(0, x) is PReLU with one shared slope: the same float ops.
             return self._emit(node, "prelu", [x], name,
                               params={"slope": np.array([m.negative_slope], dtype=np.float32)})
+        if isinstance(m, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh(0, 6)
+            return self._clamp(node, x, name, m.min_val, m.max_val)
         if isinstance(m, nn.MaxPool2d):
             if m.dilation not in (1, (1, 1)) or m.return_indices:
                 raise ExportError(f"module {name} (MaxPool2d): dilation/return_indices unsupported")
@@ -340,6 +342,25 @@ class _Lowering:
             raise ExportError(f"{name}: softmax only over dim 1 (channels), got dim={dim}")
         self._emit(node, "softmax", [x], name)
 
+    def _clamp(self, node: fx.Node, x: str, name: str, lo: Any, hi: Any) -> None:
+        """torch.clamp / Hardtanh / ReLU6 with constant bounds (either may be None)."""
+        for what, v in (("min", lo), ("max", hi)):
+            if v is not None and (isinstance(v, (fx.Node, torch.Tensor)) or isinstance(v, bool)
+                                  or not isinstance(v, (int, float))):
+                raise ExportError(f"{name}: clamp {what} must be a Python number, got {v!r}")
+        if lo is None and hi is None:
+            raise ExportError(f"{name}: clamp needs min or max")
+        attrs: dict[str, float] = {}
+        for key, v in (("min", lo), ("max", hi)):
+            if v is not None:
+                f32 = np.float32(v)  # torch casts a scalar bound to the tensor's float32
+                if not np.isfinite(f32):
+                    raise ExportError(f"{name}: clamp {key}={v!r} is not a finite float32")
+                attrs[key] = float(f32)
+        if lo is not None and hi is not None and attrs["min"] > attrs["max"]:
+            raise ExportError(f"{name}: clamp with min > max ({lo!r} > {hi!r}) is not supported")
+        self._emit(node, "clamp", [x], name, attrs=attrs)
+
     def _function(self, node: fx.Node) -> None:
         f, a, kw = node.target, node.args, node.kwargs
         name = node.name
@@ -362,6 +383,19 @@ class _Lowering:
             return self._flatten(node, self._in(a[0], node), name, start, end)
         if f in (F.relu, torch.relu):
             return self._emit(node, "relu", [self._in(a[0], node)], name)
+        if f in (F.hardtanh, F.hardtanh_):
+            args = self._fargs(a, kw, ("input", "min_val", "max_val", "inplace"),
+                               {"min_val": -1.0, "max_val": 1.0})
+            return self._clamp(node, self._in(a[0], node), name, args["min_val"], args["max_val"])
+        if f is F.relu6:
+            return self._clamp(node, self._in(a[0], node), name, 0.0, 6.0)
+        if f in (torch.clamp, torch.clip, torch.clamp_, torch.clip_):
+            args = self._fargs(a, kw, ("input", "min", "max"), {"min": None, "max": None})
+            return self._clamp(node, self._in(a[0], node), name, args["min"], args["max"])
+        if f in (torch.clamp_min, torch.clamp_max):
+            bound = a[1] if len(a) > 1 else kw.get("min", kw.get("max"))
+            lo, hi = (bound, None) if f is torch.clamp_min else (None, bound)
+            return self._clamp(node, self._in(a[0], node), name, lo, hi)
         if f in (F.dropout, F.dropout2d):
             return self._alias(node, self._in(a[0], node))
         if f is F.max_pool2d:
@@ -434,6 +468,13 @@ class _Lowering:
                     self._emit(node, "flatten", [self.value_of[node]], name)
                 return
             raise ExportError(f"{name}: mean over dims {dims} is not supported")
+        if meth in ("clamp", "clip", "clamp_", "clip_"):
+            args = self._fargs(a, node.kwargs, ("self", "min", "max"), {"min": None, "max": None})
+            return self._clamp(node, x, name, args["min"], args["max"])
+        if meth in ("clamp_min", "clamp_min_", "clamp_max", "clamp_max_"):
+            bound = a[1] if len(a) > 1 else node.kwargs.get("min", node.kwargs.get("max"))
+            lo, hi = (bound, None) if meth.startswith("clamp_min") else (None, bound)
+            return self._clamp(node, x, name, lo, hi)
         if meth in ("softmax",):
             dim = a[1] if len(a) > 1 else node.kwargs.get("dim")
             return self._softmax(node, x, name, dim)

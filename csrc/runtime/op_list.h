@@ -23,7 +23,8 @@
   X(11, softmax)            \
   X(12, lrn)                \
   X(13, batchnorm)           \
-  X(14, prelu)
+  X(14, prelu)              \
+  X(15, clamp)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
@@ -44,7 +45,9 @@
   X(15, kAlpha, alpha, f64)                        \
   X(16, kBeta, beta, f64)                          \
   X(17, kK, k, f64)                                \
-  X(18, kLinear, linear, i64)
+  X(18, kLinear, linear, i64)                      \
+  X(19, kMin, min, f64)                            \
+  X(20, kMax, max, f64)
 
 namespace hbn {
 
