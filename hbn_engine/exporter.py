@@ -246,6 +246,8 @@ class _Lowering:
             return self._flatten(node, x, name, m.start_dim, m.end_dim)
         if isinstance(m, nn.Softmax):
             return self._softmax(node, x, name, m.dim)
+        if isinstance(m, nn.LogSoftmax):
+            return self._softmax(node, x, name, m.dim, "log_softmax")
         if isinstance(m, nn.LocalResponseNorm):
             return self._emit(node, "lrn", [x], name, attrs={
                 "size": int(m.size), "alpha": float(m.alpha), "beta": float(m.beta),
@@ -336,11 +338,16 @@ class _Lowering:
                               f"(start_dim=1), got start_dim={start}, end_dim={end}")
         self._emit(node, "flatten", [x], name)
 
-    def _softmax(self, node: fx.Node, x: str, name: str, dim: Optional[int]) -> None:
+    def _softmax(self, node: fx.Node, x: str, name: str, dim: Optional[int],
+                 type_: str = "softmax", dtype: Any = None) -> None:
         rank = self.rank[x]
+        if dim is None and rank in (2, 4):
+            dim = 1  # torch's implicit dim for 2-D and 4-D inputs (it warns about it)
         if dim is None or dim not in (1, 1 - rank):
-            raise ExportError(f"{name}: softmax only over dim 1 (channels), got dim={dim}")
-        self._emit(node, "softmax", [x], name)
+            raise ExportError(f"{name}: {type_} only over dim 1 (channels), got dim={dim}")
+        if dtype is not None:
+            raise ExportError(f"{name}: {type_} with dtype={dtype} is not supported")
+        self._emit(node, type_, [x], name)
 
     def _clamp(self, node: fx.Node, x: str, name: str, lo: Any, hi: Any) -> None:
         """torch.clamp / Hardtanh / ReLU6 with constant bounds (either may be None)."""
@@ -419,9 +426,13 @@ class _Lowering:
                               args["count_include_pad"])
         if f is F.adaptive_avg_pool2d:
             return self._adaptive(node, self._in(a[0], node), name)
-        if f in (F.softmax, torch.softmax):
-            dim = a[1] if len(a) > 1 else kw.get("dim")
-            return self._softmax(node, self._in(a[0], node), name, dim)
+        if f in (F.softmax, torch.softmax, F.log_softmax, torch.log_softmax):
+            type_ = "softmax" if f in (F.softmax, torch.softmax) else "log_softmax"
+            names = ("input", "dim", "_stacklevel", "dtype") if f in (F.softmax, F.log_softmax) \
+                else ("input", "dim", "dtype")
+            args = self._fargs(a, kw, names, {"dim": None, "dtype": None})
+            return self._softmax(node, self._in(a[0], node), name, args["dim"], type_,
+                                 args["dtype"])
         raise ExportError(f"unsupported function {getattr(f, '__module__', '')}."
                           f"{getattr(f, '__name__', f)} at node {name}")
 
@@ -475,9 +486,10 @@ class _Lowering:
             bound = a[1] if len(a) > 1 else node.kwargs.get("min", node.kwargs.get("max"))
             lo, hi = (bound, None) if meth.startswith("clamp_min") else (None, bound)
             return self._clamp(node, x, name, lo, hi)
-        if meth in ("softmax",):
-            dim = a[1] if len(a) > 1 else node.kwargs.get("dim")
-            return self._softmax(node, x, name, dim)
+        if meth in ("softmax", "log_softmax"):
+            args = self._fargs(a, node.kwargs, ("self", "dim", "dtype"),
+                               {"dim": None, "dtype": None})
+            return self._softmax(node, x, name, args["dim"], meth, args["dtype"])
         raise ExportError(f"unsupported tensor method .{meth}() at node {name}")
 
 

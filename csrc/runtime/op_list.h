@@ -24,7 +24,8 @@
   X(12, lrn)                \
   X(13, batchnorm)           \
   X(14, prelu)              \
-  X(15, clamp)
+  X(15, clamp)              \
+  X(16, log_softmax)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \

@@ -511,7 +511,7 @@ IDIOMS: list[Idiom] = [
           {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("relu6_one_sided_clamp", lambda: Functional(lambda x: F.relu6(x).clamp(max=2.5)), S,
           {"stem.conv": "fprec", "head.fc": "fprec"}),
-    Idiom("log_softmax", LogSoftmaxHead, S, refuse=r"node log_softmax .*log_softmax"),
+    Idiom("log_softmax", LogSoftmaxHead, S, {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("constant_pad", lambda: Simple(nn.ConstantPad2d(1, 0.0)), S,
           refuse=r"node op .*constant padding"),
     Idiom("grouped_binary_conv", GroupedBinary, S, refuse=r"node conv2d.*groups=2.*phase 2"),
