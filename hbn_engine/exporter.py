@@ -228,6 +228,8 @@ class _Lowering:
             # max(0, x) + s * min(0, x) is PReLU with one shared slope: the same float ops.
             return self._emit(node, "prelu", [x], name,
                               params={"slope": np.array([m.negative_slope], dtype=np.float32)})
+        if isinstance(m, nn.ConstantPad2d):  # nn.ZeroPad2d is a ConstantPad2d(p, 0.0)
+            return self._pad(node, x, name, m.padding, m.value)
         if isinstance(m, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh(0, 6)
             return self._clamp(node, x, name, m.min_val, m.max_val)
         if isinstance(m, nn.MaxPool2d):
@@ -368,6 +370,30 @@ class _Lowering:
             raise ExportError(f"{name}: clamp with min > max ({lo!r} > {hi!r}) is not supported")
         self._emit(node, "clamp", [x], name, attrs=attrs)
 
+    def _pad(self, node: fx.Node, x: str, name: str, pad: Any, value: Any) -> None:
+        """Constant padding of W (2 widths) or W and H (4), torch's (left, right, top, bottom)."""
+        self._need_rank(node, x, 4, name, "constant pad")
+        pad = tuple(pad) if isinstance(pad, (tuple, list)) else pad
+        if not (isinstance(pad, tuple) and len(pad) in (2, 4)
+                and all(isinstance(p, int) and not isinstance(p, bool) for p in pad)):
+            raise ExportError(f"{name}: constant padding of H / W only (2 or 4 integer widths), "
+                              f"got pad={pad!r}")
+        if any(p < 0 for p in pad):
+            raise ExportError(f"{name}: negative padding (cropping) is not supported: {pad!r}")
+        left, right, top, bottom = (tuple(pad) + (0, 0))[:4]
+        value = 0.0 if value is None else value
+        if isinstance(value, (fx.Node, torch.Tensor)) or isinstance(value, bool) \
+                or not isinstance(value, (int, float)):
+            raise ExportError(f"{name}: pad value must be a Python number, got {value!r}")
+        if not np.isfinite(np.float32(value)):
+            raise ExportError(f"{name}: pad value {value!r} is not a finite float32 (an -inf pad "
+                              "before a max-pool is not supported)")
+        attrs: dict[str, Union[int, float]] = {"pad_top": top, "pad_bottom": bottom,
+                                               "pad_left": left, "pad_right": right}
+        if value != 0:
+            attrs["value"] = float(np.float32(value))
+        self._emit(node, "pad", [x], name, attrs=attrs)
+
     def _function(self, node: fx.Node) -> None:
         f, a, kw = node.target, node.args, node.kwargs
         name = node.name
@@ -390,6 +416,13 @@ class _Lowering:
             return self._flatten(node, self._in(a[0], node), name, start, end)
         if f in (F.relu, torch.relu):
             return self._emit(node, "relu", [self._in(a[0], node)], name)
+        if f is F.pad:
+            args = self._fargs(a, kw, ("input", "pad", "mode", "value"),
+                               {"mode": "constant", "value": None})
+            if args["mode"] != "constant":
+                raise ExportError(f"{name}: F.pad mode={args['mode']!r} is not supported "
+                                  "(only 'constant')")
+            return self._pad(node, self._in(a[0], node), name, args["pad"], args["value"])
         if f in (F.hardtanh, F.hardtanh_):
             args = self._fargs(a, kw, ("input", "min_val", "max_val", "inplace"),
                                {"min_val": -1.0, "max_val": 1.0})
@@ -493,6 +526,15 @@ class _Lowering:
         raise ExportError(f"unsupported tensor method .{meth}() at node {name}")
 
 
+def _pad_folds(pad: _IROp, conv: _IROp) -> bool:
+    """Whether a pad op is exactly the conv's own (symmetric, zero) padding grown."""
+    a = pad.attrs
+    return (a.get("value", 0.0) == 0.0 and not conv.attrs.get("linear", 0)
+            and a["pad_top"] == a["pad_bottom"] and a["pad_left"] == a["pad_right"]
+            and conv.attrs["pad_h"] + a["pad_top"] <= 64
+            and conv.attrs["pad_w"] + a["pad_left"] <= 64)
+
+
 def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
     """Fold BN into a preceding conv and ReLU into a preceding conv/add/affine when the
     producer's result has no other consumer."""
@@ -519,6 +561,15 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
                                   + b).astype(np.float32)
             rename[op.out] = src.out
             continue
+        if op.type in ("conv_f32", "conv_wbin") and src is not None and src.type == "pad" \
+                and consumers.get(src.out, 0) == 1 and src.out != output \
+                and _pad_folds(src, op):
+            # Zero padding before a float-input conv is the conv's own zero padding: the padded
+            # taps add exact zeros either way. (Not conv_fbin: it binarizes its input, and a
+            # padded 0 would become +1 where its own padding adds nothing.)
+            op.attrs["pad_h"] += src.attrs["pad_top"]
+            op.attrs["pad_w"] += src.attrs["pad_left"]
+            op.inputs = [src.inputs[0]] + op.inputs[1:]
         if op.type == "relu" and sole and (src.type.startswith("conv_")
                                            or src.type in ("add", "batchnorm")) \
                 and src.attrs.get("act", 0) == 0:

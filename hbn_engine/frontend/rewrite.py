@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass
@@ -821,9 +822,43 @@ class Normalizer:
             if conv is not None:
                 self._layer(conv)
 
+    def zero_pad(self, n: fx.Node) -> Optional[tuple[fx.Node, tuple[int, int]]]:
+        """(input, (top, left)) of a symmetric constant-0 padding of H / W (ConstantPad2d,
+        ZeroPad2d, F.pad)."""
+        m = self.module(n)
+        if isinstance(m, nn.ConstantPad2d):
+            pad, value = tuple(m.padding), m.value
+        elif n.op == "call_function" and n.target is F.pad:
+            kw = dict(zip(("input", "pad", "mode", "value"), n.args), **n.kwargs)
+            if kw.get("mode", "constant") != "constant":
+                return None
+            pad, value = kw.get("pad"), kw.get("value")
+            value = 0.0 if value is None else value
+        else:
+            return None
+        if not isinstance(pad, (tuple, list)) or len(pad) not in (2, 4) \
+                or not all(isinstance(p, int) and p >= 0 for p in pad) \
+                or not isinstance(value, (int, float)) or value != 0:
+            return None
+        left, right, top, bottom = (tuple(pad) + (0, 0))[:4]
+        if left != right or top != bottom:
+            return None
+        return n.args[0], (top, left)
+
     def _layer(self, c: _Conv) -> None:
         binw, why_w = self.pm_alpha(c.weight)
         sign = self.find_sign(c.x)
+        zp = self.zero_pad(c.x) if sign is None and not c.linear else None
+        if zp is not None and isinstance(zp[0], fx.Node):
+            # sign(x) -> zero pad -> conv: torch's padded zeros add nothing to the +-1 dot
+            # product, exactly as the FullBin conv's own padding does; so the pad becomes the
+            # conv's padding. (A zero pad *before* the sign is another matter: sign(0) = 0 there
+            # is the model's semantics, handled by the sign rules, and is not folded.)
+            s2 = self.find_sign(zp[0])
+            ph, pw = c.padding[0] + zp[1][0], c.padding[1] + zp[1][1]
+            if s2 is not None and binw is not None and max(ph, pw) <= 64:
+                c = dataclasses.replace(c, x=zp[0], padding=(ph, pw))
+                sign = s2
         unsupported = c.groups != 1 or c.dilation != (1, 1)
         if unsupported and (sign is not None or binw is not None or not c.module):
             raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise or "
