@@ -195,15 +195,19 @@ class _Lowering:
             type_, attrs, params = m.hbn_op()
             return self._emit(node, type_, [x], name, attrs=attrs, params=params)
         if isinstance(m, nn.Conv2d):
-            if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
+            if tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
                     or isinstance(m.padding, str):
-                raise ExportError(f"module {name} (Conv2d): groups, dilation, string padding and "
+                raise ExportError(f"module {name} (Conv2d): dilation, string padding and "
                                   "non-zero padding modes are not supported")
             params = {"weight": _np(m.weight).astype(np.float32)}
             if m.bias is not None:
                 params["bias"] = _np(m.bias).astype(np.float32)
-            return self._emit(node, "conv_f32", [x], name, attrs=self._conv_attrs(m.stride, m.padding),
-                              params=params)
+            attrs = self._conv_attrs(m.stride, m.padding)
+            if m.groups != 1:  # grouped / depthwise: its own op (one GEMM per group or direct)
+                self._need_rank(node, x, 4, name, "grouped Conv2d")
+                return self._emit(node, "conv_grouped_f32", [x], name,
+                                  attrs={**attrs, "groups": int(m.groups)}, params=params)
+            return self._emit(node, "conv_f32", [x], name, attrs=attrs, params=params)
         if isinstance(m, nn.Linear):
             self._need_rank(node, x, 2, name, "Linear")
             params = {"weight": _np(m.weight).astype(np.float32)[:, :, None, None]}
@@ -561,7 +565,8 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
                                   + b).astype(np.float32)
             rename[op.out] = src.out
             continue
-        if op.type in ("conv_f32", "conv_wbin") and src is not None and src.type == "pad" \
+        if op.type in ("conv_f32", "conv_wbin", "conv_grouped_f32") and src is not None \
+                and src.type == "pad" \
                 and consumers.get(src.out, 0) == 1 and src.out != output \
                 and _pad_folds(src, op):
             # Zero padding before a float-input conv is the conv's own zero padding: the padded

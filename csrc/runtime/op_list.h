@@ -26,7 +26,8 @@
   X(14, prelu)              \
   X(15, clamp)              \
   X(16, log_softmax)        \
-  X(17, pad)
+  X(17, pad)                \
+  X(18, conv_grouped_f32)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
@@ -54,7 +55,8 @@
   X(22, kPadBottom, pad_bottom, i64)               \
   X(23, kPadLeft, pad_left, i64)                   \
   X(24, kPadRight, pad_right, i64)                 \
-  X(25, kValue, value, f64)
+  X(25, kValue, value, f64)                        \
+  X(26, kGroups, groups, i64)
 
 namespace hbn {
 

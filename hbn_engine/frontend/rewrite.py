@@ -859,11 +859,21 @@ class Normalizer:
             if s2 is not None and binw is not None and max(ph, pw) <= 64:
                 c = dataclasses.replace(c, x=zp[0], padding=(ph, pw))
                 sign = s2
-        unsupported = c.groups != 1 or c.dilation != (1, 1)
-        if unsupported and (sign is not None or binw is not None or not c.module):
-            raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise or "
-                              f"dilated convolution (groups={c.groups}, dilation={c.dilation}) "
-                              "is not an engine op yet (issue 12 phase 2)")
+        if c.dilation != (1, 1) and (sign is not None or binw is not None or not c.module):
+            raise ExportError(f"layer {c.name} (node {c.node.name}): dilated convolution "
+                              f"(dilation={c.dilation}) is not an engine op yet")
+        if c.groups != 1 and sign is not None:
+            raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise "
+                              f"convolution (groups={c.groups}) on a binarized input "
+                              f"({sign.info.what}): binary grouped convs are not an engine op "
+                              "(the float grouped conv would need a standalone sign op)")
+        if c.groups != 1 and binw is not None:
+            # no binary grouped kernel: +-alpha weights in a grouped conv (a depthwise 1x1
+            # is always "+-alpha") run exactly as a float grouped conv
+            binw = None
+        if c.groups != 1:
+            why_w = (f"grouped / depthwise conv (groups={c.groups}): float, the engine's "
+                     "conv_grouped_f32")
         if sign is not None and binw is None:
             raise ExportError(f"layer {c.name} (node {c.node.name}): its input is binarized "
                               f"({sign.info.what}) but its weights are not +-alpha per output "
@@ -879,14 +889,16 @@ class Normalizer:
                 c.name, "wbin", "float input; weights are " + self._alpha_text(binw)))
             return
         self.report.layers.append(LayerReport(
-            c.name, "fprec", f"weights are not +-alpha per output channel: {why_w}"))
+            c.name, "fprec", why_w if c.groups != 1 else
+            f"weights are not +-alpha per output channel: {why_w}"))
         if not c.module:
             layer: nn.Module
             if c.linear:
                 layer = nn.Linear(c.weight.shape[1], c.weight.shape[0], bias=c.bias is not None)
             else:
-                layer = nn.Conv2d(c.weight.shape[1], c.weight.shape[0], tuple(c.weight.shape[2:]),
-                                  c.stride, c.padding, bias=c.bias is not None)
+                layer = nn.Conv2d(c.weight.shape[1] * c.groups, c.weight.shape[0],
+                                  tuple(c.weight.shape[2:]), c.stride, c.padding,
+                                  groups=c.groups, bias=c.bias is not None)
             with torch.no_grad():
                 layer.weight.copy_(c.weight)
                 if c.bias is not None:

@@ -455,6 +455,34 @@ class GroupedBinary(nn.Module):
                                   groups=2))
 
 
+class GroupedFloat(nn.Module):
+    """The original AlexNet's two-group float conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv = nn.Conv2d(8, 12, 3, padding=1, groups=2)
+        self.head = Head(12)
+
+    def forward(self, x):
+        return self.head(F.relu(self.conv(F.relu(self.stem(x)))))
+
+
+class DepthwiseFloat(nn.Module):
+    """ReActNet-MobileNet's float depthwise-separable block (depthwise 3x3, pointwise 1x1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.pw = nn.Conv2d(8, 16, 1)
+        self.head = Head(16)
+
+    def forward(self, x):
+        return self.head(self.pw(F.relu6(self.bn(self.dw(self.stem(x))))))
+
+
 class ArithmeticSign(nn.Module):
     """The sign written as arithmetic in forward: (x >= 0).float() * 2 - 1, and Bi-Real's
     detach trick inlined (no module, no autograd.Function)."""
@@ -516,7 +544,12 @@ IDIOMS: list[Idiom] = [
           {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("f_pad_value", lambda: Functional(lambda x: F.pad(x, (2, 0, 1, 1), value=-0.5)), S,
           {"stem.conv": "fprec", "head.fc": "fprec"}),
-    Idiom("grouped_binary_conv", GroupedBinary, S, refuse=r"node conv2d.*groups=2.*phase 2"),
+    Idiom("grouped_binary_conv", GroupedBinary, S,
+          refuse=r"node conv2d.*groups=2.*binarized.*binary grouped convs are not an engine op"),
+    Idiom("alexnet_grouped_float_conv", GroupedFloat, S,
+          {"stem.conv": "fprec", "conv": "fprec", "head.fc": "fprec"}),
+    Idiom("mobilenet_depthwise_float_conv", DepthwiseFloat, S,
+          {"stem.conv": "fprec", "dw": "fprec", "pw": "fprec", "head.fc": "fprec"}),
     Idiom("xnor_k_in_forward", XnorK, S, {"conv": "fbin"}),
     Idiom("xnor_k_as_constant_conv", lambda: XnorK("conv"), S, {"conv": "fbin"}),
     Idiom("xnor_k_other_window", lambda: XnorK("other"), S,
