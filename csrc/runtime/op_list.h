@@ -27,7 +27,8 @@
   X(15, clamp)              \
   X(16, log_softmax)        \
   X(17, pad)                \
-  X(18, conv_grouped_f32)
+  X(18, conv_grouped_f32)   \
+  X(19, sign)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
@@ -56,7 +57,9 @@
   X(23, kPadLeft, pad_left, i64)                   \
   X(24, kPadRight, pad_right, i64)                 \
   X(25, kValue, value, f64)                        \
-  X(26, kGroups, groups, i64)
+  X(26, kGroups, groups, i64)                      \
+  X(27, kZero, zero, i64)                          \
+  X(28, kThreshold, threshold, f64)
 
 namespace hbn {
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from hbn_engine.exporter import ExportError
-from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine
+from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine, SignActivation
 from hbn_engine.frontend.report import ExportReport, LayerReport
 from hbn_engine.frontend.signs import SignInfo, probe_sign
 from hbn_engine.frontend.trace import ConcreteTracer
@@ -60,6 +60,7 @@ _ELEMENTWISE_METHODS = {"add", "sub", "mul", "div", "neg", "ge", "gt", "le", "lt
                         "detach", "clone", "contiguous", "__and__", "__or__", "__invert__",
                         "logical_and", "logical_or", "logical_not", "int", "bool"}
 _CLAMP_FNS = {torch.clamp, torch.clip, torch.clamp_}
+FRONTEND_LEAVES_SKIP = (SignActivation, ChannelAffine, BinaryConv)
 _PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout1d)
 _MAXPOOL = (nn.MaxPool2d,)
 _AVGPOOL = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
@@ -821,6 +822,36 @@ class Normalizer:
             conv = self.conv_of(n)
             if conv is not None:
                 self._layer(conv)
+        self.prune()
+        self.standalone_signs()
+
+    def standalone_signs(self) -> None:
+        """A sign-like op still used once the binary layers took theirs (a float layer whose
+        weights are not +-alpha, a residual add of the binarized tensor, ...) becomes the
+        engine's standalone sign with the model's value at 0, so nothing about sign(0) is
+        approximated."""
+        for n in list(self.graph.nodes):
+            if not n.users or n.op in ("placeholder", "output", "get_attr") \
+                    or isinstance(self.module(n), FRONTEND_LEAVES_SKIP):
+                continue
+            s = self.sign_of(n)
+            if s is None:
+                continue
+            u, info, offset = s
+            if info.zero is None:
+                raise ExportError(f"node {n.name} ({info.what}) feeds {', '.join(map(str, n.users))}: "
+                                  "it gives different values at +0.0 and -0.0, which a "
+                                  "standalone sign cannot reproduce")
+            if np.float32(offset) != offset:
+                raise ExportError(f"node {n.name} ({info.what}): its threshold {offset!r} is not "
+                                  "a float32 value")
+            name = self._name_for(n, False)
+            self._add_leaf(n, SignActivation(info.zero, offset), u, name)
+            note = f"{name}: {info.what} feeds a float op: the engine's standalone sign " \
+                   f"(value {info.zero} at {'0' if offset == 0 else offset})"
+            if info.deviation:
+                note += f"; the model's is sign to within {info.deviation:.1e}"
+            self.report.notes.append(note)
 
     def zero_pad(self, n: fx.Node) -> Optional[tuple[fx.Node, tuple[int, int]]]:
         """(input, (top, left)) of a symmetric constant-0 padding of H / W (ConstantPad2d,
@@ -875,10 +906,11 @@ class Normalizer:
             why_w = (f"grouped / depthwise conv (groups={c.groups}): float, the engine's "
                      "conv_grouped_f32")
         if sign is not None and binw is None:
-            raise ExportError(f"layer {c.name} (node {c.node.name}): its input is binarized "
-                              f"({sign.info.what}) but its weights are not +-alpha per output "
-                              f"channel ({why_w}); a float layer on binarized inputs needs a "
-                              "standalone sign op (issue 12 phase 2)")
+            # a float layer on a binarized input: the sign stays, as the standalone sign op
+            # (standalone_signs), and the layer is float
+            why_w = (f"{why_w}; its input is binarized ({sign.info.what}): a float layer on the "
+                     "standalone sign's +-1 output")
+            sign = None
         if sign is not None:
             return self._fullbin(c, sign, binw)
         if binw is not None:

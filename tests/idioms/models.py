@@ -443,6 +443,21 @@ class SignIntoFloat(nn.Module):
         return self.head(self.conv(torch.sign(self.stem(x))))
 
 
+class SignIntoResidual(nn.Module):
+    """The binarized tensor used twice: by a binary conv and, as +-1 floats, in a residual
+    add (the standalone sign keeps torch.sign(0) = 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv = HardBinaryConv(8, 8)
+        self.head = Head(8)
+
+    def forward(self, x):
+        s = torch.sign(self.stem(x))
+        return self.head(self.conv(s) + s)
+
+
 class GroupedBinary(nn.Module):
     def __init__(self):
         super().__init__()
@@ -556,6 +571,6 @@ IDIOMS: list[Idiom] = [
           refuse=r"node mul\w* .*product of two tensors"),
     Idiom("data_dependent_control_flow", DataFlow, S,
           refuse=r"node gt .*control flow on a value computed from the model input"),
-    Idiom("sign_into_float_conv", SignIntoFloat, S,
-          refuse=r"layer conv .*binarized.*not \+-alpha.*standalone sign op"),
+    Idiom("sign_into_float_conv", SignIntoFloat, S, {"stem.conv": "fprec", "conv": "fprec"}),
+    Idiom("sign_into_residual_add", SignIntoResidual, S, {"conv": "fbin"}),
 ]
