@@ -195,15 +195,19 @@ class _Lowering:
             type_, attrs, params = m.hbn_op()
             return self._emit(node, type_, [x], name, attrs=attrs, params=params)
         if isinstance(m, nn.Conv2d):
-            if m.groups != 1 or tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
+            if tuple(m.dilation) != (1, 1) or m.padding_mode != "zeros" \
                     or isinstance(m.padding, str):
-                raise ExportError(f"module {name} (Conv2d): groups, dilation, string padding and "
+                raise ExportError(f"module {name} (Conv2d): dilation, string padding and "
                                   "non-zero padding modes are not supported")
             params = {"weight": _np(m.weight).astype(np.float32)}
             if m.bias is not None:
                 params["bias"] = _np(m.bias).astype(np.float32)
-            return self._emit(node, "conv_f32", [x], name, attrs=self._conv_attrs(m.stride, m.padding),
-                              params=params)
+            attrs = self._conv_attrs(m.stride, m.padding)
+            if m.groups != 1:  # grouped / depthwise: its own op (one GEMM per group or direct)
+                self._need_rank(node, x, 4, name, "grouped Conv2d")
+                return self._emit(node, "conv_grouped_f32", [x], name,
+                                  attrs={**attrs, "groups": int(m.groups)}, params=params)
+            return self._emit(node, "conv_f32", [x], name, attrs=attrs, params=params)
         if isinstance(m, nn.Linear):
             self._need_rank(node, x, 2, name, "Linear")
             params = {"weight": _np(m.weight).astype(np.float32)[:, :, None, None]}
@@ -228,6 +232,10 @@ class _Lowering:
             # max(0, x) + s * min(0, x) is PReLU with one shared slope: the same float ops.
             return self._emit(node, "prelu", [x], name,
                               params={"slope": np.array([m.negative_slope], dtype=np.float32)})
+        if isinstance(m, nn.ConstantPad2d):  # nn.ZeroPad2d is a ConstantPad2d(p, 0.0)
+            return self._pad(node, x, name, m.padding, m.value)
+        if isinstance(m, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh(0, 6)
+            return self._clamp(node, x, name, m.min_val, m.max_val)
         if isinstance(m, nn.MaxPool2d):
             if m.dilation not in (1, (1, 1)) or m.return_indices:
                 raise ExportError(f"module {name} (MaxPool2d): dilation/return_indices unsupported")
@@ -244,6 +252,8 @@ class _Lowering:
             return self._flatten(node, x, name, m.start_dim, m.end_dim)
         if isinstance(m, nn.Softmax):
             return self._softmax(node, x, name, m.dim)
+        if isinstance(m, nn.LogSoftmax):
+            return self._softmax(node, x, name, m.dim, "log_softmax")
         if isinstance(m, nn.LocalResponseNorm):
             return self._emit(node, "lrn", [x], name, attrs={
                 "size": int(m.size), "alpha": float(m.alpha), "beta": float(m.beta),
@@ -334,11 +344,59 @@ class _Lowering:
                               f"(start_dim=1), got start_dim={start}, end_dim={end}")
         self._emit(node, "flatten", [x], name)
 
-    def _softmax(self, node: fx.Node, x: str, name: str, dim: Optional[int]) -> None:
+    def _softmax(self, node: fx.Node, x: str, name: str, dim: Optional[int],
+                 type_: str = "softmax", dtype: Any = None) -> None:
         rank = self.rank[x]
+        if dim is None and rank in (2, 4):
+            dim = 1  # torch's implicit dim for 2-D and 4-D inputs (it warns about it)
         if dim is None or dim not in (1, 1 - rank):
-            raise ExportError(f"{name}: softmax only over dim 1 (channels), got dim={dim}")
-        self._emit(node, "softmax", [x], name)
+            raise ExportError(f"{name}: {type_} only over dim 1 (channels), got dim={dim}")
+        if dtype is not None:
+            raise ExportError(f"{name}: {type_} with dtype={dtype} is not supported")
+        self._emit(node, type_, [x], name)
+
+    def _clamp(self, node: fx.Node, x: str, name: str, lo: Any, hi: Any) -> None:
+        """torch.clamp / Hardtanh / ReLU6 with constant bounds (either may be None)."""
+        for what, v in (("min", lo), ("max", hi)):
+            if v is not None and (isinstance(v, (fx.Node, torch.Tensor)) or isinstance(v, bool)
+                                  or not isinstance(v, (int, float))):
+                raise ExportError(f"{name}: clamp {what} must be a Python number, got {v!r}")
+        if lo is None and hi is None:
+            raise ExportError(f"{name}: clamp needs min or max")
+        attrs: dict[str, float] = {}
+        for key, v in (("min", lo), ("max", hi)):
+            if v is not None:
+                f32 = np.float32(v)  # torch casts a scalar bound to the tensor's float32
+                if not np.isfinite(f32):
+                    raise ExportError(f"{name}: clamp {key}={v!r} is not a finite float32")
+                attrs[key] = float(f32)
+        if lo is not None and hi is not None and attrs["min"] > attrs["max"]:
+            raise ExportError(f"{name}: clamp with min > max ({lo!r} > {hi!r}) is not supported")
+        self._emit(node, "clamp", [x], name, attrs=attrs)
+
+    def _pad(self, node: fx.Node, x: str, name: str, pad: Any, value: Any) -> None:
+        """Constant padding of W (2 widths) or W and H (4), torch's (left, right, top, bottom)."""
+        self._need_rank(node, x, 4, name, "constant pad")
+        pad = tuple(pad) if isinstance(pad, (tuple, list)) else pad
+        if not (isinstance(pad, tuple) and len(pad) in (2, 4)
+                and all(isinstance(p, int) and not isinstance(p, bool) for p in pad)):
+            raise ExportError(f"{name}: constant padding of H / W only (2 or 4 integer widths), "
+                              f"got pad={pad!r}")
+        if any(p < 0 for p in pad):
+            raise ExportError(f"{name}: negative padding (cropping) is not supported: {pad!r}")
+        left, right, top, bottom = (tuple(pad) + (0, 0))[:4]
+        value = 0.0 if value is None else value
+        if isinstance(value, (fx.Node, torch.Tensor)) or isinstance(value, bool) \
+                or not isinstance(value, (int, float)):
+            raise ExportError(f"{name}: pad value must be a Python number, got {value!r}")
+        if not np.isfinite(np.float32(value)):
+            raise ExportError(f"{name}: pad value {value!r} is not a finite float32 (an -inf pad "
+                              "before a max-pool is not supported)")
+        attrs: dict[str, Union[int, float]] = {"pad_top": top, "pad_bottom": bottom,
+                                               "pad_left": left, "pad_right": right}
+        if value != 0:
+            attrs["value"] = float(np.float32(value))
+        self._emit(node, "pad", [x], name, attrs=attrs)
 
     def _function(self, node: fx.Node) -> None:
         f, a, kw = node.target, node.args, node.kwargs
@@ -362,6 +420,26 @@ class _Lowering:
             return self._flatten(node, self._in(a[0], node), name, start, end)
         if f in (F.relu, torch.relu):
             return self._emit(node, "relu", [self._in(a[0], node)], name)
+        if f is F.pad:
+            args = self._fargs(a, kw, ("input", "pad", "mode", "value"),
+                               {"mode": "constant", "value": None})
+            if args["mode"] != "constant":
+                raise ExportError(f"{name}: F.pad mode={args['mode']!r} is not supported "
+                                  "(only 'constant')")
+            return self._pad(node, self._in(a[0], node), name, args["pad"], args["value"])
+        if f in (F.hardtanh, F.hardtanh_):
+            args = self._fargs(a, kw, ("input", "min_val", "max_val", "inplace"),
+                               {"min_val": -1.0, "max_val": 1.0})
+            return self._clamp(node, self._in(a[0], node), name, args["min_val"], args["max_val"])
+        if f is F.relu6:
+            return self._clamp(node, self._in(a[0], node), name, 0.0, 6.0)
+        if f in (torch.clamp, torch.clip, torch.clamp_, torch.clip_):
+            args = self._fargs(a, kw, ("input", "min", "max"), {"min": None, "max": None})
+            return self._clamp(node, self._in(a[0], node), name, args["min"], args["max"])
+        if f in (torch.clamp_min, torch.clamp_max):
+            bound = a[1] if len(a) > 1 else kw.get("min", kw.get("max"))
+            lo, hi = (bound, None) if f is torch.clamp_min else (None, bound)
+            return self._clamp(node, self._in(a[0], node), name, lo, hi)
         if f in (F.dropout, F.dropout2d):
             return self._alias(node, self._in(a[0], node))
         if f is F.max_pool2d:
@@ -385,9 +463,13 @@ class _Lowering:
                               args["count_include_pad"])
         if f is F.adaptive_avg_pool2d:
             return self._adaptive(node, self._in(a[0], node), name)
-        if f in (F.softmax, torch.softmax):
-            dim = a[1] if len(a) > 1 else kw.get("dim")
-            return self._softmax(node, self._in(a[0], node), name, dim)
+        if f in (F.softmax, torch.softmax, F.log_softmax, torch.log_softmax):
+            type_ = "softmax" if f in (F.softmax, torch.softmax) else "log_softmax"
+            names = ("input", "dim", "_stacklevel", "dtype") if f in (F.softmax, F.log_softmax) \
+                else ("input", "dim", "dtype")
+            args = self._fargs(a, kw, names, {"dim": None, "dtype": None})
+            return self._softmax(node, self._in(a[0], node), name, args["dim"], type_,
+                                 args["dtype"])
         raise ExportError(f"unsupported function {getattr(f, '__module__', '')}."
                           f"{getattr(f, '__name__', f)} at node {name}")
 
@@ -434,10 +516,27 @@ class _Lowering:
                     self._emit(node, "flatten", [self.value_of[node]], name)
                 return
             raise ExportError(f"{name}: mean over dims {dims} is not supported")
-        if meth in ("softmax",):
-            dim = a[1] if len(a) > 1 else node.kwargs.get("dim")
-            return self._softmax(node, x, name, dim)
+        if meth in ("clamp", "clip", "clamp_", "clip_"):
+            args = self._fargs(a, node.kwargs, ("self", "min", "max"), {"min": None, "max": None})
+            return self._clamp(node, x, name, args["min"], args["max"])
+        if meth in ("clamp_min", "clamp_min_", "clamp_max", "clamp_max_"):
+            bound = a[1] if len(a) > 1 else node.kwargs.get("min", node.kwargs.get("max"))
+            lo, hi = (bound, None) if meth.startswith("clamp_min") else (None, bound)
+            return self._clamp(node, x, name, lo, hi)
+        if meth in ("softmax", "log_softmax"):
+            args = self._fargs(a, node.kwargs, ("self", "dim", "dtype"),
+                               {"dim": None, "dtype": None})
+            return self._softmax(node, x, name, args["dim"], meth, args["dtype"])
         raise ExportError(f"unsupported tensor method .{meth}() at node {name}")
+
+
+def _pad_folds(pad: _IROp, conv: _IROp) -> bool:
+    """Whether a pad op is exactly the conv's own (symmetric, zero) padding grown."""
+    a = pad.attrs
+    return (a.get("value", 0.0) == 0.0 and not conv.attrs.get("linear", 0)
+            and a["pad_top"] == a["pad_bottom"] and a["pad_left"] == a["pad_right"]
+            and conv.attrs["pad_h"] + a["pad_top"] <= 64
+            and conv.attrs["pad_w"] + a["pad_left"] <= 64)
 
 
 def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
@@ -466,6 +565,16 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
                                   + b).astype(np.float32)
             rename[op.out] = src.out
             continue
+        if op.type in ("conv_f32", "conv_wbin", "conv_grouped_f32") and src is not None \
+                and src.type == "pad" \
+                and consumers.get(src.out, 0) == 1 and src.out != output \
+                and _pad_folds(src, op):
+            # Zero padding before a float-input conv is the conv's own zero padding: the padded
+            # taps add exact zeros either way. (Not conv_fbin: it binarizes its input, and a
+            # padded 0 would become +1 where its own padding adds nothing.)
+            op.attrs["pad_h"] += src.attrs["pad_top"]
+            op.attrs["pad_w"] += src.attrs["pad_left"]
+            op.inputs = [src.inputs[0]] + op.inputs[1:]
         if op.type == "relu" and sole and (src.type.startswith("conv_")
                                            or src.type in ("add", "batchnorm")) \
                 and src.attrs.get("act", 0) == 0:

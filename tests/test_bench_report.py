@@ -83,3 +83,51 @@ def test_time_callable_counts_runs() -> None:
     t = time_callable(lambda: calls.append(1), min_time=0.0, min_runs=7, warmup=3)
     assert t.runs == 7 and len(calls) == 10
     assert t.median >= 0
+
+
+def _plain_results() -> BenchResults:
+    res = _results()
+    res.rows += [
+        Row("plain", "reactnet", "plain", "hbn", 1, 1, 0.003, 10),
+        Row("plain", "reactnet", "plain", "torch", 1, 1, 0.090, 10),
+        Row("plain", "reactnet", "plain", "onnxruntime", 1, 1, 0.060, 10),
+        Row("plain", "xnor_nin", "plain", "hbn", 1, 1, 0.001, 10),
+        Row("plain", "xnor_nin", "plain", "torch", 1, 1, 0.015, 10),
+    ]
+    res.plain_info = {
+        "reactnet": {"input": [3, 224, 224], "kinds": {"fbin": 16, "fprec": 5}, "onnx_error": None},
+        "xnor_nin": {"input": [3, 32, 32], "kinds": {"fbin": 7, "fprec": 2},
+                     "onnx_error": "RuntimeError: no symbolic for SignSTE"},
+    }
+    return res
+
+
+def test_plain_models_section_renders(tmp_path) -> None:
+    from hbn_engine.bench.report import plain_rows
+
+    rows = {r["model"]: r for r in plain_rows(_plain_results())}
+    assert rows["reactnet"]["best"] == "onnxruntime"
+    assert rows["reactnet"]["speedup"] == pytest.approx(20.0)
+    assert rows["xnor_nin"]["best"] == "torch" and rows["xnor_nin"]["onnxruntime_ms"] is None
+    text = write_report(_plain_results(), tmp_path / "rep").read_text()
+    assert "## Models written without hbn_engine.nn" in text
+    assert "| reactnet | 3x224x224 | 16 fbin, 5 fprec | 1 | 3.00 | 90.00 | 60.00 | 20.0x " \
+           "(onnxruntime) |" in text
+    assert "| xnor_nin | 3x32x32 | 7 fbin, 2 fprec | 1 | 1.00 | 15.00 | - | 15.0x (torch) |" in text
+    assert "xnor_nin: no ONNX Runtime figure" in text
+    data = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert data["plain_info"]["reactnet"]["kinds"] == {"fbin": 16, "fprec": 5}
+    # without plain rows there is no such section
+    assert "without hbn_engine.nn" not in write_report(_results(), tmp_path / "rep2").read_text()
+
+
+def test_plain_models_build_without_tests_package() -> None:
+    # the benchmark's networks live in the package (tests/idioms re-exports them)
+    import subprocess
+    import sys
+
+    code = ("import sys; from hbn_engine.bench.plain_models import BENCH_NETWORKS; "
+            "assert not any(m == 'idioms' or m.startswith('idioms.') for m in sys.modules); "
+            "print(sorted(BENCH_NETWORKS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['birealnet', 'reactnet', 'xnor_nin']"

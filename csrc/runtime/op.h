@@ -48,6 +48,7 @@ class BuildCtx {
   int64_t attr(AttrKey k) const;
   int64_t attr(AttrKey k, int64_t lo, int64_t hi) const;
   double fattr(AttrKey k) const;  // an f64 attribute (required, finite)
+  bool has_attr(AttrKey k) const;  // whether the file gives it (optional f64 attributes)
   // A tensor slot of the schema's dtype with exactly `dims` (null when absent and allowed).
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims) const;
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims, bool required) const;

@@ -23,7 +23,12 @@
   X(11, softmax)            \
   X(12, lrn)                \
   X(13, batchnorm)           \
-  X(14, prelu)
+  X(14, prelu)              \
+  X(15, clamp)              \
+  X(16, log_softmax)        \
+  X(17, pad)                \
+  X(18, conv_grouped_f32)   \
+  X(19, sign)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
@@ -44,7 +49,17 @@
   X(15, kAlpha, alpha, f64)                        \
   X(16, kBeta, beta, f64)                          \
   X(17, kK, k, f64)                                \
-  X(18, kLinear, linear, i64)
+  X(18, kLinear, linear, i64)                      \
+  X(19, kMin, min, f64)                            \
+  X(20, kMax, max, f64)                            \
+  X(21, kPadTop, pad_top, i64)                     \
+  X(22, kPadBottom, pad_bottom, i64)               \
+  X(23, kPadLeft, pad_left, i64)                   \
+  X(24, kPadRight, pad_right, i64)                 \
+  X(25, kValue, value, f64)                        \
+  X(26, kGroups, groups, i64)                      \
+  X(27, kZero, zero, i64)                          \
+  X(28, kThreshold, threshold, f64)
 
 namespace hbn {
 

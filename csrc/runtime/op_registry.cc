@@ -132,6 +132,11 @@ int64_t BuildCtx::attr(AttrKey k, int64_t lo, int64_t hi) const {
   return a.i;
 }
 
+bool BuildCtx::has_attr(AttrKey k) const {
+  if (!schema_.attr(k)) throw std::logic_error(std::string(schema_.name) + " reads an attribute it does not declare");
+  return op_.attrs[k].present;
+}
+
 double BuildCtx::fattr(AttrKey k) const {
   const char* name = attr_info(k)->name;
   const Attr& a = op_.attrs[k];

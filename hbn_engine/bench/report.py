@@ -146,6 +146,8 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
                          f"{'yes' if s['scaling'] >= THREAD_SCALING_TARGET else 'no'} |")
         lines.append("")
 
+    lines += plain_section(res)
+
     layers = res.find(section="layer", runtime="hbn")
     if layers:
         lines += ["## Per-layer breakdown (batch 1, 1 thread)", "",
@@ -165,6 +167,52 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def plain_rows(res: BenchResults) -> list[dict]:
+    """Per network written without hbn_engine.nn: engine vs PyTorch / ONNX Runtime fp32."""
+    out = []
+    for r in res.find(section="plain", runtime="hbn"):
+        base = {b.runtime: b.median_s for b in res.find(section="plain", model=r.model,
+                                                         threads=r.threads, batch=r.batch)
+                if b.runtime != "hbn"}
+        best = min(base.items(), key=lambda kv: kv[1]) if base else None
+        out.append({"model": r.model, "threads": r.threads, "batch": r.batch,
+                    "hbn_ms": r.median_s * 1e3,
+                    "torch_ms": base.get("torch") and base["torch"] * 1e3,
+                    "onnxruntime_ms": base.get("onnxruntime") and base["onnxruntime"] * 1e3,
+                    "best": best and best[0],
+                    "speedup": best and best[1] / r.median_s,
+                    **res.plain_info.get(r.model, {})})
+    return out
+
+
+def plain_section(res: BenchResults) -> list[str]:
+    rows = plain_rows(res)
+    if not rows:
+        return []
+    lines = ["## Models written without hbn_engine.nn", "",
+             "Binary networks built from plain torch modules the way public BNN code writes them "
+             "(hbn_engine/bench/plain_models.py: Bi-Real style ResNet with ApproxSign and "
+             "weights binarized in forward, ReActNet style with RSign, XNOR-Net NIN with the "
+             "sign in an autograd.Function), exported as written by the front end. PyTorch and "
+             "ONNX Runtime run the same model in fp32 as written (PyTorch re-binarizes the "
+             "weights in every forward). Batch 1, medians of interleaved rounds.", "",
+             "| network | input | layers | threads | hbn (ms) | PyTorch fp32 (ms) | "
+             "ONNX Runtime fp32 (ms) | speedup vs the faster |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    notes = []
+    for s in rows:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(s.get("kinds", {}).items()))
+        shape = "x".join(map(str, s.get("input", []))) or "-"
+        ort = _fmt(s["onnxruntime_ms"], ".2f") if s["onnxruntime_ms"] is not None else "-"
+        lines.append(f"| {s['model']} | {shape} | {kinds or '-'} | {s['threads']} | "
+                     f"{s['hbn_ms']:.2f} | {_fmt(s['torch_ms'], '.2f')} | {ort} | "
+                     + (f"{s['speedup']:.1f}x ({s['best']}) |" if s["speedup"] else "- |"))
+        if s.get("onnx_error"):
+            notes.append(f"- {s['model']}: no ONNX Runtime figure, the ONNX export failed "
+                         f"({s['onnx_error']})")
+    return lines + [""] + (notes + [""] if notes else [])
 
 
 def thread_scaling(res: BenchResults) -> list[dict]:

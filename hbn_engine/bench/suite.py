@@ -32,12 +32,13 @@ class BenchConfig:
     per_layer: bool = True
     per_layer_variants: tuple[str, ...] = ("hybrid",)
     xnor_layer: bool = True
+    plain: bool = True  # the networks of plain_models (written without hbn_engine.nn)
     seed: int = 0
 
 
 @dataclass
 class Row:
-    section: str  # "model", "layer" or "xnor"
+    section: str  # "model", "layer", "xnor" or "plain"
     model: str
     variant: str  # the network variant (for baselines: "fprec")
     runtime: str  # "hbn", "torch", "onnxruntime"
@@ -56,6 +57,8 @@ class BenchResults:
     rows: list[Row] = field(default_factory=list)
     # arch -> variant -> {"float": MACs of float-input layers, "fbin": MACs of FullBin layers}
     flop_counts: dict = field(default_factory=dict)
+    # plain network -> {"input": [C, H, W], "kinds": {kind: layers}, "onnx_error": str or None}
+    plain_info: dict = field(default_factory=dict)
 
     def find(self, **kw) -> list[Row]:
         return [r for r in self.rows if all(getattr(r, k) == v for k, v in kw.items())]
@@ -66,7 +69,8 @@ class BenchResults:
 
     def to_dict(self) -> dict:
         return {"config": asdict(self.config), "machine": self.machine,
-                "flop_counts": self.flop_counts, "rows": [asdict(r) for r in self.rows]}
+                "flop_counts": self.flop_counts, "plain_info": self.plain_info,
+                "rows": [asdict(r) for r in self.rows]}
 
 
 Progress = Callable[[str], None]
@@ -139,6 +143,10 @@ def count_tasks(cfg: BenchConfig) -> int:
         n += len(cfg.models) * len(cfg.per_layer_variants)
     if cfg.xnor_layer:
         n += 1
+    if cfg.plain:
+        from hbn_engine.bench.plain_models import BENCH_NETWORKS
+
+        n += len(BENCH_NETWORKS) * (1 + ROUNDS * (1 + len(cfg.baselines)))
     return n
 
 
@@ -149,6 +157,8 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
         if cfg.xnor_layer:
             progress("XNOR-Net layer 256->256 3x3 14x14")
             res.rows += xnor_layer_rows(cfg, work)
+        if cfg.plain:
+            res.rows += plain_rows(cfg, work, res.plain_info, progress)
         for arch in cfg.models:
             nets = {v: _build(arch, v, cfg.num_classes, cfg.seed) for v in cfg.variants}
             if "fprec" not in nets:
@@ -254,4 +264,47 @@ def xnor_layer_rows(cfg: BenchConfig, work: str) -> list[Row]:
                                 "xnor")
     rows = [Row("xnor", "conv256_3x3_14", variant, runtime, 1, 1, t.median, t.runs)
             for (variant, runtime), t in timings.items()]
+    return rows
+
+
+def plain_rows(cfg: BenchConfig, work: str, info: dict, progress: Progress) -> list[Row]:
+    """The networks written from plain torch modules (plain_models.BENCH_NETWORKS, no
+    hbn_engine.nn): exported as written, timed in the engine beside the same model in PyTorch
+    fp32 (binarizing its weights in every forward, as written) and ONNX Runtime fp32 (what the
+    ONNX exporter makes of it), batch 1, interleaved rounds, medians."""
+    import torch
+
+    import hbn_engine
+    from hbn_engine.bench.plain_models import BENCH_NETWORKS
+
+    rows: list[Row] = []
+    for name, (build, shape) in BENCH_NETWORKS.items():
+        progress(f"{name} (plain torch): exporting")
+        torch.manual_seed(cfg.seed)
+        model = build().eval()
+        _randomize_bn(model, cfg.seed)
+        x = np.random.default_rng(cfg.seed).standard_normal((1, *shape), dtype=np.float32)
+        path = os.path.join(work, f"plain_{name}.hbn")
+        report = hbn_engine.export(model, torch.from_numpy(x), path)
+        kinds: dict[str, int] = {}
+        for k in report.kinds().values():
+            kinds[k] = kinds.get(k, 0) + 1
+        entry: dict = {"input": list(shape), "kinds": kinds, "onnx_error": None}
+        info[name] = entry
+        for threads in cfg.threads[:1]:  # one thread: the per-core comparison
+            point = {("plain", "hbn"): runners.make_engine(model, x, threads, work,
+                                                          name=f"plain_{name}")}
+            for base in cfg.baselines:
+                if base == "torch":
+                    point[("plain", base)] = runners.make_torch(model, x, threads)
+                    continue
+                try:
+                    point[("plain", base)] = runners.make_onnxruntime(model, x, threads, work,
+                                                                      name=f"plain_{name}")
+                except Exception as e:  # the model as written may not export to ONNX
+                    entry["onnx_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            timings = _time_interleaved(point, cfg.min_time, cfg.max_time, progress,
+                                        f"{name} (plain)")
+            for (variant, runtime), t in timings.items():
+                rows.append(Row("plain", name, variant, runtime, 1, threads, t.median, t.runs))
     return rows

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["BinaryConv", "ChannelAffine", "FRONTEND_LEAVES"]
+__all__ = ["BinaryConv", "ChannelAffine", "SignActivation", "FRONTEND_LEAVES"]
 
 
 class BinaryConv(nn.Module):
@@ -131,4 +131,31 @@ class ChannelAffine(nn.Module):
                                  "shift": self.shift.numpy().astype(np.float32)}
 
 
-FRONTEND_LEAVES = (BinaryConv, ChannelAffine)
+class SignActivation(nn.Module):
+    """A standalone sign to +-1 floats with the model's value at the threshold: ``x > t -> 1,
+    x < t -> -1, x == t -> zero`` (torch.sign: zero = 0). For a binarized tensor a float layer
+    or anything but a +-alpha conv consumes. Lowered to the engine's ``sign`` op."""
+
+    def __init__(self, zero: int, threshold: float = 0.0) -> None:
+        super().__init__()
+        if zero not in (-1, 0, 1):
+            raise ValueError(f"zero must be -1, 0 or 1, got {zero!r}")
+        self.zero = int(zero)
+        self.threshold = float(np.float32(threshold))
+
+    def forward(self, x: Tensor) -> Tensor:
+        one = torch.ones_like(x)
+        return torch.where(x > self.threshold, one,
+                           torch.where(x < self.threshold, -one, one * self.zero))
+
+    def hbn_op(self) -> tuple[str, dict[str, Union[int, float]], dict[str, np.ndarray]]:
+        attrs: dict[str, Union[int, float]] = {"zero": self.zero}
+        if self.threshold != 0.0:
+            attrs["threshold"] = self.threshold
+        return "sign", attrs, {}
+
+    def extra_repr(self) -> str:
+        return f"zero={self.zero}, threshold={self.threshold}"
+
+
+FRONTEND_LEAVES = (BinaryConv, ChannelAffine, SignActivation)

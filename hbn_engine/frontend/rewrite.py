@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from hbn_engine.exporter import ExportError
-from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine
+from hbn_engine.frontend.leaves import BinaryConv, ChannelAffine, SignActivation
 from hbn_engine.frontend.report import ExportReport, LayerReport
 from hbn_engine.frontend.signs import SignInfo, probe_sign
 from hbn_engine.frontend.trace import ConcreteTracer
@@ -59,6 +60,7 @@ _ELEMENTWISE_METHODS = {"add", "sub", "mul", "div", "neg", "ge", "gt", "le", "lt
                         "detach", "clone", "contiguous", "__and__", "__or__", "__invert__",
                         "logical_and", "logical_or", "logical_not", "int", "bool"}
 _CLAMP_FNS = {torch.clamp, torch.clip, torch.clamp_}
+FRONTEND_LEAVES_SKIP = (SignActivation, ChannelAffine, BinaryConv)
 _PASS_MODULES = (nn.Identity, nn.Dropout, nn.Dropout2d, nn.Dropout1d)
 _MAXPOOL = (nn.MaxPool2d,)
 _AVGPOOL = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
@@ -820,20 +822,95 @@ class Normalizer:
             conv = self.conv_of(n)
             if conv is not None:
                 self._layer(conv)
+        self.prune()
+        self.standalone_signs()
+
+    def standalone_signs(self) -> None:
+        """A sign-like op still used once the binary layers took theirs (a float layer whose
+        weights are not +-alpha, a residual add of the binarized tensor, ...) becomes the
+        engine's standalone sign with the model's value at 0, so nothing about sign(0) is
+        approximated."""
+        for n in list(self.graph.nodes):
+            if not n.users or n.op in ("placeholder", "output", "get_attr") \
+                    or isinstance(self.module(n), FRONTEND_LEAVES_SKIP):
+                continue
+            s = self.sign_of(n)
+            if s is None:
+                continue
+            u, info, offset = s
+            if info.zero is None:
+                raise ExportError(f"node {n.name} ({info.what}) feeds {', '.join(map(str, n.users))}: "
+                                  "it gives different values at +0.0 and -0.0, which a "
+                                  "standalone sign cannot reproduce")
+            if np.float32(offset) != offset:
+                raise ExportError(f"node {n.name} ({info.what}): its threshold {offset!r} is not "
+                                  "a float32 value")
+            name = self._name_for(n, False)
+            self._add_leaf(n, SignActivation(info.zero, offset), u, name)
+            note = f"{name}: {info.what} feeds a float op: the engine's standalone sign " \
+                   f"(value {info.zero} at {'0' if offset == 0 else offset})"
+            if info.deviation:
+                note += f"; the model's is sign to within {info.deviation:.1e}"
+            self.report.notes.append(note)
+
+    def zero_pad(self, n: fx.Node) -> Optional[tuple[fx.Node, tuple[int, int]]]:
+        """(input, (top, left)) of a symmetric constant-0 padding of H / W (ConstantPad2d,
+        ZeroPad2d, F.pad)."""
+        m = self.module(n)
+        if isinstance(m, nn.ConstantPad2d):
+            pad, value = tuple(m.padding), m.value
+        elif n.op == "call_function" and n.target is F.pad:
+            kw = dict(zip(("input", "pad", "mode", "value"), n.args), **n.kwargs)
+            if kw.get("mode", "constant") != "constant":
+                return None
+            pad, value = kw.get("pad"), kw.get("value")
+            value = 0.0 if value is None else value
+        else:
+            return None
+        if not isinstance(pad, (tuple, list)) or len(pad) not in (2, 4) \
+                or not all(isinstance(p, int) and p >= 0 for p in pad) \
+                or not isinstance(value, (int, float)) or value != 0:
+            return None
+        left, right, top, bottom = (tuple(pad) + (0, 0))[:4]
+        if left != right or top != bottom:
+            return None
+        return n.args[0], (top, left)
 
     def _layer(self, c: _Conv) -> None:
         binw, why_w = self.pm_alpha(c.weight)
         sign = self.find_sign(c.x)
-        unsupported = c.groups != 1 or c.dilation != (1, 1)
-        if unsupported and (sign is not None or binw is not None or not c.module):
-            raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise or "
-                              f"dilated convolution (groups={c.groups}, dilation={c.dilation}) "
-                              "is not an engine op yet (issue 12 phase 2)")
+        zp = self.zero_pad(c.x) if sign is None and not c.linear else None
+        if zp is not None and isinstance(zp[0], fx.Node):
+            # sign(x) -> zero pad -> conv: torch's padded zeros add nothing to the +-1 dot
+            # product, exactly as the FullBin conv's own padding does; so the pad becomes the
+            # conv's padding. (A zero pad *before* the sign is another matter: sign(0) = 0 there
+            # is the model's semantics, handled by the sign rules, and is not folded.)
+            s2 = self.find_sign(zp[0])
+            ph, pw = c.padding[0] + zp[1][0], c.padding[1] + zp[1][1]
+            if s2 is not None and binw is not None and max(ph, pw) <= 64:
+                c = dataclasses.replace(c, x=zp[0], padding=(ph, pw))
+                sign = s2
+        if c.dilation != (1, 1) and (sign is not None or binw is not None or not c.module):
+            raise ExportError(f"layer {c.name} (node {c.node.name}): dilated convolution "
+                              f"(dilation={c.dilation}) is not an engine op yet")
+        if c.groups != 1 and sign is not None:
+            raise ExportError(f"layer {c.name} (node {c.node.name}): grouped / depthwise "
+                              f"convolution (groups={c.groups}) on a binarized input "
+                              f"({sign.info.what}): binary grouped convs are not an engine op "
+                              "(the float grouped conv would need a standalone sign op)")
+        if c.groups != 1 and binw is not None:
+            # no binary grouped kernel: +-alpha weights in a grouped conv (a depthwise 1x1
+            # is always "+-alpha") run exactly as a float grouped conv
+            binw = None
+        if c.groups != 1:
+            why_w = (f"grouped / depthwise conv (groups={c.groups}): float, the engine's "
+                     "conv_grouped_f32")
         if sign is not None and binw is None:
-            raise ExportError(f"layer {c.name} (node {c.node.name}): its input is binarized "
-                              f"({sign.info.what}) but its weights are not +-alpha per output "
-                              f"channel ({why_w}); a float layer on binarized inputs needs a "
-                              "standalone sign op (issue 12 phase 2)")
+            # a float layer on a binarized input: the sign stays, as the standalone sign op
+            # (standalone_signs), and the layer is float
+            why_w = (f"{why_w}; its input is binarized ({sign.info.what}): a float layer on the "
+                     "standalone sign's +-1 output")
+            sign = None
         if sign is not None:
             return self._fullbin(c, sign, binw)
         if binw is not None:
@@ -844,14 +921,16 @@ class Normalizer:
                 c.name, "wbin", "float input; weights are " + self._alpha_text(binw)))
             return
         self.report.layers.append(LayerReport(
-            c.name, "fprec", f"weights are not +-alpha per output channel: {why_w}"))
+            c.name, "fprec", why_w if c.groups != 1 else
+            f"weights are not +-alpha per output channel: {why_w}"))
         if not c.module:
             layer: nn.Module
             if c.linear:
                 layer = nn.Linear(c.weight.shape[1], c.weight.shape[0], bias=c.bias is not None)
             else:
-                layer = nn.Conv2d(c.weight.shape[1], c.weight.shape[0], tuple(c.weight.shape[2:]),
-                                  c.stride, c.padding, bias=c.bias is not None)
+                layer = nn.Conv2d(c.weight.shape[1] * c.groups, c.weight.shape[0],
+                                  tuple(c.weight.shape[2:]), c.stride, c.padding,
+                                  groups=c.groups, bias=c.bias is not None)
             with torch.no_grad():
                 layer.weight.copy_(c.weight)
                 if c.bias is not None:

@@ -9,22 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class SignSTE(torch.autograd.Function):
-    """XNOR-Net's BinActive: forward x.sign(), backward the clipped straight-through gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.sign()
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        g = grad.clone()
-        g[x.ge(1)] = 0
-        g[x.le(-1)] = 0
-        return g
+from hbn_engine.bench.plain_models import (  # noqa: F401 (re-exported for the idioms)
+    ApproxSign,
+    HardBinaryConv,
+    LearnableBias,
+    RPReLU,
+    RSign,
+    SignSTE,
+)
 
 
 class PlusOneSTE(torch.autograd.Function):
@@ -37,71 +29,6 @@ class PlusOneSTE(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
-
-
-class ApproxSign(nn.Module):
-    """Bi-Real Net's activation: forward is sign(x); the backward of a piecewise quadratic
-    rides along through the detach trick (so the forward is sign up to an ulp)."""
-
-    def forward(self, x):
-        out_forward = torch.sign(x)
-        mask1 = x < -1
-        mask2 = x < 0
-        mask3 = x < 1
-        out1 = (-1) * mask1.type(torch.float32) + (x * x + 2 * x) * (1 - mask1.type(torch.float32))
-        out2 = out1 * mask2.type(torch.float32) + (-x * x + 2 * x) * (1 - mask2.type(torch.float32))
-        out3 = out2 * mask3.type(torch.float32) + 1 * (1 - mask3.type(torch.float32))
-        return out_forward.detach() - out3.detach() + out3
-
-
-class LearnableBias(nn.Module):
-    """ReActNet's per-channel shift (RSign's threshold, RPReLU's shifts)."""
-
-    def __init__(self, c: int):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(1, c, 1, 1))
-
-    def forward(self, x):
-        return x + self.bias.expand_as(x)
-
-
-class RSign(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.move = LearnableBias(c)
-
-    def forward(self, x):
-        return torch.sign(self.move(x))
-
-
-class RPReLU(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.shift_in = LearnableBias(c)
-        self.prelu = nn.PReLU(c)
-        self.shift_out = LearnableBias(c)
-
-    def forward(self, x):
-        return self.shift_out(self.prelu(self.shift_in(x)))
-
-
-class HardBinaryConv(nn.Module):
-    """Bi-Real / ReActNet binary conv: weights binarized in every forward,
-    sign(W) * mean|W| per output channel, then F.conv2d."""
-
-    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, padding: int = 1):
-        super().__init__()
-        self.stride, self.padding = stride, padding
-        self.weight = nn.Parameter(torch.randn(cout, cin, k, k) * 0.1)
-
-    def forward(self, x):
-        w = self.weight
-        scaling = torch.mean(torch.mean(torch.mean(abs(w), dim=3, keepdim=True), dim=2,
-                                        keepdim=True), dim=1, keepdim=True).detach()
-        bw = scaling * torch.sign(w)
-        cliped = torch.clamp(w, -1.0, 1.0)
-        bw = bw.detach() - cliped.detach() + cliped
-        return F.conv2d(x, bw, stride=self.stride, padding=self.padding)
 
 
 class WeightBinarizer(nn.Module):

@@ -443,6 +443,21 @@ class SignIntoFloat(nn.Module):
         return self.head(self.conv(torch.sign(self.stem(x))))
 
 
+class SignIntoResidual(nn.Module):
+    """The binarized tensor used twice: by a binary conv and, as +-1 floats, in a residual
+    add (the standalone sign keeps torch.sign(0) = 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv = HardBinaryConv(8, 8)
+        self.head = Head(8)
+
+    def forward(self, x):
+        s = torch.sign(self.stem(x))
+        return self.head(self.conv(s) + s)
+
+
 class GroupedBinary(nn.Module):
     def __init__(self):
         super().__init__()
@@ -453,6 +468,34 @@ class GroupedBinary(nn.Module):
     def forward(self, x):
         return self.head(F.conv2d(torch.sign(self.stem(x)), _bin_weight(self.w), padding=1,
                                   groups=2))
+
+
+class GroupedFloat(nn.Module):
+    """The original AlexNet's two-group float conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv = nn.Conv2d(8, 12, 3, padding=1, groups=2)
+        self.head = Head(12)
+
+    def forward(self, x):
+        return self.head(F.relu(self.conv(F.relu(self.stem(x)))))
+
+
+class DepthwiseFloat(nn.Module):
+    """ReActNet-MobileNet's float depthwise-separable block (depthwise 3x3, pointwise 1x1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.dw = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.pw = nn.Conv2d(8, 16, 1)
+        self.head = Head(16)
+
+    def forward(self, x):
+        return self.head(self.pw(F.relu6(self.bn(self.dw(self.stem(x))))))
 
 
 class ArithmeticSign(nn.Module):
@@ -506,19 +549,28 @@ IDIOMS: list[Idiom] = [
     Idiom("prelu", lambda: Simple(nn.PReLU(8)), S, {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("leaky_relu", lambda: Simple(nn.LeakyReLU(0.1)), S, {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("hardtanh_activation", lambda: Simple(nn.Hardtanh()), S,
-          refuse=r"node op .*hardtanh / clamp as an activation"),
+          {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("clamp_activation", lambda: Functional(lambda x: x.clamp(-1, 1)), S,
-          refuse=r"node clamp .*hardtanh / clamp"),
-    Idiom("log_softmax", LogSoftmaxHead, S, refuse=r"node log_softmax .*log_softmax"),
+          {"stem.conv": "fprec", "head.fc": "fprec"}),
+    Idiom("relu6_one_sided_clamp", lambda: Functional(lambda x: F.relu6(x).clamp(max=2.5)), S,
+          {"stem.conv": "fprec", "head.fc": "fprec"}),
+    Idiom("log_softmax", LogSoftmaxHead, S, {"stem.conv": "fprec", "head.fc": "fprec"}),
     Idiom("constant_pad", lambda: Simple(nn.ConstantPad2d(1, 0.0)), S,
-          refuse=r"node op .*constant padding"),
-    Idiom("grouped_binary_conv", GroupedBinary, S, refuse=r"node conv2d.*groups=2.*phase 2"),
+          {"stem.conv": "fprec", "head.fc": "fprec"}),
+    Idiom("f_pad_value", lambda: Functional(lambda x: F.pad(x, (2, 0, 1, 1), value=-0.5)), S,
+          {"stem.conv": "fprec", "head.fc": "fprec"}),
+    Idiom("grouped_binary_conv", GroupedBinary, S,
+          refuse=r"node conv2d.*groups=2.*binarized.*binary grouped convs are not an engine op"),
+    Idiom("alexnet_grouped_float_conv", GroupedFloat, S,
+          {"stem.conv": "fprec", "conv": "fprec", "head.fc": "fprec"}),
+    Idiom("mobilenet_depthwise_float_conv", DepthwiseFloat, S,
+          {"stem.conv": "fprec", "dw": "fprec", "pw": "fprec", "head.fc": "fprec"}),
     Idiom("xnor_k_in_forward", XnorK, S, {"conv": "fbin"}),
     Idiom("xnor_k_as_constant_conv", lambda: XnorK("conv"), S, {"conv": "fbin"}),
     Idiom("xnor_k_other_window", lambda: XnorK("other"), S,
           refuse=r"node mul\w* .*product of two tensors"),
     Idiom("data_dependent_control_flow", DataFlow, S,
           refuse=r"node gt .*control flow on a value computed from the model input"),
-    Idiom("sign_into_float_conv", SignIntoFloat, S,
-          refuse=r"layer conv .*binarized.*not \+-alpha.*standalone sign op"),
+    Idiom("sign_into_float_conv", SignIntoFloat, S, {"stem.conv": "fprec", "conv": "fprec"}),
+    Idiom("sign_into_residual_add", SignIntoResidual, S, {"conv": "fbin"}),
 ]
