@@ -22,6 +22,6 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
   -DCMAKE_BUILD_TYPE=Release -DHBN_BUILD_TESTS=ON -DHBN_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$build_dir"
+cmake --build "$build_dir" -j "${HBN_NEON_JOBS:-2}"
 # The tests iterate over every supported path; under qemu that is scalar and neon.
 ctest --test-dir "$build_dir" --output-on-failure "$@"
