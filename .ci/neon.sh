@@ -3,7 +3,8 @@
 # emulation, so the NEON kernels are checked against the scalar references on an x86 host.
 #   .ci/neon.sh [extra ctest args, e.g. -R test_bconv]
 # Needs the Debian packages g++-aarch64-linux-gnu and qemu-user (installed when missing).
-# Build tree: $HBN_NEON_BUILD_DIR (default build/neon). Exits non-zero on any failure.
+# Build tree: $HBN_NEON_BUILD_DIR (default build/neon); emulated CPUs: $HBN_NEON_QEMU_CPUS
+# (default "max cortex-a53", one ctest pass each). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,11 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
   -DCMAKE_BUILD_TYPE=Release -DHBN_BUILD_TESTS=ON -DHBN_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$build_dir"
-# The tests iterate over every supported path; under qemu that is scalar and neon.
-ctest --test-dir "$build_dir" --output-on-failure "$@"
+cmake --build "$build_dir" -j "${HBN_NEON_JOBS:-2}"
+# The tests iterate over every supported path. qemu-aarch64 picks the emulated CPU from
+# QEMU_CPU: `max` has ARMv8.2 dotprod (paths scalar, neon, dotprod), `cortex-a53` has not
+# (scalar, neon: the detection must leave dotprod out and every family keep its neon row).
+for cpu in ${HBN_NEON_QEMU_CPUS:-max cortex-a53}; do
+  echo "neon.sh: ctest under qemu-aarch64 -cpu $cpu" >&2
+  QEMU_CPU=$cpu ctest --test-dir "$build_dir" --output-on-failure "$@"
+done

@@ -23,11 +23,20 @@
 #include <vector>
 
 #include "bconv/bconv.h"
-#include "conv/conv_f32.h"
+#include "fconv/conv_f32.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
 #include "peak/peak_impl.h"
 #include "runtime/executor.h"
+#include "wbconv/wbconv.h"
+
+// The NEON rows of the peak tables (peak_neon.cc), called directly whatever dispatch picks.
+namespace hbn {
+namespace detail {
+PeakLoop peak_binary_neon();
+PeakLoop peak_fma_neon();
+}  // namespace detail
+}  // namespace hbn
 
 using namespace hbn;
 

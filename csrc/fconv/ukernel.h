@@ -64,8 +64,8 @@ const KernelTable<KernelSet>& sgemm_kernels();
 inline const KernelSet& active_kernels() { return *sgemm_kernels().select(); }
 
 // The scalar store: the tile's accumulators, spilled to acc[MR][32], are merged into C element
-// by element with the scalar transform definition. The scalar and NEON paths store every tile
-// this way, AVX2 only its partial (nr < 32) tiles; AVX-512 stores partial tiles with masks.
+// by element with the scalar transform definition. The scalar path stores every tile this way,
+// AVX2 and NEON only their partial (nr < 32) tiles; AVX-512 stores partial tiles with masks.
 void store_tile_scalar(const float* acc, int acc_ld, const Tile& tile);
 
 }  // namespace sgemm_detail

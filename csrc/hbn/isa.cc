@@ -5,6 +5,10 @@
 #include <fstream>
 #include <mutex>
 
+#if defined(HBN_ARM64)
+#include <sys/auxv.h>
+#endif
+
 namespace hbn {
 namespace {
 
@@ -24,6 +28,9 @@ CpuFeatures detect_cpu() {
   f.avx512vpopcntdq = __builtin_cpu_supports("avx512vpopcntdq");
 #elif defined(HBN_ARM64)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64.
+  // The kernel reports the dot-product instructions in AT_HWCAP (bit 20, HWCAP_ASIMDDP in
+  // <asm/hwcap.h>, spelled out for C libraries that lack the name).
+  f.dotprod = (getauxval(AT_HWCAP) & (1ul << 20)) != 0;
 #endif
   return f;
 }
@@ -36,6 +43,7 @@ FeatureMask detect() {
   if (f.avx2 && f.fma && f.popcnt && f.bmi2) m |= kAvx2;
   if ((m & kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vpopcntdq) m |= kAvx512;
   if (f.neon) m |= kNeon;
+  if (f.neon && f.dotprod) m |= kDotprod;
   return feature_closure(m) & compiled_features();
 }
 

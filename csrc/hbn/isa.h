@@ -27,7 +27,8 @@ enum class Arch { x86, arm64 };
 #define HBN_ISA_FEATURES(X)               \
   X(kAvx2, "avx2", 0u, Arch::x86)         \
   X(kAvx512, "avx512", kAvx2, Arch::x86)  \
-  X(kNeon, "neon", 0u, Arch::arm64)
+  X(kNeon, "neon", 0u, Arch::arm64)       \
+  X(kDotprod, "dotprod", kNeon, Arch::arm64)
 
 namespace detail {
 enum FeatureIndex : unsigned {
@@ -96,6 +97,7 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, popcnt = false, bmi2 = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vpopcntdq = false;
   bool neon = false;
+  bool dotprod = false;  // ARMv8.2 UDOT / SDOT (HWCAP_ASIMDDP)
 };
 const CpuFeatures& cpu_features();
 std::string cpu_model_name();

@@ -19,6 +19,10 @@ void test_features() {
   CHECK(feature_closure(kAvx512) == (kAvx512 | kAvx2), "avx512 implies avx2");
   CHECK(feature_closure(kAvx2) == kAvx2, "avx2 implies nothing else");
   CHECK(feature_closure(kNeon) == kNeon, "neon implies nothing else");
+  CHECK(feature_closure(kDotprod) == (kDotprod | kNeon), "dotprod implies neon");
+#if defined(HBN_ARM64)
+  CHECK(((supported_features() & kDotprod) != 0) == cpu_features().dotprod, "dotprod follows HWCAP_ASIMDDP");
+#endif
   FeatureMask m = 1234;
   CHECK(parse_isa("scalar", &m) && m == kNoFeatures, "scalar is no features");
   CHECK(parse_isa("avx512", &m) && m == (kAvx512 | kAvx2), "the avx512 path");
