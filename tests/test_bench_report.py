@@ -121,7 +121,7 @@ def test_plain_models_section_renders(tmp_path) -> None:
     assert "without hbn_engine.nn" not in write_report(_results(), tmp_path / "rep2").read_text()
 
 
-def test_plain_models_build_without_tests_package() -> None:
+def test_plain_models_build_without_tests_package(tmp_path) -> None:
     # the benchmark's networks live in the package (tests/idioms re-exports them)
     import subprocess
     import sys
@@ -129,5 +129,8 @@ def test_plain_models_build_without_tests_package() -> None:
     code = ("import sys; from hbn_engine.bench.plain_models import BENCH_NETWORKS; "
             "assert not any(m == 'idioms' or m.startswith('idioms.') for m in sys.modules); "
             "print(sorted(BENCH_NETWORKS))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # cwd outside the checkout: `python -c` puts cwd first on sys.path, and the source tree's
+    # hbn_engine has no compiled extension (CI tests the installed package).
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "['birealnet', 'reactnet', 'xnor_nin']"

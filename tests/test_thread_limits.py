@@ -111,8 +111,9 @@ def test_failed_thread_start_keeps_pool(small_model, tmp_path) -> None:
     x_path = tmp_path / "x.npy"
     np.save(x_path, x)
     # A deadlocked pool would hang: the timeout turns that into a failure.
-    r = subprocess.run([sys.executable, "-c", _FAILED_START, path, str(x_path)], capture_output=True, text=True,
-                       timeout=120)
+    # cwd outside the checkout, so the child imports the installed package, not the source tree.
+    r = subprocess.run([sys.executable, "-c", _FAILED_START, path, str(x_path)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ok" in r.stdout
     assert "error: RuntimeError" in r.stdout or "error: MemoryError" in r.stdout, r.stdout
