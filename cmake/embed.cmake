@@ -52,9 +52,12 @@ hbn_public_interface(hbn)
 set_target_properties(hbn PROPERTIES VERSION ${HBN_VERSION} SOVERSION 0 LINKER_LANGUAGE CXX)
 if(NOT APPLE)
   # Only hbn_* is exported (the version script also hides std:: template instances), and
-  # nothing is left unresolved.
-  target_link_options(hbn PRIVATE -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/hbn.map
-                      -Wl,--no-undefined)
+  # nothing is left unresolved - except in sanitizer builds, where clang leaves the sanitizer
+  # runtime's symbols to the executable that loads the library.
+  target_link_options(hbn PRIVATE -Wl,--version-script=${PROJECT_SOURCE_DIR}/cmake/hbn.map)
+  if(NOT HBN_SANITIZE)
+    target_link_options(hbn PRIVATE -Wl,--no-undefined)
+  endif()
   set_target_properties(hbn PROPERTIES LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/hbn.map)
 endif()
 
