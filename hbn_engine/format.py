@@ -12,7 +12,9 @@ an executor. Op types, tensor slots and attribute keys come from the native op r
 from __future__ import annotations
 
 import json
+import os
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
@@ -199,11 +201,34 @@ def _encode_graph(ops: list[Op], input_shape: tuple[int, int, int], output_value
 
 def write_hbn(path: str, ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],
               input_shape: tuple[int, int, int], output_value: int) -> int:
-    """Write a .hbn file; returns its size in bytes."""
+    """Write a .hbn file; returns its size in bytes.
+
+    Written to a temporary file beside ``path`` and renamed over it: a model loaded from the old
+    file keeps its memory mapping of the old contents (re-exporting in place would truncate the
+    pages under it), and an interrupted export never leaves a half-written model."""
     data = encode_hbn(ops, tensors, metadata, input_shape, output_value)
-    with open(path, "wb") as f:
-        f.write(data)
+    path = os.fspath(path)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
+                               dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return len(data)
+
+
+def _umask() -> int:
+    # mkstemp creates 0600 files; a written model gets the mode open() would have given it.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],

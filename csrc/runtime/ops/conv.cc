@@ -28,8 +28,29 @@ template <typename T>
 class TensorView {
  public:
   TensorView() = default;
+  // Always a copy: run() must never read the model's bytes. A memory-mapped file can be
+  // truncated or rewritten in place after load (a re-export to the same path opens it with
+  // O_TRUNC), and a read of a truncated mapping is SIGBUS, not an error. These vectors are
+  // O(channels) floats, so the copy costs nothing that matters.
   explicit TensorView(const TensorDesc* t) {
     if (!t) return;
+    copy_.resize(t->nbytes / sizeof(T));
+    std::memcpy(copy_.data(), t->data, copy_.size() * sizeof(T));
+    ptr_ = copy_.data();
+  }
+  const T* data() const { return ptr_; }  // null for an absent tensor
+
+ private:
+  const T* ptr_ = nullptr;
+  std::vector<T> copy_;  // its buffer survives moves, so ptr_ stays valid
+};
+
+// Weights read once, at load, by a kernel's packing: in place in the model bytes where aligned
+// (the kernel releases the mapped pages as it packs), else a temporary copy. Never kept.
+template <class T>
+class LoadView {
+ public:
+  explicit LoadView(const TensorDesc* t) {
     if (reinterpret_cast<uintptr_t>(t->data) % alignof(T) == 0) {
       ptr_ = reinterpret_cast<const T*>(t->data);
     } else {
@@ -38,11 +59,11 @@ class TensorView {
       ptr_ = copy_.data();
     }
   }
-  const T* data() const { return ptr_; }  // null for an absent tensor
+  const T* data() const { return ptr_; }
 
  private:
   const T* ptr_ = nullptr;
-  std::vector<T> copy_;  // only for a misaligned tensor; its buffer survives moves
+  std::vector<T> copy_;
 };
 
 std::vector<float> copy_f32(const TensorDesc* t) {
@@ -136,7 +157,7 @@ class ConvBase : public OpImpl {
   ConvGeometry g_;
   Activation act_ = Activation::none;
   const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare()
-  TensorView<float> scale_, bias_;  // into the model bytes (copies only when misaligned)
+  TensorView<float> scale_, bias_;  // copies (see TensorView)
 };
 
 class ConvF32 : public ConvBase {
@@ -144,7 +165,7 @@ class ConvF32 : public ConvBase {
   explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
   // The kernels repack from the model bytes directly; a copy only when they are misaligned.
   void prepare() override {
-    conv_ = std::make_unique<Conv2dF32>(g_, TensorView<float>(weight_).data(), release_file_pages);
+    conv_ = std::make_unique<Conv2dF32>(g_, LoadView<float>(weight_).data(), release_file_pages);
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
@@ -160,7 +181,7 @@ class ConvF32 : public ConvBase {
 class ConvWBin : public ConvBase {
  public:
   explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
-  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
+  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -194,7 +215,7 @@ class ConvFBin : public ConvBase {
     bn_scale_ = TensorView<float>(bn_scale);
     bn_shift_ = TensorView<float>(bn_shift);
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, TensorView<word_t>(weight_).data(), release_file_pages); }
+  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
