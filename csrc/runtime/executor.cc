@@ -75,6 +75,10 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     throw ResourceLimitError("the model needs " + mib(sample_bytes) + " of activations per sample, over the limit of " +
                              mib(limits_.max_sample_arena_bytes) + " (max_sample_arena_bytes)");
   keep_arena_bytes_ = std::max<uint64_t>(limits_.max_kept_arena_bytes, align_up(sample_bytes));
+  // Nothing reads the model bytes after load (every op copied or repacked what it runs on; see
+  // TensorView in ops/conv.cc), so the mapped pages the load touched - headers, tables, small
+  // parameter vectors - go back to the page cache too. Acts only on a live file mapping.
+  release_file_pages(bytes_.data, bytes_.size);
 }
 
 void Executor::check_work() const {
