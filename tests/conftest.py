@@ -20,6 +20,20 @@ def each_isa(request: pytest.FixtureRequest) -> Iterator[str]:
         hbn_engine.reset_isa()
 
 
+@pytest.fixture(params=[r["name"] for r in hbn_engine.kernel_tables()["bconv"] if r["supported"]])
+def bconv_row(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every supported row of the bconv kernel table (AVX2 twice: its nibble-LUT and
+    scalar-popcnt formulations), each forced in turn."""
+    from hbn_engine import _core
+
+    name: str = request.param
+    _core.force_kernel("bconv", name)
+    try:
+        yield name
+    finally:
+        _core.force_kernel("bconv", None)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread() -> Iterator[None]:
     # The suite runs on a shared 2-core machine: one intra-op thread avoids oversubscription

@@ -3,7 +3,6 @@ integers), the reference against a float64 PyTorch convolution of sign(x), sign(
 padding, and the fused output stage (float and bit output) against numpy."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -12,21 +11,6 @@ import torch
 
 import hbn_engine
 from hbn_engine import _core
-
-# Every supported row of the bconv kernel table (AVX2 twice: its nibble-LUT and scalar-popcnt
-# formulations), each forced in turn.
-PATHS = [r["name"] for r in hbn_engine.kernel_tables()["bconv"] if r["supported"]]
-
-
-@pytest.fixture(params=PATHS)
-def path(request: pytest.FixtureRequest) -> Iterator[str]:
-    name: str = request.param
-    _core.force_kernel("bconv", name)
-    try:
-        yield name
-    finally:
-        _core.force_kernel("bconv", None)
-
 
 class Case(NamedTuple):
     c: int
@@ -90,7 +74,7 @@ def test_reference_matches_pytorch(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_paths_match_reference(path: str, case: Case) -> None:
+def test_paths_match_reference(bconv_row: str, case: Case) -> None:
     _, _, xp, wp = make_case(case)
     ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     conv = _core.BConv2d(wp, case.c, case.stride, case.pad)
@@ -113,7 +97,7 @@ def transform_numpy(dot: np.ndarray, scale, bias, ps, relu: bool) -> np.ndarray:
 
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[7]], ids=case_id)
-def test_output_transform_and_bits(path: str, case: Case) -> None:
+def test_output_transform_and_bits(bconv_row: str, case: Case) -> None:
     _, _, xp, wp = make_case(case, seed=1)
     ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     rng = np.random.default_rng(2)
@@ -158,7 +142,7 @@ MODEL_CASES = [
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=case_id)
-def test_model_shapes_float_and_bits(path: str, case: Case) -> None:
+def test_model_shapes_float_and_bits(bconv_row: str, case: Case) -> None:
     """Float and bit outputs of model-like shapes, with thresholds that sit exactly on reachable
     values (ties), scales of both signs and +-0, ReLU's flat region and infinite thresholds:
     the edges of the integer-threshold derivation."""
@@ -191,7 +175,7 @@ def test_model_shapes_float_and_bits(path: str, case: Case) -> None:
             )
 
 
-def test_linear_layer_and_threads(path: str) -> None:
+def test_linear_layer_and_threads(bconv_row: str) -> None:
     """A fully connected layer is a 1x1 conv on a 1x1 map; few rows split over channels."""
     rng = np.random.default_rng(4)
     x = rng.standard_normal((3, 1, 1, 700)).astype(np.float32)

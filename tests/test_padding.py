@@ -13,7 +13,6 @@ float and WeightBin convs pad the float input with 0. Checked at two levels:
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -24,20 +23,6 @@ torch = pytest.importorskip("torch")
 import hbn_engine  # noqa: E402
 from hbn_engine import _core  # noqa: E402
 from hbn_engine import nn as hnn  # noqa: E402
-
-# Every supported row of the bconv kernel table (AVX2's two formulations included).
-BCONV_PATHS = [r["name"] for r in hbn_engine.kernel_tables()["bconv"] if r["supported"]]
-
-
-@pytest.fixture
-def bconv_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    name: str = request.param
-    _core.force_kernel("bconv", name)
-    try:
-        yield name
-    finally:
-        _core.force_kernel("bconv", None)
-
 
 class Geo(NamedTuple):
     n: int
@@ -115,9 +100,8 @@ def tolerance(k: int) -> float:
     return 1e-5 * np.sqrt(k) + 1e-6 * k
 
 
-@pytest.mark.parametrize("bconv_path", BCONV_PATHS, indirect=True)
 @pytest.mark.parametrize("g", CASES, ids=geo_id)
-def test_fullbin_kernel_matches_pytorch(bconv_path: str, g: Geo) -> None:
+def test_fullbin_kernel_matches_pytorch(bconv_row: str, g: Geo) -> None:
     x, w = inputs(g, hash(g) % 2**32)
     want = torch_conv(sign(x), sign(w), g)  # binarized input padded with 0
     xp, wp = _core.pack_rows(x), _core.pack_weights_oihw(w)
