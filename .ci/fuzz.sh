@@ -27,13 +27,7 @@ have_libfuzzer() {
 
 if ! have_libfuzzer; then
   echo "fuzz.sh: installing clang and its libFuzzer runtime" >&2
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends clang
-  ver=$(clang++ --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "libclang-rt-$ver-dev" ||
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "libclang-common-$ver-dev"
+  bash .ci/install-clang.sh  # (cwd is the repo root)
   have_libfuzzer || { echo "fuzz.sh: clang cannot link -fsanitize=fuzzer" >&2; exit 1; }
 fi
 

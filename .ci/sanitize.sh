@@ -26,13 +26,7 @@ have_sanitizers() {
 
 if ! have_sanitizers; then
   echo "sanitize.sh: installing clang and its sanitizer runtimes" >&2
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends clang
-  ver=$(clang++ --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "libclang-rt-$ver-dev" ||
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "libclang-common-$ver-dev"
+  bash .ci/install-clang.sh  # (cwd is the repo root)
   have_sanitizers || { echo "sanitize.sh: clang cannot link -fsanitize=address/thread" >&2; exit 1; }
 fi
 
