@@ -11,18 +11,8 @@ for tool in aarch64-linux-gnu-g++ cmake; do
   command -v "$tool" >/dev/null || { echo "build.sh: $tool not found (apt-get install g++-aarch64-linux-gnu)" >&2; exit 1; }
 done
 
-mkdir -p "$build_dir"
-toolchain=$(cd "$build_dir" && pwd)/aarch64-toolchain.cmake
-cat >"$toolchain" <<'TOOLCHAIN'
-set(CMAKE_SYSTEM_NAME Linux)
-set(CMAKE_SYSTEM_PROCESSOR aarch64)
-set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
-set(CMAKE_CXX_COMPILER aarch64-linux-gnu-g++)
-set(CMAKE_FIND_ROOT_PATH /usr/aarch64-linux-gnu)
-set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
-set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
-set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
-TOOLCHAIN
+# The toolchain file shared with .ci/neon.sh and .ci/embed.sh.
+toolchain=$PWD/cmake/aarch64-toolchain.cmake
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
