@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "bconv/bconv_kernels.h"
 #include "bitpack/binarize.h"
@@ -22,9 +23,10 @@ using detail::TileArgs;
 using detail::popcount64;
 
 void bconv2d_reference(const ConvGeometry& g, const word_t* in, int n, int in_h, int in_w,
-                       const word_t* weight_bits, int32_t* out) {
+                       const word_t* weight_bits, int32_t* out, InputDomain domain) {
   const int C = g.in_channels, OC = g.out_channels, KH = g.kernel_h, KW = g.kernel_w;
   const int64_t W = words_for(C);
+  const bool zero_one = domain == InputDomain::zero_one;
   const int OH = g.out_h(in_h), OW = g.out_w(in_w);
   for (int b = 0; b < n; ++b)
     for (int oh = 0; oh < OH; ++oh)
@@ -39,6 +41,16 @@ void bconv2d_reference(const ConvGeometry& g, const word_t* in, int n, int in_h,
               if (ih < 0 || ih >= in_h || iw < 0 || iw >= in_w) continue;
               const word_t* x = in + ((static_cast<int64_t>(b) * in_h + ih) * in_w + iw) * W;
               const word_t* w = weight_bits + ((static_cast<int64_t>(oc) * KH + kh) * KW + kx) * W;
+              if (zero_one) {
+                // a = 1 where the input bit is 0: those channels add +1 (weight bit 0) or -1.
+                for (int64_t i = 0; i < W; ++i) {
+                  const int real = static_cast<int>(std::min<int64_t>(kWordBits, C - i * kWordBits));
+                  const word_t mask = real == kWordBits ? ~word_t{0} : (word_t{1} << real) - 1;
+                  const word_t ones = ~x[i] & mask;
+                  acc += popcount64(ones & ~w[i]) - popcount64(ones & w[i]);
+                }
+                continue;
+              }
               int pc = 0;
               for (int64_t i = 0; i < W; ++i) pc += popcount64(x[i] ^ w[i]);
               // C real channels agree or disagree; tail bits are 0 on both sides.
@@ -408,10 +420,29 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   Carver carver{reinterpret_cast<char*>(round_up(static_cast<int64_t>(raw), kAlignment))};
   const Workspace ws = carve(carver, g_, n, in_h, in_w, nhc, nwc, compact_, kc_);
 
+  // {0, 1} inputs (a = 1 - bit, weights w = +-1). With b = 1 - 2 bit = 2a - 1 (+-1, the value
+  // the kernels' XNOR sees), a = (b + 1) / 2, so over the valid taps
+  //   sum a w = (sum b w + sum w) / 2.
+  // The kernels compute base - 2 pc, pc = popcount(bits xor w) over all KH*KW taps of the
+  // zero-filled (b = +1) padded field, i.e. K - 2 pc = (sum of b w over valid taps) + padW,
+  // padW = the weight sum of the padded taps = tot - rect. Hence
+  //   2 * sum a w = K - 2 pc + (rect - padW) = (K - tot + 2 rect) - 2 pc:
+  // the same kernels with base = K - tot + 2 rect (instead of K - tot + rect) give twice the
+  // {0, 1} dot product, an integer within [-2K, 2K], and the output stage halves it through
+  // the scale: float(2 s) * (scale / 2) is the exact product s * scale rounded once, as
+  // float(s) * scale is, whenever scale / 2 is exact (checked), so outputs are bit-identical
+  // to applying the transform to s itself.
+  const bool zero_one = domain_ == InputDomain::zero_one;
+  const int32_t dot_max = zero_one ? 2 * K : K;  // |base - 2 pc|
+  if (zero_one && t.scale)
+    for (int64_t j = 0; j < OC; ++j)
+      if ((t.scale[j] * 0.5f) * 2.0f != t.scale[j] && std::isfinite(t.scale[j]))
+        throw std::invalid_argument("BConv2d: {0,1} input domain needs output scales whose half is exact "
+                                    "(channel " + std::to_string(j) + " has a subnormal scale)");
   // Output-stage parameters, padded to whole weight blocks so kernels load full vectors.
   for (int64_t j = 0; j < OCpad + kBlockN; ++j) {
     const bool real = j < OC;
-    ws.scale[j] = real && t.scale ? t.scale[j] : 1.0f;
+    ws.scale[j] = (real && t.scale ? t.scale[j] : 1.0f) * (zero_one ? 0.5f : 1.0f);
     ws.bias[j] = real && t.bias ? t.bias[j] : 0.0f;
     ws.thr[j] = real && t.out_threshold ? t.out_threshold[j] : 0.0f;
     ws.flipmask[j] = real && t.out_flip && t.out_flip[j] ? -1 : 0;
@@ -431,8 +462,9 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       const int32_t *tot = prow(KH, KW), *p11 = prow(hhi, whi), *p01 = prow(hlo, whi), *p10 = prow(hhi, wlo),
                     *p00 = prow(hlo, wlo);
       const int32_t k_real = K;
+      const int32_t rect_mul = zero_one ? 2 : 1;  // see the {0, 1} identity above
       for (int64_t oc = 0; oc < OCpad; ++oc)
-        row[oc] = (oc < OC ? k_real : 0) - tot[oc] + (p11[oc] - p01[oc] - p10[oc] + p00[oc]);
+        row[oc] = (oc < OC ? k_real : 0) - tot[oc] + rect_mul * (p11[oc] - p01[oc] - p10[oc] + p00[oc]);
     }
   std::fill(ws.base + static_cast<int64_t>(nhc) * nwc * OCpad,
             ws.base + static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN, 0);
@@ -459,7 +491,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       int32_t D;  // bit(d) = inverted ^ (d < D)
       bool inverted;
       if (j >= OC) {
-        D = K + 1;  // padded channels: bit 0 (never stored, kept defined)
+        D = dot_max + 1;  // padded channels: bit 0 (never stored, kept defined)
         inverted = true;
       } else {
         const float sc = ws.scale[j], bi = ws.bias[j], th = ws.thr[j];
@@ -472,11 +504,11 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
           return flip ? (y > th) : (y < th);
         };
         if (sc == 0.0f) {  // y is one constant (its sign of zero never changes a compare)
-          D = K + 1;
+          D = dot_max + 1;
           inverted = !bit(0);
         } else {
           const bool prefix = (sc > 0.0f) != flip;
-          D = first_target(bit, !prefix, -K, K, (static_cast<double>(th) - bi) / sc);
+          D = first_target(bit, !prefix, -dot_max, dot_max, (static_cast<double>(th) - bi) / sc);
           inverted = !prefix;
         }
       }

@@ -13,6 +13,11 @@
 
 namespace hbn {
 
+// What an input bit stands for. Bit 1 always encodes the lower value (hbn/types.h): -1 in the
+// default +-1 domain, 0 in the {0, 1} domain (a = 1 - bit), the input of e.g. sign(relu(x)),
+// for which torch.sign(0) = 0. Weights are +-1 in both. Zero padding adds 0 in both.
+enum class InputDomain : uint8_t { pm1 = 0, zero_one = 1 };
+
 class BConv2d {
  public:
   // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] in the hbn/types.h convention
@@ -25,6 +30,11 @@ class BConv2d {
   static BConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
 
   const ConvGeometry& geometry() const { return g_; }
+
+  // The input domain changes only the run-time integer base and the output scale (the packed
+  // weights are the same), so it is a setting of the built layer; pm1 unless set.
+  void set_input_domain(InputDomain d) { domain_ = d; }
+  InputDomain input_domain() const { return domain_; }
 
   // Scratch bytes run() needs for a batch of n images of in_h x in_w (zero-padded input copy,
   // padding-correction tables, per-row offsets); run() itself allocates nothing.
@@ -46,6 +56,7 @@ class BConv2d {
                 float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const;
 
   ConvGeometry g_;
+  InputDomain domain_ = InputDomain::pm1;
   // Compact mode (channels not a multiple of 64 and more than one tap): the KH*KW*C bits of a
   // receptive field are concatenated without per-tap word padding, so e.g. 16 channels x 3x3
   // taps are 3 words instead of 9; run() then gathers activation rows in that layout.
@@ -62,9 +73,9 @@ class BConv2d {
   std::vector<int32_t> tap_prefix_;
 };
 
-// Scalar reference: integer dot products, PyTorch zero-padding semantics.
-// out: [n][OH][OW][OC] int32.
+// Scalar reference: integer dot products, PyTorch zero-padding semantics (+-1 inputs, or {0, 1}
+// inputs a = 1 - bit with InputDomain::zero_one). out: [n][OH][OW][OC] int32.
 void bconv2d_reference(const ConvGeometry& g, const word_t* in, int n, int in_h, int in_w,
-                       const word_t* weight_bits, int32_t* out);
+                       const word_t* weight_bits, int32_t* out, InputDomain domain = InputDomain::pm1);
 
 }  // namespace hbn

@@ -51,11 +51,19 @@ py::array_t<uint64_t> pack_impl(const py::object& xo, const py::object& thr_o, c
   return out;
 }
 
+hbn::InputDomain input_domain(const std::string& d) {
+  if (d == "pm1") return hbn::InputDomain::pm1;
+  if (d == "zero_one") return hbn::InputDomain::zero_one;
+  throw py::value_error("input_domain must be 'pm1' (bit 1 = -1) or 'zero_one' (bit 1 = 0), got '" + d + "'");
+}
+
 std::unique_ptr<PyBConv2d> make_bconv(const py::object& wo, const py::object& in_channels, const py::object& stride,
-                                      const py::object& padding) {
+                                      const py::object& padding, const std::string& domain = "pm1") {
   const U64 w = expect<uint64_t>(wo, "weight_bits");
   const hbn::ConvGeometry g = bits_geometry(w, in_channels, stride, padding);
-  return std::make_unique<PyBConv2d>(g, std::make_unique<hbn::BConv2d>(g, reinterpret_cast<const word_t*>(w.data())));
+  auto layer = std::make_unique<hbn::BConv2d>(g, reinterpret_cast<const word_t*>(w.data()));
+  layer->set_input_domain(input_domain(domain));
+  return std::make_unique<PyBConv2d>(g, std::move(layer));
 }
 
 }  // namespace
@@ -100,24 +108,29 @@ void register_binary(py::module_& m) {
                             "FullBinConv layer: packed NHWC input x packed weights (uint64 [OC, KH, KW, words]), "
                             "weights repacked once. in_channels = real input channels (default 64 * words).");
   cls.def(py::init(&make_bconv), arg("weight_bits"), arg("in_channels") = none, arg("stride") = one,
-          arg("padding") = zero);
+          arg("padding") = zero, arg("input_domain") = "pm1");
+  cls.def_property_readonly("input_domain", [](PyBConv2d& c) {
+    return c.layer().input_domain() == hbn::InputDomain::zero_one ? "zero_one" : "pm1";
+  });
   def_conv_surface(cls);
 
   m.def(
       "bconv2d",
       [](const py::object& x, const py::object& wb, const py::object& stride, const py::object& padding,
          const py::object& scale, const py::object& bias, const py::object& ps, bool relu, const py::object& thr,
-         const py::object& flip, const py::object& in_channels, const py::object& threads) {
-        return make_bconv(wb, in_channels, stride, padding)->run(x, scale, bias, ps, relu, thr, flip, threads);
+         const py::object& flip, const py::object& in_channels, const py::object& threads,
+         const std::string& domain) {
+        return make_bconv(wb, in_channels, stride, padding, domain)->run(x, scale, bias, ps, relu, thr, flip, threads);
       },
       arg("x_packed"), arg("weight_bits"), arg("stride") = one, arg("padding") = zero, arg("scale") = none,
       arg("bias") = none, arg("pixel_scale") = none, arg("relu") = false, arg("out_threshold") = none,
-      arg("out_flip") = none, arg("in_channels") = none, arg("threads") = none,
+      arg("out_flip") = none, arg("in_channels") = none, arg("threads") = none, arg("input_domain") = "pm1",
       "BConv2d(weight_bits, in_channels, stride, padding).run(x_packed, ...) in one call (PyTorch zero padding).");
   m.def(
       "bconv2d_reference",
       [](const py::object& xo, const py::object& wo, const py::object& stride, const py::object& padding,
-         const py::object& in_channels) {
+         const py::object& in_channels, const std::string& domain) {
+        const hbn::InputDomain dom = input_domain(domain);
         const U64 w = expect<uint64_t>(wo, "weight_bits");
         const hbn::ConvGeometry g = bits_geometry(w, in_channels, stride, padding);
         const U64 x = expect<uint64_t>(xo, "x_packed", 4);
@@ -128,11 +141,13 @@ void register_binary(py::module_& m) {
         const word_t* xp = reinterpret_cast<const word_t*>(x.data());
         const word_t* wp = reinterpret_cast<const word_t*>(w.data());
         py::gil_scoped_release release;
-        hbn::bconv2d_reference(g, xp, s.n, s.h, s.w, wp, op);
+        hbn::bconv2d_reference(g, xp, s.n, s.h, s.w, wp, op, dom);
         return out;
       },
       arg("x_packed"), arg("weight_bits"), arg("stride") = one, arg("padding") = zero, arg("in_channels") = none,
-      "Scalar reference: int32 [N, OH, OW, OC] +-1 dot products, PyTorch zero padding.");
+      arg("input_domain") = "pm1",
+      "Scalar reference: int32 [N, OH, OW, OC] dot products with +-1 weights, PyTorch zero padding; inputs "
+      "+-1 (input_domain='pm1', bit 1 = -1) or {0, 1} ('zero_one', bit 1 = 0).");
 
   m.def(
       "peak_binary_macs",

@@ -59,7 +59,8 @@
   X(25, kValue, value, f64)                        \
   X(26, kGroups, groups, i64)                      \
   X(27, kZero, zero, i64)                          \
-  X(28, kThreshold, threshold, f64)
+  X(28, kThreshold, threshold, f64)                \
+  X(29, kInputDomain, input_domain, i64)
 
 namespace hbn {
 

@@ -1,6 +1,7 @@
 // Every compiled BConv2d path against bconv2d_reference (exact integers), plus the fused
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
-// on shapes that straddle word, tile and padding boundaries; 1 and 2 threads.
+// on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
+// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0).
 #include <atomic>
 #include <cmath>
 #include <new>
@@ -35,9 +36,12 @@ struct Case {
   int c, oc, kh, kw, sh, sw, ph, pw, n, h, w;
 };
 
+static InputDomain g_domain = InputDomain::pm1;  // of the cases being run
+
 static void fail(const char* what, const char* kernel, const Case& k, int threads) {
-  std::printf("FAIL %s kernel=%s C=%d OC=%d k=%dx%d s=%dx%d p=%dx%d n=%d %dx%d threads=%d\n", what,
-              kernel, k.c, k.oc, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.n, k.h, k.w, threads);
+  std::printf("FAIL %s kernel=%s C=%d OC=%d k=%dx%d s=%dx%d p=%dx%d n=%d %dx%d threads=%d domain=%s\n", what,
+              kernel, k.c, k.oc, k.kh, k.kw, k.sh, k.sw, k.ph, k.pw, k.n, k.h, k.w, threads,
+              g_domain == InputDomain::zero_one ? "{0,1}" : "+-1");
   ++g_failures;
 }
 
@@ -50,12 +54,17 @@ static std::vector<word_t> random_bits(std::mt19937_64& rng, int64_t groups, int
   return v;
 }
 
-// Independent check of the reference on one case: +-1 floats, zero padding.
+// Independent check of the reference on one case: +-1 (or {0, 1}) floats, zero padding.
 static bool reference_matches_float_conv(const Case& k, const ConvGeometry& g, const std::vector<word_t>& x,
                                          const std::vector<word_t>& wt, const std::vector<int32_t>& ref) {
   const int64_t W = words_for(k.c);
   auto sgn = [](const std::vector<word_t>& v, int64_t word_base, int c) {
     return ((v[word_base + c / 64] >> (c % 64)) & 1) ? -1.0 : 1.0;
+  };
+  const bool zero_one = g_domain == InputDomain::zero_one;
+  auto input = [&](int64_t word_base, int c) {
+    const double b = sgn(x, word_base, c);
+    return zero_one ? (b + 1.0) / 2.0 : b;
   };
   const int OH = g.out_h(k.h), OW = g.out_w(k.w);
   for (int b = 0; b < k.n; ++b)
@@ -69,7 +78,7 @@ static bool reference_matches_float_conv(const Case& k, const ConvGeometry& g, c
               for (int c = 0; c < k.c; ++c) {
                 const double xv = (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w)
                                       ? 0.0
-                                      : sgn(x, ((int64_t(b) * k.h + ih) * k.w + iw) * W, c);
+                                      : input(((int64_t(b) * k.h + ih) * k.w + iw) * W, c);
                 s += xv * sgn(wt, ((int64_t(oc) * k.kh + kh) * k.kw + kx) * W, c);
               }
             }
@@ -93,9 +102,9 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   auto x = random_bits(rng, int64_t(k.n) * k.h * k.w, k.c);
   auto wt = random_bits(rng, int64_t(k.oc) * k.kh * k.kw, k.c);
   std::vector<int32_t> ref(static_cast<size_t>(M * k.oc));
-  bconv2d_reference(g, x.data(), k.n, k.h, k.w, wt.data(), ref.data());
+  bconv2d_reference(g, x.data(), k.n, k.h, k.w, wt.data(), ref.data(), g_domain);
   if (M * k.oc * k.kh * k.kw * k.c < 3000000 && !reference_matches_float_conv(k, g, x, wt, ref))
-    fail("reference vs +-1 float conv", "reference", k, 1);
+    fail("reference vs float conv", "reference", k, 1);
 
   // Output-stage parameters: scale/bias/pixel_scale, thresholds incl. +-inf, random flips.
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
@@ -153,6 +162,7 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   ibits_plain.act = Activation::relu;
 
   BConv2d conv(g, wt.data());
+  conv.set_input_domain(g_domain);
   std::vector<unsigned char> ws(conv.workspace_bytes(k.n, k.h, k.w) + 1);
   void* wsp = ws.data() + 1;  // deliberately misaligned: run must align it itself
   // Every row of the micro-kernel table (AVX2 in both its formulations).
@@ -231,7 +241,10 @@ int main() {
       {64, 64, 3, 3, 1, 1, 1, 1, 1, 13, 13},    // ResNet layer1-like, one word per pixel
       {64, 128, 1, 1, 2, 2, 0, 0, 1, 26, 26},   // 1x1 stride-2 downsample
   };
-  for (const Case& k : cases) run_case(k, rng, pool1, pool2);
+  for (const InputDomain d : {InputDomain::pm1, InputDomain::zero_one}) {
+    g_domain = d;
+    for (const Case& k : cases) run_case(k, rng, pool1, pool2);
+  }
   // The peak loops of every path run and report a positive rate (every row of both tables).
   for (const std::string& path : hbn_test::supported_paths()) {
     const double b = peak_binary_macs(path, 0.005), f = peak_fma_macs(path, 0.005);

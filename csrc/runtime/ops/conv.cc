@@ -82,7 +82,10 @@ const std::vector<AttrSpec> kConvAttrs = {
 std::vector<AttrSpec> binary_attrs(bool fbin) {
   std::vector<AttrSpec> a = kConvAttrs;
   a.push_back({kInChannels, true, 1, kMaxChannels});
-  if (fbin) a.push_back({kInputScale, false, 0, 1, 0});
+  if (fbin) {
+    a.push_back({kInputScale, false, 0, 1, 0});
+    a.push_back({kInputDomain, false, 0, 1, 0});
+  }
   return a;
 }
 
@@ -214,8 +217,18 @@ class ConvFBin : public ConvBase {
     if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
     bn_scale_ = TensorView<float>(bn_scale);
     bn_shift_ = TensorView<float>(bn_shift);
+    domain_ = c.attr(kInputDomain) ? InputDomain::zero_one : InputDomain::pm1;
+    // The {0, 1} form halves the output scale inside the kernel (bconv.cc): exact unless subnormal.
+    if (domain_ == InputDomain::zero_one && scale_.data())
+      for (int64_t o = 0; o < g_.out_channels; ++o)
+        if ((scale_.data()[o] * 0.5f) * 2.0f != scale_.data()[o])
+          c.fail("input_domain 1 needs normal (or zero) output scales; channel " + std::to_string(o) +
+                 " has a subnormal scale");
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
+  void prepare() override {
+    conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+    conv_->set_input_domain(domain_);
+  }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
@@ -273,6 +286,7 @@ class ConvFBin : public ConvBase {
 
  private:
   bool input_scale_ = false;
+  InputDomain domain_ = InputDomain::pm1;
   BitRule rule_;
   TensorView<float> bn_scale_, bn_shift_;
   std::unique_ptr<BConv2d> conv_;
@@ -321,7 +335,8 @@ const OpDef& op_def_conv_fbin() {
         {"bn_shift", DType::f32, false, "[IC]"}},
        binary_attrs(true),
        "FullBinConv: input bit `c` = `flip[c] ? x > thr[c] : x < thr[c]` (plain `x < 0` without "
-       "thresholds); `acc` = +-1 dot product with zero padding (padded taps add 0); "
+       "thresholds), bit 1 = input -1, or 0 when input_domain = 1 ({0,1} inputs); `acc` = dot "
+       "product with the +-1 weights, zero padding (padded taps add 0); "
        "`y = act(acc * scale * K + bias)`, `K` = avg_pool(mean_c \\|x*bn_scale+bn_shift\\|, conv "
        "window, count_include_pad) when input_scale = 1 (bn_scale/bn_shift then required)"},
       make<ConvFBin>};

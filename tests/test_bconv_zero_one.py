@@ -1,0 +1,116 @@
+"""FullBinConv with {0, 1} inputs (InputDomain::zero_one, the input of sign(relu(x))): bit 1 = 0,
+bit 0 = 1, weights +-1. The scalar reference against a float64 PyTorch convolution of the {0, 1}
+input with zero padding, every bconv kernel row against the reference (exact integers, 1 and 2
+threads), and the output stage (float and bit output, the integer-threshold epilogue with ties)
+against numpy applied to the reference's integers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hbn_engine import _core
+from test_bconv import CASES, MODEL_CASES, Case, case_id, transform_numpy
+
+# Shapes beyond test_bconv's: odd channel counts, bits not a multiple of 64, stride with padding,
+# batch > 1, compact fields (channels off the word size), 32-bit-lane fields, narrow tiles.
+EXTRA_CASES = [
+    Case(3, 7, (3, 3), (1, 1), (1, 1), 3, 9, 8),
+    Case(33, 17, (3, 3), (2, 2), (1, 1), 2, 9, 11),
+    Case(130, 65, (3, 3), (1, 1), (1, 1), 1, 13, 13),
+    Case(24, 96, (3, 3), (1, 1), (1, 1), 2, 13, 13),
+    Case(7, 9, (1, 1), (1, 1), (0, 0), 2, 13, 13),
+]
+ALL = CASES + MODEL_CASES + EXTRA_CASES
+
+
+def make_01(case: Case, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A {0, 1} input (about 40% zeros, as sign(relu(x)) gives) and +-1 weights, plus their bits:
+    input bit 1 where the value is 0 (pack_rows' bit of x < 0.5 with thresholds 0.5)."""
+    rng = np.random.default_rng(seed)
+    a = (rng.random((case.n, case.h, case.w, case.c)) > 0.4).astype(np.float32)
+    w = np.where(rng.standard_normal((case.oc, case.c) + case.k) < 0, -1.0, 1.0).astype(np.float32)
+    xp = _core.pack_rows(a, np.full(case.c, 0.5, np.float32))
+    return a, w, xp, _core.pack_weights_oihw(w)
+
+
+def torch_conv_01(a: np.ndarray, w: np.ndarray, case: Case) -> np.ndarray:
+    at = torch.from_numpy(a.astype(np.float64).transpose(0, 3, 1, 2).copy())
+    y = torch.nn.functional.conv2d(at, torch.from_numpy(w.astype(np.float64)), stride=case.stride, padding=case.pad)
+    return y.numpy().transpose(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize("case", ALL, ids=case_id)
+def test_reference_matches_pytorch(case: Case) -> None:
+    a, w, xp, wp = make_01(case)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="zero_one")
+    assert ref.dtype == np.int32
+    np.testing.assert_array_equal(ref, torch_conv_01(a, w, case))
+
+
+@pytest.mark.parametrize("case", ALL, ids=case_id)
+def test_paths_match_reference(bconv_row: str, case: Case) -> None:
+    _, _, xp, wp = make_01(case, seed=1)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="zero_one")
+    conv = _core.BConv2d(wp, case.c, case.stride, case.pad, input_domain="zero_one")
+    assert conv.input_domain == "zero_one"
+    np.testing.assert_array_equal(conv.run(xp), ref.astype(np.float32))
+    np.testing.assert_array_equal(conv.run(xp, threads=2), ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("case", MODEL_CASES + EXTRA_CASES + [CASES[1], CASES[7]], ids=case_id)
+def test_output_stage_float_and_bits(bconv_row: str, case: Case) -> None:
+    """The transform applied to the {0, 1} dot products, bit for bit (the kernels halve the
+    scale of twice the dot product: exact), and bit outputs with thresholds on reachable values
+    (ties), scales of both signs and +-0, ReLU, a per-pixel scale and infinite thresholds."""
+    _, _, xp, wp = make_01(case, seed=2)
+    ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="zero_one")
+    rng = np.random.default_rng(5)
+    oc = case.oc
+    scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
+    scale[::7] = 0.0
+    scale[1::7] = -0.0
+    scale[2::7] = np.float32(2.0**-126)  # the smallest normal: its half is exact
+    bias = rng.standard_normal(oc).astype(np.float32)
+    k = case.c * case.k[0] * case.k[1]
+    d0 = rng.integers(-k, k + 1, oc).astype(np.float32)
+    thr = (d0 * scale + bias).astype(np.float32)
+    thr[3::9] = np.inf
+    thr[4::9] = -np.inf
+    thr[5::9] = 0.0
+    flip = (rng.random(oc) < 0.5).astype(np.uint8)
+    ps = rng.uniform(0.5, 1.5, ref.shape[:3]).astype(np.float32)
+    conv = _core.BConv2d(wp, case.c, case.stride, case.pad, input_domain="zero_one")
+    for kwargs in [dict(scale=scale, bias=bias, relu=False), dict(scale=scale, bias=bias, relu=True),
+                   dict(scale=scale, bias=bias, pixel_scale=ps, relu=False), dict(bias=bias, relu=True)]:
+        want = transform_numpy(ref, kwargs.get("scale"), kwargs.get("bias"), kwargs.get("pixel_scale"),
+                               kwargs["relu"])
+        np.testing.assert_array_equal(conv.run(xp, **kwargs), want)
+        for f in (flip, None):
+            got = conv.run(xp, **kwargs, out_threshold=thr, out_flip=f)
+            np.testing.assert_array_equal(got, _core.pack_rows_reference(want, thr, f))
+            np.testing.assert_array_equal(conv.run(xp, **kwargs, out_threshold=thr, out_flip=f, threads=2), got)
+
+
+def test_domains_differ_and_pm1_is_default() -> None:
+    case = CASES[0]
+    _, _, xp, wp = make_01(case)
+    pm1 = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
+    assert _core.BConv2d(wp, case.c, case.stride, case.pad).input_domain == "pm1"
+    np.testing.assert_array_equal(_core.BConv2d(wp, case.c, case.stride, case.pad).run(xp), pm1)
+    z = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="zero_one")
+    assert not np.array_equal(pm1, z)
+
+
+def test_bad_domain_and_subnormal_scale_raise() -> None:
+    case = CASES[0]
+    _, _, xp, wp = make_01(case)
+    with pytest.raises(ValueError, match="input_domain must be"):
+        _core.BConv2d(wp, case.c, case.stride, case.pad, input_domain="01")
+    with pytest.raises(ValueError, match="input_domain must be"):
+        _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="")
+    conv = _core.BConv2d(wp, case.c, case.stride, case.pad, input_domain="zero_one")
+    scale = np.ones(case.oc, np.float32)
+    scale[2] = np.float32(1e-45)
+    with pytest.raises(ValueError, match="subnormal scale"):
+        conv.run(xp, scale=scale)
