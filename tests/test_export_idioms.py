@@ -140,6 +140,8 @@ NETWORKS = [
     pytest.param("birealnet", "none", id="birealnet-no-activation"),
     pytest.param("reactnet", "none", id="reactnet-no-activation"),
     pytest.param("xnor_nin", None, id="xnor-nin"),
+    pytest.param("relusignnet", "none", id="relusignnet-01-activations"),
+    pytest.param("relusignnet", "rprelu", id="relusignnet-01-activations-rprelu"),
 ]
 
 
@@ -171,6 +173,8 @@ def test_whole_network(arch, act, tmp_path) -> None:
         assert all("downsample" in n or "shortcut" in n or n in ("conv1", "fc")
                    for n in floats), str(report)
         assert len(binary) == (3 if arch == "birealnet" else 6), str(report)
+    if arch == "relusignnet":  # every binary conv takes {0, 1} inputs
+        assert all("{0, 1}-valued" in lr.reason for lr in report.layers if lr.kind == "fbin")
     engine = hbn_engine.load(path)
     with torch.no_grad():
         ref = model(x).numpy()

@@ -9,7 +9,10 @@ export tests (tests/idioms) build them from here.
   shortcuts with the same downsampling, RPReLU (or none) after each add;
 * XNOR-Net NIN style: BN -> sign in an autograd.Function -> dropout -> nn.Conv2d whose weights
   a BinOp-like helper has replaced by sign(W) * mean|W| (as XNOR-Net's eval does) -> ReLU, float
-  first and last layers.
+  first and last layers;
+* {0, 1}-activation ResNet: basic blocks whose binary convs take torch.sign(relu(bn(x)))
+  (torch.sign(0) = 0: {0, 1}-valued activations, exported to the {0, 1} FullBin kernel), float
+  shortcuts with the same downsampling.
 
 Building blocks (the binarizers and binary convs of those codebases): SignSTE, ApproxSign,
 LearnableBias, RSign, RPReLU, HardBinaryConv. Needs torch.
@@ -24,7 +27,8 @@ from torch import nn
 
 __all__ = ["SignSTE", "ApproxSign", "LearnableBias", "RSign", "RPReLU", "HardBinaryConv",
            "BiRealBlock", "ReActBlock", "BinaryResNet", "birealnet", "reactnet", "XnorBinConv2d",
-           "XnorNIN", "binop_binarize", "xnor_nin", "BENCH_NETWORKS"]
+           "XnorNIN", "binop_binarize", "xnor_nin", "ReluSignBlock", "relusignnet",
+           "BENCH_NETWORKS"]
 
 
 class SignSTE(torch.autograd.Function):
@@ -196,6 +200,31 @@ def reactnet(act: str = "none", widths=(16, 32, 64), blocks=(1, 1, 1), **kw) -> 
     return BinaryResNet(ReActBlock, widths, blocks, act, **kw)
 
 
+class ReluSignBlock(nn.Module):
+    """A ResNet basic block with {0, 1} activations: each binary conv takes
+    torch.sign(relu(bn(x))) (the sign of a non-negative value, 0 where relu is 0), weights
+    binarized in forward; float shortcut (AvgPool2d + 1x1 conv + BN when downsampling)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, act: str = "none"):
+        super().__init__()
+        self.bn0 = nn.BatchNorm2d(cin)
+        self.conv1 = HardBinaryConv(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = HardBinaryConv(cout, cout, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = _downsample(cin, cout, stride) if stride != 1 or cin != cout else None
+        self.act = _act(act, cout)
+
+    def forward(self, x):
+        out = self.conv1(torch.sign(F.relu(self.bn0(x))))
+        out = self.bn2(self.conv2(torch.sign(F.relu(self.bn1(out)))))
+        return self.act(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+def relusignnet(act: str = "none", widths=(16, 32, 64), blocks=(1, 1, 1), **kw) -> nn.Module:
+    return BinaryResNet(ReluSignBlock, widths, blocks, act, **kw)
+
+
 class XnorBinConv2d(nn.Module):
     """XNOR-Net's BinConv2d: BN -> BinActive -> dropout -> conv -> ReLU."""
 
@@ -273,4 +302,6 @@ BENCH_NETWORKS = {
     "reactnet": (lambda: reactnet("none", (64, 128, 256, 512), (2, 2, 2, 2), classes=1000,
                                   stem_stride=4), (3, 224, 224)),
     "xnor_nin": (lambda: binop_binarize(xnor_nin((192, 160, 96))), (3, 32, 32)),
+    "relusignnet": (lambda: relusignnet("none", (64, 128, 256, 512), (2, 2, 2, 2), classes=1000,
+                                        stem_stride=4), (3, 224, 224)),
 }

@@ -21,7 +21,9 @@ class BinaryConv(nn.Module):
 
     ``kind="wbin"``: float input, ``y = conv(x, s) * scale + bias``.
     ``kind="fbin"``: input bit per channel ``c`` is ``flip[c] ? x > thr[c] : x < thr[c]``
-    (bit 1 = -1), ``y = conv(bits as +-1, s) * scale + bias`` with zero padding.
+    (bit 1 = -1), ``y = conv(bits as +-1, s) * scale + bias`` with zero padding; with
+    ``zero_one`` the bits stand for {0, 1} inputs instead (bit 1 = 0: ``torch.sign`` of a
+    non-negative value, e.g. ``sign(relu(x))``), ``y = conv(bits as 0 / 1, s) * scale + bias``.
     With an input scale (XNOR-Net's K, fbin convs only) ``y = conv(bits, s) * scale * K +
     bias``. ``negative`` is the weight sign mask (True = -1), shape [OC, IC, KH, KW] ([OC, IC] for
     linear layers, whose input is [N, IC]).
@@ -30,13 +32,15 @@ class BinaryConv(nn.Module):
     def __init__(self, kind: str, negative: Tensor, scale: Tensor, bias: Optional[Tensor],
                  stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
                  threshold: Optional[Tensor] = None, flip: Optional[Tensor] = None,
-                 linear: bool = False) -> None:
+                 linear: bool = False, zero_one: bool = False) -> None:
         super().__init__()
         if kind not in ("fbin", "wbin"):
             raise ValueError(f"kind must be fbin or wbin, got {kind!r}")
         if kind == "fbin" and (threshold is None or flip is None):
             raise ValueError("a FullBin layer needs input thresholds and flips")
-        self.kind, self.linear = kind, bool(linear)
+        if zero_one and kind != "fbin":
+            raise ValueError("zero_one (a {0, 1} input domain) is a FullBin layer's")
+        self.kind, self.linear, self.zero_one = kind, bool(linear), bool(zero_one)
         self.stride, self.padding = tuple(stride), tuple(padding)
         self.register_buffer("negative", negative.to(torch.bool).clone())
         self.register_buffer("scale", scale.detach().to(torch.float32).clone())
@@ -64,7 +68,7 @@ class BinaryConv(nn.Module):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         thr, flip = self.threshold.view(shape), self.flip.view(shape)
         neg = torch.where(flip, x > thr, x < thr)
-        return torch.where(neg, -1.0, 1.0).to(x.dtype)
+        return torch.where(neg, 0.0 if self.zero_one else -1.0, 1.0).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         k = self.input_scale_k(x) if self.in_scale is not None else None
@@ -99,6 +103,8 @@ class BinaryConv(nn.Module):
         if self.kind == "fbin":
             params["in_threshold"] = self.threshold.cpu().numpy()
             params["in_flip"] = self.flip.cpu().numpy().astype(np.uint8)
+            if self.zero_one:
+                attrs["input_domain"] = 1
             if self.in_scale is not None:
                 attrs["input_scale"] = 1
                 params["bn_scale"] = self.in_scale.cpu().numpy()
@@ -109,7 +115,8 @@ class BinaryConv(nn.Module):
     def extra_repr(self) -> str:
         oc, ic = self.negative.shape[:2]
         return (f"{self.kind}, {ic}->{oc}, linear={self.linear}, stride={self.stride}, "
-                f"padding={self.padding}, bias={self.bias is not None}")
+                f"padding={self.padding}, bias={self.bias is not None}"
+                + (", input {0, 1}" if self.zero_one else ""))
 
 
 class ChannelAffine(nn.Module):

@@ -672,6 +672,63 @@ class Normalizer:
                                  for v, o in zip(n.args, ones))
         return True
 
+    # bounds of activations, for sign of a non-negative value ({0, 1} inputs) ----------------
+    def value_range(self, n: Any, depth: int = 0) -> tuple[float, float]:
+        """Bounds (lo, hi) every element of activation ``n`` provably lies in, from the ops
+        that guarantee them (relu, relu6 / hardtanh / clamp, max-pool, average pools, sign-like
+        ops, flatten / dropout); (-inf, inf) for anything else."""
+        full = (-math.inf, math.inf)
+        if depth > 200 or not isinstance(n, fx.Node) or not self.is_act(n) \
+                or n.op == "placeholder":
+            return full
+        m = self.module(n)
+        if n.op in ("call_function", "call_method", "call_module") and self.sign_of(n) is not None:
+            return (-1.0, 1.0)
+        relu = isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS) \
+            or (n.op == "call_method" and n.target in ("relu", "relu_"))
+        if relu:
+            lo, hi = self.value_range(n.args[0], depth + 1)
+            return (max(lo, 0.0), max(hi, 0.0))
+        if n.op == "call_function" and n.target in (F.relu6,):
+            lo, hi = self.value_range(n.args[0], depth + 1)
+            return (min(max(lo, 0.0), 6.0), max(min(hi, 6.0), 0.0))
+        if self._is_clamp(n) and n.args and self.is_act(n.args[0]):
+            clo, chi = self._clamp_bounds(n)
+            lo, hi = self.value_range(n.args[0], depth + 1)
+            return (min(max(lo, clo), chi), max(min(hi, chi), clo))
+        if isinstance(m, _MAXPOOL) or (n.op == "call_function" and n.target is F.max_pool2d):
+            return self.value_range(n.args[0], depth + 1)  # a max of its inputs (pads: -inf)
+        if isinstance(m, _AVGPOOL) or (n.op == "call_function" and n.target in (
+                F.avg_pool2d, F.adaptive_avg_pool2d)):
+            lo, hi = self.value_range(n.args[0], depth + 1)  # padded zeros may be averaged in
+            return (min(lo, 0.0), max(hi, 0.0))
+        p = self.passthrough(n)
+        if p is not None:
+            return self.value_range(p[0], depth + 1)
+        return full
+
+    def _rectified(self, n: fx.Node) -> Optional[fx.Node]:
+        """v when n is relu(v), relu6(v) or clamp / hardtanh(v) with lower bound 0 and an
+        upper bound above 0 (so rect(v) > 0 exactly when v > 0)."""
+        if not isinstance(n, fx.Node) or not n.args or not self.is_act(n.args[0]):
+            return None
+        m = self.module(n)
+        if isinstance(m, nn.ReLU) or (n.op == "call_function" and n.target in _RELU_FNS | {F.relu6}) \
+                or (n.op == "call_method" and n.target in ("relu", "relu_")):
+            return n.args[0]
+        if self._is_clamp(n):
+            lo, hi = self._clamp_bounds(n)
+            if lo == 0 and hi > 0:
+                return n.args[0]
+        return None
+
+    def maybe_negative(self, x: fx.Node, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Where ``a * x + b`` (x's per-sample shape) can be negative, given x's bounds."""
+        lo, hi = self.value_range(x)
+        with np.errstate(invalid="ignore"):
+            low = np.where(a > 0, a * lo, np.where(a < 0, a * hi, 0.0)) + b
+        return ~(low >= 0)
+
     def _leaky_slope(self, n: fx.Node) -> Optional[np.ndarray]:
         """The negative-side slope(s) of a PReLU / LeakyReLU node, else None."""
         m = self.module(n)
@@ -946,20 +1003,35 @@ class Normalizer:
         for st in reversed(steps):
             chain = f"{st}({chain})" if st in ("BN", "hardtanh", "affine") else f"({chain} {st})"
         what = f"{s.info.what} of {chain}"
+        zero_one = False
         if zero in (0, None):
             if self.zero_prone(x0, a, b):
                 src = f"e.g. {x0.name} takes exact values that put it at 0"
-                if self.sign_zero != "plus_one":
+                negative = self.maybe_negative(x0, a, b)
+                if zero == 0 and not negative.any():
+                    # sign of a non-negative value: {0, 1}-valued, exact with the {0, 1}
+                    # FullBin kernel (bit 1 = 0 where the input is <= 0, i.e. exactly 0)
+                    zero_one = True
+                    what += " ({0, 1}-valued: its input is >= 0 and can be exactly 0)"
+                elif self.sign_zero != "plus_one":
+                    if zero == 0:
+                        chans = np.flatnonzero(negative.reshape(negative.shape[0], -1).any(1))
+                        shown = ", ".join(map(str, chans[:8])) + (", ..." if len(chans) > 8 else "")
+                        why = ("and can also be negative (channel" + ("s " if len(chans) > 1 else " ")
+                               + f"{shown}), so torch.sign gives -1, 0 and +1, which neither "
+                               "the +-1 nor the {0, 1} FullBin kernel represents")
+                    else:
+                        why = "and its sign differs at +0.0 and -0.0"
                     raise ExportError(
                         f"node {s.node.name} ({s.info.what}) feeding layer {c.name}: its input "
-                        f"{chain} can be exactly 0 with positive probability ({src}), where "
-                        "torch.sign gives 0 but the engine binarizes 0 to "
-                        "+1. Pass sign_zero='plus_one' to hbn_engine.export to accept "
-                        "sign(0) = +1, or binarize with where(x >= 0, 1, -1); the exact kernel "
-                        "for {0, 1} inputs comes with issue 12 phase 2")
-                self.report.notes.append(
-                    f"{c.name}: {s.info.what} input can be exactly 0; exported with sign(0) = +1 "
-                    "as requested (sign_zero='plus_one')")
+                        f"{chain} can be exactly 0 with positive probability ({src}) {why}; "
+                        "the engine binarizes 0 to +1 there. Pass sign_zero='plus_one' to "
+                        "hbn_engine.export to accept sign(0) = +1, or binarize with "
+                        "where(x >= 0, 1, -1)")
+                else:
+                    self.report.notes.append(
+                        f"{c.name}: {s.info.what} input can be exactly 0; exported with "
+                        "sign(0) = +1 as requested (sign_zero='plus_one')")
             else:
                 self.report.notes.append(
                     f"{c.name}: {s.info.what} gives 0 at 0, the engine +1; its input {chain} "
@@ -970,6 +1042,22 @@ class Normalizer:
                 "threshold (e.g. a binary conv's integer sum with no bias or BN between): the "
                 "engine binarizes the exact value, PyTorch its float32 rounding, so such "
                 "values may flip")
+        if zero_one:
+            v = self._rectified(x0)
+            if v is not None and np.all(a > 0) and np.all(b == 0) and len(x0.users) == 1:
+                # sign(a * rect(v)), rect with lower bound 0 (relu, relu6, clamp(min=0)), is
+                # [v > 0]: thresholds on v itself, so the rectifier drops out and a binary conv
+                # producing v writes these bits directly (the strict v > 0 rule). Not when the
+                # rectified value is used elsewhere too (e.g. XNOR-Net's K computed from it).
+                rect = x0.name
+                x0, a, b, vsteps = self.presign_chain(v)
+                xv = self.val(x0)
+                chain = "x"
+                for st in reversed(vsteps):
+                    chain = f"{st}({chain})" if st in ("BN", "hardtanh", "affine") \
+                        else f"({chain} {st})"
+                what = (f"{s.info.what} of {rect}({chain}) ({{0, 1}}-valued: bit of "
+                        f"{chain} > 0)")
         if s.info.deviation:
             self.report.notes.append(f"{c.name}: {s.info.what} is sign to within "
                                      f"{s.info.deviation:.1e} (straight-through arithmetic)")
@@ -987,10 +1075,12 @@ class Normalizer:
                 raise ExportError(f"layer {c.name}: the arithmetic before {s.info.what} varies "
                                   "over H / W, so it is not one threshold per channel")
             a, b = pc
-        thr, flip = sign_thresholds(a, b, strict=zero != -1)
+        # {0, 1} inputs: bit 1 (the value 0) iff a*x + b <= 0, as for sign(0) = -1
+        thr, flip = sign_thresholds(a, b, strict=zero != -1 and not zero_one)
         neg, alpha, _ = binw
         leaf = BinaryConv("fbin", neg, alpha, c.bias, c.stride, c.padding,
-                          torch.from_numpy(thr), torch.from_numpy(flip), linear=c.linear)
+                          torch.from_numpy(thr), torch.from_numpy(flip), linear=c.linear,
+                          zero_one=zero_one)
         self._add_leaf(c.node, leaf, x, c.name)
         self.report.layers.append(LayerReport(
             c.name, "fbin", f"input is {what}; weights are {self._alpha_text(binw)}"))

@@ -336,6 +336,71 @@ class SignOfRelu(nn.Module):
         return self.head(self.conv(torch.sign(F.relu(self.stem(x)) - self.t)))
 
 
+class BinConv2d(nn.Conv2d):
+    """A binary conv as {0, 1}-activation recipes write it: an nn.Conv2d whose forward
+    binarizes the weights, sign(W) * mean|W| per output channel (no bias)."""
+
+    def forward(self, x):
+        w = self.weight
+        alpha = w.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return F.conv2d(x, torch.sign(w) * alpha, None, self.stride, self.padding)
+
+
+class SignOfReluBlocks(nn.Module):
+    """sign(relu(...)) in its common spellings, each straight into a binary conv (odd channel
+    counts, a stride, padding, a max-pool between):
+    torch.sign(F.relu(bn(x))), x.clamp(min=0).sign(), torch.sign(F.relu6(x)), an STE over
+    nn.ReLU's output, torch.sign(max_pool(relu(x))), and a binary linear layer at the end."""
+
+    def __init__(self, form: str = "relu"):
+        super().__init__()
+        self.form = form
+        self.stem = Stem(7)
+        self.conv1 = BinConv2d(7, 13, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(13)
+        self.conv2 = BinConv2d(13, 20, 3, stride=2, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(20)
+        self.relu = nn.ReLU()
+        self.conv3 = BinConv2d(20, 24, 3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(24)
+        self.fc = nn.Linear(24 * 2 * 2, 10, bias=False)
+
+    def act(self, x):
+        if self.form == "relu":
+            return torch.sign(F.relu(x))
+        if self.form == "clamp":
+            return x.clamp(min=0).sign()
+        if self.form == "relu6":
+            return torch.sign(F.relu6(x))
+        return SignSTE.apply(self.relu(x))  # "ste"
+
+    def forward(self, x):
+        x = self.act(self.stem(x))
+        x = self.act(self.bn1(self.conv1(x)))
+        x = self.bn2(self.conv2(x))
+        x = torch.sign(F.max_pool2d(F.relu(x), 2))  # 4x4 -> 2x2, a {0, 1} value pooled
+        x = self.act(self.bn3(self.conv3(x)))
+        w = self.fc.weight
+        return F.linear(torch.flatten(x, 1), torch.sign(w) * w.abs().mean(1, keepdim=True))
+
+
+class XnorKSignOfRelu(nn.Module):
+    """XNOR-Net's K computed in forward from a relu output binarized with torch.sign: the
+    engine's input scale (K from the conv's float input) with {0, 1} inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv = HardBinaryConv(8, 16)
+        self.head = Head(16)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.stem(x)))
+        k = F.avg_pool2d(torch.mean(x.abs(), 1, keepdim=True), 3, 1, 1)
+        return self.head(self.conv(torch.sign(x)) * k)
+
+
 class PlusOneReference(nn.Module):
     """What the engine computes for SignOfRelu with sign_zero='plus_one': sign(0) = +1."""
 
@@ -541,8 +606,18 @@ IDIOMS: list[Idiom] = [
     Idiom("linear_subclass", SubclassNet, S, {"fc": "wbin"}),
     Idiom("hbn_binactive_and_bn_free_fullbin", HbnBinActive, S, {"conv": "fbin", "fb": "fbin"}),
     Idiom("sign_as_arithmetic", ArithmeticSign, S, {"conv1": "fbin", "conv2": "fbin"}),
-    Idiom("sign_of_relu_refused", SignOfRelu, S,
-          refuse=r"node sign .*torch\.sign.*can be exactly 0.*sign_zero='plus_one'"),
+    Idiom("sign_of_relu_exact", lambda: SignOfReluBlocks("relu"), S,
+          {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin", "stem.conv": "fprec"}),
+    Idiom("clamp_min0_sign_exact", lambda: SignOfReluBlocks("clamp"), S,
+          {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin"}),
+    Idiom("sign_of_relu6_exact", lambda: SignOfReluBlocks("relu6"), S,
+          {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin"}),
+    Idiom("ste_of_relu_exact", lambda: SignOfReluBlocks("ste"), S,
+          {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin"}),
+    Idiom("xnor_k_sign_of_relu", XnorKSignOfRelu, S, {"conv": "fbin"}),
+    Idiom("sign_of_relu_mixed_refused", SignOfRelu, S,
+          refuse=r"node sign .*torch\.sign.*can be exactly 0.*can also be negative \(channels 1, 3, "
+                 r"5, 7\).*sign_zero='plus_one'"),
     Idiom("sign_of_relu_plus_one", SignOfRelu, S, {"conv": "fbin"}, sign_zero="plus_one",
           reference=PlusOneReference),
     Idiom("rprelu", RPReLUNet, S, {"stem.conv": "fprec", "head.fc": "fprec"}),

@@ -21,5 +21,6 @@ from hbn_engine.bench.plain_models import (  # noqa: F401
     binop_binarize,
     birealnet,
     reactnet,
+    relusignnet,
     xnor_nin,
 )
