@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import hbn_engine
 from hbn_engine import _core
 from test_bconv import CASES, MODEL_CASES, Case, case_id, transform_numpy
 
@@ -114,3 +115,73 @@ def test_bad_domain_and_subnormal_scale_raise() -> None:
     scale[2] = np.float32(1e-45)
     with pytest.raises(ValueError, match="subnormal scale"):
         conv.run(xp, scale=scale)
+
+
+# --- the conv_fbin op with input_domain = 1, through the runtime --------------------------------
+from hbn_engine.exporter import pack_sign_bits  # noqa: E402
+from hbn_engine.format import FormatError, Op, encode_hbn  # noqa: E402
+
+TINY = np.float32(np.nextafter(np.float32(0), np.float32(1)))  # bit 1 (the value 0) iff x <= 0
+
+
+def _conv01(a: np.ndarray, neg: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """Exact integer conv (float64) of a {0, 1} NCHW input with +-1 weights, zero padding."""
+    w = torch.from_numpy(np.where(neg, -1.0, 1.0))
+    return torch.nn.functional.conv2d(torch.from_numpy(a.astype(np.float64)), w, stride=stride,
+                                      padding=pad).numpy()
+
+
+def _two_layer_file(rng: np.random.Generator, domain_attr: dict) -> tuple[bytes, dict]:
+    """conv_fbin 13 -> 20 (3x3, pad 1) then conv_fbin 20 -> 9 (3x3, stride 2, pad 1): the first
+    layer's output reaches the second as bits thresholded by its producer (225 pixels: the
+    integer-threshold epilogue)."""
+    n1 = rng.random((20, 13, 3, 3)) < 0.5
+    n2 = rng.random((9, 20, 3, 3)) < 0.5
+    p = {"n1": n1, "n2": n2,
+         "s1": (rng.standard_normal(20) * 0.1).astype(np.float32),
+         "b1": rng.standard_normal(20).astype(np.float32),
+         "t2": (rng.standard_normal(20) * 0.5).astype(np.float32),
+         "f2": (rng.random(20) < 0.3).astype(np.uint8),
+         "s2": (rng.standard_normal(9) * 0.1).astype(np.float32),
+         "b2": rng.standard_normal(9).astype(np.float32)}
+    tensors = [pack_sign_bits(n1), p["s1"], p["b1"], np.full(13, TINY, np.float32), np.zeros(13, np.uint8),
+               pack_sign_bits(n2), p["s2"], p["b2"], p["t2"], p["f2"]]
+    conv = {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1, "in_channels": 13, **domain_attr}
+    conv2 = {"stride_h": 2, "stride_w": 2, "pad_h": 1, "pad_w": 1, "in_channels": 20, **domain_attr}
+    ops = [Op("conv_fbin", "c1", [0], [0, 1, 2, 3, 4], conv), Op("conv_fbin", "c2", [1], [5, 6, 7, 8, 9], conv2)]
+    return encode_hbn(ops, tensors, {}, (13, 15, 15), 2), p
+
+
+def test_runtime_two_layers_exact() -> None:
+    rng = np.random.default_rng(7)
+    data, p = _two_layer_file(rng, {"input_domain": 1})
+    x = rng.standard_normal((3, 13, 15, 15)).astype(np.float32)
+    x[rng.random(x.shape) < 0.3] = 0.0  # relu-like exact zeros: value 0
+    x[0, 0, 0, :4] = [-0.0, TINY, -TINY, 0.0]
+    a0 = (x > 0).astype(np.float64)
+    y1 = (_conv01(a0, p["n1"], 1, 1).astype(np.float32) * p["s1"][:, None, None]) + p["b1"][:, None, None]
+    bit = np.where(p["f2"][:, None, None] == 1, y1 > p["t2"][:, None, None], y1 < p["t2"][:, None, None])
+    y2 = (_conv01((~bit).astype(np.float64), p["n2"], 2, 1).astype(np.float32) * p["s2"][:, None, None]
+          + p["b2"][:, None, None])
+    for bit_passing in (True, False):
+        m = hbn_engine.load(data, bit_passing=bit_passing)
+        for threads in (1, 2):
+            m.num_threads = threads
+            np.testing.assert_array_equal(m.run(x), y2)
+            np.testing.assert_array_equal(m.run(x[1:2]), y2[1:2])
+    # the +-1 reading of the same bits differs (the attribute is what makes it exact)
+    pm1, _ = _two_layer_file(np.random.default_rng(7), {})
+    assert not np.array_equal(hbn_engine.load(pm1).run(x), y2)
+
+
+def test_runtime_bad_files() -> None:
+    rng = np.random.default_rng(7)
+    with pytest.raises(FormatError, match="'c1'.*input_domain = 2 not in"):
+        hbn_engine.load(_two_layer_file(rng, {"input_domain": 2})[0])
+    n1 = rng.random((4, 3, 1, 1)) < 0.5
+    scale = np.array([1, 3 * TINY, 1, 1], np.float32)  # odd multiple of the smallest subnormal
+    data = encode_hbn([Op("conv_fbin", "c", [0], [0, 1], {"stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0,
+                                                          "in_channels": 3, "input_domain": 1})],
+                      [pack_sign_bits(n1), scale], {}, (3, 2, 2), 1)
+    with pytest.raises(FormatError, match="'c'.*channel 1 has a subnormal scale"):
+        hbn_engine.load(data)
