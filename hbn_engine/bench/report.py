@@ -195,7 +195,8 @@ def plain_section(res: BenchResults) -> list[str]:
              "Binary networks built from plain torch modules the way public BNN code writes them "
              "(hbn_engine/bench/plain_models.py: Bi-Real style ResNet with ApproxSign and "
              "weights binarized in forward, ReActNet style with RSign, XNOR-Net NIN with the "
-             "sign in an autograd.Function), exported as written by the front end. PyTorch and "
+             "sign in an autograd.Function, a ResNet with {0, 1} activations torch.sign(relu(bn(x))) "
+             "on the {0, 1} FullBin kernel), exported as written by the front end. PyTorch and "
              "ONNX Runtime run the same model in fp32 as written (PyTorch re-binarizes the "
              "weights in every forward). Batch 1, medians of interleaved rounds.", "",
              "| network | input | layers | threads | hbn (ms) | PyTorch fp32 (ms) | "
