@@ -133,4 +133,4 @@ def test_plain_models_build_without_tests_package(tmp_path) -> None:
     # hbn_engine has no compiled extension (CI tests the installed package).
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "['birealnet', 'reactnet', 'xnor_nin']"
+    assert out.stdout.strip() == "['birealnet', 'reactnet', 'relusignnet', 'xnor_nin']"
