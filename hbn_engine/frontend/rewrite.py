@@ -705,7 +705,26 @@ class Normalizer:
         p = self.passthrough(n)
         if p is not None:
             return self.value_range(p[0], depth + 1)
+        pad = self._constant_pad(n)
+        if pad is not None:  # the pad value joins the input's values
+            lo, hi = self.value_range(n.args[0], depth + 1)
+            return (min(lo, pad), max(hi, pad))
         return full
+
+    def _constant_pad(self, n: fx.Node) -> Optional[float]:
+        """The value of a constant pad of an activation (ConstantPad2d / ZeroPad2d, F.pad), else
+        None."""
+        m = self.module(n)
+        if isinstance(m, nn.ConstantPad2d):
+            value = m.value
+        elif n.op == "call_function" and n.target is F.pad:
+            kw = dict(zip(("input", "pad", "mode", "value"), n.args), **n.kwargs)
+            if kw.get("mode", "constant") != "constant":
+                return None
+            value = 0.0 if kw.get("value") is None else kw.get("value")
+        else:
+            return None
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
     def _rectified(self, n: fx.Node) -> Optional[fx.Node]:
         """v when n is relu(v), relu6(v) or clamp / hardtanh(v) with lower bound 0 and an

@@ -384,6 +384,24 @@ class SignOfReluBlocks(nn.Module):
         return F.linear(torch.flatten(x, 1), torch.sign(w) * w.abs().mean(1, keepdim=True))
 
 
+class PaddedSignOfRelu(nn.Module):
+    """Explicit zero pads around torch.sign(relu(x)): before the sign (torch.sign(0) = 0 on the
+    padded border) and after it (the conv's own padding), convs with padding=0."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv1 = BinConv2d(8, 12, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(12)
+        self.pad = nn.ZeroPad2d(1)
+        self.conv2 = BinConv2d(12, 16, 3, bias=False)
+        self.head = Head(16)
+
+    def forward(self, x):
+        x = self.conv1(torch.sign(F.pad(F.relu(self.stem(x)), (1, 1, 1, 1))))
+        return self.head(self.conv2(self.pad(torch.sign(F.relu(self.bn1(x))))))
+
+
 class XnorKSignOfRelu(nn.Module):
     """XNOR-Net's K computed in forward from a relu output binarized with torch.sign: the
     engine's input scale (K from the conv's float input) with {0, 1} inputs."""
@@ -615,6 +633,7 @@ IDIOMS: list[Idiom] = [
     Idiom("ste_of_relu_exact", lambda: SignOfReluBlocks("ste"), S,
           {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin"}),
     Idiom("xnor_k_sign_of_relu", XnorKSignOfRelu, S, {"conv": "fbin"}),
+    Idiom("zero_pads_around_sign_of_relu", PaddedSignOfRelu, S, {"conv1": "fbin", "conv2": "fbin"}),
     Idiom("sign_of_relu_mixed_refused", SignOfRelu, S,
           refuse=r"node sign .*torch\.sign.*can be exactly 0.*can also be negative \(channels 1, 3, "
                  r"5, 7\).*sign_zero='plus_one'"),
