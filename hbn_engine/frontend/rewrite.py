@@ -952,9 +952,42 @@ class Normalizer:
             return None
         return n.args[0], (top, left)
 
+    def _pooled_sign(self, n: fx.Node) -> Optional[_Sign]:
+        """max_pool(sign(u)) feeding a layer is sign(max_pool(u)): a sign-like op is monotone
+        and max-pool's padding is -inf, so the max commutes with it (torch.sign's {0, 1} values
+        of sign(relu(x)) included). Returns the sign with a new max-pool node of u as its input
+        (the old pool and sign drop out when nothing else reads them)."""
+        m = self.module(n)
+        if isinstance(m, _MAXPOOL):
+            if m.return_indices or len(n.args) != 1 or n.kwargs:
+                return None
+        elif not (n.op == "call_function" and n.target is F.max_pool2d) or \
+                n.kwargs.get("return_indices") or (len(n.args) > 6 and n.args[6]):
+            return None
+        if not n.args or not isinstance(n.args[0], fx.Node):
+            return None
+        s = self.find_sign(n.args[0])
+        if s is None or s.info.zero is None or s.node is not n.args[0]:
+            return None
+        with self.graph.inserting_before(n):
+            if m is not None:
+                pooled = self.graph.call_module(str(n.target), (s.u,))
+            else:
+                pooled = self.graph.call_function(F.max_pool2d, (s.u,) + tuple(n.args[1:]),
+                                                  dict(n.kwargs))
+        uv = self.val(s.u)
+        self.tr.values[pooled] = m(uv) if m is not None else F.max_pool2d(uv, *n.args[1:], **n.kwargs)
+        self.tr.depends[pooled] = True
+        pooled.meta = dict(n.meta)
+        self.report.changed = True
+        return _Sign(s.node, pooled, dataclasses.replace(
+            s.info, what=f"{s.info.what} through max-pool {n.name}"), s.offset)
+
     def _layer(self, c: _Conv) -> None:
         binw, why_w = self.pm_alpha(c.weight)
         sign = self.find_sign(c.x)
+        if sign is None and binw is not None and c.groups == 1:
+            sign = self._pooled_sign(c.x)
         zp = self.zero_pad(c.x) if sign is None and not c.linear else None
         if zp is not None and isinstance(zp[0], fx.Node):
             # sign(x) -> zero pad -> conv: torch's padded zeros add nothing to the +-1 dot

@@ -402,6 +402,41 @@ class PaddedSignOfRelu(nn.Module):
         return self.head(self.conv2(self.pad(torch.sign(F.relu(self.bn1(x))))))
 
 
+class PooledSignOfRelu(nn.Module):
+    """A max-pool between the sign and the binary conv: conv(max_pool(sign(relu(bn(x))))),
+    the pooled {0, 1} activations (nn.MaxPool2d with padding, and F.max_pool2d)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.conv1 = BinConv2d(8, 24, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(24)
+        self.pool = nn.MaxPool2d(3, 2, padding=1)
+        self.conv2 = BinConv2d(24, 16, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.conv3 = BinConv2d(16, 16, 1, bias=False)
+        self.head = Head(16)
+
+    def forward(self, x):
+        x = self.conv1(F.max_pool2d(torch.sign(F.relu(self.stem(x))), 1))
+        x = self.conv2(self.pool(torch.sign(F.relu(self.bn1(x)))))
+        return self.head(self.conv3(F.max_pool2d(torch.sign(F.relu(self.bn2(x))), 2)))
+
+
+class PooledSign(nn.Module):
+    """The +-1 case: an STE sign of BN(x), then max-pool, then the binary conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = Stem(8)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv = BinConv2d(8, 16, 3, padding=1, bias=False)
+        self.head = Head(16)
+
+    def forward(self, x):
+        return self.head(self.conv(F.max_pool2d(SignSTE.apply(self.bn(F.relu(self.stem(x)))), 2)))
+
+
 class XnorKSignOfRelu(nn.Module):
     """XNOR-Net's K computed in forward from a relu output binarized with torch.sign: the
     engine's input scale (K from the conv's float input) with {0, 1} inputs."""
@@ -634,6 +669,9 @@ IDIOMS: list[Idiom] = [
           {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin", "fc": "fbin"}),
     Idiom("xnor_k_sign_of_relu", XnorKSignOfRelu, S, {"conv": "fbin"}),
     Idiom("zero_pads_around_sign_of_relu", PaddedSignOfRelu, S, {"conv1": "fbin", "conv2": "fbin"}),
+    Idiom("max_pool_after_sign", PooledSign, S, {"conv": "fbin"}),
+    Idiom("max_pool_after_sign_of_relu", PooledSignOfRelu, (3, 12, 12),
+          {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin"}),
     Idiom("sign_of_relu_mixed_refused", SignOfRelu, S,
           refuse=r"node sign .*torch\.sign.*can be exactly 0.*can also be negative \(channels 1, 3, "
                  r"5, 7\).*sign_zero='plus_one'"),
