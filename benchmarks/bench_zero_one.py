@@ -3,6 +3,7 @@ FullBin conv: same kernels, so the same speed is expected. Interleaved rounds, m
 thread, on the active ISA path (HBN_FORCE_ISA to pick another):
 
     python benchmarks/bench_zero_one.py [ROUNDS]
+    pytest benchmarks/bench_zero_one.py -s          # the same, 5 rounds (prints, asserts no speed)
 
 1. layers: BConv2d(..., input_domain='pm1' | 'zero_one').time_run on ResNet-18 / SqueezeNet
    shapes, alternating which goes first;
@@ -86,6 +87,11 @@ def bench_network(rounds: int) -> None:
     print(f"\nnetwork relusignnet 224x224 ({n01} {{0,1}} FullBin convs), Model.run median of 5, "
           f"median of {rounds} interleaved rounds:")
     print(f"  +-1 reading {a:.3f} ms, {{0,1}} (exact) {b:.3f} ms, ratio {b / a:.3f}")
+
+
+def test_zero_one_vs_pm1_interleaved() -> None:
+    bench_layers(5)
+    bench_network(5)
 
 
 if __name__ == "__main__":

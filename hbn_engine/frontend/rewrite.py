@@ -969,6 +969,13 @@ class Normalizer:
         s = self.find_sign(n.args[0])
         if s is None or s.info.zero is None or s.node is not n.args[0]:
             return None
+        if s.info.zero == 0:
+            # where the sign would be refused (-1, 0 and +1 values), the layer stays WeightBin on
+            # the standalone sign's output, exact as before
+            x0, a, b, _ = self.presign_chain(s.u)
+            b = b - s.offset
+            if self.zero_prone(x0, a, b) and self.maybe_negative(x0, a, b).any():
+                return None
         with self.graph.inserting_before(n):
             if m is not None:
                 pooled = self.graph.call_module(str(n.target), (s.u,))

@@ -437,6 +437,18 @@ class PooledSign(nn.Module):
         return self.head(self.conv(F.max_pool2d(SignSTE.apply(self.bn(F.relu(self.stem(x)))), 2)))
 
 
+class PooledMixedSign(SignOfRelu):
+    """max_pool(sign(relu(x) - t)) with t = 0 on some channels: values -1, 0 and +1, which no
+    FullBin kernel represents, so the conv stays WeightBin on the standalone sign (exact)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = BinConv2d(8, 16, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        return self.head(self.conv(F.max_pool2d(torch.sign(F.relu(self.stem(x)) - self.t), 2)))
+
+
 class XnorKSignOfRelu(nn.Module):
     """XNOR-Net's K computed in forward from a relu output binarized with torch.sign: the
     engine's input scale (K from the conv's float input) with {0, 1} inputs."""
@@ -670,6 +682,7 @@ IDIOMS: list[Idiom] = [
     Idiom("xnor_k_sign_of_relu", XnorKSignOfRelu, S, {"conv": "fbin"}),
     Idiom("zero_pads_around_sign_of_relu", PaddedSignOfRelu, S, {"conv1": "fbin", "conv2": "fbin"}),
     Idiom("max_pool_after_sign", PooledSign, S, {"conv": "fbin"}),
+    Idiom("max_pool_after_mixed_sign", PooledMixedSign, S, {"conv": "wbin"}),
     Idiom("max_pool_after_sign_of_relu", PooledSignOfRelu, (3, 12, 12),
           {"conv1": "fbin", "conv2": "fbin", "conv3": "fbin"}),
     Idiom("sign_of_relu_mixed_refused", SignOfRelu, S,
