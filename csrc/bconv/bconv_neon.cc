@@ -1,4 +1,5 @@
-// NEON micro-kernels.
+// NEON micro-kernels on the shared 32-channel block layout (the `neon_bcast` row, and the
+// `neon` row's tiles for layers without the K-in-lanes layout: bconv_klanes_neon.cc).
 //
 // Main tile: 2 rows x 16 output channels, two channels per q register (8 per row), 16
 // accumulators of 16-bit lanes. Per K word: each row's activation word replicated across a
@@ -313,7 +314,7 @@ void tile32_any(const TileArgs& t) {
 
 }  // namespace
 
-BKernel bkernel_neon() { return {kMR, kBlockN, tile_any, true, 0, nullptr, kMR32, tile32_any}; }
+BKernel bkernel_neon_bcast() { return {kMR, kBlockN, tile_any, true, 0, nullptr, kMR32, tile32_any}; }
 
 }  // namespace detail
 }  // namespace hbn
