@@ -17,7 +17,7 @@
 namespace hbn {
 namespace detail {
 
-constexpr int kKlanesPixels = 4;    // tile rows (output pixels)
+constexpr int kKlanesPixels = 6;    // tile rows (output pixels)
 constexpr int kKlanesChannels = 4;  // channels per weight group
 
 inline int64_t kklanes_group_words(int nseg, int64_t len) {
