@@ -419,7 +419,10 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = !packed32_.empty() && kern.tile32;
   // K-in-lanes tiles where the layer has that layout (NEON).
+  // Their last panel, when short, runs the row's block-layout tile (tail) instead: a 6-row tile
+  // on e.g. one row (a batch-1 linear layer) would count 6 rows.
   const bool klanes = !lane32 && kern.kl_tile && !packed_kl_.empty();
+  const BKernel tail = kern;
   if (lane32) kern = BKernel{kern.mr32, kBlockN, kern.tile32, true};
   else if (klanes) kern = BKernel{kern.kl_mr, kBlockN, kern.kl_tile, true};
   else if (g_.out_channels <= 16 && kern.narrow) kern = BKernel{kern.narrow_mr, 16, kern.narrow, false};
@@ -653,17 +656,31 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       a.seg_len = kl_len_;
     }
   };
-  auto run_tile = [&](int64_t p, int64_t n0, TileArgs& a) {
-    const int64_t m0 = p * mr;
-    for (int i = 0; i < mr; ++i) {
+  auto set_rows = [&](int64_t m0, int rows_mr, int64_t n0, TileArgs& a) {
+    for (int i = 0; i < rows_mr; ++i) {
       a.a[i] = src + ws.rowoff[m0 + i];
       a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
       if (int_thr) a.ithr[i] = ws.ithr + ws.rowcls[m0 + i] * OCpad + n0;
     }
-    a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
+    a.rows = static_cast<int>(std::min<int64_t>(rows_mr, M - m0));
     a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
     if (out_f) a.out_f = out_f + m0 * OC + n0;
     else a.out_b = out_b + m0 * OCW + n0 / kWordBits;
+  };
+  auto run_tile = [&](int64_t p, int64_t n0, TileArgs& a) {
+    const int64_t m0 = p * mr;
+    if (klanes && M - m0 < mr) {
+      // The short last panel on the block layout (the K order is the same; the tail tile reads
+      // the kl segments, which are the driver's or a finer split of them).
+      TileArgs f = a;
+      f.b = packed_.data() + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
+      for (int64_t r = m0; r < M; r += tail.mr) {
+        set_rows(r, tail.mr, n0, f);
+        tail.tile(f);
+      }
+      return;
+    }
+    set_rows(m0, mr, n0, a);
     kern.tile(a);
   };
 
