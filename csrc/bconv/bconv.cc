@@ -425,6 +425,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   const BKernel tail = kern;
   if (lane32) kern = BKernel{kern.mr32, kBlockN, kern.tile32, true};
   else if (klanes) kern = BKernel{kern.kl_mr, kBlockN, kern.kl_tile, true};
+  else if (kc_ == 1 && kern.tile1w) kern = BKernel{kern.mr1w, kBlockN, kern.tile1w, true};
   else if (g_.out_channels <= 16 && kern.narrow) kern = BKernel{kern.narrow_mr, 16, kern.narrow, false};
   const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
   const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW;

@@ -91,6 +91,10 @@ struct BKernel {
   // nseg / seg_len the layout's segments.
   int kl_mr = 0;
   void (*kl_tile)(const TileArgs&) = nullptr;
+  // Optional tile for one-word receptive fields (kw == 1, e.g. 1x1 convs on 33-64 channels):
+  // mr1w rows, any number of channels, the block layout.
+  int mr1w = 0;
+  void (*tile1w)(const TileArgs&) = nullptr;
 };
 
 // The micro-kernel table (bconv_table.cc): one row per compiled kernel, best first.

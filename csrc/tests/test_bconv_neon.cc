@@ -136,6 +136,10 @@ int main() {
       {192, 20, 3, 1, 1, 4, 6, 0},         // 3x3 on 3-word pixels: odd 9-word segments
       {256, 70, 3, 1, 1, 5, 5, 0},         // 70 channels: a partial 4-channel group, bits across words
       {320, 12, 2, 0, 1, 4, 4, 0, 2},      // 2x2 stride 2: 10-word segments, 4 pixels
+      // One-word fields (tile1w): 64 channels, 33 channels with tail bits, strided, > 16 outputs.
+      {64, 40, 1, 0, 2, 3, 5, 0},
+      {33, 70, 1, 0, 1, 4, 4, 0, 2},
+      {64, 9, 1, 0, 1, 5, 5, 1},
   };
   for (const Shape& s : shapes) check_shape(s, rng, pool1, pool2);
   return hbn_test::finish("test_bconv_neon");
