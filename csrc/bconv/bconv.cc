@@ -418,9 +418,9 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   BKernel kern = *detail::bconv_kernels().select();
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = !packed32_.empty() && kern.tile32;
-  // K-in-lanes tiles where the layer has that layout (NEON).
-  // Their last panel, when short, runs the row's block-layout tile (tail) instead: a 6-row tile
-  // on e.g. one row (a batch-1 linear layer) would count 6 rows.
+  // K-in-lanes tiles where the layer has that layout (NEON); a short last panel runs the row's
+  // block-layout tile (tail) instead: a 6-row tile on one row (a batch-1 linear layer) would
+  // count 6 rows.
   const bool klanes = !lane32 && kern.kl_tile && !packed_kl_.empty();
   const BKernel tail = kern;
   if (lane32) kern = BKernel{kern.mr32, kBlockN, kern.tile32, true};
