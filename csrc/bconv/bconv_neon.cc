@@ -144,6 +144,32 @@ struct Out {
     put_bits(i, j, n, mask_bits(m));
   }
 
+  // Integer-threshold bits of rows 0 and 1 together: both rows' 16 compare masks weighted into
+  // one register and summed by one addv (row 1 in the high half).
+  inline void store16x2_ithr(int j, const uint32x4_t pc0[4], const uint32x4_t pc1[4]) const {
+    const int n = std::min(16, cols - j);
+    const uint32_t w[4] = {1, 2, 4, 8};
+    const uint32x4_t l = vld1q_u32(w);
+    uint32x4_t acc = vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[0]), vld1q_s32(ithr[0] + j)), l);
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[1]), vld1q_s32(ithr[0] + j + 4)),
+                                   vshlq_n_u32(l, 4)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[2]), vld1q_s32(ithr[0] + j + 8)),
+                                   vshlq_n_u32(l, 8)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[3]), vld1q_s32(ithr[0] + j + 12)),
+                                   vshlq_n_u32(l, 12)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[0]), vld1q_s32(ithr[1] + j)),
+                                   vshlq_n_u32(l, 16)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[1]), vld1q_s32(ithr[1] + j + 4)),
+                                   vshlq_n_u32(l, 20)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[2]), vld1q_s32(ithr[1] + j + 8)),
+                                   vshlq_n_u32(l, 24)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[3]), vld1q_s32(ithr[1] + j + 12)),
+                                   vshlq_n_u32(l, 28)));
+    const uint32_t v = vaddvq_u32(acc) ^ ((inv_bits32(*t, j) & 0xFFFFu) * 0x10001u);
+    put_bits(0, j, n, v & 0xFFFFu);
+    put_bits(1, j, n, v >> 16);
+  }
+
   // 16 output bits of channels [j, j + 16) of row i (n of them real).
   inline void put_bits(int i, int j, int n, uint32_t bits16) const {
     const int pos = bit0 + j;  // 16-bit groups never straddle a word
@@ -277,6 +303,10 @@ void tile_main(const TileArgs& t) {
               pc1[q] = vaddq_u32(pc1[q], q1[q]);
             }
           }
+      }
+      if (MODE == kBitsI && rows > 1) {
+        out.store16x2_ithr(j, pc0, pc1);
+        continue;
       }
       typename Out<MODE>::Params prm;
       out.load(j, prm);
