@@ -53,6 +53,7 @@ LAYERS = [
     Layer("alexnet.conv5", 384, 256, 13, 3, 1, 1),
     Layer("resnet18.layer1", 64, 64, 56, 3, 1, 1),
     Layer("resnet18.layer2.down", 64, 128, 56, 3, 2, 1),
+    Layer("resnet18.layer2.short", 64, 128, 56, 1, 2, 0),  # 1x1 stride-2 shortcut: one-word fields
     Layer("resnet18.layer2", 128, 128, 28, 3, 1, 1),
     Layer("resnet18.layer3.down", 128, 256, 28, 3, 2, 1),
     Layer("resnet18.layer4.down", 256, 512, 14, 3, 2, 1),

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "bconv/bconv_kernels.h"
+#include "bconv/bconv_klanes.h"
 #include "bitpack/binarize.h"
 
 namespace hbn {
@@ -90,6 +91,21 @@ void tile_scalar(const TileArgs& t) {
 }  // namespace
 
 BKernel bkernel_scalar() { return {kScalarMR, kScalarNB, tile_scalar}; }
+
+std::vector<word_t> pack_klanes(const word_t* blocks, int64_t kc, int64_t ocpad, int nseg, int64_t len) {
+  const int64_t steps = (len + 1) / 2, gw = kklanes_group_words(nseg, len);
+  std::vector<word_t> out(static_cast<size_t>(ocpad / kKlanesChannels * gw), 0);
+  for (int64_t oc = 0; oc < ocpad; ++oc) {
+    const int64_t g = oc / kKlanesChannels, c = oc % kKlanesChannels;
+    for (int s = 0; s < nseg; ++s)
+      for (int64_t w = 0; w < len; ++w) {
+        const int64_t k = s * len + w;
+        out[static_cast<size_t>(g * gw + ((s * steps + w / 2) * kKlanesChannels + c) * 2 + w % 2)] =
+            blocks[((oc / kBlockN) * kc + k) * kBlockN + oc % kBlockN];
+      }
+  }
+  return out;
+}
 
 }  // namespace detail
 
@@ -362,6 +378,14 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits,
       consumed(weight_bits, static_cast<size_t>((oc + 1) * kw) * sizeof(word_t));
   }
   const int KH = g.kernel_h, KW = g.kernel_w;
+  // The NEON K-in-lanes layout, only where its row is the one selected now (the x86 and
+  // scalar rows never read it) and it beats the broadcast tile for this geometry.
+  const BKernel* sel = detail::bconv_kernels().select();
+  if (sel && sel->kl_tile && dense_bits > 32) {
+    kl_nseg_ = compact_ || KH == 1 ? 1 : KH;
+    kl_len_ = kc_ / kl_nseg_;
+    if (detail::klanes_pays(kl_len_)) packed_kl_ = detail::pack_klanes(packed_.data(), kc_, OCpad, kl_nseg_, kl_len_);
+  }
   tap_prefix_.assign(static_cast<size_t>((KH + 1) * (KW + 1) * OCpad), 0);
   for (int kh = 1; kh <= KH; ++kh)
     for (int kx = 1; kx <= KW; ++kx)
@@ -406,7 +430,14 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   BKernel kern = *detail::bconv_kernels().select();
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = !packed32_.empty() && kern.tile32;
+  // K-in-lanes tiles where the layer has that layout (NEON); a short last panel runs the row's
+  // block-layout tile (tail) instead: a 6-row tile on one row (a batch-1 linear layer) would
+  // count 6 rows.
+  const bool klanes = !lane32 && kern.kl_tile && !packed_kl_.empty();
+  const BKernel tail = kern;
   if (lane32) kern = BKernel{kern.mr32, kBlockN, kern.tile32, true};
+  else if (klanes) kern = BKernel{kern.kl_mr, kBlockN, kern.kl_tile, true};
+  else if (kc_ == 1 && kern.tile1w) kern = BKernel{kern.mr1w, kBlockN, kern.tile1w, true};
   else if (g_.out_channels <= 16 && kern.narrow) kern = BKernel{kern.narrow_mr, 16, kern.narrow, false};
   const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
   const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW;
@@ -652,18 +683,37 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
     a.nblocks = 1;
     a.b_bs = kc_ * kBlockN;
     a.b32 = lane32 ? packed32_.data() + n0 : nullptr;
+    if (klanes) {
+      a.b = packed_kl_.data() + n0 / detail::kKlanesChannels * detail::kklanes_group_words(kl_nseg_, kl_len_);
+      a.nseg = kl_nseg_;
+      a.seg_len = kl_len_;
+    }
   };
-  auto run_tile = [&](int64_t p, int64_t n0, TileArgs& a) {
-    const int64_t m0 = p * mr;
-    for (int i = 0; i < mr; ++i) {
+  auto set_rows = [&](int64_t m0, int rows_mr, int64_t n0, TileArgs& a) {
+    for (int i = 0; i < rows_mr; ++i) {
       a.a[i] = src + ws.rowoff[m0 + i];
       a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
       if (int_thr) a.ithr[i] = ws.ithr + ws.rowcls[m0 + i] * OCpad + n0;
     }
-    a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
+    a.rows = static_cast<int>(std::min<int64_t>(rows_mr, M - m0));
     a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
     if (out_f) a.out_f = out_f + m0 * OC + n0;
     else a.out_b = out_b + m0 * OCW + n0 / kWordBits;
+  };
+  auto run_tile = [&](int64_t p, int64_t n0, TileArgs& a) {
+    const int64_t m0 = p * mr;
+    if (klanes && M - m0 < mr) {
+      // The short last panel on the block layout (the K order is the same; the tail tile reads
+      // the kl segments, which are the driver's or a finer split of them).
+      TileArgs f = a;
+      f.b = packed_.data() + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
+      for (int64_t r = m0; r < M; r += tail.mr) {
+        set_rows(r, tail.mr, n0, f);
+        tail.tile(f);
+      }
+      return;
+    }
+    set_rows(m0, mr, n0, a);
     kern.tile(a);
   };
 

@@ -67,6 +67,11 @@ class BConv2d {
   // Receptive fields of at most 32 bits (e.g. 1x1 convs on <= 32 channels): the weights again
   // as 32-bit lanes, [ceil(OC/32) * 32], for kernels that count 16 channels per register.
   std::vector<uint32_t> packed32_;
+  // The NEON K-in-lanes layout (bconv_klanes.h), built at construction only when the row then
+  // selected reads it and it pays for this geometry; kl_nseg_ segments of kl_len_ words.
+  std::vector<word_t> packed_kl_;
+  int kl_nseg_ = 0;
+  int64_t kl_len_ = 0;
   // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums over (kh, kw) of the per-tap weight
   // sums (sum over channels of the +-1 weights, [OC][KH*KW], not kept), so the weight sum of any
   // rectangle of valid taps costs four lookups per channel.

@@ -86,6 +86,15 @@ struct BKernel {
   // number of 32-channel blocks.
   int mr32 = 0;
   void (*tile32)(const TileArgs&) = nullptr;
+  // Optional tile on the NEON K-in-lanes layout (bconv_klanes.h), used when the layer was
+  // prepared with it: kl_mr rows, any number of channels; b is channel group 0 of the tile,
+  // nseg / seg_len the layout's segments.
+  int kl_mr = 0;
+  void (*kl_tile)(const TileArgs&) = nullptr;
+  // Optional tile for one-word receptive fields (kw == 1, e.g. 1x1 convs on 33-64 channels):
+  // mr1w rows, any number of channels, the block layout.
+  int mr1w = 0;
+  void (*tile1w)(const TileArgs&) = nullptr;
 };
 
 // The micro-kernel table (bconv_table.cc): one row per compiled kernel, best first.

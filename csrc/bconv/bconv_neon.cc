@@ -1,4 +1,5 @@
-// NEON micro-kernels.
+// NEON micro-kernels on the shared 32-channel block layout (the `neon_bcast` row, and the
+// `neon` row's tiles for layers without the K-in-lanes layout: bconv_klanes_neon.cc).
 //
 // Main tile: 2 rows x 16 output channels, two channels per q register (8 per row), 16
 // accumulators of 16-bit lanes. Per K word: each row's activation word replicated across a
@@ -99,22 +100,34 @@ struct Out {
       put_bits(i, j, n, mask_bits(m) ^ (inv_bits32(*t, j) & 0xFFFFu));
       return;
     }
+    // Stage by stage over the 4 quads, each branch taken once, so the stage is one block an
+    // in-order core can overlap (a branch per quad split it into small serial blocks).
     float32x4_t y[4];
     const float32x4_t zero = vdupq_n_f32(0.0f);
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) {
       // base - 2 * pc, exact in int32, then exactly apply_transform's float operations.
       const int32x4_t dot = vmlsq_n_s32(vld1q_s32(base[i] + j + 4 * q), vreinterpretq_s32_u32(pc[q]), 2);
-      y[q] = vmulq_f32(vcvtq_f32_s32(dot), p.scale[q]);
-      if (pixel_scale) y[q] = vmulq_n_f32(y[q], pixel_scale[i]);
-      y[q] = vaddq_f32(y[q], p.bias[q]);
-      // ReLU as !(y > 0) -> +0: maxNum(y, +0) is +0 for -0 and for a (quiet) NaN, and y, an
-      // arithmetic result, is never a signalling NaN.
-      if (relu) y[q] = vmaxnmq_f32(y[q], zero);
+      y[q] = vcvtq_f32_s32(dot);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) y[q] = vmulq_f32(y[q], p.scale[q]);
+    if (pixel_scale) {
+      const float ps = pixel_scale[i];
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) y[q] = vmulq_n_f32(y[q], ps);
+    }
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) y[q] = vaddq_f32(y[q], p.bias[q]);
+    // ReLU as !(y > 0) -> +0: maxNum(y, +0) is +0 for -0 and for a (quiet) NaN, and y, an
+    // arithmetic result, is never a signalling NaN.
+    if (relu) {
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) y[q] = vmaxnmq_f32(y[q], zero);
     }
     if (MODE == kFloat) {
       float* o = out_f + i * out_rs + j;
-      if (n == 16) {
+      if (__builtin_expect(n == 16, 1)) {  // the partial path laid out of the row loops
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) vst1q_f32(o + 4 * q, y[q]);
       } else {
@@ -129,6 +142,32 @@ struct Out {
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) m[q] = vbslq_u32(p.flip[q], vcgtq_f32(y[q], p.thr[q]), vcltq_f32(y[q], p.thr[q]));
     put_bits(i, j, n, mask_bits(m));
+  }
+
+  // Integer-threshold bits of rows 0 and 1 together: both rows' 16 compare masks weighted into
+  // one register and summed by one addv (row 1 in the high half).
+  inline void store16x2_ithr(int j, const uint32x4_t pc0[4], const uint32x4_t pc1[4]) const {
+    const int n = std::min(16, cols - j);
+    const uint32_t w[4] = {1, 2, 4, 8};
+    const uint32x4_t l = vld1q_u32(w);
+    uint32x4_t acc = vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[0]), vld1q_s32(ithr[0] + j)), l);
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[1]), vld1q_s32(ithr[0] + j + 4)),
+                                   vshlq_n_u32(l, 4)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[2]), vld1q_s32(ithr[0] + j + 8)),
+                                   vshlq_n_u32(l, 8)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc0[3]), vld1q_s32(ithr[0] + j + 12)),
+                                   vshlq_n_u32(l, 12)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[0]), vld1q_s32(ithr[1] + j)),
+                                   vshlq_n_u32(l, 16)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[1]), vld1q_s32(ithr[1] + j + 4)),
+                                   vshlq_n_u32(l, 20)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[2]), vld1q_s32(ithr[1] + j + 8)),
+                                   vshlq_n_u32(l, 24)));
+    acc = vorrq_u32(acc, vandq_u32(vcgtq_s32(vreinterpretq_s32_u32(pc1[3]), vld1q_s32(ithr[1] + j + 12)),
+                                   vshlq_n_u32(l, 28)));
+    const uint32_t v = vaddvq_u32(acc) ^ ((inv_bits32(*t, j) & 0xFFFFu) * 0x10001u);
+    put_bits(0, j, n, v & 0xFFFFu);
+    put_bits(1, j, n, v >> 16);
   }
 
   // 16 output bits of channels [j, j + 16) of row i (n of them real).
@@ -265,6 +304,10 @@ void tile_main(const TileArgs& t) {
             }
           }
       }
+      if (MODE == kBitsI && rows > 1) {
+        out.store16x2_ithr(j, pc0, pc1);
+        continue;
+      }
       typename Out<MODE>::Params prm;
       out.load(j, prm);
       out.store16(0, j, pc0, prm);
@@ -293,6 +336,45 @@ void tile32(const TileArgs& t) {
   }
 }
 
+// One-word receptive fields (1x1 convs on 33-64 channels): no K loop, so nothing to
+// accumulate: per 16 channels the weights (8 q registers, read from the block layout, kept for
+// all rows) against each row's replicated word: eor + cnt, then three levels of byte-wise
+// pairwise adds leave the 16 channels' counts in the 16 bytes of one register (each <= 64),
+// widened to 4 quads. 30 vector ops per 16 channels instead of the main tile's K loop setup,
+// 16-bit accumulators and reduction.
+template <int MODE>
+void tile1w(const TileArgs& t) {
+  const Out<MODE> out(t, kMR32);
+  const int rows = std::min(t.rows, kMR32), cols = t.cols;
+  for (int j = 0; j < cols; j += 16) {
+    const word_t* const b = t.b + (j / kBlockN) * t.b_bs + j % kBlockN;
+    typename Out<MODE>::Params prm;
+    out.load(j, prm);
+    uint8x16_t w[8];
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) w[v] = vreinterpretq_u8_u64(vld1q_u64(b + 2 * v));
+    for (int i = 0; i < rows; ++i) {
+      const uint8x16_t x = vreinterpretq_u8_u64(vdupq_n_u64(t.a[i][0]));
+      uint8x16_t c[8];
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) c[v] = vcntq_u8(veorq_u8(x, w[v]));
+      const uint8x16_t s01 = vpaddq_u8(vpaddq_u8(c[0], c[1]), vpaddq_u8(c[2], c[3]));
+      const uint8x16_t s23 = vpaddq_u8(vpaddq_u8(c[4], c[5]), vpaddq_u8(c[6], c[7]));
+      const uint8x16_t s = vpaddq_u8(s01, s23);  // byte l: channel j + l
+      const uint16x8_t lo = vmovl_u8(vget_low_u8(s)), hi = vmovl_high_u8(s);
+      const uint32x4_t pc[4] = {vmovl_u16(vget_low_u16(lo)), vmovl_high_u16(lo), vmovl_u16(vget_low_u16(hi)),
+                                vmovl_high_u16(hi)};
+      out.store16(i, j, pc, prm);
+    }
+  }
+}
+
+void tile1w_any(const TileArgs& t) {
+  if (t.out_f) return tile1w<kFloat>(t);
+  if (t.ithr[0]) return tile1w<kBitsI>(t);
+  return tile1w<kBitsF>(t);
+}
+
 template <bool CHUNKED>
 void tile_mode(const TileArgs& t) {
   if (t.out_f) return tile_main<kFloat, CHUNKED>(t);
@@ -313,7 +395,12 @@ void tile32_any(const TileArgs& t) {
 
 }  // namespace
 
-BKernel bkernel_neon() { return {kMR, kBlockN, tile_any, true, 0, nullptr, kMR32, tile32_any}; }
+BKernel bkernel_neon_bcast() {
+  BKernel k{kMR, kBlockN, tile_any, true, 0, nullptr, kMR32, tile32_any};
+  k.mr1w = kMR32;
+  k.tile1w = tile1w_any;
+  return k;
+}
 
 }  // namespace detail
 }  // namespace hbn

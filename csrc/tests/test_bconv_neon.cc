@@ -3,7 +3,8 @@
 // and neon): receptive fields past the 16-bit accumulation run of kChunk = 4095 words (folded
 // pieces, a piece boundary inside a K segment), exactly 4095 words of all-disagreeing bits (the
 // largest count a 16-bit lane holds), weights too large for one multi-block call per panel,
-// channel counts ending inside a 16-channel half or a 4-channel quad, single-row panels, strides.
+// channel counts ending inside a 16-channel half or a 4-channel quad, single-row panels, strides,
+// and the K-in-lanes tile's segment shapes (bconv_klanes_neon.cc).
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -127,6 +128,18 @@ int main() {
       {96, 40, 3, 1, 2, 9, 7, 0, 2},       // stride 2, compact fields (96 channels x 9 taps), 2 images
       {200, 33, 5, 2, 1, 9, 9, 0, 3},      // stride 3, 5x5, padding 2, 4-word pixels with tail bits
       {64, 64, 3, 1, 1, 8, 8, 0, 2},       // one word per pixel, stride 2 (odd 3-word segments)
+      // K-in-lanes tile (bconv_klanes_neon.cc): 511-step runs, one-word pieces avoided, odd
+      // segments (a d-register last step), two-word fields, pixel counts not a multiple of 4.
+      {1023 * 64, 9, 1, 0, 1, 1, 5, 1},    // 1023 words of all-disagreeing bits: pieces 1020 + 3
+      {1022 * 64, 7, 1, 0, 1, 1, 3, 1},    // exactly two 511-step runs
+      {128, 36, 1, 0, 2, 3, 3, 0},         // 1x1, two words: one step per segment
+      {192, 20, 3, 1, 1, 4, 6, 0},         // 3x3 on 3-word pixels: odd 9-word segments
+      {256, 70, 3, 1, 1, 5, 5, 0},         // 70 channels: a partial 4-channel group, bits across words
+      {320, 12, 2, 0, 1, 4, 4, 0, 2},      // 2x2 stride 2: 10-word segments, 4 pixels
+      // One-word fields (tile1w): 64 channels, 33 channels with tail bits, strided, > 16 outputs.
+      {64, 40, 1, 0, 2, 3, 5, 0},
+      {33, 70, 1, 0, 1, 4, 4, 0, 2},
+      {64, 9, 1, 0, 1, 5, 5, 1},
   };
   for (const Shape& s : shapes) check_shape(s, rng, pool1, pool2);
   return hbn_test::finish("test_bconv_neon");
