@@ -242,7 +242,13 @@ class Loop:
 
     @property
     def fmas(self) -> int:
-        return sum(4 for i in self.insns if i.mnemonic == "fmla" and ".4s" in i.text)
+        """Float MACs per iteration: 4 per fmla .4s; in a table-lookup WeightBin loop (one that
+        loads q registers by register offset: csrc/wbconv/lut_neon.cc) 16 per fadd .4s, each
+        adding a looked-up sum of 4 inputs to 4 pixel lanes."""
+        n = sum(4 for i in self.insns if i.mnemonic == "fmla" and ".4s" in i.text)
+        if any(re.match(r"ldr\s+q\d+, \[x\d+, x\d+\]", i.text) for i in self.insns):
+            n += sum(16 for i in self.insns if i.mnemonic == "fadd" and ".4s" in i.text)
+        return n
 
 
 def enclosing_loop(dis: Disasm, start: int) -> tuple[int, int] | None:

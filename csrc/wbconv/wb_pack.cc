@@ -28,7 +28,10 @@ template <typename Neg, typename Done>
 std::vector<uint32_t> pack_lut(int64_t K, int64_t N, const sgemm_detail::LutLayout& layout, Neg neg, Done done) {
   const int64_t LNR = layout.nr, G = layout.group, step = layout.kstep();
   const int64_t panels = (N + LNR - 1) / LNR, words = (K + step - 1) / step;
-  std::vector<uint32_t> out(static_cast<size_t>(panels * words * LNR), 0u);
+  // Byte-index panels get one more word step of padding: the NEON kernel reads the index word
+  // of the group after the last (lut_neon.cc) and never uses it.
+  const int64_t pad = layout.index_bytes ? LNR : 0;
+  std::vector<uint32_t> out(static_cast<size_t>(panels * words * LNR + pad), 0u);
   for (int64_t p = 0; p < panels; ++p) {
     const int64_t n_end = std::min(N, (p + 1) * LNR);
     for (int64_t n = p * LNR; n < n_end; ++n) {
