@@ -211,7 +211,21 @@ void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const 
         vst1q_f32(&out[4 * h + 3][c0 + j], vreinterpretq_f32_f64(vtrn2q_f64(d1, d3)));
       }
   }
-  store_tile_scalar(&out[0][0], kLutNR, tile);
+  if (tile.t) {
+    store_tile_scalar(&out[0][0], kLutNR, tile);  // the last K block: the transform
+    return;
+  }
+  // Earlier K blocks store (or add) raw sums: 4 columns per vector, the scalar store for a tail.
+  const int n4 = tile.nr / 4 * 4;
+  for (int r = 0; r < tile.mr; ++r) {
+    float* c = tile.c + r * tile.ldc;
+    for (int j = 0; j < n4; j += 4) {
+      float32x4_t v = vld1q_f32(&out[r][j]);
+      if (tile.accumulate) v = vaddq_f32(v, vld1q_f32(c + j));
+      vst1q_f32(c + j, v);
+    }
+    for (int j = n4; j < tile.nr; ++j) c[j] = tile.accumulate ? out[r][j] + c[j] : out[r][j];
+  }
 }
 
 void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
