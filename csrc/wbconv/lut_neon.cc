@@ -168,6 +168,40 @@ void lookup_intrinsics(const char* tb, const uint8_t* ip, int groups, float32x4_
   }
 }
 
+// Stores the tile's sums out[r][0..nr): raw for an earlier K block, through the transform in
+// apply_transform's order for the last, 4 columns per vector and branch-free per element as the
+// NEON SGEMM store is (a missing scale multiplies by 1, a missing bias adds -0, both exact; ReLU
+// as a compare mask that writes +0 where !(y > 0)). Column tails and bit outputs go scalar.
+void store_sums(const float (&out)[kLutMR][kLutNR], const Tile& tile) {
+  const OutputTransform* t = tile.t;
+  if (t && t->out_threshold) return store_tile_scalar(&out[0][0], kLutNR, tile);
+  const int n4 = tile.nr / 4 * 4;
+  const uint32x4_t keep = vdupq_n_u32(t && t->act == Activation::relu ? 0u : ~0u);
+  const float32x4_t one = vdupq_n_f32(1.0f), nzero = vdupq_n_f32(-0.0f), zero = vdupq_n_f32(0.0f);
+  for (int r = 0; r < tile.mr; ++r) {
+    float* c = tile.c + r * tile.ldc;
+    const float ps = t && t->pixel_scale ? t->pixel_scale[tile.m0 + r] : 1.0f;
+    for (int j = 0; j < n4; j += 4) {
+      float32x4_t v = vld1q_f32(&out[r][j]);
+      if (tile.accumulate) v = vaddq_f32(v, vld1q_f32(c + j));
+      if (t) {
+        const float32x4_t sc = t->scale ? vld1q_f32(t->scale + tile.n0 + j) : one;
+        const float32x4_t bi = t->bias ? vld1q_f32(t->bias + tile.n0 + j) : nzero;
+        v = vaddq_f32(vmulq_n_f32(vmulq_f32(v, sc), ps), bi);
+        const uint32x4_t m = vorrq_u32(vcgtq_f32(v, zero), keep);
+        v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), m));
+      }
+      vst1q_f32(c + j, v);
+    }
+    for (int j = n4; j < tile.nr; ++j) {
+      float v = out[r][j];
+      if (tile.accumulate) v += c[j];
+      if (t) v = apply_transform(*t, v, tile.m0 + r, tile.n0 + j);
+      c[j] = v;
+    }
+  }
+}
+
 // P = 4-pixel halves (1 or 2): a tile of at most 4 rows builds and looks up one table per group.
 template <int P>
 void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
@@ -211,21 +245,7 @@ void lut_tile(const float* a, int64_t lda, int kc, const uint32_t* panel, const 
         vst1q_f32(&out[4 * h + 3][c0 + j], vreinterpretq_f32_f64(vtrn2q_f64(d1, d3)));
       }
   }
-  if (tile.t) {
-    store_tile_scalar(&out[0][0], kLutNR, tile);  // the last K block: the transform
-    return;
-  }
-  // Earlier K blocks store (or add) raw sums: 4 columns per vector, the scalar store for a tail.
-  const int n4 = tile.nr / 4 * 4;
-  for (int r = 0; r < tile.mr; ++r) {
-    float* c = tile.c + r * tile.ldc;
-    for (int j = 0; j < n4; j += 4) {
-      float32x4_t v = vld1q_f32(&out[r][j]);
-      if (tile.accumulate) v = vaddq_f32(v, vld1q_f32(c + j));
-      vst1q_f32(c + j, v);
-    }
-    for (int j = n4; j < tile.nr; ++j) c[j] = tile.accumulate ? out[r][j] + c[j] : out[r][j];
-  }
+  store_sums(out, tile);
 }
 
 void lut_kernel(const float* a, int64_t lda, int kc, const uint32_t* panel, const Tile& tile) {
