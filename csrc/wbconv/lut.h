@@ -11,7 +11,8 @@
 namespace hbn {
 namespace sgemm_detail {
 
-// Table-lookup binary-weight kernel (AVX-512 and AVX2). For +-1 weights, the dot product of a
+// Table-lookup binary-weight kernel (AVX-512 and AVX2; NEON's puts pixels in the lanes instead,
+// lut_neon.cc). For +-1 weights, the dot product of a
 // row with a column over G consecutive k is one of 2^G signed sums of those G inputs, fixed by
 // the column's G sign bits. Per row and group the kernel builds the 2^G sums once (G FMAs into
 // one register) and then serves a vector of columns per permute + add (vpermps picks each
