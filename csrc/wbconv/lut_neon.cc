@@ -8,7 +8,10 @@
 // does acc_c += T[p]: `ldr q, [table, idx]` + `fadd`, 16 MACs per fadd where an FMA does 4. The
 // index panel holds one byte per column and group, the pattern pre-scaled by 16 (the entry's
 // byte offset), extracted from a 64-bit load with one integer op (ubfx) off the vector pipes.
-// Modelled with llvm-mca-19 (the loop as GCC compiles it, measured in docs/kernels.md).
+// Modelled per call (benchmarks/arm, docs/kernels.md): conv layers 1.5-2.5x the NEON fp32 conv
+// on Neoverse-N1, 1.0-1.7x on Cortex-A55. The tables of an 8-pixel tile for kc = 256 are 32 KB:
+// within N1's 64 KB L1, all of a 32 KB-L1 A55's (which llvm-mca does not see; a smaller K block
+// for such cores would need a K-block field in LutLayout).
 //
 // Tile: up to 8 pixels (two 4-pixel tables per group, one index serves both) x the panel's
 // columns, 8 columns (16 accumulators) at a time over all groups of the K block.
