@@ -5,7 +5,9 @@
 //
 //   arm_bench layer C OC H W K STRIDE PAD MODE R   one conv layer, batch 1; MODE: float / bits
 //                                                  (FullBinConv, float or bit output), fp32
-//                                                  (Conv2dF32), wbin (WeightBinConv, WBConv2d)
+//                                                  (Conv2dF32), wbin (WeightBinConv, WBConv2d),
+//                                                  wbin_fma (WBConv2d kept off the LUT kernel:
+//                                                  signs decoded for the FMA micro-kernels)
 //   arm_bench peak {binary|fma} ITERS                    the register-resident NEON peak loops
 //   arm_bench model FILE.hbn R                           a whole network, batch 1
 //
@@ -24,6 +26,7 @@
 
 #include "bconv/bconv.h"
 #include "fconv/conv_f32.h"
+#include "fconv/ukernel.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
 #include "peak/peak_impl.h"
@@ -44,7 +47,7 @@ namespace {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: arm_bench layer C OC H W K STRIDE PAD {float|bits|fp32|wbin} R\n"
+               "usage: arm_bench layer C OC H W K STRIDE PAD {float|bits|fp32|wbin|wbin_fma} R\n"
                "       arm_bench peak {binary|fma} ITERS\n"
                "       arm_bench model FILE.hbn R\n");
   return 2;
@@ -59,7 +62,8 @@ int to_int(const char* s) {
 
 // Float-input layers (NHWC float in and out, scale + bias + ReLU): the fp32 conv and the
 // WeightBin conv of the same shape, the comparison WBin kernels are judged by.
-int run_float_layer(const ConvGeometry& g, int h, int w, bool wbin, int reps, std::mt19937_64& rng) {
+int run_float_layer(const ConvGeometry& g, int h, int w, const std::string& mode, int reps, std::mt19937_64& rng) {
+  const bool wbin = mode != "fp32";
   const int C = g.in_channels, OC = g.out_channels;
   std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
   std::vector<float> weights(static_cast<size_t>(OC) * C * g.kernel_h * g.kernel_w), x(static_cast<size_t>(h) * w * C);
@@ -85,10 +89,16 @@ int run_float_layer(const ConvGeometry& g, int h, int w, bool wbin, int reps, st
       sum += out[static_cast<size_t>(r) % out.size()];
     }
   };
-  if (wbin) loop(WBConv2d::from_float(g, weights.data()));
+  if (wbin) {
+    WBConv2d conv = WBConv2d::from_float(g, weights.data());
+    // The strategy the automatic choice takes where no LUT kernel runs (wb_strategy.cc).
+    if (mode == "wbin_fma")
+      conv.set_strategy(sgemm_detail::choose_bits_strategy(sgemm_detail::active_kernels(), WBStrategy::automatic, M));
+    loop(conv);
+  }
   else loop(Conv2dF32(g, weights.data()));
   std::printf("layer C=%d OC=%d %dx%d k=%d s=%d p=%d %s reps=%d macs=%lld checksum=%g\n", C, OC, h, w, g.kernel_h,
-              g.stride_h, g.pad_h, wbin ? "wbin" : "fp32", reps,
+              g.stride_h, g.pad_h, mode.c_str(), reps,
               static_cast<long long>(M * OC * static_cast<int64_t>(C) * g.kernel_h * g.kernel_w), sum);
   return 0;
 }
@@ -103,11 +113,11 @@ int run_layer(char** argv) {
   g.pad_h = g.pad_w = to_int(argv[6]);
   const std::string mode = argv[7];
   const int reps = to_int(argv[8]);
-  if (mode != "float" && mode != "bits" && mode != "fp32" && mode != "wbin")
-    throw std::invalid_argument("mode must be float, bits, fp32 or wbin");
+  if (mode != "float" && mode != "bits" && mode != "fp32" && mode != "wbin" && mode != "wbin_fma")
+    throw std::invalid_argument("mode must be float, bits, fp32, wbin or wbin_fma");
   const int C = g.in_channels, OC = g.out_channels;
   std::mt19937_64 rng(1);
-  if (mode == "fp32" || mode == "wbin") return run_float_layer(g, h, w, mode == "wbin", reps, rng);
+  if (mode == "fp32" || mode == "wbin" || mode == "wbin_fma") return run_float_layer(g, h, w, mode, reps, rng);
   const int64_t W = words_for(C);
   const word_t tail = C % 64 ? (word_t{1} << (C % 64)) - 1 : ~word_t{0};
   auto bits = [&](int64_t groups) {

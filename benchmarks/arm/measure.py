@@ -59,6 +59,8 @@ LAYERS = [
     Layer("resnet18.layer4.down", 256, 512, 14, 3, 2, 1),
     Layer("resnet18.layer4", 512, 512, 7, 3, 1, 1),
 ]
+# By name only (not in "all"): a batch-1 linear layer, M = 1 (the WeightBin LUT cutoff).
+EXTRA_LAYERS = [Layer("alexnet.fc6", 9216, 4096, 1, 1, 1, 0)]
 
 
 def die(msg: str) -> None:
@@ -243,7 +245,13 @@ class Loop:
 
     @property
     def fmas(self) -> int:
-        return sum(4 for i in self.insns if i.mnemonic == "fmla" and ".4s" in i.text)
+        """Float MACs per iteration: 4 per fmla .4s; in a table-lookup WeightBin loop (one that
+        loads q registers by register offset: csrc/wbconv/lut_neon.cc) 16 per fadd .4s, each
+        adding a looked-up sum of 4 inputs to 4 pixel lanes."""
+        n = sum(4 for i in self.insns if i.mnemonic == "fmla" and ".4s" in i.text)
+        if any(re.match(r"ldr\s+q\d+, \[x\d+, x\d+\]", i.text) for i in self.insns):
+            n += sum(16 for i in self.insns if i.mnemonic == "fadd" and ".4s" in i.text)
+        return n
 
 
 def enclosing_loop(dis: Disasm, start: int) -> tuple[int, int] | None:
@@ -369,7 +377,7 @@ def main() -> None:
             print(f"--- {name} loop ({len(lp.insns)} insns)\n" + "\n".join("   " + i.text for i in lp.insns))
 
     layers = LAYERS if a.layers == "all" else [] if a.layers == "none" else [
-        next((l for l in LAYERS if l.name == n), None) or die(f"unknown layer {n}") for n in a.layers.split(",")]
+        next((l for l in LAYERS + EXTRA_LAYERS if l.name == n), None) or die(f"unknown layer {n}") for n in a.layers.split(",")]
     hdr = (f"{'layer':22s} {'out':5s} {'insns/call':>11s} {'N1 cyc':>10s} {'(loops)':>10s} {'A55 cyc':>10s} "
            f"{'MAC/c N1':>8s} {'%pk N1':>6s} {'MAC/c A55':>9s} {'%pk A55':>7s} | inner loop: insns N1% A55%")
     if layers:

@@ -129,7 +129,9 @@ void check_lazy_lut_packing(std::mt19937& rng) {
   const int64_t K = static_cast<int64_t>(c.kh) * c.kw * c.ic;
   auto panel_bytes = [&](int row) {
     const sgemm_detail::LutLayout& L = luts.row(row).kernel.layout;
-    return static_cast<size_t>((c.oc + L.nr - 1) / L.nr * ((K + L.kstep() - 1) / L.kstep()) * L.nr) * 4;
+    // Byte-index (NEON) panels carry one padding word step (wb_pack.cc).
+    return static_cast<size_t>((c.oc + L.nr - 1) / L.nr * ((K + L.kstep() - 1) / L.kstep()) * L.nr +
+                               (L.index_bytes ? L.nr : 0)) * 4;
   };
   const OutputTransform t;
   const std::vector<std::string> paths = hbn_test::supported_paths();

@@ -11,7 +11,8 @@
 namespace hbn {
 namespace sgemm_detail {
 
-// Table-lookup binary-weight kernel (AVX-512 and AVX2). For +-1 weights, the dot product of a
+// Table-lookup binary-weight kernel (AVX-512 and AVX2; NEON's puts pixels in the lanes instead,
+// lut_neon.cc). For +-1 weights, the dot product of a
 // row with a column over G consecutive k is one of 2^G signed sums of those G inputs, fixed by
 // the column's G sign bits. Per row and group the kernel builds the 2^G sums once (G FMAs into
 // one register) and then serves a vector of columns per permute + add (vpermps picks each
@@ -25,11 +26,16 @@ namespace sgemm_detail {
 // (1 bit per weight for G = 4).
 // Tile: mr <= LutLayout::mr rows, nr <= LutLayout::nr columns; a: plain rows (lda), kc columns
 // (kc a multiple of kstep except in the last K block; missing inputs count as 0).
+// NEON's kernel (lut_neon.cc) reads index bytes instead (index_bytes): its panel is
+// [ceil(N/nr)][ceil(K/G)][nr] bytes, byte (g, c) = 16 x the pattern of column c in group g (the
+// table entry's byte offset); in uint32 words that is the same [panel][word step][nr] shape with
+// a word step of 4 groups, so the driver's offsets hold for both (2 bits per weight for G = 4).
 struct LutLayout {
   int nr;     // columns per panel
   int mr;     // rows per tile
   int group;  // inputs per table (G)
-  int kstep() const { return 8 * group; }  // k covered by one panel word (8 nibbles)
+  bool index_bytes = false;  // byte indices (NEON) instead of nibbles
+  int kstep() const { return (index_bytes ? 4 : 8) * group; }  // k covered by one panel word
 };
 using UKernelLut = void (*)(const float* a, int64_t lda, int kc, const uint32_t* lut_panel,
                             const Tile& tile);

@@ -28,11 +28,21 @@ template <typename Neg, typename Done>
 std::vector<uint32_t> pack_lut(int64_t K, int64_t N, const sgemm_detail::LutLayout& layout, Neg neg, Done done) {
   const int64_t LNR = layout.nr, G = layout.group, step = layout.kstep();
   const int64_t panels = (N + LNR - 1) / LNR, words = (K + step - 1) / step;
-  std::vector<uint32_t> out(static_cast<size_t>(panels * words * LNR), 0u);
+  // Byte-index panels get one more word step of padding: the NEON kernel reads the index word
+  // of the group after the last (lut_neon.cc) and never uses it.
+  const int64_t pad = layout.index_bytes ? LNR : 0;
+  std::vector<uint32_t> out(static_cast<size_t>(panels * words * LNR + pad), 0u);
   for (int64_t p = 0; p < panels; ++p) {
     const int64_t n_end = std::min(N, (p + 1) * LNR);
     for (int64_t n = p * LNR; n < n_end; ++n) {
       uint32_t* lane = out.data() + p * words * LNR + n % LNR;  // vector (n % LNR) / lanes
+      if (layout.index_bytes) {
+        // Byte (group, column) of the panel = 16 x the pattern (wbconv/lut.h).
+        uint8_t* bytes = reinterpret_cast<uint8_t*>(out.data() + p * words * LNR);
+        for (int64_t k = 0; k < K; ++k)
+          if (neg(n, k)) bytes[(k / G) * LNR + n % LNR] |= static_cast<uint8_t>(16u << (k % G));
+        continue;
+      }
       for (int64_t k = 0; k < K; ++k)
         if (neg(n, k)) {
           const int64_t within = k % step;  // group within / G (nibble), input within % G (bit)
@@ -89,6 +99,12 @@ std::vector<uint32_t> bit_panels_from_lut(const uint32_t* lut_panels, int64_t K,
     uint32_t* col_bits = out.data() + (n / NR) * K;
     const uint32_t bit = 1u << (n % NR);
     const uint32_t* lane = lut_panels + (n / LNR) * words * LNR + n % LNR;
+    if (layout.index_bytes) {
+      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(lut_panels + (n / LNR) * words * LNR);
+      for (int64_t k = 0; k < K; ++k)
+        if ((bytes[(k / G) * LNR + n % LNR] >> (4 + k % G)) & 1u) col_bits[k] |= bit;
+      continue;
+    }
     for (int64_t k = 0; k < K; ++k) {
       const int64_t within = k % step;
       if ((lane[(k / step) * LNR] >> (4 * (within / G) + within % G)) & 1u) col_bits[k] |= bit;
