@@ -27,24 +27,18 @@ int scratch_slots() {
 // Output channels per task: one packed-bit word, so bit outputs never share a word.
 constexpr int kPanelsPerTask = kWordBits / kQNR;
 
+// memcpy of a short run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) as a few
+// fixed-size moves instead of a library call per run.
+inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
+  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16);
+  for (; n >= 4; n -= 4, dst += 4, src += 4) std::memcpy(dst, src, 4);
+  for (; n > 0; --n) *dst++ = *src++;
+}
+
 }  // namespace
 
 void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
-  // nearbyint by the 1.5 * 2^23 trick: exact round-half-even in the default rounding mode for
-  // |v| < 2^22, which the clamp to +-512 guarantees (the result is clamped to 0..255 after
-  // adding in_zero <= 255, so values past +-512 clamp the same). Written so it vectorises.
-  const float magic = 12582912.0f;
-  const float z = static_cast<float>(in_zero);
-  for (int64_t i = 0; i < count; ++i) {
-    float v = x[i] / in_scale;
-    v = v > -512.0f ? v : -512.0f;  // NaN -> -512 -> 0
-    v = v < 512.0f ? v : 512.0f;
-    v = (v + magic) - magic;
-    v += z;
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    q[i] = static_cast<uint8_t>(static_cast<int>(v));
-  }
+  qgemm::active_qkernel().quantize(x, count, in_scale, in_zero, q);
 }
 
 struct QConv2d::Out {
@@ -83,7 +77,7 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
           s += w;
         }
     wsum_[static_cast<size_t>(oc)] = s;
-    zcorr_[static_cast<size_t>(oc)] = int64_t(in_zero) * s;
+    zcorr_[static_cast<size_t>(oc)] = static_cast<int32_t>(static_cast<uint32_t>(in_zero) * static_cast<uint32_t>(s));
   }
 }
 
@@ -104,7 +98,8 @@ size_t QConv2d::slot_bytes() const {
   const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_), kAlign);
   const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
-  return a + acc + bits;
+  const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
+  return a + acc + bits + ytile;
 }
 
 size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
@@ -153,6 +148,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const qgemm::QKernel& kern = qgemm::active_qkernel();
   const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_), kAlign);
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
   const size_t slot = slot_bytes();
   const bool in_place = reads_in_place();
 
@@ -161,6 +157,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
     uint8_t* ablock = s;
     int32_t* acc = reinterpret_cast<int32_t*>(s + a_bytes);
     word_t* bitrow = reinterpret_cast<word_t*>(s + a_bytes + acc_bytes);
+    float* ytile = reinterpret_cast<float*>(s + a_bytes + acc_bytes + bits_bytes);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t mb = t / ngroups, ng = t % ngroups;
       const int64_t m0 = mb * MB, rows = std::min<int64_t>(MB, M - m0);
@@ -176,7 +173,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
           const int64_t oy = rem / OW, ox = rem % OW;
           uint8_t* dst = ablock + r * k4_;
           const uint8_t* src = img + ((b * PH + oy * g_.stride_h) * PW + ox * g_.stride_w) * IC;
-          for (int kh = 0; kh < g_.kernel_h; ++kh) std::memcpy(dst + kh * run, src + kh * PW * IC, static_cast<size_t>(run));
+          for (int kh = 0; kh < g_.kernel_h; ++kh) copy_run(dst + kh * run, src + kh * PW * IC, run);
           std::memset(dst + k_, 0, static_cast<size_t>(k4_ - k_));
         }
         a = ablock;
@@ -187,31 +184,44 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
       for (int64_t p = p0; p < p1; ++p) {
         const int8_t* panel = packed_.data() + p * k4_ * kQNR;
         const int32_t* wsum = wsum_.data() + p * kQNR;
-        const int64_t* zc = zcorr_.data() + p * kQNR;
-        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - p * kQNR));
+        const int32_t* zc = zcorr_.data() + p * kQNR;
+        const int64_t oc0 = p * kQNR;
+        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - oc0));
+        // The panel's transform as 16 full lanes (1 / -0 where absent: apply_transform's values).
+        float scale16[kQNR], bias16[kQNR];
+        qgemm::QStore st{zc, scale16, bias16, out.t && out.t->act == Activation::relu};
+        for (int j = 0; j < kQNR; ++j) {
+          scale16[j] = out.t && out.t->scale && j < jn ? out.t->scale[oc0 + j] : 1.0f;
+          bias16[j] = out.t && out.t->bias && j < jn ? out.t->bias[oc0 + j] : -0.0f;
+        }
+        const bool generic = out.acc || (out.t && out.t->pixel_scale);
         for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
           const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
+          const int64_t m1 = m0 + r0;  // first output row of the tile
           kern.tile(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
+          if (!generic && out.y) {
+            kern.store(acc, mr, jn, st, out.y + m1 * OC + oc0, OC);
+            continue;
+          }
+          float* yt = ytile;
+          if (!generic) kern.store(acc, mr, jn, st, yt, kQNR);
           for (int r = 0; r < mr; ++r) {
-            const int64_t m = m0 + r0 + r;
-            const int32_t* ar = acc + r * kQNR;
-            if (out.acc) {
-              for (int j = 0; j < jn; ++j)
-                out.acc[m * OC + p * kQNR + j] = static_cast<int32_t>(int64_t(ar[j]) - zc[j]);
-            } else if (out.y) {
-              float* yr = out.y + m * OC + p * kQNR;
-              for (int j = 0; j < jn; ++j)
-                yr[j] = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m,
-                                        p * kQNR + j);
-            } else {
-              word_t w = 0;
-              for (int j = 0; j < jn; ++j) {
-                const int64_t oc = p * kQNR + j;
-                const float y = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m, oc);
-                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+            const int64_t m = m1 + r;
+            word_t w = 0;
+            for (int j = 0; j < jn; ++j) {
+              const int64_t oc = oc0 + j;
+              const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(acc[r * kQNR + j]) - static_cast<uint32_t>(zc[j]));
+              if (out.acc) {
+                out.acc[m * OC + oc] = d;
+                continue;
               }
-              bitrow[r0 + r] |= w;
+              const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
+              if (out.y)
+                out.y[m * OC + oc] = y;
+              else
+                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
             }
+            if (out.bits) bitrow[r0 + r] |= w;
           }
         }
       }
