@@ -27,12 +27,15 @@ int scratch_slots() {
 // Output channels per task: one packed-bit word, so bit outputs never share a word.
 constexpr int kPanelsPerTask = kWordBits / kQNR;
 
-// memcpy of a short run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) as a few
-// fixed-size moves instead of a library call per run.
+// Copies a run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) in whole 16-byte
+// moves, reading and writing up to kRunSlack bytes past its end: runs are written in order, so
+// the next run overwrites the excess, and both buffers carry the slack (the image and the im2col
+// block are the workspace's). A library memcpy per run cost as much as the GEMM on ResNet-18's
+// conv1 (21-byte runs).
+constexpr int kRunSlack = 16;
+static_assert(kRunSlack <= static_cast<int>(kOverReadBytes), "the image buffer carries kOverReadBytes of slack");
 inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
-  for (; n >= 16; n -= 16, dst += 16, src += 16) std::memcpy(dst, src, 16);
-  for (; n >= 4; n -= 4, dst += 4, src += 4) std::memcpy(dst, src, 4);
-  for (; n > 0; --n) *dst++ = *src++;
+  for (int64_t i = 0; i < n; i += 16) std::memcpy(dst + i, src + i, 16);
 }
 
 }  // namespace
@@ -95,7 +98,7 @@ int QConv2d::block_rows() const {
 }
 
 size_t QConv2d::slot_bytes() const {
-  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_), kAlign);
+  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
   const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
   const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
@@ -114,7 +117,11 @@ size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
 // The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
 // then needs no bounds checks. Without padding the input is used as it is.
 const uint8_t* QConv2d::border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const {
-  if (g_.pad_h == 0 && g_.pad_w == 0) return q;
+  if (reads_in_place()) return q;
+  if (g_.pad_h == 0 && g_.pad_w == 0) {  // a copy all the same: im2col reads past its runs
+    std::memcpy(img, q, static_cast<size_t>(int64_t(n) * in_h * in_w * g_.in_channels));
+    return img;
+  }
   const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
   std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
   for (int64_t b = 0; b < n; ++b)
@@ -146,7 +153,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const int64_t ngroups = (panels_ + kPanelsPerTask - 1) / kPanelsPerTask;
   const int64_t words = words_for(OC);
   const qgemm::QKernel& kern = qgemm::active_qkernel();
-  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_), kAlign);
+  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
   const size_t slot = slot_bytes();
@@ -168,13 +175,19 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
         lda = IC;
       } else {
         // im2col of rows m0..m0+rows: KH runs of KW*IC bytes each, then zeros up to K4.
+        // The first row's pixel by division, the rest by stepping (divisions per row cost
+        // about as much as the copy).
+        int64_t b = m0 / (int64_t(OH) * OW), rem = m0 % (int64_t(OH) * OW);
+        int64_t oy = rem / OW, ox = rem % OW;
         for (int64_t r = 0; r < rows; ++r) {
-          const int64_t m = m0 + r, b = m / (int64_t(OH) * OW), rem = m % (int64_t(OH) * OW);
-          const int64_t oy = rem / OW, ox = rem % OW;
           uint8_t* dst = ablock + r * k4_;
           const uint8_t* src = img + ((b * PH + oy * g_.stride_h) * PW + ox * g_.stride_w) * IC;
+          // Bytes k_..k4_ (and the excess of the last run) meet zero weights: any value will do.
           for (int kh = 0; kh < g_.kernel_h; ++kh) copy_run(dst + kh * run, src + kh * PW * IC, run);
-          std::memset(dst + k_, 0, static_cast<size_t>(k4_ - k_));
+          if (++ox == OW) {
+            ox = 0;
+            if (++oy == OH) oy = 0, ++b;
+          }
         }
         a = ablock;
         lda = k4_;
