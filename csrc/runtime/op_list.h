@@ -28,7 +28,8 @@
   X(16, log_softmax)        \
   X(17, pad)                \
   X(18, conv_grouped_f32)   \
-  X(19, sign)
+  X(19, sign)              \
+  X(20, conv_q8)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
@@ -60,7 +61,9 @@
   X(26, kGroups, groups, i64)                      \
   X(27, kZero, zero, i64)                          \
   X(28, kThreshold, threshold, f64)                \
-  X(29, kInputDomain, input_domain, i64)
+  X(29, kInputDomain, input_domain, i64)           \
+  X(30, kInScale, in_scale, f64)                   \
+  X(31, kInZero, in_zero, i64)
 
 namespace hbn {
 

@@ -1,0 +1,318 @@
+#include "qconv/qconv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "qconv/qgemm.h"
+
+namespace hbn {
+
+using qgemm::kQKGroup;
+using qgemm::kQNR;
+
+namespace {
+
+constexpr size_t kAlign = kAlignment;
+size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// Per-thread scratch slots: runs never use more threads than this, so workspace_bytes() need
+// not know the pool (as gemm_scratch_slots() in fconv).
+int scratch_slots() {
+  static const int slots = std::max(8, static_cast<int>(std::thread::hardware_concurrency()));
+  return slots;
+}
+
+// Output channels per task: one packed-bit word, so bit outputs never share a word.
+constexpr int kPanelsPerTask = kWordBits / kQNR;
+
+// Copies a run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) in whole 16-byte
+// moves, reading and writing up to kRunSlack bytes past its end: runs are written in order, so
+// the next run overwrites the excess, and both buffers carry the slack (the image and the im2col
+// block are the workspace's). A library memcpy per run cost as much as the GEMM on ResNet-18's
+// conv1 (21-byte runs).
+constexpr int kRunSlack = 16;
+static_assert(kRunSlack <= static_cast<int>(kOverReadBytes), "the image buffer carries kOverReadBytes of slack");
+inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) std::memcpy(dst + i, src + i, 16);
+}
+
+}  // namespace
+
+void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
+  qgemm::active_qkernel().quantize(x, count, in_scale, in_zero, q);
+}
+
+struct QConv2d::Out {
+  const OutputTransform* t = nullptr;
+  float* y = nullptr;       // float output, or
+  word_t* bits = nullptr;   // packed-bit output, or
+  int32_t* acc = nullptr;   // raw accumulators (in_zero subtracted, no transform)
+};
+
+QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, int in_zero)
+    : g_(g), in_scale_(in_scale), in_zero_(in_zero) {
+  if (!g.valid()) throw std::invalid_argument("QConv2d: invalid geometry");
+  if (in_zero < 0 || in_zero > 255) throw std::invalid_argument("QConv2d: in_zero must be 0..255");
+  k_ = int64_t(g.in_channels) * g.kernel_h * g.kernel_w;
+  k4_ = (k_ + kQKGroup - 1) / kQKGroup * kQKGroup;
+  if (k4_ > qgemm::kQMaxK)
+    throw std::invalid_argument("QConv2d: receptive field of " + std::to_string(k_) +
+                                " values exceeds " + std::to_string(qgemm::kQMaxK) +
+                                " (int32 accumulation would not be exact)");
+  panels_ = (g.out_channels + kQNR - 1) / kQNR;
+  packed_.assign(static_cast<size_t>(panels_ * k4_ * kQNR), 0);
+  wsum_.assign(static_cast<size_t>(panels_ * kQNR), 0);
+  zcorr_.assign(wsum_.size(), 0);
+  const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
+  for (int oc = 0; oc < g.out_channels; ++oc) {
+    const int64_t p = oc / kQNR, j = oc % kQNR;
+    int8_t* panel = packed_.data() + p * k4_ * kQNR;
+    int32_t s = 0;
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw)
+        for (int ic = 0; ic < IC; ++ic) {
+          // k runs over the NHWC receptive field: (kh * KW + kw) * IC + ic.
+          const int64_t k = (int64_t(kh) * KW + kw) * IC + ic;
+          const int8_t w = weight[((int64_t(oc) * IC + ic) * KH + kh) * KW + kw];
+          panel[(k / kQKGroup) * kQNR * kQKGroup + j * kQKGroup + k % kQKGroup] = w;
+          s += w;
+        }
+    wsum_[static_cast<size_t>(oc)] = s;
+    zcorr_[static_cast<size_t>(oc)] = static_cast<int32_t>(static_cast<uint32_t>(in_zero) * static_cast<uint32_t>(s));
+  }
+}
+
+bool QConv2d::reads_in_place() const {
+  return g_.kernel_h == 1 && g_.kernel_w == 1 && g_.stride_h == 1 && g_.stride_w == 1 && g_.pad_h == 0 &&
+         g_.pad_w == 0 && g_.in_channels % kQKGroup == 0;
+}
+
+// Rows of A per block: about 32 KB of im2col (L1-resident while every panel passes over it),
+// a multiple of every row's tile height (12, 6, 4, 2), at least one tile.
+int QConv2d::block_rows() const {
+  int64_t rows = 32768 / std::max<int64_t>(k4_, 1);
+  rows = std::max<int64_t>(12, std::min<int64_t>(96, rows / 12 * 12));
+  return static_cast<int>(rows);
+}
+
+size_t QConv2d::slot_bytes() const {
+  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
+  const size_t acc = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
+  const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
+  return a + acc + bits + ytile;
+}
+
+size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
+  const size_t ph = static_cast<size_t>(in_h + 2 * g_.pad_h), pw = static_cast<size_t>(in_w + 2 * g_.pad_w);
+  return round_up(static_cast<size_t>(n) * ph * pw * static_cast<size_t>(g_.in_channels) + kOverReadBytes, kAlign);
+}
+
+size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
+  return kAlign + image_bytes(n, in_h, in_w) + static_cast<size_t>(scratch_slots()) * slot_bytes();
+}
+
+// The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
+// then needs no bounds checks. Without padding the input is used as it is.
+const uint8_t* QConv2d::border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const {
+  if (reads_in_place()) return q;
+  if (g_.pad_h == 0 && g_.pad_w == 0) {  // a copy all the same: im2col reads past its runs
+    std::memcpy(img, q, static_cast<size_t>(int64_t(n) * in_h * in_w * g_.in_channels));
+    return img;
+  }
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < in_h; ++y)
+      std::memcpy(img + ((b * PH + y + g_.pad_h) * PW + g_.pad_w) * IC, q + (b * in_h + y) * in_w * IC,
+                  static_cast<size_t>(in_w * IC));
+  return img;
+}
+
+const uint8_t* QConv2d::quantize_input(const float* x, int n, int in_h, int in_w, uint8_t* img) const {
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  if (g_.pad_h || g_.pad_w) std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < in_h; ++y)
+      quantize_rows(x + (b * in_h + y) * in_w * IC, in_w * IC, in_scale_, in_zero_,
+                    img + ((b * PH + y + g_.pad_h) * PW + g_.pad_w) * IC);
+  return img;
+}
+
+void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
+                   ThreadPool& pool) const {
+  const int OH = g_.out_h(in_h), OW = g_.out_w(in_w), OC = g_.out_channels;
+  const int64_t M = int64_t(n) * OH * OW;
+  if (M <= 0) return;
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  const int64_t run = int64_t(g_.kernel_w) * IC;  // one kernel row of the receptive field
+  const int MB = block_rows();
+  const int64_t mblocks = (M + MB - 1) / MB;
+  const int64_t ngroups = (panels_ + kPanelsPerTask - 1) / kPanelsPerTask;
+  const int64_t words = words_for(OC);
+  const qgemm::QKernel& kern = qgemm::active_qkernel();
+  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
+  const size_t acc_bytes = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
+  const size_t slot = slot_bytes();
+  const bool in_place = reads_in_place();
+
+  auto task = [&](int64_t begin, int64_t end, int thread) {
+    uint8_t* s = ws + static_cast<size_t>(thread) * slot;
+    uint8_t* ablock = s;
+    int32_t* acc = reinterpret_cast<int32_t*>(s + a_bytes);
+    word_t* bitrow = reinterpret_cast<word_t*>(s + a_bytes + acc_bytes);
+    float* ytile = reinterpret_cast<float*>(s + a_bytes + acc_bytes + bits_bytes);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t mb = t / ngroups, ng = t % ngroups;
+      const int64_t m0 = mb * MB, rows = std::min<int64_t>(MB, M - m0);
+      const uint8_t* a;
+      int64_t lda;
+      if (in_place) {
+        a = img + m0 * IC;
+        lda = IC;
+      } else {
+        // im2col of rows m0..m0+rows: KH runs of KW*IC bytes each, then zeros up to K4.
+        // The first row's pixel by division, the rest by stepping (divisions per row cost
+        // about as much as the copy).
+        int64_t b = m0 / (int64_t(OH) * OW), rem = m0 % (int64_t(OH) * OW);
+        int64_t oy = rem / OW, ox = rem % OW;
+        for (int64_t r = 0; r < rows; ++r) {
+          uint8_t* dst = ablock + r * k4_;
+          const uint8_t* src = img + ((b * PH + oy * g_.stride_h) * PW + ox * g_.stride_w) * IC;
+          // Bytes k_..k4_ (and the excess of the last run) meet zero weights: any value will do.
+          for (int kh = 0; kh < g_.kernel_h; ++kh) copy_run(dst + kh * run, src + kh * PW * IC, run);
+          if (++ox == OW) {
+            ox = 0;
+            if (++oy == OH) oy = 0, ++b;
+          }
+        }
+        a = ablock;
+        lda = k4_;
+      }
+      const int64_t p0 = ng * kPanelsPerTask, p1 = std::min<int64_t>(panels_, p0 + kPanelsPerTask);
+      if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(rows));
+      const bool generic = out.acc || (out.t && out.t->pixel_scale);
+      // A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
+      // apply_transform leaves unchanged), then the store of one tile's accumulators.
+      struct PanelOut {
+        int64_t oc0;
+        int jn;
+        const int32_t* zc;
+        float scale16[kQNR], bias16[kQNR];
+      };
+      auto setup = [&](PanelOut& po, int64_t p) {
+        po.oc0 = p * kQNR;
+        po.jn = static_cast<int>(std::min<int64_t>(kQNR, OC - po.oc0));
+        po.zc = zcorr_.data() + p * kQNR;
+        for (int j = 0; j < kQNR; ++j) {
+          po.scale16[j] = out.t && out.t->scale && j < po.jn ? out.t->scale[po.oc0 + j] : 1.0f;
+          po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
+        }
+      };
+      auto emit = [&](const PanelOut& po, const int32_t* tacc, int mr, int64_t r0) {
+        const int64_t m1 = m0 + r0;  // first output row of the tile
+        const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu};
+        if (!generic && out.y) {
+          kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
+          return;
+        }
+        float* yt = ytile;
+        if (!generic) kern.store(tacc, mr, po.jn, st, yt, kQNR);
+        for (int r = 0; r < mr; ++r) {
+          const int64_t m = m1 + r;
+          word_t w = 0;
+          for (int j = 0; j < po.jn; ++j) {
+            const int64_t oc = po.oc0 + j;
+            const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(tacc[r * kQNR + j]) - static_cast<uint32_t>(po.zc[j]));
+            if (out.acc) {
+              out.acc[m * OC + oc] = d;
+              continue;
+            }
+            const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
+            if (out.y)
+              out.y[m * OC + oc] = y;
+            else
+              w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+          }
+          if (out.bits) bitrow[r0 + r] |= w;
+        }
+      };
+      PanelOut po[2];
+      for (int64_t p = p0; p < p1;) {
+        // Two adjacent panels per tile where the row has such a kernel (panel p + 1 follows
+        // panel p in packed_, and its wsum follows p's).
+        const int np = kern.tile2 && p + 1 < p1 ? 2 : 1;
+        const int8_t* panel = packed_.data() + p * k4_ * kQNR;
+        const int32_t* wsum = wsum_.data() + p * kQNR;
+        for (int j = 0; j < np; ++j) setup(po[j], p + j);
+        for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
+          const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
+          (np == 2 ? kern.tile2 : kern.tile)(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
+          for (int j = 0; j < np; ++j) emit(po[j], acc + j * qgemm::kQMaxMR * kQNR, mr, r0);
+        }
+        p += np;
+      }
+      if (out.bits)
+        for (int64_t r = 0; r < rows; ++r) out.bits[(m0 + r) * words + p0 / kPanelsPerTask] = bitrow[r];
+    }
+  };
+  pool.parallel_for_dynamic(mblocks * ngroups, task, 1, scratch_slots());
+}
+
+namespace {
+uint8_t* aligned(void* ws) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ws);
+  return reinterpret_cast<uint8_t*>((p + kAlign - 1) / kAlign * kAlign);
+}
+}  // namespace
+
+void QConv2d::run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y, void* ws,
+                  ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.y = y;
+  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
+                       void* ws, ThreadPool& pool) const {
+  if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_bits needs out_threshold");
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.bits = y;
+  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
+                     void* ws, ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.y = y;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
+                          void* ws, ThreadPool& pool) const {
+  if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_u8_bits needs out_threshold");
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.bits = y;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_acc(const uint8_t* q, int n, int in_h, int in_w, int32_t* acc, void* ws,
+                      ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.acc = acc;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+}  // namespace hbn
