@@ -28,7 +28,8 @@
   X(16, log_softmax)        \
   X(17, pad)                \
   X(18, conv_grouped_f32)   \
-  X(19, sign)
+  X(19, sign)              \
+  X(21, input_norm)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \
