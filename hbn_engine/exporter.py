@@ -697,8 +697,6 @@ def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
             raise ValueError("calibration given but no layer is int8 (pass edges='int8' or "
                              "int8_layers=[...])")
         return []
-    if "conv_q8" not in OP_TYPES:
-        raise ExportError("this build of the engine has no conv_q8 op (8-bit layers)")
     if percentile is not None and not (isinstance(percentile, (int, float))
                                        and 50.0 < float(percentile) <= 100.0):
         raise ValueError(f"calibration_percentile must be in (50, 100], got {percentile!r}")
@@ -718,6 +716,8 @@ def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
         if not torch.isfinite(calibration).all():
             raise ValueError("calibration contains NaN or infinity")
         ranges = _calibrate(gm, [op.name for op in need_cal], calibration.float(), percentile)
+    if "conv_q8" not in OP_TYPES:
+        raise ExportError("this build of the engine has no conv_q8 op (8-bit layers)")
     info: list[dict[str, Any]] = []
     for op in targets:
         if any(op is o for o in need_cal):

@@ -33,6 +33,10 @@ class BenchConfig:
     per_layer_variants: tuple[str, ...] = ("hybrid",)
     xnor_layer: bool = True
     plain: bool = True  # the networks of plain_models (written without hbn_engine.nn)
+    # FBin / Hybrid with 8-bit edges (export(edges="int8")) and ONNX Runtime int8 FPrec, timed
+    # in the same interleaved rounds as the exact rows (when the engine has conv_q8)
+    int8: bool = True
+    calibration_images: int = 8
     seed: int = 0
 
 
@@ -136,8 +140,31 @@ def _time_interleaved(point: dict, min_time: float, max_time: float, progress: P
     return {k: Timing(tuple(v)) for k, v in samples.items()}
 
 
+INT8_VARIANTS = ("fbin", "hybrid")
+
+
+def int8_enabled(cfg: BenchConfig) -> bool:
+    from hbn_engine.format import OP_TYPES
+
+    return cfg.int8 and "conv_q8" in OP_TYPES
+
+
+def _int8_variants(cfg: BenchConfig) -> list[str]:
+    return [v for v in INT8_VARIANTS if v in cfg.variants] if int8_enabled(cfg) else []
+
+
+def _calibration(model, cfg: BenchConfig) -> np.ndarray:
+    """Calibration images for both int8 paths: random N(0, 1) images like the timed input
+    (the zoo models here have random weights; docs/benchmarks.md)."""
+    c, h, w = model.input_size
+    rng = np.random.default_rng(cfg.seed + 1)
+    return rng.standard_normal((cfg.calibration_images, c, h, w), dtype=np.float32)
+
+
 def count_tasks(cfg: BenchConfig) -> int:
-    per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines))  # prepare + rounds
+    extra = len(_int8_variants(cfg))
+    extra += 1 if extra and "onnxruntime" in cfg.baselines else 0
+    per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines) + extra)  # prepare + rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
     if cfg.per_layer:
         n += len(cfg.models) * len(cfg.per_layer_variants)
@@ -178,6 +205,19 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
                     for variant in cfg.variants:
                         point[(variant, "hbn")] = runners.make_engine(
                             nets[variant], x, threads, work, name=f"{arch}_{variant}")
+                    int8_vs = _int8_variants(cfg)
+                    if int8_vs:
+                        import torch
+
+                        cal = _calibration(nets["fprec"], cfg)
+                        for variant in int8_vs:
+                            point[(variant + "_int8", "hbn")] = runners.make_engine(
+                                nets[variant], x, threads, work, name=f"{arch}_{variant}_int8",
+                                export_kwargs={"edges": "int8",
+                                               "calibration": torch.from_numpy(cal)})
+                        if "onnxruntime" in cfg.baselines:
+                            point[("fprec_int8", "onnxruntime")] = runners.make_onnxruntime_int8(
+                                nets["fprec"], x, threads, work, f"{arch}_fprec", cal)
                     timings = _time_interleaved(point, cfg.min_time, cfg.max_time, progress,
                                                 f"{arch} b={batch} t={threads}")
                     for (variant, runtime), t in timings.items():
