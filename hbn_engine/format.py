@@ -47,6 +47,7 @@ DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<f4"),
     2: np.dtype("<u8"),  # bit-packed words (hbn/types.h convention)
     3: np.dtype("u1"),
+    4: np.dtype("i1"),
 }
 DTYPE_CODES = {v: k for k, v in DTYPES.items()}
 
@@ -116,7 +117,7 @@ def op_kind(op_type: str) -> str:
 def schema_markdown() -> str:
     """The attribute-key and op-type tables of docs/format.md, generated from the registry
     (tests/test_registry.py checks the docs hold exactly this text)."""
-    dt = {1: "f32", 2: "bits", 3: "u8"}
+    dt = {1: "f32", 2: "bits", 3: "u8", 4: "i8"}
     lines = ["| key | name | type |", "|----:|------|------|"]
     for name, (key, typ) in sorted(ATTRS.items(), key=lambda kv: kv[1][0]):
         lines.append(f"| {key} | {name} | {'i64' if typ == ATTR_INT else 'f64'} |")

@@ -88,6 +88,21 @@ def check_runtime_rows(family: str) -> Callable[[str], None]:
     return check
 
 
+def check_qgemm(row: str) -> None:
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    from q8_reference import conv_q8, q8_file
+
+    rng = np.random.default_rng(5)
+    w = rng.integers(-127, 128, (35, 5, 3, 3)).astype(np.int8)
+    w_scale = rng.uniform(0.001, 0.01, 35).astype(np.float32)
+    attrs = {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1, "in_scale": 0.02, "in_zero": 77}
+    x = rng.uniform(-2, 2, (2, 5, 9, 8)).astype(np.float32)
+    got = hbn_engine.load(q8_file(w, w_scale, (5, 9, 8), attrs)).run(x)
+    np.testing.assert_array_equal(got, conv_q8(x, w, w_scale, 0.02, 77, 1, 1))  # every row is exact
+
+
 def check_peak_binary(row: str) -> None:
     assert _core.peak_binary_variant(row, 0.005) > 0
 
@@ -106,6 +121,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "transpose": check_runtime_rows("transpose"),
     "peak_binary": check_peak_binary,
     "peak_fma": check_peak_fma,
+    "qgemm": check_qgemm,
 }
 NEEDS_MODEL = {"ops", "transpose"}
 

@@ -26,6 +26,8 @@ CpuFeatures detect_cpu() {
   f.avx512vl = __builtin_cpu_supports("avx512vl");
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512vpopcntdq = __builtin_cpu_supports("avx512vpopcntdq");
+  f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+  f.avxvnni = __builtin_cpu_supports("avxvnni");
 #elif defined(HBN_ARM64)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64.
   // The kernel reports the dot-product instructions in AT_HWCAP (bit 20, HWCAP_ASIMDDP in
@@ -42,6 +44,8 @@ FeatureMask detect() {
   FeatureMask m = 0;
   if (f.avx2 && f.fma && f.popcnt && f.bmi2) m |= kAvx2;
   if ((m & kAvx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vpopcntdq) m |= kAvx512;
+  if ((m & kAvx512) && f.avx512vnni) m |= kAvx512Vnni;
+  if ((m & kAvx2) && f.avxvnni) m |= kAvxVnni;
   if (f.neon) m |= kNeon;
   if (f.neon && f.dotprod) m |= kDotprod;
   return feature_closure(m) & compiled_features();
@@ -141,13 +145,15 @@ bool isa_supported(const std::string& name) {
 }
 
 std::string isa_name(FeatureMask mask) {
-  std::string best;
+  std::string best, contained;
   for (const std::string& p : isa_paths()) {
     FeatureMask m;
     parse_isa(p, &m);
     if (m == mask) best = p;
+    if (m && (m & ~mask) == 0) contained = p;
   }
-  return best.empty() ? feature_names(mask) : best;
+  if (!best.empty()) return best;
+  return contained.empty() ? feature_names(mask) : contained;
 }
 
 FeatureMask active_features() {

@@ -24,10 +24,17 @@ enum class Arch { x86, arm64 };
 // build compiles it. Listed in preference order (a later feature is the faster path). Adding a
 // feature: one line here, its detection rule in isa.cc (detect), its compiler flags in
 // CMakeLists.txt (file suffix), then entries in the families that use it (docs/kernels.md).
-#define HBN_ISA_FEATURES(X)               \
-  X(kAvx2, "avx2", 0u, Arch::x86)         \
-  X(kAvx512, "avx512", kAvx2, Arch::x86)  \
-  X(kNeon, "neon", 0u, Arch::arm64)       \
+//
+// The two VNNI features are separate CPUID bits: AVX512-VNNI (EVEX VPDPBUSD, Ice Lake, Zen 4)
+// and AVX-VNNI (VEX VPDPBUSD on ymm, Alder Lake, Sapphire Rapids, Zen 5... and Zen 4 has both).
+// Neither implies the other, so a CPU with both has a feature mask no single path names;
+// isa_name() then names the best path it contains (see there).
+#define HBN_ISA_FEATURES(X)                          \
+  X(kAvx2, "avx2", 0u, Arch::x86)                    \
+  X(kAvxVnni, "avxvnni", kAvx2, Arch::x86)           \
+  X(kAvx512, "avx512", kAvx2, Arch::x86)             \
+  X(kAvx512Vnni, "avx512vnni", kAvx512, Arch::x86)   \
+  X(kNeon, "neon", 0u, Arch::arm64)                  \
   X(kDotprod, "dotprod", kNeon, Arch::arm64)
 
 namespace detail {
@@ -80,8 +87,11 @@ std::vector<std::string> isa_paths();
 bool parse_isa(const std::string& name, FeatureMask* mask);
 // True when every feature of the path is supported here.
 bool isa_supported(const std::string& name);
-// The path name of a feature mask: the last path whose mask equals it (e.g. "avx512"), or its
-// feature_names() when no single path does.
+// The path name of a feature mask: the last path whose mask equals it (e.g. "avx512"). A mask
+// with features from two branches (Zen 4: avx512vnni and avxvnni) has no equal path; it is
+// named by the last path it contains that every table ranks first among its rows (the
+// avx512vnni rows precede the avxvnni ones), so the name still says which rows dispatch picks.
+// feature_names() when no path is contained in it at all.
 std::string isa_name(FeatureMask mask);
 inline std::string best_isa() { return isa_name(supported_features()); }
 inline std::string active_isa() { return isa_name(active_features()); }
@@ -96,6 +106,8 @@ std::string isa_env_error();
 struct CpuFeatures {
   bool avx2 = false, fma = false, popcnt = false, bmi2 = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vpopcntdq = false;
+  bool avx512vnni = false;  // EVEX VPDPBUSD (zmm)
+  bool avxvnni = false;     // VEX VPDPBUSD (ymm)
   bool neon = false;
   bool dotprod = false;  // ARMv8.2 UDOT / SDOT (HWCAP_ASIMDDP)
 };

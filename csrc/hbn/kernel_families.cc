@@ -6,6 +6,7 @@
 #include "fconv/ukernel.h"
 #include "hbn/kernel_table.h"
 #include "peak/peak_impl.h"
+#include "qconv/qgemm.h"
 #include "runtime/ops_kernels.h"
 #include "runtime/transpose.h"
 #include "wbconv/lut.h"
@@ -16,7 +17,7 @@ const std::vector<const KernelFamily*>& kernel_families() {
   static const std::vector<const KernelFamily*> families{
       &detail::bconv_kernels(),         &detail::bitpack_kernels(),     &sgemm_detail::sgemm_kernels(),
       &sgemm_detail::lut_kernels(),     &ops_kernels(),                 &transpose_kernels(),
-      &detail::peak_binary_loops(),     &detail::peak_fma_loops(),
+      &detail::peak_binary_loops(),     &detail::peak_fma_loops(),      &qgemm::qgemm_kernels(),
   };
   return families;
 }

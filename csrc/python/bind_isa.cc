@@ -52,7 +52,7 @@ void register_isa(py::module_& m) {
     d["avx2"] = f.avx2; d["fma"] = f.fma; d["popcnt"] = f.popcnt; d["bmi2"] = f.bmi2;
     d["avx512f"] = f.avx512f; d["avx512bw"] = f.avx512bw; d["avx512vl"] = f.avx512vl;
     d["avx512dq"] = f.avx512dq; d["avx512vpopcntdq"] = f.avx512vpopcntdq; d["neon"] = f.neon;
-    d["dotprod"] = f.dotprod;
+    d["dotprod"] = f.dotprod; d["avx512vnni"] = f.avx512vnni; d["avxvnni"] = f.avxvnni;
     return d;
   });
 

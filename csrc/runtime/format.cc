@@ -65,6 +65,7 @@ size_t dtype_size(DType t) {
     case DType::f32: return 4;
     case DType::bits: return 8;
     case DType::u8: return 1;
+    case DType::i8: return 1;
   }
   return 0;
 }
@@ -142,7 +143,7 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     const uint8_t* r = data + table_off + i * kTensorRecordSize;
     const std::string what = "tensor " + std::to_string(i);
     const uint32_t dtype = load<uint32_t>(r), ndim = load<uint32_t>(r + 4);
-    if (dtype < 1 || dtype > 3) fail(what + ": unknown dtype code " + std::to_string(dtype));
+    if (dtype < 1 || dtype > 4) fail(what + ": unknown dtype code " + std::to_string(dtype));
     if (ndim < 1 || ndim > 4) fail(what + ": rank " + std::to_string(ndim) + " not in 1..4");
     TensorDesc& t = mf.tensors[i];
     t.dtype = static_cast<DType>(dtype);

@@ -29,6 +29,7 @@
   X(17, pad)                \
   X(18, conv_grouped_f32)   \
   X(19, sign)              \
+  X(20, conv_q8)            \
   X(21, input_norm)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
@@ -60,7 +61,9 @@
   X(25, kValue, value, f64)                        \
   X(26, kGroups, groups, i64)                      \
   X(27, kZero, zero, i64)                          \
-  X(28, kThreshold, threshold, f64)
+  X(28, kThreshold, threshold, f64)                \
+  X(30, kInScale, in_scale, f64)                   \
+  X(31, kInZero, in_zero, i64)
 
 namespace hbn {
 

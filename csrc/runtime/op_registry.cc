@@ -68,6 +68,7 @@ const char* dtype_name(DType t) {
     case DType::f32: return "f32";
     case DType::bits: return "bits";
     case DType::u8: return "u8";
+    case DType::i8: return "i8";
   }
   return "?";
 }

@@ -13,8 +13,8 @@
 
 namespace hbn {
 
-enum class DType : uint32_t { f32 = 1, bits = 2, u8 = 3 };
-const char* dtype_name(DType t);  // "f32", "bits", "u8"
+enum class DType : uint32_t { f32 = 1, bits = 2, u8 = 3, i8 = 4 };
+const char* dtype_name(DType t);  // "f32", "bits", "u8", "i8"
 
 struct TensorSlot {
   const char* name;

@@ -1,0 +1,278 @@
+#include "qconv/qconv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "qconv/qgemm.h"
+
+namespace hbn {
+
+using qgemm::kQKGroup;
+using qgemm::kQNR;
+
+namespace {
+
+constexpr size_t kAlign = kAlignment;
+size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// Per-thread scratch slots: runs never use more threads than this, so workspace_bytes() need
+// not know the pool (as gemm_scratch_slots() in fconv).
+int scratch_slots() {
+  static const int slots = std::max(8, static_cast<int>(std::thread::hardware_concurrency()));
+  return slots;
+}
+
+// Output channels per task: one packed-bit word, so bit outputs never share a word.
+constexpr int kPanelsPerTask = kWordBits / kQNR;
+
+}  // namespace
+
+void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
+  // nearbyint by the 1.5 * 2^23 trick: exact round-half-even in the default rounding mode for
+  // |v| < 2^22, which the clamp to +-512 guarantees (the result is clamped to 0..255 after
+  // adding in_zero <= 255, so values past +-512 clamp the same). Written so it vectorises.
+  const float magic = 12582912.0f;
+  const float z = static_cast<float>(in_zero);
+  for (int64_t i = 0; i < count; ++i) {
+    float v = x[i] / in_scale;
+    v = v > -512.0f ? v : -512.0f;  // NaN -> -512 -> 0
+    v = v < 512.0f ? v : 512.0f;
+    v = (v + magic) - magic;
+    v += z;
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
+    q[i] = static_cast<uint8_t>(static_cast<int>(v));
+  }
+}
+
+struct QConv2d::Out {
+  const OutputTransform* t = nullptr;
+  float* y = nullptr;       // float output, or
+  word_t* bits = nullptr;   // packed-bit output, or
+  int32_t* acc = nullptr;   // raw accumulators (in_zero subtracted, no transform)
+};
+
+QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, int in_zero)
+    : g_(g), in_scale_(in_scale), in_zero_(in_zero) {
+  if (!g.valid()) throw std::invalid_argument("QConv2d: invalid geometry");
+  if (in_zero < 0 || in_zero > 255) throw std::invalid_argument("QConv2d: in_zero must be 0..255");
+  k_ = int64_t(g.in_channels) * g.kernel_h * g.kernel_w;
+  k4_ = (k_ + kQKGroup - 1) / kQKGroup * kQKGroup;
+  if (k4_ > qgemm::kQMaxK)
+    throw std::invalid_argument("QConv2d: receptive field of " + std::to_string(k_) +
+                                " values exceeds " + std::to_string(qgemm::kQMaxK) +
+                                " (int32 accumulation would not be exact)");
+  panels_ = (g.out_channels + kQNR - 1) / kQNR;
+  packed_.assign(static_cast<size_t>(panels_ * k4_ * kQNR), 0);
+  wsum_.assign(static_cast<size_t>(panels_ * kQNR), 0);
+  zcorr_.assign(wsum_.size(), 0);
+  const int IC = g.in_channels, KH = g.kernel_h, KW = g.kernel_w;
+  for (int oc = 0; oc < g.out_channels; ++oc) {
+    const int64_t p = oc / kQNR, j = oc % kQNR;
+    int8_t* panel = packed_.data() + p * k4_ * kQNR;
+    int32_t s = 0;
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw)
+        for (int ic = 0; ic < IC; ++ic) {
+          // k runs over the NHWC receptive field: (kh * KW + kw) * IC + ic.
+          const int64_t k = (int64_t(kh) * KW + kw) * IC + ic;
+          const int8_t w = weight[((int64_t(oc) * IC + ic) * KH + kh) * KW + kw];
+          panel[(k / kQKGroup) * kQNR * kQKGroup + j * kQKGroup + k % kQKGroup] = w;
+          s += w;
+        }
+    wsum_[static_cast<size_t>(oc)] = s;
+    zcorr_[static_cast<size_t>(oc)] = int64_t(in_zero) * s;
+  }
+}
+
+bool QConv2d::reads_in_place() const {
+  return g_.kernel_h == 1 && g_.kernel_w == 1 && g_.stride_h == 1 && g_.stride_w == 1 && g_.pad_h == 0 &&
+         g_.pad_w == 0 && g_.in_channels % kQKGroup == 0;
+}
+
+// Rows of A per block: about 32 KB of im2col (L1-resident while every panel passes over it),
+// a multiple of every row's tile height (12, 6, 4, 2), at least one tile.
+int QConv2d::block_rows() const {
+  int64_t rows = 32768 / std::max<int64_t>(k4_, 1);
+  rows = std::max<int64_t>(12, std::min<int64_t>(96, rows / 12 * 12));
+  return static_cast<int>(rows);
+}
+
+size_t QConv2d::slot_bytes() const {
+  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_), kAlign);
+  const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
+  return a + acc + bits;
+}
+
+size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
+  const size_t ph = static_cast<size_t>(in_h + 2 * g_.pad_h), pw = static_cast<size_t>(in_w + 2 * g_.pad_w);
+  return round_up(static_cast<size_t>(n) * ph * pw * static_cast<size_t>(g_.in_channels) + kOverReadBytes, kAlign);
+}
+
+size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
+  return kAlign + image_bytes(n, in_h, in_w) + static_cast<size_t>(scratch_slots()) * slot_bytes();
+}
+
+// The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
+// then needs no bounds checks. Without padding the input is used as it is.
+const uint8_t* QConv2d::border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const {
+  if (g_.pad_h == 0 && g_.pad_w == 0) return q;
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < in_h; ++y)
+      std::memcpy(img + ((b * PH + y + g_.pad_h) * PW + g_.pad_w) * IC, q + (b * in_h + y) * in_w * IC,
+                  static_cast<size_t>(in_w * IC));
+  return img;
+}
+
+const uint8_t* QConv2d::quantize_input(const float* x, int n, int in_h, int in_w, uint8_t* img) const {
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  if (g_.pad_h || g_.pad_w) std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < in_h; ++y)
+      quantize_rows(x + (b * in_h + y) * in_w * IC, in_w * IC, in_scale_, in_zero_,
+                    img + ((b * PH + y + g_.pad_h) * PW + g_.pad_w) * IC);
+  return img;
+}
+
+void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
+                   ThreadPool& pool) const {
+  const int OH = g_.out_h(in_h), OW = g_.out_w(in_w), OC = g_.out_channels;
+  const int64_t M = int64_t(n) * OH * OW;
+  if (M <= 0) return;
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  const int64_t run = int64_t(g_.kernel_w) * IC;  // one kernel row of the receptive field
+  const int MB = block_rows();
+  const int64_t mblocks = (M + MB - 1) / MB;
+  const int64_t ngroups = (panels_ + kPanelsPerTask - 1) / kPanelsPerTask;
+  const int64_t words = words_for(OC);
+  const qgemm::QKernel& kern = qgemm::active_qkernel();
+  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_), kAlign);
+  const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t slot = slot_bytes();
+  const bool in_place = reads_in_place();
+
+  auto task = [&](int64_t begin, int64_t end, int thread) {
+    uint8_t* s = ws + static_cast<size_t>(thread) * slot;
+    uint8_t* ablock = s;
+    int32_t* acc = reinterpret_cast<int32_t*>(s + a_bytes);
+    word_t* bitrow = reinterpret_cast<word_t*>(s + a_bytes + acc_bytes);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t mb = t / ngroups, ng = t % ngroups;
+      const int64_t m0 = mb * MB, rows = std::min<int64_t>(MB, M - m0);
+      const uint8_t* a;
+      int64_t lda;
+      if (in_place) {
+        a = img + m0 * IC;
+        lda = IC;
+      } else {
+        // im2col of rows m0..m0+rows: KH runs of KW*IC bytes each, then zeros up to K4.
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t m = m0 + r, b = m / (int64_t(OH) * OW), rem = m % (int64_t(OH) * OW);
+          const int64_t oy = rem / OW, ox = rem % OW;
+          uint8_t* dst = ablock + r * k4_;
+          const uint8_t* src = img + ((b * PH + oy * g_.stride_h) * PW + ox * g_.stride_w) * IC;
+          for (int kh = 0; kh < g_.kernel_h; ++kh) std::memcpy(dst + kh * run, src + kh * PW * IC, static_cast<size_t>(run));
+          std::memset(dst + k_, 0, static_cast<size_t>(k4_ - k_));
+        }
+        a = ablock;
+        lda = k4_;
+      }
+      const int64_t p0 = ng * kPanelsPerTask, p1 = std::min<int64_t>(panels_, p0 + kPanelsPerTask);
+      if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(rows));
+      for (int64_t p = p0; p < p1; ++p) {
+        const int8_t* panel = packed_.data() + p * k4_ * kQNR;
+        const int32_t* wsum = wsum_.data() + p * kQNR;
+        const int64_t* zc = zcorr_.data() + p * kQNR;
+        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - p * kQNR));
+        for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
+          const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
+          kern.tile(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
+          for (int r = 0; r < mr; ++r) {
+            const int64_t m = m0 + r0 + r;
+            const int32_t* ar = acc + r * kQNR;
+            if (out.acc) {
+              for (int j = 0; j < jn; ++j)
+                out.acc[m * OC + p * kQNR + j] = static_cast<int32_t>(int64_t(ar[j]) - zc[j]);
+            } else if (out.y) {
+              float* yr = out.y + m * OC + p * kQNR;
+              for (int j = 0; j < jn; ++j)
+                yr[j] = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m,
+                                        p * kQNR + j);
+            } else {
+              word_t w = 0;
+              for (int j = 0; j < jn; ++j) {
+                const int64_t oc = p * kQNR + j;
+                const float y = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m, oc);
+                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+              }
+              bitrow[r0 + r] |= w;
+            }
+          }
+        }
+      }
+      if (out.bits)
+        for (int64_t r = 0; r < rows; ++r) out.bits[(m0 + r) * words + p0 / kPanelsPerTask] = bitrow[r];
+    }
+  };
+  pool.parallel_for_dynamic(mblocks * ngroups, task, 1, scratch_slots());
+}
+
+namespace {
+uint8_t* aligned(void* ws) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ws);
+  return reinterpret_cast<uint8_t*>((p + kAlign - 1) / kAlign * kAlign);
+}
+}  // namespace
+
+void QConv2d::run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y, void* ws,
+                  ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.y = y;
+  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
+                       void* ws, ThreadPool& pool) const {
+  if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_bits needs out_threshold");
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.bits = y;
+  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
+                     void* ws, ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.y = y;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
+                          void* ws, ThreadPool& pool) const {
+  if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_u8_bits needs out_threshold");
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.t = &t;
+  o.bits = y;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+void QConv2d::run_acc(const uint8_t* q, int n, int in_h, int in_w, int32_t* acc, void* ws,
+                      ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  Out o;
+  o.acc = acc;
+  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
+}  // namespace hbn

@@ -1,0 +1,77 @@
+// QConv2d: the 8-bit convolution behind conv_q8 (also Linear layers: a 1x1 conv on a flat value).
+//   q   = clamp(nearbyint(x / in_scale) + in_zero, 0, 255)   (uint8; NaN -> 0)
+//   acc = sum (q - in_zero) * w                               (int32, exact; padded taps are
+//                                                               q = in_zero, i.e. a real 0)
+//   y   = transform(acc)                                      (OutputTransform: the caller's
+//                                                               scale = in_scale * w_scale * BN)
+// Two steps, so an input that is already uint8 skips the first: quantize_rows() turns float NHWC
+// rows into uint8 (written straight into the zero-point-bordered image the GEMM reads), and
+// run_u8() / run_u8_bits() take uint8 NHWC. run() / run_bits() do both.
+// The GEMM is qgemm (qgemm.h): weights packed once into 16-channel panels, A the im2col rows of
+// the bordered image, materialised one block of rows at a time per thread (a 1x1 stride-1
+// unpadded conv whose channel count is a multiple of 4 reads its input in place).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hbn/conv_geometry.h"
+#include "hbn/threadpool.h"
+#include "hbn/types.h"
+#include "transform/output_transform.h"
+
+namespace hbn {
+
+// q[i] = clamp(nearbyint(x[i] / in_scale) + in_zero, 0, 255), NaN -> 0; `in_scale` is used as a
+// float (the division is a float32 division, rounding half to even).
+void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
+
+class QConv2d {
+ public:
+  // weight: int8 [OC][IC][KH][KW] (PyTorch order), values in -127..127 (the caller checks).
+  // Throws std::invalid_argument for an invalid geometry or K = IC*KH*KW over qgemm::kQMaxK.
+  QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, int in_zero);
+
+  const ConvGeometry& geometry() const { return g_; }
+  int64_t k() const { return k_; }    // IC * KH * KW
+  int64_t k4() const { return k4_; }  // rounded up to a multiple of 4
+
+  // Workspace for a run of n images of in_h x in_w (float or uint8 input alike).
+  size_t workspace_bytes(int n, int in_h, int in_w) const;
+
+  // Float NHWC input [n][in_h][in_w][IC] -> float NHWC output [n][OH][OW][OC].
+  void run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y,
+           void* ws, ThreadPool& pool) const;
+  // The same with packed-bit output (t.out_threshold set): words_for(OC) words per pixel.
+  void run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
+                void* ws, ThreadPool& pool) const;
+  // uint8 input (already quantized with this layer's in_scale / in_zero).
+  void run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
+              void* ws, ThreadPool& pool) const;
+  void run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t,
+                   word_t* y, void* ws, ThreadPool& pool) const;
+  // The exact int32 accumulators acc[m][oc] (tests and benchmarks).
+  void run_acc(const uint8_t* q, int n, int in_h, int in_w, int32_t* acc, void* ws,
+               ThreadPool& pool) const;
+
+ private:
+  struct Out;
+  const uint8_t* border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const;
+  const uint8_t* quantize_input(const float* x, int n, int in_h, int in_w, uint8_t* img) const;
+  void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
+            ThreadPool& pool) const;
+  size_t image_bytes(int n, int in_h, int in_w) const;
+  bool reads_in_place() const;
+  int block_rows() const;
+  size_t slot_bytes() const;
+
+  ConvGeometry g_;
+  float in_scale_;
+  int in_zero_;
+  int64_t k_ = 0, k4_ = 0, panels_ = 0;
+  std::vector<int8_t> packed_;    // [panels][k4 / 4][16][4]
+  std::vector<int32_t> wsum_;     // [panels * 16]
+  std::vector<int64_t> zcorr_;    // [panels * 16]: in_zero * wsum
+};
+
+}  // namespace hbn

@@ -1,0 +1,61 @@
+// The qgemm kernel family: integer GEMM micro-kernels for the 8-bit convolution (conv_q8).
+//   D[m][j] = sum_k a[m][k] * w[j][k]      a uint8, w int8, D int32 (exact)
+// A is row-major uint8 (the im2col rows of a quantized NHWC image, or a flat value's rows),
+// `lda` bytes apart, each row K4 = round_up(K, 4) bytes. B is packed once into panels of
+// kQNR = 16 output channels: panel[g][j][t] = w[j][4g + t] (groups of 4 consecutive k, the
+// operand shape of VPDPBUSD / SDOT lanes), zero past K and past OC. Every row uses this one
+// layout, so a packed layer runs on whichever row dispatch picks.
+//
+// A row returns the raw dot D over K4; the caller (qconv.cc) subtracts the zero point
+// (in_zero * sum_k w[j][k]) and applies the output transform, identically for every row, so
+// rows agree bit-exactly as long as their D does.
+//
+// Exactness bound: |a * w| <= 255 * 127, so D and every partial sum fit in int32 whenever
+// K4 <= kQMaxK (= 65536): 255 * 127 * 65536 < 2^31. conv_q8 rejects larger receptive fields.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "hbn/kernel_table.h"
+
+namespace hbn {
+namespace qgemm {
+
+constexpr int kQNR = 16;               // output channels per panel
+constexpr int kQKGroup = 4;            // k per group (4 bytes: one 32-bit lane)
+constexpr int64_t kQMaxK = 65536;      // largest K4 with exact int32 accumulation
+constexpr int kQMaxMR = 16;            // no row's tile is taller
+
+// One micro-tile: `rows` (1..mr) rows of A times one panel. acc is [rows][kQNR] int32.
+// wsum[j] = sum_k w[j][k] of this panel (rows that shift A to int8 use it to add back).
+// Reads exactly K4 bytes of each A row (no over-read), k4 a multiple of 4.
+using QTileFn = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4,
+                         const int32_t* wsum, int32_t* acc);
+
+struct QKernel {
+  int mr;        // rows per tile
+  QTileFn tile;
+};
+
+// The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.
+const KernelTable<QKernel>& qgemm_kernels();
+inline const QKernel& active_qkernel() { return *qgemm_kernels().select(); }
+
+// The scalar reference (qgemm.cc): the definition every row is checked against.
+void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4,
+                 const int32_t* wsum, int32_t* acc);
+
+// Row factories (one per ISA translation unit).
+QKernel qkernel_scalar();
+#if defined(HBN_X86)
+QKernel qkernel_avx2();
+QKernel qkernel_avxvnni();
+QKernel qkernel_avx512vnni();
+#endif
+#if defined(HBN_ARM64)
+QKernel qkernel_neon();
+QKernel qkernel_dotprod();
+#endif
+
+}  // namespace qgemm
+}  // namespace hbn

@@ -1,0 +1,202 @@
+// QConv2d (conv_q8's kernels) on every qgemm row against a naive reference of the definition:
+// the int32 accumulators bit-exactly, and the float and packed-bit outputs (every row applies
+// the same transform to the same integers, so those are bit-exact too). Random and edge shapes:
+// odd IC, K off every vector width, padding, stride, 1x1, linear (M = 1), extreme values
+// (q = 0 / 255 with w = +-127), batch > 1, 1 and 3 threads, and the float quantizer.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hbn/isa.h"
+#include "qconv/qconv.h"
+#include "qconv/qgemm.h"
+#include "tests/check.h"
+
+using namespace hbn;
+
+namespace {
+
+using hbn_test::g_failures;
+
+struct AlignedBuf {
+  explicit AlignedBuf(size_t bytes)
+      : p(std::aligned_alloc(kAlignment, (bytes + kAlignment) / kAlignment * kAlignment)) {}
+  ~AlignedBuf() { std::free(p); }
+  void* p;
+};
+
+struct Case {
+  int n, h, w, ic, oc, kh, kw, stride, pad;
+  const char* what;
+};
+
+// How values are drawn: random, or the worst cases for int32 range and int16 saturation.
+enum class Fill { random, max_pos, max_neg, alternating };
+
+// acc[m][oc] = sum (q - z) * w over the receptive field, padded taps q = z (a real 0).
+std::vector<int32_t> reference(const Case& c, const std::vector<uint8_t>& q, const std::vector<int8_t>& w, int z) {
+  const ConvGeometry g{c.ic, c.oc, c.kh, c.kw, c.stride, c.stride, c.pad, c.pad};
+  const int oh = g.out_h(c.h), ow = g.out_w(c.w);
+  std::vector<int32_t> acc(static_cast<size_t>(c.n) * oh * ow * c.oc);
+  for (int b = 0; b < c.n; ++b)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int o = 0; o < c.oc; ++o) {
+          int64_t s = 0;
+          for (int ky = 0; ky < c.kh; ++ky)
+            for (int kx = 0; kx < c.kw; ++kx) {
+              const int y = oy * c.stride - c.pad + ky, x = ox * c.stride - c.pad + kx;
+              if (y < 0 || y >= c.h || x < 0 || x >= c.w) continue;
+              for (int i = 0; i < c.ic; ++i)
+                s += int64_t(int(q[((size_t(b) * c.h + y) * c.w + x) * c.ic + i]) - z) *
+                     w[((size_t(o) * c.ic + i) * c.kh + ky) * c.kw + kx];
+            }
+          acc[((size_t(b) * oh + oy) * ow + ox) * c.oc + o] = static_cast<int32_t>(s);
+        }
+  return acc;
+}
+
+void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
+  const ConvGeometry g{c.ic, c.oc, c.kh, c.kw, c.stride, c.stride, c.pad, c.pad};
+  const int oh = g.out_h(c.h), ow = g.out_w(c.w);
+  const int64_t M = int64_t(c.n) * oh * ow;
+  std::vector<uint8_t> q(static_cast<size_t>(c.n) * c.h * c.w * c.ic);
+  std::vector<int8_t> w(static_cast<size_t>(c.oc) * c.ic * c.kh * c.kw);
+  std::uniform_int_distribution<int> dq(0, 255), dw(-127, 127);
+  for (size_t i = 0; i < q.size(); ++i)
+    q[i] = fill == Fill::random ? uint8_t(dq(rng)) : fill == Fill::alternating ? uint8_t(i % 2 ? 255 : 0) : 255;
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = fill == Fill::random ? int8_t(dw(rng)) : fill == Fill::max_neg ? int8_t(-127) : int8_t(127);
+  const std::vector<int32_t> ref = reference(c, q, w, z);
+
+  // The float output stage and the bit output, from the reference accumulators.
+  std::uniform_real_distribution<float> df(-1.0f, 1.0f);
+  std::vector<float> scale(c.oc), bias(c.oc), thr(c.oc);
+  std::vector<uint8_t> flip(c.oc);
+  for (int o = 0; o < c.oc; ++o) {
+    scale[o] = 1e-4f * (1.0f + df(rng));
+    bias[o] = df(rng);
+    thr[o] = 0.1f * df(rng);
+    flip[o] = uint8_t(o % 3 == 0);
+  }
+  OutputTransform t;
+  t.scale = scale.data();
+  t.bias = bias.data();
+  t.act = Activation::relu;
+  std::vector<float> yref(ref.size());
+  const int64_t words = words_for(c.oc);
+  std::vector<word_t> bref(static_cast<size_t>(M * words), 0);
+  OutputTransform tb = t;
+  tb.out_threshold = thr.data();
+  tb.out_flip = flip.data();
+  for (int64_t m = 0; m < M; ++m)
+    for (int o = 0; o < c.oc; ++o) {
+      const float y = apply_transform(t, static_cast<float>(ref[m * c.oc + o]), m, o);
+      yref[m * c.oc + o] = y;
+      if (threshold_bit(tb, y, o)) bref[m * words + o / 64] |= word_t(1) << (o % 64);
+    }
+
+  QConv2d conv(g, w.data(), 1.0f, z);
+  AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
+  ThreadPool pool1(1), pool3(3);
+  hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row) {
+    for (ThreadPool* pool : {&pool1, &pool3}) {
+      std::vector<int32_t> acc(ref.size(), 0x5a5a5a5a);
+      conv.run_acc(q.data(), c.n, c.h, c.w, acc.data(), ws.p, *pool);
+      int bad = 0;
+      for (size_t i = 0; i < acc.size(); ++i) bad += acc[i] != ref[i];
+      CHECK(bad == 0, "%s fill %d z %d row %s threads %d: %d of %zu accumulators differ", c.what, int(fill), z,
+            row, pool->num_threads(), bad, acc.size());
+      std::vector<float> y(ref.size(), NAN);
+      conv.run_u8(q.data(), c.n, c.h, c.w, t, y.data(), ws.p, *pool);
+      CHECK(std::memcmp(y.data(), yref.data(), y.size() * sizeof(float)) == 0,
+            "%s row %s threads %d: float outputs differ", c.what, row, pool->num_threads());
+      std::vector<word_t> bits(bref.size(), ~word_t(0));
+      conv.run_u8_bits(q.data(), c.n, c.h, c.w, tb, bits.data(), ws.p, *pool);
+      CHECK(bits == bref, "%s row %s threads %d: bit outputs differ", c.what, row, pool->num_threads());
+    }
+  });
+}
+
+// quantize_rows against the definition computed with std::nearbyint, and run() (float input)
+// equal to quantize + run_u8.
+void check_quantize(std::mt19937& rng) {
+  std::vector<float> x = hbn_test::random_floats(4099, rng, -3.0f, 3.0f);
+  x[0] = 0.5f; x[1] = 1.5f; x[2] = 2.5f; x[3] = -0.5f; x[4] = -1.5f;  // ties: half to even
+  x[5] = NAN; x[6] = INFINITY; x[7] = -INFINITY; x[8] = 1e30f; x[9] = -1e30f; x[10] = -0.0f;
+  for (float s : {1.0f, 0.02f, 0.0078125f, 3.0f})
+    for (int z : {0, 1, 128, 255}) {
+      std::vector<uint8_t> q(x.size());
+      quantize_rows(x.data(), static_cast<int64_t>(x.size()), s, z, q.data());
+      int bad = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        int want = 0;
+        if (!std::isnan(x[i])) {
+          const float r = std::nearbyint(x[i] / s);
+          const double v = double(r) + z;
+          want = v < 0 ? 0 : v > 255 ? 255 : int(v);
+        }
+        bad += q[i] != want;
+      }
+      CHECK(bad == 0, "quantize_rows scale %g zero %d: %d values differ", double(s), z, bad);
+    }
+  // run() = quantize_rows + run_u8.
+  const Case c{2, 9, 8, 5, 21, 3, 3, 2, 1, "float input"};
+  const ConvGeometry g{c.ic, c.oc, c.kh, c.kw, c.stride, c.stride, c.pad, c.pad};
+  std::vector<float> xin = hbn_test::random_floats(size_t(c.n) * c.h * c.w * c.ic, rng, -2.0f, 2.0f);
+  std::vector<int8_t> w(size_t(c.oc) * c.ic * c.kh * c.kw);
+  std::uniform_int_distribution<int> dw(-127, 127);
+  for (auto& v : w) v = int8_t(dw(rng));
+  const float s = 0.015f;
+  const int z = 131;
+  std::vector<uint8_t> q(xin.size());
+  quantize_rows(xin.data(), int64_t(xin.size()), s, z, q.data());
+  QConv2d conv(g, w.data(), s, z);
+  AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
+  const int64_t M = int64_t(c.n) * g.out_h(c.h) * g.out_w(c.w);
+  std::vector<float> a(M * c.oc), b(M * c.oc);
+  std::vector<float> scale(c.oc, 0.001f);
+  OutputTransform t;
+  t.scale = scale.data();
+  conv.run(xin.data(), c.n, c.h, c.w, t, a.data(), ws.p, default_pool());
+  conv.run_u8(q.data(), c.n, c.h, c.w, t, b.data(), ws.p, default_pool());
+  CHECK(a == b, "run (float input) differs from quantize_rows + run_u8");
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(1234);
+  check_quantize(rng);
+  const Case cases[] = {
+      {1, 7, 6, 1, 5, 3, 3, 1, 1, "ic1 3x3 pad1"},
+      {2, 9, 11, 3, 17, 5, 5, 2, 2, "ic3 5x5 s2 p2 batch2"},
+      {1, 8, 8, 5, 33, 3, 3, 1, 0, "ic5 3x3"},
+      {1, 6, 7, 17, 16, 2, 3, 1, 1, "ic17 2x3"},
+      {1, 5, 5, 16, 64, 1, 1, 1, 0, "1x1 in place"},
+      {3, 4, 4, 6, 70, 1, 1, 2, 0, "1x1 s2 ic6"},
+      {1, 1, 1, 301, 40, 1, 1, 1, 0, "linear K=301"},
+      {1, 1, 1, 1024, 130, 1, 1, 1, 0, "linear K=1024"},
+      {4, 1, 1, 67, 10, 1, 1, 1, 0, "linear batch4"},
+      {1, 31, 29, 3, 24, 11, 11, 4, 2, "alexnet-like 11x11 s4"},
+      {1, 23, 23, 3, 16, 7, 7, 2, 3, "resnet-like 7x7 s2"},
+      {2, 12, 12, 13, 50, 3, 3, 1, 1, "many tiles"},
+  };
+  for (const Case& c : cases)
+    for (int z : {0, 128, 255}) check_case(c, Fill::random, z, rng);
+  // Worst-case sums: q = 255 (or alternating 0/255) with w = +-127 everywhere, zero point 0 so
+  // nothing cancels: 255 * 127 * K, including K near kQMaxK (int32 must stay exact).
+  const Case extreme[] = {
+      {1, 3, 3, 64, 20, 3, 3, 1, 1, "extreme 3x3x64"},
+      {1, 1, 1, 65536, 17, 1, 1, 1, 0, "extreme K=65536"},
+      {1, 1, 1, 65533, 3, 1, 1, 1, 0, "extreme K=65533"},
+  };
+  for (const Case& c : extreme)
+    for (Fill f : {Fill::max_pos, Fill::max_neg, Fill::alternating})
+      for (int z : {0, 255}) check_case(c, f, z, rng);
+  return hbn_test::finish("test_qconv");
+}
