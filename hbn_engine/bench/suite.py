@@ -164,8 +164,10 @@ def _calibration(model, cfg: BenchConfig) -> np.ndarray:
 def count_tasks(cfg: BenchConfig) -> int:
     extra = len(_int8_variants(cfg))
     extra += 1 if extra and "onnxruntime" in cfg.baselines else 0
-    per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines) + extra)  # prepare + rounds
+    per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines))  # prepare + rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
+    if 1 in cfg.batches:
+        n += len(cfg.models) * len(cfg.threads) * ROUNDS * extra
     if cfg.per_layer:
         n += len(cfg.models) * len(cfg.per_layer_variants)
     if cfg.xnor_layer:
@@ -205,7 +207,8 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
                     for variant in cfg.variants:
                         point[(variant, "hbn")] = runners.make_engine(
                             nets[variant], x, threads, work, name=f"{arch}_{variant}")
-                    int8_vs = _int8_variants(cfg)
+                    # The int8 targets are batch 1: the other batches would cost bench time
+                    int8_vs = _int8_variants(cfg) if batch == 1 else []
                     if int8_vs:
                         import torch
 
