@@ -112,6 +112,11 @@ def check_peak_fma(row: str) -> None:
     assert _core.peak_fma_macs(row, 0.005) > 0
 
 
+def check_peak_int8(row: str) -> None:
+    assert row in hbn_engine.isa_paths(), "peak_int8 rows are named after the paths they measure"
+    assert _core.peak_int8_macs(row, 0.005) > 0
+
+
 CHECKS: dict[str, Callable[..., None]] = {
     "bconv": check_bconv,
     "bitpack": check_bitpack,
@@ -122,6 +127,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "peak_binary": check_peak_binary,
     "peak_fma": check_peak_fma,
     "qgemm": check_qgemm,
+    "peak_int8": check_peak_int8,
 }
 NEEDS_MODEL = {"ops", "transpose"}
 

@@ -147,7 +147,7 @@ bool isa_supported(const std::string& name) {
 std::string isa_name(FeatureMask mask) {
   std::string best, contained;
   for (const std::string& p : isa_paths()) {
-    FeatureMask m;
+    FeatureMask m = 0;
     parse_isa(p, &m);
     if (m == mask) best = p;
     if (m && (m & ~mask) == 0) contained = p;

@@ -18,6 +18,7 @@ const std::vector<const KernelFamily*>& kernel_families() {
       &detail::bconv_kernels(),         &detail::bitpack_kernels(),     &sgemm_detail::sgemm_kernels(),
       &sgemm_detail::lut_kernels(),     &ops_kernels(),                 &transpose_kernels(),
       &detail::peak_binary_loops(),     &detail::peak_fma_loops(),      &qgemm::qgemm_kernels(),
+      &detail::peak_int8_loops(),
   };
   return families;
 }

@@ -113,4 +113,8 @@ double peak_fma_macs(const std::string& path, double seconds) {
   return best_of_path(detail::peak_fma_loops(), path, seconds);
 }
 
+double peak_int8_macs(const std::string& path, double seconds) {
+  return best_of_path(detail::peak_int8_loops(), path, seconds);
+}
+
 }  // namespace hbn

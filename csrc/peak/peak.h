@@ -21,5 +21,8 @@ double peak_binary_variant(const char* name, double seconds);
 // fp32 multiply-accumulates per second on one thread (vector FMA; the scalar path uses the
 // baseline instruction set, i.e. separate multiply and add on x86-64).
 double peak_fma_macs(const std::string& path, double seconds);
+// 8-bit multiply-accumulates (u8 x s8 -> s32, exact) per second on one thread, with the
+// instructions the path's qgemm row uses (VPDPBUSD, widened VPMADDWD on AVX2, SDOT, SMLAL).
+double peak_int8_macs(const std::string& path, double seconds);
 
 }  // namespace hbn

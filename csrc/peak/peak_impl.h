@@ -16,6 +16,7 @@ struct PeakLoop {
 // The two tables (peak_table.cc), best first.
 const KernelTable<PeakLoop>& peak_binary_loops();
 const KernelTable<PeakLoop>& peak_fma_loops();
+const KernelTable<PeakLoop>& peak_int8_loops();  // u8 x s8 -> s32 MACs (the qgemm rows' instructions)
 
 }  // namespace detail
 }  // namespace hbn

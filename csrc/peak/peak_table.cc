@@ -14,6 +14,12 @@ PeakLoop peak_fma_avx512();
 PeakLoop peak_fma_avx2();
 PeakLoop peak_fma_neon();
 PeakLoop peak_fma_scalar();
+PeakLoop peak_int8_avx512vnni();  // peak_int8_avx512vnni.cc
+PeakLoop peak_int8_avxvnni();     // peak_int8_avxvnni.cc
+PeakLoop peak_int8_avx2();        // peak_int8_avx2.cc
+PeakLoop peak_int8_dotprod();     // peak_int8_dotprod.cc
+PeakLoop peak_int8_neon();        // peak_int8_neon.cc
+PeakLoop peak_int8_scalar();      // peak_int8.cc
 
 const KernelTable<PeakLoop>& peak_binary_loops() {
   static const KernelTable<PeakLoop> table("peak_binary", {
@@ -32,6 +38,19 @@ const KernelTable<PeakLoop>& peak_fma_loops() {
       HBN_X86_ROW({kAvx2, "avx2", peak_fma_avx2()})
       HBN_ARM64_ROW({kNeon, "neon", peak_fma_neon()})
       {kNoFeatures, "scalar", peak_fma_scalar()},
+  });
+  return table;
+}
+
+// Rows named after the paths they measure, like peak_fma.
+const KernelTable<PeakLoop>& peak_int8_loops() {
+  static const KernelTable<PeakLoop> table("peak_int8", {
+      HBN_X86_ROW({kAvx512Vnni, "avx512vnni", peak_int8_avx512vnni()})
+      HBN_X86_ROW({kAvxVnni, "avxvnni", peak_int8_avxvnni()})
+      HBN_X86_ROW({kAvx2, "avx2", peak_int8_avx2()})
+      HBN_ARM64_ROW({kDotprod, "dotprod", peak_int8_dotprod()})
+      HBN_ARM64_ROW({kNeon, "neon", peak_int8_neon()})
+      {kNoFeatures, "scalar", peak_int8_scalar()},
   });
   return table;
 }

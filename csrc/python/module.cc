@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   hbn_py::register_binary(m);
   hbn_py::register_float(m);
   hbn_py::register_runtime(m);
+  hbn_py::register_int8(m);
 }

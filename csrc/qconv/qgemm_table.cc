@@ -7,6 +7,11 @@ namespace qgemm {
 const KernelTable<QKernel>& qgemm_kernels() {
   static const KernelTable<QKernel> table(
       "qgemm", {
+                   HBN_X86_ROW({kAvx512Vnni, "avx512vnni", qkernel_avx512vnni()})
+                   HBN_X86_ROW({kAvxVnni, "avxvnni", qkernel_avxvnni()})
+                   HBN_X86_ROW({kAvx2, "avx2", qkernel_avx2()})
+                   HBN_ARM64_ROW({kDotprod, "dotprod", qkernel_dotprod()})
+                   HBN_ARM64_ROW({kNeon, "neon", qkernel_neon()})
                    {kNoFeatures, "scalar", qkernel_scalar()},
                });
   return table;

@@ -51,6 +51,7 @@ inline const std::vector<std::pair<const char*, const char*>>& family_tests() {
       {"bconv", "test_bconv"},     {"peak_binary", "test_bconv"}, {"peak_fma", "test_bconv"},
       {"bitpack", "test_bitpack"}, {"sgemm", "test_conv_f32"},    {"wbconv_lut", "test_wbconv"},
       {"ops", "test_fused_ops"},   {"transpose", "test_transpose"},  {"qgemm", "test_qconv"},
+      {"peak_int8", "test_qconv"},
   };
   return map;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "hbn/isa.h"
+#include "peak/peak.h"
 #include "qconv/qconv.h"
 #include "qconv/qgemm.h"
 #include "tests/check.h"
@@ -198,5 +199,8 @@ int main() {
   for (const Case& c : extreme)
     for (Fill f : {Fill::max_pos, Fill::max_neg, Fill::alternating})
       for (int z : {0, 255}) check_case(c, f, z, rng);
+  // The int8 peak loop of every path runs and reports a positive rate.
+  for (const std::string& path : hbn_test::supported_paths())
+    CHECK(peak_int8_macs(path, 0.005) > 0.0, "peak_int8 path=%s", path.c_str());
   return hbn_test::finish("test_qconv");
 }

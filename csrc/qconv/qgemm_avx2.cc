@@ -1,0 +1,58 @@
+// qgemm row for AVX2, exact. VPMADDUBSW (u8 x s8 -> pairs summed in int16) would saturate: two
+// products 255 * 127 add to 64770 > 32767. So both operands are widened to int16 (VPMOVZXBW for
+// the activations, VPMOVSXBW for the weights) and VPMADDWD adds product pairs into int32
+// lanes, exactly. A weight group (16 channels x 4 k) widens into 4 ymm of 4 channels x 4 k;
+// VPMADDWD against the row's 4 values (repeated) leaves per channel two lanes (k0+k1, k2+k3),
+// kept apart in the accumulators and added once at the end of the tile. Each lane sums one pair
+// per group (K4 / 4 pairs of at most 2 * 255 * 127), and the two lanes add up to the exact
+// D, so nothing leaves int32 for K4 <= kQMaxK.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "hbn/dispatch_rows.h"
+#include "qconv/qgemm.h"
+
+namespace hbn {
+namespace qgemm {
+namespace {
+
+constexpr int kMR = 3;
+
+template <int R>
+void tile_r(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t k4, int32_t* acc) {
+  __m256i c[R][4];
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < 4; ++i) c[r][i] = _mm256_setzero_si256();
+  const int64_t groups = k4 / kQKGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* p = panel + g * kQKGroup * kQNR;
+    __m256i w[4];
+    for (int i = 0; i < 4; ++i)
+      w[i] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)));
+    for (int r = 0; r < R; ++r) {
+      int32_t v;
+      std::memcpy(&v, a + r * lda + g * kQKGroup, sizeof v);
+      const __m256i av = _mm256_cvtepu8_epi16(_mm_set1_epi32(v));  // a0 a1 a2 a3 a0 ... (u16)
+      for (int i = 0; i < 4; ++i) c[r][i] = _mm256_add_epi32(c[r][i], _mm256_madd_epi16(av, w[i]));
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    alignas(32) int32_t lanes[32];
+    for (int i = 0; i < 4; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 8 * i), c[r][i]);
+    // lanes[2j], lanes[2j + 1]: channel j's two pair sums.
+    for (int j = 0; j < kQNR; ++j) acc[r * kQNR + j] = lanes[2 * j] + lanes[2 * j + 1];
+  }
+}
+
+void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4, const int32_t*,
+          int32_t* acc) {
+  dispatch_rows<kMR>(rows, [&](auto r) { tile_r<decltype(r)::value>(a, lda, panel, k4, acc); });
+}
+
+}  // namespace
+
+QKernel qkernel_avx2() { return {kMR, tile}; }
+
+}  // namespace qgemm
+}  // namespace hbn
