@@ -134,3 +134,36 @@ def test_plain_models_build_without_tests_package(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "['birealnet', 'reactnet', 'xnor_nin']"
+
+
+def _int8_results() -> BenchResults:
+    res = _results()
+    res.rows += [
+        Row("model", "alexnet", "fbin_int8", "hbn", 1, 1, 0.0008, 5),
+        Row("model", "alexnet", "fprec_int8", "onnxruntime", 1, 1, 0.002, 5),
+        Row("model", "alexnet", "fbin_int8", "hbn", 1, 2, 0.0004, 5),
+    ]
+    return res
+
+
+def test_int8_rows_and_targets(tmp_path) -> None:
+    from hbn_engine.bench.report import int8_rows
+
+    rows = {r["threads"]: r for r in int8_rows(_int8_results())}
+    one = rows[1]
+    assert one["variant"] == "fbin" and one["exact_ms"] == pytest.approx(1.0)
+    # the fp32 baseline is the faster fp32 runtime; ORT int8 is never taken for it
+    assert one["baseline"] == "onnxruntime" and one["speedup_fp32"] == pytest.approx(10.0)
+    assert one["speedup_ort_int8"] == pytest.approx(2.5) and one["met_ort_int8"] is False
+    assert one["target_fp32"] == pytest.approx(113.53 / 12.11) and one["met_fp32"] is True
+    assert one["ort_int8_vs_fp32"] == pytest.approx(4.0)
+    # targets are for 1 thread, batch 1 only; no ORT int8 at 2 threads here
+    assert rows[2]["target_fp32"] is None and rows[2]["met_ort_int8"] is None
+    assert rows[2]["ort_int8_ms"] is None
+    text = write_report(_int8_results(), tmp_path / "rep").read_text()
+    assert "## FBin / Hybrid + int8 edges" in text
+    assert ("| alexnet | fbin | 1 | 1 | 1.00 | 0.80 | 8.00 (onnxruntime) | 2.00 | 10.00x | "
+            ">= 9.4x: yes | 2.50x | no | 4.00x |") in text
+    # the int8 rows stay out of the exact end-to-end table, and fbin_int8's baseline is fp32
+    assert "| alexnet | fbin_int8 | 1 | 1 |" not in text
+    assert "## FBin / Hybrid + int8 edges" not in write_report(_results(), tmp_path / "r2").read_text()
