@@ -67,10 +67,12 @@ def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def quantize_activation(x: np.ndarray, scale: float, zero: int) -> np.ndarray:
-    """``clamp(nearbyint(x / scale) + zero, 0, 255)`` as uint8 (float32 x, as the op does;
-    np.rint rounds half to even like nearbyint in the default rounding mode)."""
-    q = np.rint(np.asarray(x, dtype=np.float32).astype(np.float64) / scale) + zero
-    return np.clip(q, 0, 255).astype(np.uint8)
+    """``clamp(nearbyint(x / scale) + zero, 0, 255)`` as uint8, the op's arithmetic: a float32
+    division by float32(scale), rounded half to even (np.rint, like nearbyint)."""
+    with np.errstate(invalid="ignore"):
+        d = np.asarray(x, dtype=np.float32) / np.float32(scale)
+        q = np.rint(d.astype(np.float64)) + zero
+    return np.clip(np.nan_to_num(q, nan=0.0), 0, 255).astype(np.uint8)
 
 
 def conv_q8_reference(x: np.ndarray, weight: np.ndarray, w_scale: np.ndarray,
