@@ -34,7 +34,8 @@ class Model:
     """A loaded .hbn model.
 
     ``run(x)`` takes float32 NCHW numpy input ``[N, C, H, W]`` (any N >= 1, any strides) and
-    returns float32 numpy: ``[N, classes]`` after a flatten/linear head, else NCHW.
+    returns float32 numpy: ``[N, classes]`` after a flatten/linear head, else NCHW. A model
+    exported with ``input_norm`` (``takes_pixels``) also takes uint8 images, NCHW or NHWC.
     """
 
     def __init__(self, executor: Any, source: str = "<bytes>") -> None:
