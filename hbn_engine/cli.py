@@ -93,12 +93,12 @@ def _bench(args: argparse.Namespace) -> int:
     if xs:
         print(f"XNOR-Net layer (256->256, 3x3, 14x14): FullBinConv {xs['fbin_us']:.0f} us, "
               f"{xs['speedup_vs_best_float']:.1f}x faster than {xs['best_float']} fp32 (claim 58x)")
-    print(f"{'model':<11} {'variant':<8} {'batch':>5} {'thr':>3} {'hbn ms':>9} {'fp32 ms':>9} "
+    print(f"{'model':<11} {'variant':<11} {'batch':>5} {'thr':>3} {'hbn ms':>9} {'fp32 ms':>9} "
           f"{'speedup':>8} {'paper FLOP':>10} {'this CPU':>9}")
     for s in speedup_rows(res):
         paper = f"{s['paper_flop_speedup']:.1f}x" if s["paper_flop_speedup"] else "-"
         here = f"{s['machine_flop_speedup']:.1f}x" if s["machine_flop_speedup"] else "-"
-        print(f"{s['model']:<11} {s['variant']:<8} {s['batch']:>5} {s['threads']:>3} "
+        print(f"{s['model']:<11} {s['variant']:<11} {s['batch']:>5} {s['threads']:>3} "
               f"{s['hbn_ms']:>9.2f} {s['baseline_ms']:>9.2f} {s['speedup']:>7.2f}x {paper:>10} "
               f"{here:>9}")
     print("(paper FLOP = the paper's model with 58x per binary MAC; this CPU = the same model with "
