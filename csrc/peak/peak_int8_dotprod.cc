@@ -10,12 +10,17 @@ namespace {
 double int8_dotprod(int64_t iters) {
   int8x16_t x0 = vdupq_n_s8(72), x1 = vdupq_n_s8(-111), w = vdupq_n_s8(-127);
   int32x4_t a[16];
-  for (auto& v : a) v = vdupq_n_s32(0);
+  // Distinct starting values: chains that start equal and take the same operands are one chain
+  // to the compiler.
+#pragma GCC unroll 16
+  for (int j = 0; j < 16; ++j) a[j] = vdupq_n_s32(j);
   for (int64_t it = 0; it < iters; ++it) {
     asm volatile("" : "+w"(x0), "+w"(x1), "+w"(w));
+#pragma GCC unroll 16
     for (int j = 0; j < 16; ++j) a[j] = vdotq_s32(a[j], j & 1 ? x1 : x0, w);
   }
   int32x4_t s = a[0];
+#pragma GCC unroll 16
   for (int j = 1; j < 16; ++j) s = vaddq_s32(s, a[j]);
   return static_cast<double>(vaddvq_s32(s));
 }

@@ -27,24 +27,21 @@ int scratch_slots() {
 // Output channels per task: one packed-bit word, so bit outputs never share a word.
 constexpr int kPanelsPerTask = kWordBits / kQNR;
 
+// Copies a run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) in whole 16-byte
+// moves, reading and writing up to kRunSlack bytes past its end: runs are written in order, so
+// the next run overwrites the excess, and both buffers carry the slack (the image and the im2col
+// block are the workspace's). A library memcpy per run cost as much as the GEMM on ResNet-18's
+// conv1 (21-byte runs).
+constexpr int kRunSlack = 16;
+static_assert(kRunSlack <= static_cast<int>(kOverReadBytes), "the image buffer carries kOverReadBytes of slack");
+inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) std::memcpy(dst + i, src + i, 16);
+}
+
 }  // namespace
 
 void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
-  // nearbyint by the 1.5 * 2^23 trick: exact round-half-even in the default rounding mode for
-  // |v| < 2^22, which the clamp to +-512 guarantees (the result is clamped to 0..255 after
-  // adding in_zero <= 255, so values past +-512 clamp the same). Written so it vectorises.
-  const float magic = 12582912.0f;
-  const float z = static_cast<float>(in_zero);
-  for (int64_t i = 0; i < count; ++i) {
-    float v = x[i] / in_scale;
-    v = v > -512.0f ? v : -512.0f;  // NaN -> -512 -> 0
-    v = v < 512.0f ? v : 512.0f;
-    v = (v + magic) - magic;
-    v += z;
-    v = v > 0.0f ? v : 0.0f;
-    v = v < 255.0f ? v : 255.0f;
-    q[i] = static_cast<uint8_t>(static_cast<int>(v));
-  }
+  qgemm::active_qkernel().quantize(x, count, in_scale, in_zero, q);
 }
 
 struct QConv2d::Out {
@@ -83,7 +80,7 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
           s += w;
         }
     wsum_[static_cast<size_t>(oc)] = s;
-    zcorr_[static_cast<size_t>(oc)] = int64_t(in_zero) * s;
+    zcorr_[static_cast<size_t>(oc)] = static_cast<int32_t>(static_cast<uint32_t>(in_zero) * static_cast<uint32_t>(s));
   }
 }
 
@@ -101,10 +98,11 @@ int QConv2d::block_rows() const {
 }
 
 size_t QConv2d::slot_bytes() const {
-  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_), kAlign);
+  const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
   const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
-  return a + acc + bits;
+  const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
+  return a + acc + bits + ytile;
 }
 
 size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
@@ -119,7 +117,11 @@ size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
 // The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
 // then needs no bounds checks. Without padding the input is used as it is.
 const uint8_t* QConv2d::border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const {
-  if (g_.pad_h == 0 && g_.pad_w == 0) return q;
+  if (reads_in_place()) return q;
+  if (g_.pad_h == 0 && g_.pad_w == 0) {  // a copy all the same: im2col reads past its runs
+    std::memcpy(img, q, static_cast<size_t>(int64_t(n) * in_h * in_w * g_.in_channels));
+    return img;
+  }
   const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
   std::memset(img, in_zero_, static_cast<size_t>(n * PH * PW * IC));
   for (int64_t b = 0; b < n; ++b)
@@ -151,8 +153,9 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const int64_t ngroups = (panels_ + kPanelsPerTask - 1) / kPanelsPerTask;
   const int64_t words = words_for(OC);
   const qgemm::QKernel& kern = qgemm::active_qkernel();
-  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_), kAlign);
+  const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
   const size_t slot = slot_bytes();
   const bool in_place = reads_in_place();
 
@@ -161,6 +164,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
     uint8_t* ablock = s;
     int32_t* acc = reinterpret_cast<int32_t*>(s + a_bytes);
     word_t* bitrow = reinterpret_cast<word_t*>(s + a_bytes + acc_bytes);
+    float* ytile = reinterpret_cast<float*>(s + a_bytes + acc_bytes + bits_bytes);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t mb = t / ngroups, ng = t % ngroups;
       const int64_t m0 = mb * MB, rows = std::min<int64_t>(MB, M - m0);
@@ -171,13 +175,19 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
         lda = IC;
       } else {
         // im2col of rows m0..m0+rows: KH runs of KW*IC bytes each, then zeros up to K4.
+        // The first row's pixel by division, the rest by stepping (divisions per row cost
+        // about as much as the copy).
+        int64_t b = m0 / (int64_t(OH) * OW), rem = m0 % (int64_t(OH) * OW);
+        int64_t oy = rem / OW, ox = rem % OW;
         for (int64_t r = 0; r < rows; ++r) {
-          const int64_t m = m0 + r, b = m / (int64_t(OH) * OW), rem = m % (int64_t(OH) * OW);
-          const int64_t oy = rem / OW, ox = rem % OW;
           uint8_t* dst = ablock + r * k4_;
           const uint8_t* src = img + ((b * PH + oy * g_.stride_h) * PW + ox * g_.stride_w) * IC;
-          for (int kh = 0; kh < g_.kernel_h; ++kh) std::memcpy(dst + kh * run, src + kh * PW * IC, static_cast<size_t>(run));
-          std::memset(dst + k_, 0, static_cast<size_t>(k4_ - k_));
+          // Bytes k_..k4_ (and the excess of the last run) meet zero weights: any value will do.
+          for (int kh = 0; kh < g_.kernel_h; ++kh) copy_run(dst + kh * run, src + kh * PW * IC, run);
+          if (++ox == OW) {
+            ox = 0;
+            if (++oy == OH) oy = 0, ++b;
+          }
         }
         a = ablock;
         lda = k4_;
@@ -187,31 +197,44 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
       for (int64_t p = p0; p < p1; ++p) {
         const int8_t* panel = packed_.data() + p * k4_ * kQNR;
         const int32_t* wsum = wsum_.data() + p * kQNR;
-        const int64_t* zc = zcorr_.data() + p * kQNR;
-        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - p * kQNR));
+        const int32_t* zc = zcorr_.data() + p * kQNR;
+        const int64_t oc0 = p * kQNR;
+        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - oc0));
+        // The panel's transform as 16 full lanes (1 / -0 where absent: apply_transform's values).
+        float scale16[kQNR], bias16[kQNR];
+        qgemm::QStore st{zc, scale16, bias16, out.t && out.t->act == Activation::relu};
+        for (int j = 0; j < kQNR; ++j) {
+          scale16[j] = out.t && out.t->scale && j < jn ? out.t->scale[oc0 + j] : 1.0f;
+          bias16[j] = out.t && out.t->bias && j < jn ? out.t->bias[oc0 + j] : -0.0f;
+        }
+        const bool generic = out.acc || (out.t && out.t->pixel_scale);
         for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
           const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
+          const int64_t m1 = m0 + r0;  // first output row of the tile
           kern.tile(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
+          if (!generic && out.y) {
+            kern.store(acc, mr, jn, st, out.y + m1 * OC + oc0, OC);
+            continue;
+          }
+          float* yt = ytile;
+          if (!generic) kern.store(acc, mr, jn, st, yt, kQNR);
           for (int r = 0; r < mr; ++r) {
-            const int64_t m = m0 + r0 + r;
-            const int32_t* ar = acc + r * kQNR;
-            if (out.acc) {
-              for (int j = 0; j < jn; ++j)
-                out.acc[m * OC + p * kQNR + j] = static_cast<int32_t>(int64_t(ar[j]) - zc[j]);
-            } else if (out.y) {
-              float* yr = out.y + m * OC + p * kQNR;
-              for (int j = 0; j < jn; ++j)
-                yr[j] = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m,
-                                        p * kQNR + j);
-            } else {
-              word_t w = 0;
-              for (int j = 0; j < jn; ++j) {
-                const int64_t oc = p * kQNR + j;
-                const float y = apply_transform(*out.t, static_cast<float>(static_cast<int32_t>(int64_t(ar[j]) - zc[j])), m, oc);
-                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+            const int64_t m = m1 + r;
+            word_t w = 0;
+            for (int j = 0; j < jn; ++j) {
+              const int64_t oc = oc0 + j;
+              const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(acc[r * kQNR + j]) - static_cast<uint32_t>(zc[j]));
+              if (out.acc) {
+                out.acc[m * OC + oc] = d;
+                continue;
               }
-              bitrow[r0 + r] |= w;
+              const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
+              if (out.y)
+                out.y[m * OC + oc] = y;
+              else
+                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
             }
+            if (out.bits) bitrow[r0 + r] |= w;
           }
         }
       }

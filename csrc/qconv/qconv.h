@@ -23,7 +23,8 @@
 namespace hbn {
 
 // q[i] = clamp(nearbyint(x[i] / in_scale) + in_zero, 0, 255), NaN -> 0; `in_scale` is used as a
-// float (the division is a float32 division, rounding half to even).
+// float (the division is a float32 division, rounding half to even). Runs the active qgemm
+// row's vectorised copy (every row computes the same bytes).
 void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
 
 class QConv2d {
@@ -71,7 +72,7 @@ class QConv2d {
   int64_t k_ = 0, k4_ = 0, panels_ = 0;
   std::vector<int8_t> packed_;    // [panels][k4 / 4][16][4]
   std::vector<int32_t> wsum_;     // [panels * 16]
-  std::vector<int64_t> zcorr_;    // [panels * 16]: in_zero * wsum
+  std::vector<int32_t> zcorr_;    // [panels * 16]: in_zero * wsum, mod 2^32: in_zero * wsum
 };
 
 }  // namespace hbn

@@ -1,5 +1,6 @@
 // The portable qgemm row: the reference definition of the int8 micro-tile.
 #include "qconv/qgemm.h"
+#include "qconv/qgemm_rows.h"
 
 namespace hbn {
 namespace qgemm {
@@ -19,7 +20,7 @@ void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, i
   }
 }
 
-QKernel qkernel_scalar() { return {4, tile_scalar}; }
+QKernel qkernel_scalar() { return {4, tile_scalar, store_rows_impl, quantize_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

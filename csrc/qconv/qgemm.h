@@ -32,9 +32,24 @@ constexpr int kQMaxMR = 16;            // no row's tile is taller
 using QTileFn = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4,
                          const int32_t* wsum, int32_t* acc);
 
+// The float output stage of one panel's tile, prepared per panel by the driver (qconv.cc).
+struct QStore {
+  const int32_t* zc;   // [kQNR] in_zero * sum_k w[j][k] (mod 2^32)
+  const float* scale;  // [kQNR] the transform's scale (1 where it has none)
+  const float* bias;   // [kQNR] the transform's bias (-0 where it has none)
+  bool relu;
+};
+// rows x jn outputs of acc [rows][kQNR] to y (row stride ldy floats): apply_transform of
+// acc - zc, bit for bit (qgemm_rows.h).
+using QStoreFn = void (*)(const int32_t* acc, int rows, int jn, const QStore& s, float* y, int64_t ldy);
+// quantize_rows (qconv.h) with the row's instruction set.
+using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
+
 struct QKernel {
   int mr;        // rows per tile
   QTileFn tile;
+  QStoreFn store;
+  QQuantizeFn quantize;
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.

@@ -10,6 +10,7 @@
 
 #include "hbn/dispatch_rows.h"
 #include "qconv/qgemm.h"
+#include "qconv/qgemm_rows.h"
 
 namespace hbn {
 namespace qgemm {
@@ -73,7 +74,7 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 
 }  // namespace
 
-QKernel qkernel_dotprod() { return {kMR, tile}; }
+QKernel qkernel_dotprod() { return {kMR, tile, store_rows_impl, quantize_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

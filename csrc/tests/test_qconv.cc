@@ -129,6 +129,7 @@ void check_quantize(std::mt19937& rng) {
   std::vector<float> x = hbn_test::random_floats(4099, rng, -3.0f, 3.0f);
   x[0] = 0.5f; x[1] = 1.5f; x[2] = 2.5f; x[3] = -0.5f; x[4] = -1.5f;  // ties: half to even
   x[5] = NAN; x[6] = INFINITY; x[7] = -INFINITY; x[8] = 1e30f; x[9] = -1e30f; x[10] = -0.0f;
+  hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row) {
   for (float s : {1.0f, 0.02f, 0.0078125f, 3.0f})
     for (int z : {0, 1, 128, 255}) {
       std::vector<uint8_t> q(x.size());
@@ -143,8 +144,9 @@ void check_quantize(std::mt19937& rng) {
         }
         bad += q[i] != want;
       }
-      CHECK(bad == 0, "quantize_rows scale %g zero %d: %d values differ", double(s), z, bad);
+      CHECK(bad == 0, "quantize_rows row %s scale %g zero %d: %d values differ", row, double(s), z, bad);
     }
+  });
   // run() = quantize_rows + run_u8.
   const Case c{2, 9, 8, 5, 21, 3, 3, 2, 1, "float input"};
   const ConvGeometry g{c.ic, c.oc, c.kh, c.kw, c.stride, c.stride, c.pad, c.pad};
