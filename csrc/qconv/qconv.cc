@@ -99,7 +99,7 @@ int QConv2d::block_rows() const {
 
 size_t QConv2d::slot_bytes() const {
   const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
-  const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t acc = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
   const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
   return a + acc + bits + ytile;
@@ -154,7 +154,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const int64_t words = words_for(OC);
   const qgemm::QKernel& kern = qgemm::active_qkernel();
   const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
-  const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t acc_bytes = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
   const size_t slot = slot_bytes();
   const bool in_place = reads_in_place();
@@ -194,49 +194,66 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
       }
       const int64_t p0 = ng * kPanelsPerTask, p1 = std::min<int64_t>(panels_, p0 + kPanelsPerTask);
       if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(rows));
-      for (int64_t p = p0; p < p1; ++p) {
+      const bool generic = out.acc || (out.t && out.t->pixel_scale);
+      // A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
+      // apply_transform leaves unchanged), then the store of one tile's accumulators.
+      struct PanelOut {
+        int64_t oc0;
+        int jn;
+        const int32_t* zc;
+        float scale16[kQNR], bias16[kQNR];
+      };
+      auto setup = [&](PanelOut& po, int64_t p) {
+        po.oc0 = p * kQNR;
+        po.jn = static_cast<int>(std::min<int64_t>(kQNR, OC - po.oc0));
+        po.zc = zcorr_.data() + p * kQNR;
+        for (int j = 0; j < kQNR; ++j) {
+          po.scale16[j] = out.t && out.t->scale && j < po.jn ? out.t->scale[po.oc0 + j] : 1.0f;
+          po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
+        }
+      };
+      auto emit = [&](const PanelOut& po, const int32_t* tacc, int mr, int64_t r0) {
+        const int64_t m1 = m0 + r0;  // first output row of the tile
+        const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu};
+        if (!generic && out.y) {
+          kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
+          return;
+        }
+        float* yt = ytile;
+        if (!generic) kern.store(tacc, mr, po.jn, st, yt, kQNR);
+        for (int r = 0; r < mr; ++r) {
+          const int64_t m = m1 + r;
+          word_t w = 0;
+          for (int j = 0; j < po.jn; ++j) {
+            const int64_t oc = po.oc0 + j;
+            const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(tacc[r * kQNR + j]) - static_cast<uint32_t>(po.zc[j]));
+            if (out.acc) {
+              out.acc[m * OC + oc] = d;
+              continue;
+            }
+            const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
+            if (out.y)
+              out.y[m * OC + oc] = y;
+            else
+              w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+          }
+          if (out.bits) bitrow[r0 + r] |= w;
+        }
+      };
+      PanelOut po[2];
+      for (int64_t p = p0; p < p1;) {
+        // Two adjacent panels per tile where the row has such a kernel (panel p + 1 follows
+        // panel p in packed_, and its wsum follows p's).
+        const int np = kern.tile2 && p + 1 < p1 ? 2 : 1;
         const int8_t* panel = packed_.data() + p * k4_ * kQNR;
         const int32_t* wsum = wsum_.data() + p * kQNR;
-        const int32_t* zc = zcorr_.data() + p * kQNR;
-        const int64_t oc0 = p * kQNR;
-        const int jn = static_cast<int>(std::min<int64_t>(kQNR, OC - oc0));
-        // The panel's transform as 16 full lanes (1 / -0 where absent: apply_transform's values).
-        float scale16[kQNR], bias16[kQNR];
-        qgemm::QStore st{zc, scale16, bias16, out.t && out.t->act == Activation::relu};
-        for (int j = 0; j < kQNR; ++j) {
-          scale16[j] = out.t && out.t->scale && j < jn ? out.t->scale[oc0 + j] : 1.0f;
-          bias16[j] = out.t && out.t->bias && j < jn ? out.t->bias[oc0 + j] : -0.0f;
-        }
-        const bool generic = out.acc || (out.t && out.t->pixel_scale);
+        for (int j = 0; j < np; ++j) setup(po[j], p + j);
         for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
           const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
-          const int64_t m1 = m0 + r0;  // first output row of the tile
-          kern.tile(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
-          if (!generic && out.y) {
-            kern.store(acc, mr, jn, st, out.y + m1 * OC + oc0, OC);
-            continue;
-          }
-          float* yt = ytile;
-          if (!generic) kern.store(acc, mr, jn, st, yt, kQNR);
-          for (int r = 0; r < mr; ++r) {
-            const int64_t m = m1 + r;
-            word_t w = 0;
-            for (int j = 0; j < jn; ++j) {
-              const int64_t oc = oc0 + j;
-              const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(acc[r * kQNR + j]) - static_cast<uint32_t>(zc[j]));
-              if (out.acc) {
-                out.acc[m * OC + oc] = d;
-                continue;
-              }
-              const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
-              if (out.y)
-                out.y[m * OC + oc] = y;
-              else
-                w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
-            }
-            if (out.bits) bitrow[r0 + r] |= w;
-          }
+          (np == 2 ? kern.tile2 : kern.tile)(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
+          for (int j = 0; j < np; ++j) emit(po[j], acc + j * qgemm::kQMaxMR * kQNR, mr, r0);
         }
+        p += np;
       }
       if (out.bits)
         for (int64_t r = 0; r < rows; ++r) out.bits[(m0 + r) * words + p0 / kPanelsPerTask] = bitrow[r];

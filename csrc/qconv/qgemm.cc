@@ -20,7 +20,7 @@ void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, i
   }
 }
 
-QKernel qkernel_scalar() { return {4, tile_scalar, store_rows_impl, quantize_impl}; }
+QKernel qkernel_scalar() { return {4, tile_scalar, nullptr, store_rows_impl, quantize_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

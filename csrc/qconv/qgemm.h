@@ -48,6 +48,9 @@ using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int 
 struct QKernel {
   int mr;        // rows per tile
   QTileFn tile;
+  // Optional: two adjacent panels at once (panel and panel + k4 * kQNR; wsum of both), acc
+  // [2][kQMaxMR][kQNR] (the second panel's tile at acc + kQMaxMR * kQNR). Null: one at a time.
+  QTileFn tile2;
   QStoreFn store;
   QQuantizeFn quantize;
 };
