@@ -43,7 +43,9 @@ def main() -> None:
     ap.add_argument("--json", help="write the medians here")
     args = ap.parse_args()
     hbn_engine.set_num_threads(1)
-    rows = [r["name"] for r in hbn_engine.kernel_tables()["qgemm"] if r["supported"]]
+    tables = hbn_engine.kernel_tables()
+    rows = [r["name"] for r in tables["qgemm"] if r["supported"]]
+    sgemm_row = next(r["name"] for r in tables["sgemm"] if r["selected"])
     paths = hbn_engine.supported_isas()
     rng = np.random.default_rng(0)
 
@@ -58,7 +60,7 @@ def main() -> None:
         for row in rows:
             cases.append((name, f"int8 u8 {row}", row, lambda q8=q8, q=q: q8.time_run(q, 3)))
             cases.append((name, f"int8 f32 {row}", row, lambda q8=q8, x=x: q8.time_run(x, 3)))
-        cases.append((name, f"fp32 sgemm {hbn_engine.active_isa()}", None, lambda f32=f32, x=x: f32.time_run(x, 3)))
+        cases.append((name, f"fp32 sgemm/{sgemm_row}", None, lambda f32=f32, x=x: f32.time_run(x, 3)))
 
     times: dict[tuple[str, str], list[float]] = {(c[0], c[1]): [] for c in cases}
     peaks: dict[str, dict[str, list[float]]] = {p: {"int8": [], "fp32": []} for p in paths}

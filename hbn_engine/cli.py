@@ -130,6 +130,7 @@ def _info(args: argparse.Namespace) -> int:
                                   f"else {fma}" if lut else fma))
     print(f"float layers: SGEMM (sgemm/{chosen['sgemm']}), inputs read in place where a kernel row fits "
           "a K block")
+    print(f"8-bit layers (conv_q8): u8 x s8 -> s32 GEMM (qgemm/{chosen['qgemm']})")
     return 0
 
 

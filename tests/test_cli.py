@@ -47,7 +47,7 @@ def test_info_follows_a_forced_path(capsys, restore_isa: None) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "kernel path: scalar" in out and "table lookups" not in out
-    assert "bconv/scalar" in out
+    assert "bconv/scalar" in out and "qgemm/scalar" in out
 
 
 def test_inspect(small_hbn, capsys, tmp_path) -> None:

@@ -71,7 +71,9 @@ def test_conv_q8_writes_bits_for_a_binary_consumer() -> None:
             {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1, "in_channels": 70})
     data = encode_hbn([q8, fb], [w, w_scale, bias, wb, thr, flip], {}, (3, 9, 10), 2)
     x = rng.uniform(-2, 2, (2, 3, 9, 10)).astype(np.float32)
-    got = hbn_engine.load(data).run(x)
+    m = hbn_engine.load(data)
+    assert m.bit_passing_layers == ["q"]  # conv_q8 writes bits
+    got = m.run(x)
     want = hbn_engine.load(data, bit_passing=False).run(x)
     np.testing.assert_array_equal(got, want)
 

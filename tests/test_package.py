@@ -45,12 +45,13 @@ def test_import_without_native_extension_says_how_to_build(tmp_path) -> None:
 
 def test_isa_paths_come_from_the_core() -> None:
     assert hbn_engine.isa_paths()[0] == "scalar"
+    assert {"avxvnni", "avx512vnni", "dotprod"} <= set(hbn_engine.isa_paths())
     assert set(hbn_engine.supported_isas()) <= set(hbn_engine.isa_paths())
     with pytest.raises(ValueError, match="unknown ISA"):
         hbn_engine.set_isa("sse9")
 
 
-@pytest.mark.parametrize("path", ["scalar", "avx2", "avx512", "neon", "sse9"])
+@pytest.mark.parametrize("path", ["scalar", "avx2", "avxvnni", "avx512", "avx512vnni", "neon", "dotprod", "sse9"])
 def test_force_isa_environment(tmp_path, path: str) -> None:
     """HBN_FORCE_ISA=<path> leaves exactly that path's features active (every family then takes
     its best row among them); an unknown or unsupported path fails the import, naming it."""

@@ -144,9 +144,41 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int, int]]] = {
 }
 
 
+def write_q8_seeds(out: Path) -> None:
+    """conv_q8 seeds, built by hand (the exporter does not emit conv_q8 on its own): a padded
+    stride-2 conv with BN scale, bias and ReLU into a linear conv_q8 on the flattened value, and
+    a conv_q8 whose output goes to a FullBin conv as bits."""
+    import numpy as np
+
+    from hbn_engine.format import Op, encode_hbn
+
+    rng = np.random.default_rng(20)
+    w1 = rng.integers(-127, 128, (6, 3, 3, 3)).astype(np.int8)
+    w2 = rng.integers(-127, 128, (5, 6 * 3 * 3, 1, 1)).astype(np.int8)
+    v = lambda n: rng.uniform(0.5, 1.5, n).astype(np.float32)  # noqa: E731
+    ops = [Op("conv_q8", "q1", [0], [0, 1, 2, 3], {"stride_h": 2, "stride_w": 2, "pad_h": 1, "pad_w": 1,
+                                                    "act": 1, "in_scale": 0.03, "in_zero": 120}),
+           Op("flatten", "f", [1], []),
+           Op("conv_q8", "q2", [2], [4, 5, None, None], {"stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0,
+                                                        "linear": 1, "in_scale": 0.05, "in_zero": 0})]
+    seeds = {"q8_conv_linear": (ops, [w1, v(6) * 0.01, v(6), v(6) - 1, w2, v(5) * 0.01], (3, 5, 6))}
+    wb = hbn_engine._core.pack_weights_oihw(rng.standard_normal((4, 6, 3, 3)).astype(np.float32))
+    ops = [Op("conv_q8", "q", [0], [0, 1, None, 2], {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1,
+                                                     "in_scale": 0.02, "in_zero": 128}),
+           Op("conv_fbin", "b", [1], [3, None, None, 4], {"stride_h": 1, "stride_w": 1, "pad_h": 1,
+                                                          "pad_w": 1, "in_channels": 6})]
+    seeds["q8_bits_to_fbin"] = (ops, [w1, v(6) * 0.01, v(6) - 1, wb, v(6) - 1], (3, 4, 4))
+    for name, (ops, tensors, shape) in seeds.items():
+        path = out / f"{name}.hbn"
+        path.write_bytes(encode_hbn(ops, tensors, {}, shape, len(ops)))
+        hbn_engine.load(path).run(rng.standard_normal((1, *shape)).astype(np.float32))
+        print(f"{path.name}: {path.stat().st_size} bytes")
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
     out.mkdir(parents=True, exist_ok=True)
+    write_q8_seeds(out)
     for i, (name, (build, shape)) in enumerate(MODELS.items()):
         torch.manual_seed(100 + i)
         model = _bn(build(), seed=i)

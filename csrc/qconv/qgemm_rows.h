@@ -38,41 +38,61 @@ inline void store_rows_impl(const int32_t* acc, int rows, int jn, const QStore& 
 // trick: exact round-half-even in the default rounding mode for |v| < 2^22, which the clamp to
 // +-512 guarantees (the result is clamped to 0..255 after adding in_zero <= 255, so values past
 // +-512 clamp the same).
-// 16 values at a time in GCC vector types, which each unit lowers to its own registers (one
-// zmm, two ymm, four xmm or q registers): plain loops of this did not vectorise on AVX2 and
-// SSE2 (a float select is control flow to the vectoriser under -ftrapping-math, and the float
-// -> uint8 narrowing defeated it too).
-typedef float QF16 __attribute__((vector_size(64)));
-typedef int32_t QI16 __attribute__((vector_size(64)));
-typedef uint8_t QU16 __attribute__((vector_size(16)));
+// In GCC vector types of the unit's native width (a wider type's compares and selects are
+// lowered element by element): plain loops of this did not vectorise on AVX2 and SSE2 (a float
+// select is control flow to the vectoriser under -ftrapping-math, and the float -> uint8
+// narrowing defeated it too).
+#if defined(__AVX512F__)
+constexpr int kQW = 16;
+#elif defined(__AVX2__)
+constexpr int kQW = 8;
+#else
+constexpr int kQW = 4;  // SSE2, NEON
+#endif
+typedef float QFv __attribute__((vector_size(4 * kQW)));
+typedef int32_t QIv __attribute__((vector_size(4 * kQW)));
+typedef uint8_t QUv __attribute__((vector_size(kQW)));
+typedef uint8_t QBv __attribute__((vector_size(4 * kQW)));  // a QIv's bytes
 
-inline QU16 quantize16(QF16 x, float in_scale, float in_zero) {
-  const QF16 lo = QF16{} - 512.0f, hi = QF16{} + 512.0f, zero = QF16{}, top = QF16{} + 255.0f;
-  const QF16 magic = QF16{} + 12582912.0f;  // 1.5 * 2^23
-  QF16 v = x / in_scale;
+inline QUv quantize_v(QFv x, float in_scale, float in_zero) {
+  const QFv lo = QFv{} - 512.0f, hi = QFv{} + 512.0f, zero = QFv{}, top = QFv{} + 255.0f;
+  const QFv magic = QFv{} + 12582912.0f;  // 1.5 * 2^23
+  QFv v = x / in_scale;
   v = v > lo ? v : lo;  // NaN -> -512 -> 0
   v = v < hi ? v : hi;
   v = (v + magic) - magic;
   v = v + in_zero;
   v = v > zero ? v : zero;
   v = v < top ? v : top;
-  return __builtin_convertvector(__builtin_convertvector(v, QI16), QU16);
+  const QIv i = __builtin_convertvector(v, QIv);
+#if defined(__AVX512F__)
+  return __builtin_convertvector(i, QUv);  // VPMOVDB
+#else
+  // The low byte of each lane (little-endian), as one byte shuffle: GCC narrows a
+  // __builtin_convertvector element by element here.
+  const QBv b = reinterpret_cast<const QBv&>(i);
+#if defined(__AVX2__)
+  return __builtin_shufflevector(b, b, 0, 4, 8, 12, 16, 20, 24, 28);
+#else
+  return __builtin_shufflevector(b, b, 0, 4, 8, 12);
+#endif
+#endif
 }
 
 inline void quantize_impl(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
   const float z = static_cast<float>(in_zero);
   int64_t i = 0;
-  for (; i + 16 <= count; i += 16) {
-    QF16 v;
+  for (; i + kQW <= count; i += kQW) {
+    QFv v;
     std::memcpy(&v, x + i, sizeof v);
-    const QU16 r = quantize16(v, in_scale, z);
+    const QUv r = quantize_v(v, in_scale, z);
     std::memcpy(q + i, &r, sizeof r);
   }
   if (i < count) {  // the tail through a zero-filled vector
     const size_t n = static_cast<size_t>(count - i);
-    QF16 v{};
+    QFv v{};
     std::memcpy(&v, x + i, sizeof(float) * n);
-    const QU16 r = quantize16(v, in_scale, z);
+    const QUv r = quantize_v(v, in_scale, z);
     std::memcpy(q + i, &r, n);
   }
 }
