@@ -125,3 +125,30 @@ def test_pickled_pixel_model_keeps_u8(tmp_path) -> None:
     px = np.random.default_rng(2).integers(0, 256, (1, 8, 8, 3), dtype=np.uint8)
     m2 = pickle.loads(pickle.dumps(m))
     assert np.array_equal(m.run(px), m2.run(px))
+
+
+class _NormalizedNet(nn.Module):
+    """A model that normalises [0, 1] images itself, as with torchvision's Normalize first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.body = _net(7, 2, 3)
+
+    def forward(self, x):
+        return self.body((x - self.mean) / self.std)
+
+
+def test_model_with_its_own_normalisation_takes_pixels(tmp_path) -> None:
+    # input_norm=(0, 255) is torchvision's ToTensor (p / 255 in float32); the model's own
+    # normalisation stays in the graph (a per-channel affine op).
+    net = _NormalizedNet().eval()
+    path = str(tmp_path / "m.hbn")
+    hbn_engine.export(net, torch.rand(1, 3, 20, 20), path, input_norm=(0.0, 255.0))
+    m = hbn_engine.load(path)
+    px = np.random.default_rng(3).integers(0, 256, (2, 20, 20, 3), dtype=np.uint8)
+    y = m.run(px)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(px).permute(0, 3, 1, 2).float().div(255)).numpy()
+    assert np.abs(y - ref).max() <= 1e-5 * np.abs(ref).max()
