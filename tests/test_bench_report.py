@@ -167,3 +167,35 @@ def test_int8_rows_and_targets(tmp_path) -> None:
     # the int8 rows stay out of the exact end-to-end table, and fbin_int8's baseline is fp32
     assert "| alexnet | fbin_int8 | 1 | 1 |" not in text
     assert "## FBin / Hybrid + int8 edges" not in write_report(_results(), tmp_path / "r2").read_text()
+
+
+def test_onnxruntime_int8_baseline_is_static_qdq_per_channel(tmp_path) -> None:
+    # The ORT int8 baseline of the report: quant_pre_process, then static QDQ quantization
+    # with per-channel weights; it must run and stay close to fp32.
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from hbn_engine.bench.runners import make_onnxruntime_int8
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 8 * 8, 5)).eval()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 8, 8), dtype=np.float32)
+    cal = rng.standard_normal((8, 3, 8, 8), dtype=np.float32)
+    run = make_onnxruntime_int8(model, x, 1, str(tmp_path), "m", cal)
+    y = run()[0]
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(y - ref).max() <= 0.1 * np.abs(ref).max()
+    g = onnx.load(str(tmp_path / "m.int8.onnx")).graph
+    ops = {n.op_type for n in g.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops and "BatchNormalization" not in ops
+    inits = {i.name: i for i in g.initializer}
+    per_channel = [n for n in g.node if n.op_type == "DequantizeLinear"
+                   and n.input[1] in inits and len(inits[n.input[1]].dims) == 1
+                   and inits[n.input[1]].dims[0] == 8]
+    assert per_channel, "conv weights are not quantized per output channel"
