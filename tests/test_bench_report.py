@@ -167,6 +167,9 @@ def test_int8_rows_and_targets(tmp_path) -> None:
     # the int8 rows stay out of the exact end-to-end table, and fbin_int8's baseline is fp32
     assert "| alexnet | fbin_int8 | 1 | 1 |" not in text
     assert "## FBin / Hybrid + int8 edges" not in write_report(_results(), tmp_path / "r2").read_text()
+    res = _int8_results()
+    res.int8_errors["alexnet"] = "ImportError: no onnx"
+    assert "alexnet: no ONNX Runtime int8 figure" in write_report(res, tmp_path / "r3").read_text()
 
 
 def test_onnxruntime_int8_baseline_is_static_qdq_per_channel(tmp_path) -> None:

@@ -238,7 +238,9 @@ def int8_section(res: BenchResults) -> list[str]:
             f"({s['baseline'] or '-'}) | {_fmt(s['ort_int8_ms'])} | {_fmt(s['speedup_fp32'])}x | "
             f"{tgt} | {_fmt(s['speedup_ort_int8'])}x | {yn[s['met_ort_int8']]} | "
             f"{_fmt(s['ort_int8_vs_fp32'])}x |")
-    return lines + [""]
+    notes = [f"- {arch}: no ONNX Runtime int8 figure, its quantization failed ({err})"
+             for arch, err in res.int8_errors.items()]
+    return lines + [""] + (notes + [""] if notes else [])
 
 
 def plain_rows(res: BenchResults) -> list[dict]:

@@ -63,6 +63,8 @@ class BenchResults:
     flop_counts: dict = field(default_factory=dict)
     # plain network -> {"input": [C, H, W], "kinds": {kind: layers}, "onnx_error": str or None}
     plain_info: dict = field(default_factory=dict)
+    # arch -> why ONNX Runtime int8 has no figure (its quantization tooling failed)
+    int8_errors: dict = field(default_factory=dict)
 
     def find(self, **kw) -> list[Row]:
         return [r for r in self.rows if all(getattr(r, k) == v for k, v in kw.items())]
@@ -74,6 +76,7 @@ class BenchResults:
     def to_dict(self) -> dict:
         return {"config": asdict(self.config), "machine": self.machine,
                 "flop_counts": self.flop_counts, "plain_info": self.plain_info,
+                "int8_errors": self.int8_errors,
                 "rows": [asdict(r) for r in self.rows]}
 
 
@@ -218,9 +221,14 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
                                 nets[variant], x, threads, work, name=f"{arch}_{variant}_int8",
                                 export_kwargs={"edges": "int8",
                                                "calibration": torch.from_numpy(cal)})
-                        if "onnxruntime" in cfg.baselines:
-                            point[("fprec_int8", "onnxruntime")] = runners.make_onnxruntime_int8(
-                                nets["fprec"], x, threads, work, f"{arch}_fprec", cal)
+                        if "onnxruntime" in cfg.baselines and arch not in res.int8_errors:
+                            try:
+                                point[("fprec_int8", "onnxruntime")] = \
+                                    runners.make_onnxruntime_int8(nets["fprec"], x, threads, work,
+                                                                  f"{arch}_fprec", cal)
+                            except Exception as e:  # e.g. an onnxruntime without its tooling
+                                res.int8_errors[arch] = (f"{type(e).__name__}: "
+                                                         f"{str(e).splitlines()[0][:200]}")
                     timings = _time_interleaved(point, cfg.min_time, cfg.max_time, progress,
                                                 f"{arch} b={batch} t={threads}")
                     for (variant, runtime), t in timings.items():
