@@ -8,6 +8,9 @@
 #if defined(HBN_ARM64)
 #include <sys/auxv.h>
 #endif
+#if defined(HBN_X86)
+#include <cpuid.h>
+#endif
 
 namespace hbn {
 namespace {
@@ -27,7 +30,12 @@ CpuFeatures detect_cpu() {
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512vpopcntdq = __builtin_cpu_supports("avx512vpopcntdq");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
-  f.avxvnni = __builtin_cpu_supports("avxvnni");
+  // AVX-VNNI: CPUID leaf 7 subleaf 1, EAX bit 4, read directly (clang 14's
+  // __builtin_cpu_supports has no name for it); its ymm state is the one avx2 already needs.
+  // Subleaf 1 exists when subleaf 0's EAX (the highest subleaf) is at least 1.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  f.avxvnni = f.avx2 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && a >= 1 &&
+              __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u);
 #elif defined(HBN_ARM64)
   f.neon = true;  // Advanced SIMD is mandatory on AArch64.
   // The kernel reports the dot-product instructions in AT_HWCAP (bit 20, HWCAP_ASIMDDP in

@@ -8,13 +8,13 @@ namespace {
 
 double int8_scalar(int64_t iters) {
   int32_t x[8] = {200, 17, 3, 255, 128, 64, 9, 1}, w[8] = {-127, 5, 99, -3, 127, -64, 8, 77};
-  int32_t a[8] = {};
+  uint32_t a[8] = {};  // wraps (defined), as the vector loops' int32 lanes do
   for (int64_t it = 0; it < iters; ++it) {
     asm volatile("" : : "r"(x), "r"(w) : "memory");  // x, w may have changed: reload them
-    for (int j = 0; j < 8; ++j) a[j] += x[j] * w[j];
+    for (int j = 0; j < 8; ++j) a[j] += static_cast<uint32_t>(x[j] * w[j]);
   }
   double s = 0;
-  for (int32_t v : a) s += v;
+  for (uint32_t v : a) s += v;
   return s;
 }
 
