@@ -86,6 +86,9 @@ if(HBN_BUILD_TESTS)
   add_test(NAME test_capi_tool COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny.hbn
            --input ${_hbn_data}/tiny_input.raw --batch 2 --runs 3 --warmup 1 --profile
            --compare ${_hbn_data}/tiny_ref.raw)
+  # uint8 pixels into a model exported with input_norm (hbn_model_run_u8).
+  add_test(NAME test_capi_tool_u8 COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny_pixels.hbn
+           --u8 --nhwc --batch 2 --runs 3 --warmup 1)
 endif()
 
 if(HBN_INSTALL)  # (only reached with HBN_BUILD_EMBED)

@@ -45,6 +45,8 @@ def _bench(args: argparse.Namespace) -> int:
         cfg.min_time = args.min_time
     if args.no_layers:
         cfg.per_layer = False
+    if args.no_int8:
+        cfg.int8 = False
     if args.no_xnor:
         cfg.xnor_layer = False
     baselines = ["torch"]
@@ -91,12 +93,12 @@ def _bench(args: argparse.Namespace) -> int:
     if xs:
         print(f"XNOR-Net layer (256->256, 3x3, 14x14): FullBinConv {xs['fbin_us']:.0f} us, "
               f"{xs['speedup_vs_best_float']:.1f}x faster than {xs['best_float']} fp32 (claim 58x)")
-    print(f"{'model':<11} {'variant':<8} {'batch':>5} {'thr':>3} {'hbn ms':>9} {'fp32 ms':>9} "
+    print(f"{'model':<11} {'variant':<11} {'batch':>5} {'thr':>3} {'hbn ms':>9} {'fp32 ms':>9} "
           f"{'speedup':>8} {'paper FLOP':>10} {'this CPU':>9}")
     for s in speedup_rows(res):
         paper = f"{s['paper_flop_speedup']:.1f}x" if s["paper_flop_speedup"] else "-"
         here = f"{s['machine_flop_speedup']:.1f}x" if s["machine_flop_speedup"] else "-"
-        print(f"{s['model']:<11} {s['variant']:<8} {s['batch']:>5} {s['threads']:>3} "
+        print(f"{s['model']:<11} {s['variant']:<11} {s['batch']:>5} {s['threads']:>3} "
               f"{s['hbn_ms']:>9.2f} {s['baseline_ms']:>9.2f} {s['speedup']:>7.2f}x {paper:>10} "
               f"{here:>9}")
     print("(paper FLOP = the paper's model with 58x per binary MAC; this CPU = the same model with "
@@ -135,7 +137,8 @@ def _info(args: argparse.Namespace) -> int:
 def _layer_kinds(metadata: dict) -> list[str]:
     """Per conv / linear layer: the kernel kind and, when the export front end stored it,
     why (so a layer meant to be binary that stayed float shows at once)."""
-    names = {"fbin": "FullBin", "wbin": "WeightBin", "fprec": "float"}
+    names = {"fbin": "FullBin", "wbin": "WeightBin", "fprec": "float", "int8": "int8"}
+    out8 = _int8_lines(metadata)
     report = metadata.get("frontend")
     if isinstance(report, dict) and isinstance(report.get("layers"), list):
         rows = [r for r in report["layers"] if isinstance(r, dict)]
@@ -144,14 +147,31 @@ def _layer_kinds(metadata: dict) -> list[str]:
         out += [f"  {str(r.get('name')):<{width}}  {names.get(r.get('kind'), r.get('kind')):<9}  "
                 f"{r.get('reason', '')}" for r in rows]
         out += [f"  note: {n}" for n in report.get("notes", [])]
-        return out
+        return out + out8
     layers = [tuple(x) for x in metadata.get("layers") or [] if len(x) == 2]
     convs = [(n, k) for n, k in layers if k in names]
     if not convs:
-        return []
+        return out8
     width = max(len(str(n)) for n, _ in convs)
     return (["layer kernels (exported as written; no front-end report stored):"]
-            + [f"  {str(n):<{width}}  {names[k]}" for n, k in convs])
+            + [f"  {str(n):<{width}}  {names.get(k, k)}" for n, k in convs] + out8)
+
+
+def _int8_lines(metadata: dict) -> list[str]:
+    """The 8-bit layers (export edges="int8" / int8_layers) and the image normalisation."""
+    out = []
+    norm = metadata.get("input_norm")
+    if isinstance(norm, dict):
+        out.append(f"input: uint8 images (or float pixels), normalised in the engine: mean "
+                   f"{norm.get('mean')} std {norm.get('std')}")
+    rows = metadata.get("int8")
+    if isinstance(rows, list) and rows:
+        out.append("int8 layers (conv_q8; activation scale / zero point and where from):")
+        for r in rows:
+            if isinstance(r, dict):
+                out.append(f"  {r.get('layer')}: in_scale {r.get('in_scale'):.6g} in_zero "
+                           f"{r.get('in_zero')} ({r.get('source')})")
+    return out
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -264,6 +284,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     b.add_argument("--quick", action="store_true", help="short timings, batch 1, 10 classes")
     b.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     b.add_argument("--no-xnor", action="store_true", help="skip the XNOR-Net single-layer setting")
+    b.add_argument("--no-int8", action="store_true",
+                   help="skip the FBin / Hybrid + int8 edges rows and ONNX Runtime int8")
     b.add_argument("--no-onnx", action="store_true", help="compare with PyTorch only")
     b.set_defaults(func=_bench)
 

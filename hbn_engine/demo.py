@@ -225,9 +225,15 @@ def _engine_predictions(path: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate(preds)
 
 
+# Training images the 8-bit edge layers are calibrated on (min / max of their inputs).
+INT8_CALIBRATION_IMAGES = 512
+
+
 def _engine_check(model: nn.Module, x: np.ndarray, y: np.ndarray, path: str,
-                  torch_pred: np.ndarray) -> dict[str, Any]:
-    """Export to .hbn, run the engine on the test set, compare predictions with PyTorch's."""
+                  torch_pred: np.ndarray,
+                  calibration: Optional[np.ndarray] = None) -> dict[str, Any]:
+    """Export to .hbn, run the engine on the test set, compare predictions with PyTorch's; with
+    ``calibration`` (training images) also the same model with 8-bit edges (``int8``)."""
     if not _runtime_available():
         return {"status": "not run: hbn_engine.runtime/exporter not importable"}
     from hbn_engine.exporter import export  # noqa: PLC0415
@@ -237,11 +243,34 @@ def _engine_check(model: nn.Module, x: np.ndarray, y: np.ndarray, path: str,
     if pred.shape != torch_pred.shape:
         return {"status": f"failed: engine returned {pred.shape[0]} predictions for "
                           f"{torch_pred.shape[0]} images", "file": path}
-    return {"status": "ok", "file": path, "file_bytes": os.path.getsize(path),
+    out = {"status": "ok", "file": path, "file_bytes": os.path.getsize(path),
+           "accuracy": float((pred == y).mean()),
+           "torch_accuracy": float((torch_pred == y).mean()),
+           "agreement": float((pred == torch_pred).mean()),
+           "mismatches": int((pred != torch_pred).sum())}
+    if calibration is not None:
+        out["int8"] = _int8_check(model, x, y, path, pred, calibration)
+    return out
+
+
+def _int8_check(model: nn.Module, x: np.ndarray, y: np.ndarray, path: str,
+                fp32_pred: np.ndarray, calibration: np.ndarray) -> dict[str, Any]:
+    """The model exported with ``edges="int8"`` (first conv and classifier in 8 bits),
+    calibrated on training images: engine top-1 on the test set vs the fp32-edge engine."""
+    from hbn_engine.exporter import export  # noqa: PLC0415
+    from hbn_engine.format import OP_TYPES  # noqa: PLC0415
+
+    if "conv_q8" not in OP_TYPES:
+        return {"status": "not run: this engine build has no conv_q8 op"}
+    path8 = path[:-len(".hbn")] + "_int8.hbn" if path.endswith(".hbn") else path + ".int8"
+    report = export(model, torch.from_numpy(x[:1]), path8, edges="int8",
+                    calibration=torch.from_numpy(np.ascontiguousarray(calibration)))
+    pred = _engine_predictions(path8, x)
+    return {"status": "ok", "file": path8, "file_bytes": os.path.getsize(path8),
+            "layers": [n for n, k in report.kinds().items() if k == "int8"],
+            "calibration_images": int(len(calibration)),
             "accuracy": float((pred == y).mean()),
-            "torch_accuracy": float((torch_pred == y).mean()),
-            "agreement": float((pred == torch_pred).mean()),
-            "mismatches": int((pred != torch_pred).sum())}
+            "agreement_with_fp32_edges": float((pred == fp32_pred).mean())}
 
 
 def engine_failures(results: Mapping[str, Any]) -> list[str]:
@@ -409,7 +438,8 @@ def _run_demo(out_dir: str, epochs: int, quick: bool, dataset: str, ratio: float
         for v, entry in results["variants"].items():
             entry["engine"] = _engine_check(models[v], x_te_np, y_te.numpy(),
                                             os.path.join(out_dir, f"{v}.hbn"),
-                                            predict(models[v], x_te))
+                                            predict(models[v], x_te),
+                                            x_tr[:INT8_CALIBRATION_IMAGES].numpy())
     _write_results(out_dir, results)
     if log:
         log(results["table"])
@@ -473,7 +503,7 @@ def check_engine(out_dir: str, verbose: bool = True) -> dict[str, Any]:
         entry["accuracy"] = float((torch_pred == y_te).mean())
         entry.update(_costs(model))
         entry["engine"] = _engine_check(model, x_te, y_te, os.path.join(out_dir, f"{name}.hbn"),
-                                        torch_pred)
+                                        torch_pred, data.x_train[:INT8_CALIBRATION_IMAGES])
         if verbose:
             print(f"seed {results.get('seed', 0)} {name}: {entry['engine']}")
     if "partition_latency" not in results and "partition" in results:

@@ -42,6 +42,21 @@ def _engine_ok(entry: Mapping[str, Any]) -> Optional[bool]:
             and eng["accuracy"] == entry["accuracy"])
 
 
+def _int8_acc(entry: Mapping[str, Any]) -> Optional[float]:
+    """Engine top-1 of the variant exported with 8-bit edges, when measured."""
+    i8 = (entry.get("engine") or {}).get("int8") or {}
+    return i8.get("accuracy") if i8.get("status") == "ok" else None
+
+
+def _int8_cell(fp32: Sequence[Optional[float]], int8: Sequence[Optional[float]]) -> str:
+    if not int8 or any(v is None for v in int8) or any(v is None for v in fp32):
+        return "n/a"
+    diff = [(a - b) * 100 for a, b in zip(int8, fp32)]
+    m = statistics.fmean(int8) * 100
+    return (f"{m:.2f} +- {_sd(int8) * 100:.2f}% ({statistics.fmean(diff):+.2f} pts; worst "
+            f"{min(diff):+.2f})")
+
+
 def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean +- sd over seeds of every variant's test accuracy, gap recovered, FLOPs, memory and
     whether the engine agreed with PyTorch on every seed."""
@@ -65,6 +80,7 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "memory_bytes": [e["memory_bytes"] for e in entries],
             "engine_equal": None if any(o is None for o in ok) else all(ok),
             "engine_accuracy": [e.get("engine", {}).get("accuracy") for e in entries],
+            "int8_accuracy": [_int8_acc(e) for e in entries],
             "weight_binary": [_wbin_layers(e, r["variants"]["fbin"]["layers"])
                               for e, r in zip(entries, runs)],
         }
@@ -105,6 +121,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
             "FBin->WBin gap recovered | Mem (compression) | Equiv. FLOPs 1e6 (vs FBin) | "
             "Engine = PyTorch |",
             "|---|---|---|---|---|---|"]
+    rows[0] += " Engine, int8 edges (vs fp32 edges) |"
+    rows[1] += "---|"
     for name, e in v.items():
         rec = "" if name in UNIFORM else (
             f"{_pct(e['gap_recovered_of_means'])} (per seed "
@@ -114,7 +132,8 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         rows.append(f"| {e['label']} | {e['accuracy_mean'] * 100:.2f} +- "
                     f"{e['accuracy_sd'] * 100:.2f}% | {rec} | {mem:.0f} KiB "
                     f"({statistics.fmean(e['compression']):.1f}x) | "
-                    f"{_flops_cell(e['equivalent_flops'], fbin_eq)} | {eng} |")
+                    f"{_flops_cell(e['equivalent_flops'], fbin_eq)} | {eng} | "
+                    f"{_int8_cell(e['engine_accuracy'], e.get('int8_accuracy', []))} |")
     rows.append("")
     rows.append(f"{summary['dataset']}: {summary['train_size']} train / {summary['test_size']} "
                 f"test images (split seed {summary['split_seed']}), {summary['epochs']} epochs, "
@@ -137,12 +156,15 @@ def format_run(results: Mapping[str, Any]) -> str:
     """One seed: accuracy, engine accuracy, memory, equivalent FLOPs per variant."""
     v = results["variants"]
     fbin_eq = v["fbin"]["equivalent_flops"]
-    rows = ["| Variant | Test acc. | Engine acc. | Mem | Equiv. FLOPs (1e6) | vs FBin |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| Variant | Test acc. | Engine acc. | Engine acc., int8 edges | Mem | "
+            "Equiv. FLOPs (1e6) | vs FBin |",
+            "|---|---|---|---|---|---|---|"]
     for name, e in v.items():
         eng = e.get("engine", {})
         eng_s = f"{eng['accuracy'] * 100:.2f}%" if eng.get("status") == "ok" else "n/a"
-        rows.append(f"| {LABELS.get(name, name)} | {e['accuracy'] * 100:.2f}% | {eng_s} | "
+        i8 = _int8_acc(e)
+        i8_s = f"{i8 * 100:.2f}%" if i8 is not None else "n/a"
+        rows.append(f"| {LABELS.get(name, name)} | {e['accuracy'] * 100:.2f}% | {eng_s} | {i8_s} | "
                     f"{e['compression']:.1f}x | {e['equivalent_flops'] / 1e6:.2f} | "
                     f"{e['equivalent_flops'] / fbin_eq:.2f}x |")
     rows.append("")

@@ -585,9 +585,164 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
     return kept, rename.get(output, output)
 
 
+def _check_input_norm(input_norm: Any, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        mean, std = input_norm
+        mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+        std = np.asarray(std, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError("input_norm must be (mean, std), each a sequence with one value per "
+                         f"input channel in pixel units (0..255), got {input_norm!r}") from None
+    if mean.size == 1:
+        mean = np.repeat(mean, channels)
+    if std.size == 1:
+        std = np.repeat(std, channels)
+    if mean.size != channels or std.size != channels:
+        raise ValueError(f"input_norm has {mean.size} means and {std.size} stds, the model "
+                         f"input has {channels} channels")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+        raise ValueError("input_norm: mean must be finite and std finite and > 0")
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[str]]) -> list[_IROp]:
+    """The conv_f32 ops to quantize: the graph's first and last conv / linear when
+    edges="int8" (those are float in FBin / Hybrid models), plus every layer named."""
+    if edges not in ("fp32", "int8"):
+        raise ValueError(f"edges must be 'fp32' or 'int8', got {edges!r}")
+    convs = [op for op in ops if op.type.startswith("conv_")]
+    picked: list[_IROp] = []
+    if edges == "int8" and convs:
+        picked += [op for op in (convs[0], convs[-1]) if op.type == "conv_f32"]
+    by_name = {op.name: op for op in convs}
+    for name in int8_layers or []:
+        op = by_name.get(name)
+        if op is None:
+            raise ValueError(f"int8_layers: no conv / linear layer named {name!r} (layers: "
+                             f"{', '.join(by_name)})")
+        if op.type != "conv_f32":
+            raise ValueError(f"int8_layers: layer {name!r} is {op_kind(op.type)} ({op.type}); "
+                             "only float conv / linear layers run in 8 bits")
+        picked.append(op)
+    out: list[_IROp] = []
+    for op in picked:
+        if all(op is not o for o in out):
+            out.append(op)
+    return out
+
+
+def _calibrate(gm: fx.GraphModule, names: list[str], calibration: torch.Tensor,
+               percentile: Optional[float]) -> dict[str, tuple[float, float]]:
+    """Input range of each named layer over the calibration batch (PyTorch on the normalised
+    graph): min / max, or the given two-sided percentile."""
+    modules = dict(gm.named_modules())
+    ranges: dict[str, tuple[float, float]] = {}
+    hooks = []
+    for name in names:
+        m = modules.get(name)
+        if m is None:
+            raise ExportError(f"int8: cannot calibrate layer {name!r}: it is not a module of the "
+                              "traced graph")
+
+        def hook(mod: nn.Module, args: tuple, name: str = name) -> None:
+            v = args[0].detach().to(torch.float64).reshape(-1)
+            if percentile is None:
+                lo, hi = float(v.min()), float(v.max())
+            else:
+                lo = float(torch.quantile(v, 1.0 - percentile / 100.0))
+                hi = float(torch.quantile(v, percentile / 100.0))
+            old = ranges.get(name)
+            ranges[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+        hooks.append(m.register_forward_pre_hook(hook))
+    try:
+        for chunk in torch.split(calibration, 64):
+            gm(chunk)
+    finally:
+        for h in hooks:
+            h.remove()
+    return ranges
+
+
+def _to_conv_q8(op: _IROp, in_scale: float, in_zero: int) -> None:
+    """conv_f32 -> conv_q8 in place: BN's folded scale goes into the weights before the
+    per-output-channel symmetric quantization, so w_scale stays positive."""
+    from hbn_engine.quant import quantize_weights
+
+    w = op.params["weight"].astype(np.float64)
+    scale = op.params.get("scale")
+    if scale is not None:
+        w = w * scale.astype(np.float64)[:, None, None, None]
+    wq, w_scale = quantize_weights(w)
+    bias = op.params.get("bias")
+    op.type = "conv_q8"
+    op.params = {"weight": wq, "w_scale": w_scale,
+                 "bias": bias if bias is not None else np.zeros(w.shape[0], dtype=np.float32)}
+    op.attrs = {**op.attrs, "in_scale": float(in_scale), "in_zero": int(in_zero)}
+
+
+def _int8_reason(info: dict[str, Any]) -> str:
+    return (f"8-bit (conv_q8): int8 weights per output channel, input scale "
+            f"{info['in_scale']:.4g} zero {info['in_zero']} from {info['source']}")
+
+
+def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
+                      norm: Optional[tuple[np.ndarray, np.ndarray]],
+                      calibration: Optional[torch.Tensor], percentile: Optional[float],
+                      image_shape: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Turns the target conv_f32 ops into conv_q8 and returns what the metadata records."""
+    from hbn_engine.quant import activation_params, norm_activation_params
+
+    if not targets:
+        if calibration is not None:
+            raise ValueError("calibration given but no layer is int8 (pass edges='int8' or "
+                             "int8_layers=[...])")
+        return []
+    if percentile is not None and not (isinstance(percentile, (int, float))
+                                       and 50.0 < float(percentile) <= 100.0):
+        raise ValueError(f"calibration_percentile must be in (50, 100], got {percentile!r}")
+    need_cal = [op for op in targets if not (norm is not None and op.inputs == ["input"])]
+    ranges: dict[str, tuple[float, float]] = {}
+    if need_cal:
+        if calibration is None:
+            raise ValueError("int8 layers " + ", ".join(op.name for op in need_cal) + " need "
+                             "calibration=<float NCHW batch as the model takes it>")
+        if not isinstance(calibration, torch.Tensor) or not calibration.is_floating_point() \
+                or calibration.dim() != 4 or tuple(calibration.shape[1:]) != image_shape \
+                or calibration.shape[0] < 1:
+            got = (tuple(calibration.shape), calibration.dtype) \
+                if isinstance(calibration, torch.Tensor) else type(calibration).__name__
+            raise ValueError(f"calibration must be a float tensor [N, {', '.join(map(str, image_shape))}] "
+                             f"(N >= 1, images as the model takes them), got {got}")
+        if not torch.isfinite(calibration).all():
+            raise ValueError("calibration contains NaN or infinity")
+        ranges = _calibrate(gm, [op.name for op in need_cal], calibration.float(), percentile)
+    if "conv_q8" not in OP_TYPES:
+        raise ExportError("this build of the engine has no conv_q8 op (8-bit layers)")
+    info: list[dict[str, Any]] = []
+    for op in targets:
+        if any(op is o for o in need_cal):
+            lo, hi = ranges[op.name]
+            scale, zero = activation_params(lo, hi)
+            how = ("calibration " + ("min/max" if percentile is None else
+                                     f"{percentile}th percentile") +
+                   f" of {int(calibration.shape[0])} images")
+        else:
+            scale, zero = norm_activation_params(norm[0], norm[1])
+            lo, hi = (0 - zero) * scale, (255 - zero) * scale
+            how = "the input_norm pixel range"
+        _to_conv_q8(op, scale, zero)
+        info.append({"layer": op.name, "in_scale": scale, "in_zero": zero,
+                     "range": [float(lo), float(hi)], "source": how})
+    return info
+
+
 def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
            model_name: Optional[str] = None, variant: Optional[str] = None,
-           class_names: Optional[Sequence[str]] = None, sign_zero: str = "exact") -> Any:
+           class_names: Optional[Sequence[str]] = None, sign_zero: str = "exact",
+           input_norm: Optional[tuple[Sequence[float], Sequence[float]]] = None,
+           edges: str = "fp32", int8_layers: Optional[Sequence[str]] = None,
+           calibration: Optional[torch.Tensor] = None,
+           calibration_percentile: Optional[float] = None) -> Any:
     """Export ``model`` (eval semantics) to a .hbn file at ``path``.
 
     ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
@@ -595,7 +750,18 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     op the engine cannot run. The front end (hbn_engine.frontend, docs/export.md) recognises
     binarization by what the graph computes; ``sign_zero="plus_one"`` accepts sign(0) = +1
     where a torch.sign input can be exactly 0. Returns the front end's ExportReport (per layer:
-    FullBin / WeightBin / float and why).
+    FullBin / WeightBin / float / int8 and why).
+
+    ``input_norm=(mean, std)`` (per channel, pixel units 0..255) makes the file take images:
+    its first op computes ``(p - mean) / std``, so ``run`` accepts uint8 pixels (NCHW or NHWC)
+    or the same pixel values as float32, and the model after it sees what ``model`` saw.
+
+    ``edges="int8"`` runs the graph's first and last conv / linear in 8 bits when they are
+    float (the edges of FBin / Hybrid models), ``int8_layers=[names]`` any float conv / linear
+    named: weights per output channel (max|w| / 127), activations per tensor from
+    ``calibration`` (a float NCHW batch as ``model`` takes it; min / max, or
+    ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
+    range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -612,6 +778,20 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
             low = _Lowering(gm)
             low.run()
             ops, output = _fuse(low.ops, low.output)
+            c_in = int(example_input.shape[1])
+            norm = _check_input_norm(input_norm, c_in) if input_norm is not None else None
+            targets = _int8_targets(ops, edges, int8_layers)
+            int8_info = _quantize_targets(gm, targets, norm, calibration, calibration_percentile,
+                                          tuple(example_input.shape[1:]))
+            if norm is not None:
+                # The normalisation is the graph's first op; every reader of the input reads it.
+                norm_op = _IROp("input_norm", "input_norm", ["input"],
+                                params={"mean": norm[0], "std": norm[1]}, out="v0:input_norm")
+                for op in ops:
+                    op.inputs = [norm_op.out if v == "input" else v for v in op.inputs]
+                if output == "input":
+                    output = norm_op.out
+                ops.insert(0, norm_op)
     finally:
         for m, mode in modes:
             m.training = mode
@@ -660,6 +840,17 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         "torch_version": torch.__version__,
         "fp32_param_bytes": int(sum(p.numel() for p in model.parameters()) * 4),
     }
+    if norm is not None:
+        metadata["input_norm"] = {"mean": [float(v) for v in norm[0]],
+                                  "std": [float(v) for v in norm[1]]}
+    if int8_info:
+        metadata["int8"] = int8_info
+        for lr in report.layers:
+            info = next((i for i in int8_info if i["layer"] == lr.name), None)
+            if info is not None:
+                lr.kind, lr.reason = "int8", _int8_reason(info)
+        report.notes.append("int8 layers: " + ", ".join(i["layer"] for i in int8_info)
+                            + " (edges='int8' / int8_layers; not exact: quantized)")
     if report.changed:  # only when the front end rewrote the graph: models it leaves as
         metadata["frontend"] = report.to_json()  # written export byte-identically to before
     for op in ops:

@@ -34,7 +34,8 @@ class Model:
     """A loaded .hbn model.
 
     ``run(x)`` takes float32 NCHW numpy input ``[N, C, H, W]`` (any N >= 1, any strides) and
-    returns float32 numpy: ``[N, classes]`` after a flatten/linear head, else NCHW.
+    returns float32 numpy: ``[N, classes]`` after a flatten/linear head, else NCHW. A model
+    exported with ``input_norm`` (``takes_pixels``) also takes uint8 images, NCHW or NHWC.
     """
 
     def __init__(self, executor: Any, source: str = "<bytes>") -> None:
@@ -116,6 +117,8 @@ class Model:
         """
         if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
             raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+        if isinstance(x, np.ndarray) and x.dtype == np.uint8:  # timed as float pixels
+            x = np.ascontiguousarray(self._pixels_nchw(x, None), dtype=np.float32)
         x = self._check_input(x)
         ops, times, totals, _ = self._ex.profile(x, int(repeats))
         med = np.median(times, axis=0)
@@ -132,11 +135,49 @@ class Model:
         out.total = float(np.median(totals))
         return out
 
+    @property
+    def takes_pixels(self) -> bool:
+        """True for a model exported with ``input_norm``: its first op normalises pixels, so
+        ``run`` accepts uint8 images (and float32 pixel values 0..255)."""
+        return bool(self._ex.takes_pixels)
+
+    @property
+    def input_norm(self) -> Optional[tuple[list[float], list[float]]]:
+        """(mean, std) per channel in pixel units when the model takes pixels, else None."""
+        norm = self.metadata.get("input_norm")
+        if not self.takes_pixels or not isinstance(norm, dict):
+            return None
+        return list(norm.get("mean", [])), list(norm.get("std", []))
+
+    def _pixels_nchw(self, x: np.ndarray, layout: Optional[str]) -> np.ndarray:
+        """A uint8 batch as an NCHW-indexed view (NHWC buffers are transposed views, no copy)."""
+        c, h, w = self.input_shape
+        if not self.takes_pixels:
+            raise TypeError("input dtype uint8 needs a model that takes images: this one takes "
+                            "float32 (export it with input_norm=(mean, std) to run uint8 pixels)")
+        if x.ndim != 4:
+            raise ValueError(f"uint8 input must be 4-D NCHW [N, {c}, {h}, {w}] or NHWC "
+                             f"[N, {h}, {w}, {c}], got {x.ndim}-D shape {x.shape}")
+        nchw, nhwc = tuple(x.shape[1:]) == (c, h, w), tuple(x.shape[1:]) == (h, w, c)
+        if layout is None:
+            if nchw and nhwc:
+                raise ValueError("uint8 input shape fits both NCHW and NHWC: pass layout=")
+            layout = "NCHW" if nchw else "NHWC" if nhwc else None
+        if layout not in ("NCHW", "NHWC") or (layout == "NCHW" and not nchw) \
+                or (layout == "NHWC" and not nhwc):
+            raise ValueError(f"uint8 input shape {x.shape} is neither NCHW [N, {c}, {h}, {w}] "
+                             f"nor NHWC [N, {h}, {w}, {c}]" + (f" (layout={layout!r})"
+                                                               if layout else ""))
+        if x.shape[0] < 1:
+            raise ValueError("input batch is empty")
+        return x if layout == "NCHW" else x.transpose(0, 3, 1, 2)
+
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray):
             raise TypeError(f"input must be a numpy.ndarray, got {type(x).__name__}")
         if x.dtype != np.float32:
-            raise TypeError(f"input dtype must be float32, got {x.dtype}")
+            hint = " or uint8 (images)" if self.takes_pixels else ""
+            raise TypeError(f"input dtype must be float32{hint}, got {x.dtype}")
         c, h, w = self.input_shape
         if x.ndim != 4:
             raise ValueError(f"input must be 4-D NCHW [N, {c}, {h}, {w}], got {x.ndim}-D "
@@ -152,9 +193,17 @@ class Model:
         # temporary (numpy's isfinite(x).all() cost 10 us of a 120 us single-layer run).
         return x
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, layout: Optional[str] = None) -> np.ndarray:
         """Forward pass. Raises TypeError for a non-array or non-float32 input and ValueError
-        for a wrong rank/shape, an empty batch or non-finite values."""
+        for a wrong rank/shape, an empty batch or non-finite values.
+
+        A model that ``takes_pixels`` also accepts uint8 images, NCHW ``[N, C, H, W]`` or NHWC
+        ``[N, H, W, C]`` (as decoders produce; ``layout="NCHW"|"NHWC"`` when the shape fits
+        both): converted to float inside the engine, the same result as the pixels as float32."""
+        if isinstance(x, np.ndarray) and x.dtype == np.uint8:
+            return self._ex.run_u8(self._pixels_nchw(x, layout))
+        if layout is not None:
+            raise ValueError("layout= applies to uint8 images; float32 input is NCHW")
         return self._ex.run(self._check_input(x))
 
     __call__ = run

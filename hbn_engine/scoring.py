@@ -223,7 +223,9 @@ def list_inputs(source: Union[PathLike, Sequence[PathLike]]) -> tuple[str, list[
     return kinds.pop(), files
 
 
-def _read_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
+def _read_image(path: str, shape: tuple[int, int, int], pixels: bool = False) -> np.ndarray:
+    """The image as float32 [C, H, W]: pixels / 255, or the pixel values themselves for a
+    model that takes pixels (exported with input_norm: it normalises them itself)."""
     from PIL import Image
 
     c, h, w = shape
@@ -233,7 +235,8 @@ def _read_image(path: str, shape: tuple[int, int, int]) -> np.ndarray:
         a = np.asarray(im.convert("L" if c == 1 else "RGB"), dtype=np.float32)
     if a.shape[:2] != (h, w):
         raise ValueError(f"image is {a.shape[1]}x{a.shape[0]}, the model takes {w}x{h}")
-    a = a * np.float32(1 / 255)  # pixels scaled to [0, 1]
+    if not pixels:
+        a = a * np.float32(1 / 255)  # pixels scaled to [0, 1]
     return a[None] if c == 1 else a.transpose(2, 0, 1)
 
 
@@ -262,7 +265,8 @@ def _score_partition(payload: ModelPayload, files: list[str], names: list[str], 
     arrays, rows, errors = [], [], []
     for f, name in zip(files, names):
         try:
-            a = _read_image(f, shape) if kind == "image" else _read_npy(f, shape)
+            a = (_read_image(f, shape, model.takes_pixels) if kind == "image"
+                 else _read_npy(f, shape))
         except Exception as e:  # noqa: BLE001 - any decoder failure is this file's failure
             errors.append((name, f"{type(e).__name__}: {e}"))
             continue
@@ -378,7 +382,9 @@ def score_files(model: Model, source: Union[PathLike, Sequence[PathLike]], out: 
     ``top_label`` when the model has class names), rows in completion order; ending in .npy:
     the full outputs in input order plus ``<out stem>.names.txt``. Images are decoded with
     Pillow to the model's channels (grey or RGB), must already have its height and width, and
-    are fed as pixels / 255; .npy files hold one [C, H, W] image or an [N, C, H, W] shard.
+    are fed as pixels / 255 (as the pixel values themselves to a model exported with
+    ``input_norm``, which normalises them); .npy files hold one [C, H, W] image or an
+    [N, C, H, W] shard.
 
     The cluster is ``client``, else a Client on ``scheduler``, else an in-process LocalCluster
     of ``workers`` processes. ``on_error``: "skip" reports bad files in the summary and scores

@@ -134,3 +134,71 @@ def test_plain_models_build_without_tests_package(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "['birealnet', 'reactnet', 'relusignnet', 'xnor_nin']"
+
+
+def _int8_results() -> BenchResults:
+    res = _results()
+    res.rows += [
+        Row("model", "alexnet", "fbin_int8", "hbn", 1, 1, 0.0008, 5),
+        Row("model", "alexnet", "fprec_int8", "onnxruntime", 1, 1, 0.002, 5),
+        Row("model", "alexnet", "fbin_int8", "hbn", 1, 2, 0.0004, 5),
+    ]
+    return res
+
+
+def test_int8_rows_and_targets(tmp_path) -> None:
+    from hbn_engine.bench.report import int8_rows
+
+    rows = {r["threads"]: r for r in int8_rows(_int8_results())}
+    one = rows[1]
+    assert one["variant"] == "fbin" and one["exact_ms"] == pytest.approx(1.0)
+    # the fp32 baseline is the faster fp32 runtime; ORT int8 is never taken for it
+    assert one["baseline"] == "onnxruntime" and one["speedup_fp32"] == pytest.approx(10.0)
+    assert one["speedup_ort_int8"] == pytest.approx(2.5) and one["met_ort_int8"] is False
+    assert one["target_fp32"] == pytest.approx(113.53 / 12.11) and one["met_fp32"] is True
+    assert one["ort_int8_vs_fp32"] == pytest.approx(4.0)
+    # targets are for 1 thread, batch 1 only; no ORT int8 at 2 threads here
+    assert rows[2]["target_fp32"] is None and rows[2]["met_ort_int8"] is None
+    assert rows[2]["ort_int8_ms"] is None
+    text = write_report(_int8_results(), tmp_path / "rep").read_text()
+    assert "## FBin / Hybrid + int8 edges" in text
+    assert ("| alexnet | fbin | 1 | 1 | 1.00 | 0.80 | 8.00 (onnxruntime) | 2.00 | 10.00x | "
+            ">= 9.4x: yes | 2.50x | no | 4.00x |") in text
+    # the int8 rows stay out of the exact end-to-end table, and fbin_int8's baseline is fp32
+    assert "| alexnet | fbin_int8 | 1 | 1 |" not in text
+    assert "## FBin / Hybrid + int8 edges" not in write_report(_results(), tmp_path / "r2").read_text()
+    res = _int8_results()
+    res.int8_errors["alexnet"] = "ImportError: no onnx"
+    assert "alexnet: no ONNX Runtime int8 figure" in write_report(res, tmp_path / "r3").read_text()
+
+
+def test_onnxruntime_int8_baseline_is_static_qdq_per_channel(tmp_path) -> None:
+    # The ORT int8 baseline of the report: quant_pre_process, then static QDQ quantization
+    # with per-channel weights; it must run and stay close to fp32.
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    from hbn_engine.bench.runners import make_onnxruntime_int8
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 8 * 8, 5)).eval()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 3, 8, 8), dtype=np.float32)
+    cal = rng.standard_normal((8, 3, 8, 8), dtype=np.float32)
+    run = make_onnxruntime_int8(model, x, 1, str(tmp_path), "m", cal)
+    y = run()[0]
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(y - ref).max() <= 0.1 * np.abs(ref).max()
+    g = onnx.load(str(tmp_path / "m.int8.onnx")).graph
+    ops = {n.op_type for n in g.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops and "BatchNormalization" not in ops
+    inits = {i.name: i for i in g.initializer}
+    per_channel = [n for n in g.node if n.op_type == "DequantizeLinear"
+                   and n.input[1] in inits and len(inits[n.input[1]].dims) == 1
+                   and inits[n.input[1]].dims[0] == 8]
+    assert per_channel, "conv weights are not quantized per output channel"

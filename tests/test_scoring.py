@@ -249,3 +249,21 @@ def test_runtime_import_does_not_import_dask(tmp_path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_images_go_in_as_pixels_to_a_pixel_model(client, images, tmp_path) -> None:
+    # A model exported with input_norm normalises pixels itself: the images must reach it
+    # unscaled, exactly what run() gives on the uint8 pixels.
+    folder, pixels = images
+    torch.manual_seed(0)
+    net = randomize_bn(_Net(), seed=1).eval()
+    path = str(tmp_path / "pix.hbn")
+    hbn_engine.export(net, torch.randn(2, 1, SIDE, SIDE), path, input_norm=([127.0], [64.0]))
+    m = hbn_engine.load(path)
+    out = tmp_path / "scores.npy"
+    scoring.score_files(m, folder, out, client=client, batch=4, files_per_task=20,
+                        timeout=TIMEOUT)
+    got = np.load(out)
+    names = (tmp_path / "scores.names.txt").read_text().split()
+    want = m.run(np.stack([pixels[n] for n in names])[:, None])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

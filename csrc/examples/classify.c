@@ -4,7 +4,8 @@
  *   classify MODEL.hbn IMAGE [--threads N]
  *
  * IMAGE is a binary PGM (P5, grey) or PPM (P6, RGB) with maxval <= 255, resized to the model's
- * input with bilinear sampling and scaled to [0, 1]; or a .raw file of exactly C*H*W float32
+ * input with bilinear sampling and scaled to [0, 1] (to 0..255 pixel values for a model exported
+ * with input_norm, which normalises pixels itself: hbn_model_takes_pixels); or a .raw file of exactly C*H*W float32
  * values in NCHW order, used as is. The pixels go to the engine in NHWC order, the layout an
  * image decoder produces, so nothing is transposed here. */
 #include <ctype.h>
@@ -166,6 +167,10 @@ int main(int argc, char** argv) {
   } else {
     load_pnm(argv[2], c, h, w, input);
     layout = HBN_LAYOUT_NHWC;
+    if (hbn_model_takes_pixels(model)) {
+      size_t i;
+      for (i = 0; i < in_count; ++i) input[i] *= 255.0f;
+    }
   }
   if (hbn_model_run(model, input, 1, layout, in_count, scores, out_count) != HBN_OK)
     die("run failed", hbn_model_last_error(model));

@@ -175,10 +175,26 @@ def write_q8_seeds(out: Path) -> None:
         print(f"{path.name}: {path.stat().st_size} bytes")
 
 
+def write_pixel_seed(out: Path) -> None:
+    """A model exported with input_norm (its first op normalises pixels) and edges="int8" (the
+    exporter's conv_q8: first conv into a FullBin conv, linear classifier)."""
+    torch.manual_seed(30)
+    model = _bn(nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                              FullBinConv2d(8, 8, 3, 1, 1), nn.Flatten(), nn.Linear(8 * 5 * 4, 3)),
+                seed=30)
+    cal = torch.randn(4, 3, 5, 4, generator=torch.Generator().manual_seed(30))
+    path = out / "input_norm_int8_edges.hbn"
+    hbn_engine.export(model, cal[:1], str(path), input_norm=([120.0, 110.0, 100.0], [60.0, 55.0, 50.0]),
+                      edges="int8", calibration=cal)
+    hbn_engine.load(path).run(cal.numpy() * 60 + 110)
+    print(f"{path.name}: {path.stat().st_size} bytes")
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
     out.mkdir(parents=True, exist_ok=True)
     write_q8_seeds(out)
+    write_pixel_seed(out)
     for i, (name, (build, shape)) in enumerate(MODELS.items()):
         torch.manual_seed(100 + i)
         model = _bn(build(), seed=i)

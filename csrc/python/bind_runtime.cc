@@ -215,6 +215,28 @@ void register_runtime(py::module_& m) {
           e.run(in, c.n, c.strides, o);
         }
         return c.out;
+      }, py::arg("x"))
+      .def_property_readonly("takes_pixels", &hbn::Executor::takes_pixels)
+      .def("run_u8", [](hbn::Executor& e, py::array x) {
+        // x: uint8 indexed NCHW (an NHWC buffer arrives as its transposed view, strides as is)
+        const py::dtype dt = x.dtype();
+        if (dt.num() != py::dtype::of<uint8_t>().num()) throw py::type_error("input must be uint8");
+        if (x.ndim() != 4) throw py::value_error("input must be 4-D");
+        const auto& is = e.graph().input;
+        if (x.shape(0) < 1 || x.shape(1) != is.c || x.shape(2) != is.h || x.shape(3) != is.w)
+          throw py::value_error("input shape does not match the model");
+        int64_t strides[4];
+        for (int d = 0; d < 4; ++d) strides[d] = x.strides(d);
+        const int64_t n = x.shape(0);
+        const std::vector<int64_t> shape = e.output_shape(n);
+        py::array_t<float> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+        const uint8_t* in = static_cast<const uint8_t*>(x.data());
+        float* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          e.run_u8(in, n, strides, o);
+        }
+        return out;
       }, py::arg("x"));
 }
 

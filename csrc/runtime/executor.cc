@@ -32,6 +32,15 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   // The convolutions release the file pages of the weights they repack as they go (ops/conv.cc).
   for (Node& nd : graph_.nodes) nd.impl->prepare();
   bits_ = plan_bits(graph_, bit_passing);
+  // Pixels are a valid input when the input's every reader is the model's normalisation.
+  bool any_reader = false, only_norm = true;
+  for (const Node& nd : graph_.nodes)
+    for (int v : nd.inputs)
+      if (v == 0) {
+        any_reader = true;
+        only_norm = only_norm && nd.schema->type == OpType::input_norm;
+      }
+  takes_pixels_ = any_reader && only_norm && !bits_.value_bits[0];
 
   // Buffer ids in allocation order: the input, then per op its value and the packed copies it
   // writes. Lifetimes: defined at the producing step, alive until the last reader's step.
@@ -188,11 +197,45 @@ void Executor::run(const float* in, int64_t n, const int64_t strides[4], float* 
   const Plan& plan = plan_for(n);
   uint8_t* arena = arena_for(plan);
   run_input(in, n, strides, plan, arena);
+  run_graph(plan, arena, n, out);
+}
+
+void Executor::run_graph(const Plan& plan, uint8_t* arena, int64_t n, float* out) {
   for (size_t i = 0; i < graph_.nodes.size(); ++i) run_node(static_cast<int>(i), plan, arena);
   const ValueShape& os = graph_.shape(graph_.output);
   nhwc_to_nchw(reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[graph_.output]]), n,
                os.c, os.h, os.w, out, pool_);
   release_large_arena(plan.mem.arena_bytes);
+}
+
+void Executor::run_u8(const uint8_t* in, int64_t n, const int64_t strides[4], float* out) {
+  if (!takes_pixels_)
+    throw std::invalid_argument("this model takes float input only: uint8 images need a model "
+                                "exported with input_norm=(mean, std) (its first op normalises pixels)");
+  std::lock_guard<std::mutex> lock(run_mu_);
+  const Plan& plan = plan_for(n);
+  uint8_t* arena = arena_for(plan);
+  const ValueShape& is = graph_.input;
+  float* dst = reinterpret_cast<float*>(arena + plan.mem.offset[value_buf_[0]]);
+  struct Job {
+    const uint8_t* in;
+    const int64_t* st;
+    float* dst;
+    int64_t c, h, w;
+  };
+  const Job job{in, strides, dst, is.c, is.h, is.w};
+  const Job* j = &job;
+  // One image row per task: NHWC destination, any source strides (NCHW or NHWC buffers).
+  pool_.parallel_for(n * is.h, [j](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img = r / j->h, y = r % j->h;
+      const uint8_t* src = j->in + img * j->st[0] + y * j->st[2];
+      float* d = j->dst + r * j->w * j->c;
+      for (int64_t x = 0; x < j->w; ++x)
+        for (int64_t ch = 0; ch < j->c; ++ch) d[x * j->c + ch] = static_cast<float>(src[x * j->st[3] + ch * j->st[1]]);
+    }
+  }, 4);
+  run_graph(plan, arena, n, out);
 }
 
 void Executor::profile(const float* in, int64_t n, const int64_t strides[4], float* out,

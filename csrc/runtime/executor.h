@@ -82,6 +82,13 @@ class Executor {
   // model's life; a second such run in a row keeps it (big batches are then the usual).
   void run(const float* in, int64_t n, const int64_t strides[4], float* out);
   size_t keep_arena_bytes() const { return keep_arena_bytes_; }
+  // True when the model takes images: its input is read only by an input_norm op (exported with
+  // input_norm), so uint8 pixels are a valid input.
+  bool takes_pixels() const { return takes_pixels_; }
+  // run() for uint8 pixels (element strides in NCHW order, so NHWC buffers need no copy): each
+  // pixel becomes the float of its value at the input conversion, exactly what run() would get
+  // from the same pixels as float32. Throws std::invalid_argument unless takes_pixels().
+  void run_u8(const uint8_t* in, int64_t n, const int64_t strides[4], float* out);
 
   // Per-op timing of `repeats` runs: times[r * (nodes + 2) + k] is the seconds of step k in run
   // r, where step 0 is the NCHW->NHWC input conversion, steps 1..nodes the graph's ops in order
@@ -102,6 +109,7 @@ class Executor {
   void run_node(int i, const Plan& plan, uint8_t* arena);
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
   void check_work() const;
+  void run_graph(const Plan& plan, uint8_t* arena, int64_t n, float* out);
 
   ModelBytes bytes_;
   Limits limits_;
@@ -129,6 +137,7 @@ class Executor {
   size_t arena_capacity_ = 0;
   size_t keep_arena_bytes_ = 0;
   size_t last_need_ = 0;  // arena bytes the previous run needed
+  bool takes_pixels_ = false;
 };
 
 }  // namespace hbn

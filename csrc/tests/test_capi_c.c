@@ -310,6 +310,46 @@ static void test_misaligned_buffers(hbn_model* from_file, const char* model_byte
   free(block);
 }
 
+/* uint8 images: tiny_pixels.hbn (tiny.hbn exported with input_norm) takes them in NCHW and NHWC
+ * with the same output bits as the pixel values as floats; a float-input model refuses them. */
+static void test_pixels(const char* dir, hbn_model* float_model) {
+  enum { N = 2, C = 3, H = 16, W = 16, COUNT = N * C * H * W };
+  char path[4096];
+  hbn_model* m = NULL;
+  unsigned char px[COUNT], px_nhwc[COUNT];
+  float xf[COUNT], want[20], got[20], got_nhwc[20];
+  int i, n, c, h, w;
+  for (i = 0; i < COUNT; ++i) {
+    px[i] = (unsigned char)((i * 37 + 11) % 256);
+    xf[i] = (float)px[i];
+  }
+  for (n = 0; n < N; ++n)
+    for (c = 0; c < C; ++c)
+      for (h = 0; h < H; ++h)
+        for (w = 0; w < W; ++w)
+          px_nhwc[((n * H + h) * W + w) * C + c] = px[((n * C + c) * H + h) * W + w];
+  snprintf(path, sizeof(path), "%s/tiny_pixels.hbn", dir);
+  CHECK_STATUS(hbn_model_load_file(path, &m), HBN_OK);
+  if (!m) return;
+  CHECK(hbn_model_takes_pixels(m) == 1);
+  CHECK(hbn_model_takes_pixels(float_model) == 0);
+  CHECK(hbn_model_takes_pixels(NULL) == 0);
+  CHECK_STATUS(hbn_model_run(m, xf, N, HBN_LAYOUT_NCHW, COUNT, want, 20), HBN_OK);
+  CHECK_STATUS(hbn_model_run_u8(m, px, N, HBN_LAYOUT_NCHW, COUNT, got, 20), HBN_OK);
+  CHECK_STATUS(hbn_model_run_u8(m, px_nhwc, N, HBN_LAYOUT_NHWC, COUNT, got_nhwc, 20), HBN_OK);
+  CHECK(memcmp(got, want, sizeof(want)) == 0);
+  CHECK(memcmp(got_nhwc, want, sizeof(want)) == 0);
+  CHECK_STATUS(hbn_model_run_u8(m, px, N, HBN_LAYOUT_NCHW, COUNT - 1, got, 20), HBN_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(hbn_model_run_u8(m, px, N, HBN_LAYOUT_NCHW, COUNT, got, 19), HBN_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(hbn_model_run_u8(m, NULL, N, HBN_LAYOUT_NCHW, COUNT, got, 20), HBN_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(hbn_model_run_u8(m, px, N, (hbn_layout)5, COUNT, got, 20), HBN_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(hbn_model_run_u8(NULL, px, N, HBN_LAYOUT_NCHW, COUNT, got, 20), HBN_ERROR_INVALID_ARGUMENT);
+  CHECK_STATUS(hbn_model_run_u8(float_model, px, N, HBN_LAYOUT_NCHW, COUNT, got, 20),
+               HBN_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(hbn_last_error(), "input_norm") != NULL);
+  hbn_model_free(m);
+}
+
 int main(int argc, char** argv) {
   char path[4096];
   size_t model_size = 0, x_size = 0, ref_size = 0;
@@ -341,6 +381,7 @@ int main(int argc, char** argv) {
     test_model(from_buffer, (const float*)x, (const float*)ref);
     test_model(second, (const float*)x, (const float*)ref);
     test_misaligned_buffers(from_file, model_bytes, model_size, (const float*)x);
+    test_pixels(argv[1], from_file);
   }
   hbn_model_free(from_file);
   hbn_model_free(second);

@@ -25,6 +25,8 @@ const char kUsage[] =
     "  --batch B            batch size (default 1)\n"
     "  --input f.raw        float32 input, batch*C*H*W values (default: seeded values in [-1, 1))\n"
     "  --nhwc               the input file is NHWC (default NCHW)\n"
+    "  --u8                 uint8 pixels (hbn_model_run_u8; a model exported with input_norm);\n"
+    "                       --input is then batch*C*H*W bytes (default: seeded pixels)\n"
     "  --output f.raw       write the output (float32, contiguous) to f.raw\n"
     "  --compare f.raw      compare the output with f.raw; exit 1 beyond --tolerance\n"
     "  --tolerance T        max |a - b| / (1 + |b|) for --compare (default 1e-4)\n"
@@ -36,7 +38,7 @@ struct Options {
   std::string model, input, output, compare, load = "mmap";
   int threads = 1, runs = 10, warmup = 2;
   int64_t batch = 1;
-  bool nhwc = false, profile = false, report_memory = false;
+  bool nhwc = false, profile = false, report_memory = false, u8 = false;
   double tolerance = 1e-4;
 };
 
@@ -73,6 +75,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--compare") o.compare = value();
     else if (a == "--tolerance") o.tolerance = std::atof(value());
     else if (a == "--nhwc") o.nhwc = true;
+    else if (a == "--u8") o.u8 = true;
     else if (a == "--profile") o.profile = true;
     else if (a == "--report-memory") o.report_memory = true;
     else if (a == "--load") {
@@ -81,6 +84,7 @@ Options parse(int argc, char** argv) {
     } else die("unknown argument " + a + "\n" + kUsage);
   }
   if (o.model.empty()) die(std::string("--model is required\n") + kUsage);
+  if (o.u8 && o.profile) die("--profile times float input: drop --u8 (the pixels' run differs only in the input conversion)");
   return o;
 }
 
@@ -219,8 +223,29 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (o.u8 && !hbn_model_takes_pixels(model))
+    die("--u8: " + o.model + " takes float input only (export it with input_norm=(mean, std))");
+  std::vector<uint8_t> pixels;
+  if (o.u8) {
+    pixels.resize(in_n);
+    if (!o.input.empty()) {
+      std::FILE* f = std::fopen(o.input.c_str(), "rb");
+      if (!f) die("cannot open " + o.input);
+      const size_t got = std::fread(pixels.data(), 1, in_n, f);
+      const bool extra = std::fgetc(f) != EOF;
+      std::fclose(f);
+      if (got != in_n || extra) die(o.input + " must hold exactly " + std::to_string(in_n) + " bytes");
+    } else {
+      uint32_t s = 12345u;
+      for (uint8_t& v : pixels) {
+        s = s * 1664525u + 1013904223u;
+        v = static_cast<uint8_t>(s >> 24);
+      }
+    }
+  }
   std::vector<float> input;
-  if (!o.input.empty()) {
+  if (o.u8) {
+  } else if (!o.input.empty()) {
     input = read_floats(o.input, in_n);
   } else {
     input.resize(in_n);
@@ -232,8 +257,11 @@ int main(int argc, char** argv) {
   }
   const hbn_layout layout = o.nhwc ? HBN_LAYOUT_NHWC : HBN_LAYOUT_NCHW;
   std::vector<float> out(out_n);
-  for (int i = 0; i < o.warmup; ++i)
-    check(hbn_model_run(model, input.data(), o.batch, layout, in_n, out.data(), out_n), model, "warm-up run");
+  const auto run_once = [&]() {
+    return o.u8 ? hbn_model_run_u8(model, pixels.data(), o.batch, layout, in_n, out.data(), out_n)
+                : hbn_model_run(model, input.data(), o.batch, layout, in_n, out.data(), out_n);
+  };
+  for (int i = 0; i < o.warmup; ++i) check(run_once(), model, "warm-up run");
 
   std::vector<double> totals(static_cast<size_t>(o.runs));
   std::vector<double> steps;
@@ -245,7 +273,7 @@ int main(int argc, char** argv) {
   } else {
     for (int r = 0; r < o.runs; ++r) {
       const auto a = std::chrono::steady_clock::now();
-      check(hbn_model_run(model, input.data(), o.batch, layout, in_n, out.data(), out_n), model, "run");
+      check(run_once(), model, "run");
       totals[static_cast<size_t>(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
     }
   }

@@ -14,6 +14,12 @@ TARGET_VARIANTS = ("fbin", "hybrid")
 FPREC_PARITY_TARGET = 1.25
 THREAD_SCALING_TARGET = 1.7
 XNOR_TARGET = 20.0
+# 8-bit edges (issue 14, 1 thread, batch 1): FBin with int8 edges at the paper's FLOP-model
+# figures over the faster fp32 runtime, and every FBin / Hybrid with int8 edges >= 3x ONNX
+# Runtime's own int8 build of the FPrec network.
+INT8_FP32_TARGETS = {"alexnet": PAPER_FLOP_SPEEDUPS["alexnet"]["fbin"],
+                     "resnet18": PAPER_FLOP_SPEEDUPS["resnet18"]["fbin"]}
+INT8_VS_ORT_INT8_TARGET = 3.0
 
 
 def best_float(res: BenchResults, arch: str, batch: int, threads: int) -> Optional[tuple[str, float]]:
@@ -120,6 +126,8 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
                   "paper FLOP model (58x) | FLOP model at this CPU's ratio | target met |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for s in sp:
+            if s["variant"].endswith("_int8"):
+                continue  # their own section below
             target = s["paper_flop_speedup"] if s["variant"] in TARGET_VARIANTS else None
             if s["variant"] == "fprec":
                 met = "yes" if s["speedup"] >= 1 / FPREC_PARITY_TARGET else "no"
@@ -146,6 +154,7 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
                          f"{'yes' if s['scaling'] >= THREAD_SCALING_TARGET else 'no'} |")
         lines.append("")
 
+    lines += int8_section(res)
     lines += plain_section(res)
 
     layers = res.find(section="layer", runtime="hbn")
@@ -167,6 +176,71 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
+
+
+def int8_rows(res: BenchResults) -> list[dict]:
+    """Per FBin / Hybrid model with 8-bit edges: the exact (fp32 edges) time beside it, the
+    faster fp32 runtime and ONNX Runtime int8 on the FPrec network, and the ratios."""
+    out = []
+    for r in res.find(section="model", runtime="hbn"):
+        if not r.variant.endswith("_int8"):
+            continue
+        base_variant = r.variant[:-len("_int8")]
+        kw = dict(section="model", model=r.model, batch=r.batch, threads=r.threads)
+        exact = res.median(variant=base_variant, runtime="hbn", **kw)
+        fp32 = best_float(res, r.model, r.batch, r.threads)
+        ort8 = res.median(variant="fprec_int8", runtime="onnxruntime", **kw)
+        one = r.batch == 1 and r.threads == 1
+        t_fp32 = INT8_FP32_TARGETS.get(r.model) if one and base_variant == "fbin" else None
+        sp_fp32 = fp32[1] / r.median_s if fp32 else None
+        sp_ort8 = ort8 / r.median_s if ort8 else None
+        out.append({
+            "model": r.model, "variant": base_variant, "batch": r.batch, "threads": r.threads,
+            "int8_ms": r.median_s * 1e3, "exact_ms": exact and exact * 1e3,
+            "baseline": fp32 and fp32[0], "baseline_ms": fp32 and fp32[1] * 1e3,
+            "ort_int8_ms": ort8 and ort8 * 1e3,
+            "speedup_fp32": sp_fp32, "speedup_ort_int8": sp_ort8,
+            "ort_int8_vs_fp32": fp32[1] / ort8 if fp32 and ort8 else None,
+            "target_fp32": t_fp32,
+            "met_fp32": None if t_fp32 is None or sp_fp32 is None else sp_fp32 >= t_fp32,
+            "met_ort_int8": (None if not one or sp_ort8 is None
+                             else sp_ort8 >= INT8_VS_ORT_INT8_TARGET),
+        })
+    return out
+
+
+def int8_section(res: BenchResults) -> list[str]:
+    rows = int8_rows(res)
+    if not rows:
+        return []
+    yn = {True: "yes", False: "no", None: "-"}
+    lines = ["## FBin / Hybrid + int8 edges", "",
+             "The same FBin and Hybrid networks exported with `edges=\"int8\"`: the layers that "
+             "stay float (first conv, last linear) run as 8-bit convolutions (conv_q8: uint8 "
+             "activations x int8 per-channel weights, int32 sums), calibrated (min / max) on "
+             f"{res.config.calibration_images} random N(0, 1) images like the timed input. "
+             "ONNX Runtime int8 is the FPrec network through ONNX Runtime's own pipeline: "
+             "quant_pre_process (BatchNorm folded into the convs), then quantize_static, QDQ, "
+             "per-channel int8 weights, uint8 activations, min / max calibration on the same "
+             "images. Targets (1 thread, batch 1): AlexNet FBin >= "
+             f"{INT8_FP32_TARGETS['alexnet']:.1f}x and ResNet-18 FBin >= "
+             f"{INT8_FP32_TARGETS['resnet18']:.1f}x the faster fp32 runtime; every row >= "
+             f"{INT8_VS_ORT_INT8_TARGET:.0f}x ONNX Runtime int8.", "",
+             "| model | variant | batch | threads | exact (ms) | int8 edges (ms) | best fp32 (ms) "
+             "| ORT int8 FPrec (ms) | speedup vs fp32 | target | speedup vs ORT int8 | "
+             f"target >= {INT8_VS_ORT_INT8_TARGET:.0f}x | ORT int8 vs fp32 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in rows:
+        tgt = (f">= {s['target_fp32']:.1f}x: {yn[s['met_fp32']]}" if s["target_fp32"] else "-")
+        lines.append(
+            f"| {s['model']} | {s['variant']} | {s['batch']} | {s['threads']} | "
+            f"{_fmt(s['exact_ms'])} | {s['int8_ms']:.2f} | {_fmt(s['baseline_ms'])} "
+            f"({s['baseline'] or '-'}) | {_fmt(s['ort_int8_ms'])} | {_fmt(s['speedup_fp32'])}x | "
+            f"{tgt} | {_fmt(s['speedup_ort_int8'])}x | {yn[s['met_ort_int8']]} | "
+            f"{_fmt(s['ort_int8_vs_fp32'])}x |")
+    notes = [f"- {arch}: no ONNX Runtime int8 figure, its quantization failed ({err})"
+             for arch, err in res.int8_errors.items()]
+    return lines + [""] + (notes + [""] if notes else [])
 
 
 def plain_rows(res: BenchResults) -> list[dict]:

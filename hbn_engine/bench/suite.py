@@ -33,6 +33,10 @@ class BenchConfig:
     per_layer_variants: tuple[str, ...] = ("hybrid",)
     xnor_layer: bool = True
     plain: bool = True  # the networks of plain_models (written without hbn_engine.nn)
+    # FBin / Hybrid with 8-bit edges (export(edges="int8")) and ONNX Runtime int8 FPrec, timed
+    # in the same interleaved rounds as the exact rows (when the engine has conv_q8)
+    int8: bool = True
+    calibration_images: int = 8
     seed: int = 0
 
 
@@ -59,6 +63,8 @@ class BenchResults:
     flop_counts: dict = field(default_factory=dict)
     # plain network -> {"input": [C, H, W], "kinds": {kind: layers}, "onnx_error": str or None}
     plain_info: dict = field(default_factory=dict)
+    # arch -> why ONNX Runtime int8 has no figure (its quantization tooling failed)
+    int8_errors: dict = field(default_factory=dict)
 
     def find(self, **kw) -> list[Row]:
         return [r for r in self.rows if all(getattr(r, k) == v for k, v in kw.items())]
@@ -70,6 +76,7 @@ class BenchResults:
     def to_dict(self) -> dict:
         return {"config": asdict(self.config), "machine": self.machine,
                 "flop_counts": self.flop_counts, "plain_info": self.plain_info,
+                "int8_errors": self.int8_errors,
                 "rows": [asdict(r) for r in self.rows]}
 
 
@@ -136,9 +143,34 @@ def _time_interleaved(point: dict, min_time: float, max_time: float, progress: P
     return {k: Timing(tuple(v)) for k, v in samples.items()}
 
 
+INT8_VARIANTS = ("fbin", "hybrid")
+
+
+def int8_enabled(cfg: BenchConfig) -> bool:
+    from hbn_engine.format import OP_TYPES
+
+    return cfg.int8 and "conv_q8" in OP_TYPES
+
+
+def _int8_variants(cfg: BenchConfig) -> list[str]:
+    return [v for v in INT8_VARIANTS if v in cfg.variants] if int8_enabled(cfg) else []
+
+
+def _calibration(model, cfg: BenchConfig) -> np.ndarray:
+    """Calibration images for both int8 paths: random N(0, 1) images like the timed input
+    (the zoo models here have random weights; docs/benchmarks.md)."""
+    c, h, w = model.input_size
+    rng = np.random.default_rng(cfg.seed + 1)
+    return rng.standard_normal((cfg.calibration_images, c, h, w), dtype=np.float32)
+
+
 def count_tasks(cfg: BenchConfig) -> int:
+    extra = len(_int8_variants(cfg))
+    extra += 1 if extra and "onnxruntime" in cfg.baselines else 0
     per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines))  # prepare + rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
+    if 1 in cfg.batches:
+        n += len(cfg.models) * len(cfg.threads) * ROUNDS * extra
     if cfg.per_layer:
         n += len(cfg.models) * len(cfg.per_layer_variants)
     if cfg.xnor_layer:
@@ -178,6 +210,25 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
                     for variant in cfg.variants:
                         point[(variant, "hbn")] = runners.make_engine(
                             nets[variant], x, threads, work, name=f"{arch}_{variant}")
+                    # The int8 targets are batch 1: the other batches would cost bench time
+                    int8_vs = _int8_variants(cfg) if batch == 1 else []
+                    if int8_vs:
+                        import torch
+
+                        cal = _calibration(nets["fprec"], cfg)
+                        for variant in int8_vs:
+                            point[(variant + "_int8", "hbn")] = runners.make_engine(
+                                nets[variant], x, threads, work, name=f"{arch}_{variant}_int8",
+                                export_kwargs={"edges": "int8",
+                                               "calibration": torch.from_numpy(cal)})
+                        if "onnxruntime" in cfg.baselines and arch not in res.int8_errors:
+                            try:
+                                point[("fprec_int8", "onnxruntime")] = \
+                                    runners.make_onnxruntime_int8(nets["fprec"], x, threads, work,
+                                                                  f"{arch}_fprec", cal)
+                            except Exception as e:  # e.g. an onnxruntime without its tooling
+                                res.int8_errors[arch] = (f"{type(e).__name__}: "
+                                                         f"{str(e).splitlines()[0][:200]}")
                     timings = _time_interleaved(point, cfg.min_time, cfg.max_time, progress,
                                                 f"{arch} b={batch} t={threads}")
                     for (variant, runtime), t in timings.items():

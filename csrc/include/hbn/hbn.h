@@ -111,6 +111,17 @@ HBN_API hbn_status hbn_model_run(hbn_model* model, const float* input, int64_t b
                                  hbn_layout layout, size_t input_count, float* output,
                                  size_t output_count);
 
+/* 1 when the model takes images (it was exported with input_norm: its first op normalises
+ * pixels), so hbn_model_run_u8 accepts it; 0 otherwise and for NULL. */
+HBN_API int hbn_model_takes_pixels(const hbn_model* model);
+/* hbn_model_run for uint8 pixels (input_count bytes, NCHW or NHWC as image decoders produce):
+ * each pixel becomes the float of its value and the model's own input_norm op normalises it, so
+ * the result equals hbn_model_run on the same pixel values as floats. A model that does not
+ * take pixels (hbn_model_takes_pixels() == 0) is refused with HBN_ERROR_INVALID_ARGUMENT. */
+HBN_API hbn_status hbn_model_run_u8(hbn_model* model, const uint8_t* input, int64_t batch,
+                                    hbn_layout layout, size_t input_count, float* output,
+                                    size_t output_count);
+
 /* Runs `repeats` times and times every step. Steps are: 0 the input conversion, 1..op_count the
  * ops in order, op_count + 1 the output conversion. step_seconds (NULL or step_count >=
  * repeats * (op_count + 2) entries) gets step k of repeat r at [r * (op_count + 2) + k];

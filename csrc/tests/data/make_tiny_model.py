@@ -4,7 +4,8 @@
 
 tiny.hbn: a 3x16x16 -> 10 class network a few KB in size with every conv kind (fprec, wbin,
 fbin), a residual add, a channel concat, max / avg pooling and flatten, so a C program can run
-each kernel family without a zoo model. tiny_input.raw: a float32 NCHW batch of 2; tiny_ref.raw:
+each kernel family without a zoo model. tiny_pixels.hbn: the same network exported with
+input_norm (its first op normalises uint8 pixels: hbn_model_run_u8). tiny_input.raw: a float32 NCHW batch of 2; tiny_ref.raw:
 the Python engine's output on it (float32 [2, 10]), which the C tests compare against.
 """
 from __future__ import annotations
@@ -51,6 +52,9 @@ def main() -> None:
     path = os.path.join(here, "tiny.hbn")
     hbn_engine.export(net, torch.randn(1, 3, 16, 16), path, model_name="tiny", variant="hybrid",
                       class_names=[f"class{i}" for i in range(10)])
+    hbn_engine.export(net, torch.randn(1, 3, 16, 16), os.path.join(here, "tiny_pixels.hbn"),
+                      model_name="tiny", variant="hybrid",
+                      input_norm=([123.675, 116.28, 103.53], [58.395, 57.12, 57.375]))
     x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
     y = hbn_engine.load(path).run(x)
     x.tofile(os.path.join(here, "tiny_input.raw"))
