@@ -99,6 +99,15 @@ class Model:
         distinct copies (one per consumer threshold set)."""
         return {name: int(k) for name, k in self._ex.packed_copies}
 
+    @property
+    def fused_layers(self) -> dict[str, str]:
+        """Ops computed inside another op's pass (the executor's fuse plan): a residual add
+        done in the output stage of the conv before it, a max-pool run on a float conv's
+        output rows as they finish. Maps the absorbed op to the op computing it; its own
+        profile step then reads 0. Empty when loaded with ``HBN_NO_FUSE=1`` in the
+        environment (the unfused reference; results are bit-identical either way)."""
+        return {name: by for name, by in self._ex.fused}
+
     def output_shape(self, batch: int = 1) -> tuple[int, ...]:
         return tuple(self._ex.output_shape(int(batch)))
 
