@@ -139,8 +139,10 @@ const Executor::Plan& Executor::plan_for(int64_t n) {
     total = sat_add(total, bufs[value_buf_[v]].bytes);
   }
   for (size_t k = 0; k < side_buf_.size(); ++k) {
-    const ValueShape& s = graph_.shape(bits_.sides[k].value);
-    const uint64_t per_image = static_cast<uint64_t>(s.h * s.w * words_for(s.c)) * sizeof(word_t);
+    const SidePlan& sp = bits_.sides[k];
+    const ValueShape& s = graph_.shape(sp.value);
+    const int64_t h = (s.h + sp.sub_h - 1) / sp.sub_h, w = (s.w + sp.sub_w - 1) / sp.sub_w;
+    const uint64_t per_image = static_cast<uint64_t>(h * w * words_for(s.c)) * sizeof(word_t);
     bufs[side_buf_[k]].bytes = align_up(sat_add(sat_mul(static_cast<uint64_t>(n), per_image), kOverReadBytes));
     total = sat_add(total, bufs[side_buf_[k]].bytes);
   }
@@ -254,11 +256,11 @@ RunArgs Executor::node_args(int i, const Plan& plan, uint8_t* arena, const uint8
   const NodeBitPlan& nb = bits_.nodes[i];
   const std::vector<size_t>& off = plan.mem.offset;
   for (size_t k = 0; k < nd.inputs.size(); ++k) in_ptrs[k] = arena + off[value_buf_[nd.inputs[k]]];
-  const int n_sinks = static_cast<int>(nb.sides_out.size());
-  for (int k = 0; k < n_sinks; ++k) {
-    const int s = nb.sides_out[k];
-    sinks[k] = bits_.sides[s].target.sink(reinterpret_cast<word_t*>(arena + off[side_buf_[s]]));
-  }
+  // The op's kernel writes the full-size copies; run_node the subsampled ones.
+  int n_sinks = 0;
+  for (int s : nb.sides_out)
+    if (bits_.sides[s].sub_h == 1 && bits_.sides[s].sub_w == 1)
+      sinks[n_sinks++] = bits_.sides[s].target.sink(reinterpret_cast<word_t*>(arena + off[side_buf_[s]]));
   RunArgs a;
   a.n = plan.n;
   a.n_in = static_cast<int>(nd.inputs.size());
@@ -297,6 +299,7 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
     a.residual = reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[f.residual]]);
     a.residual_relu = relu;
     graph_.nodes[i].impl->run(a);
+    write_subsampled_sides(f.add_node, plan, arena);
     return;
   }
   RunArgs pa;
@@ -306,6 +309,19 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
     a.row_pool_args = &pa;
   }
   graph_.nodes[i].impl->run(a);
+  write_subsampled_sides(f.pool_node >= 0 ? f.pool_node : i, plan, arena);
+}
+
+void Executor::write_subsampled_sides(int i, const Plan& plan, uint8_t* arena) {
+  for (int s : bits_.nodes[i].sides_out) {
+    const SidePlan& sp = bits_.sides[s];
+    if (sp.sub_h == 1 && sp.sub_w == 1) continue;
+    const ValueShape& vs = graph_.shape(sp.value);
+    const float* x = reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[sp.value]]);
+    pack_pixels_strided(x, plan.n, vs.h, vs.w, vs.c, sp.sub_h, sp.sub_w, sp.target.thr.data(),
+                        sp.target.flip.empty() ? nullptr : sp.target.flip.data(),
+                        reinterpret_cast<word_t*>(arena + plan.mem.offset[side_buf_[s]]), pool_);
+  }
 }
 
 }  // namespace hbn

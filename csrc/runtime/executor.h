@@ -106,6 +106,8 @@ class Executor {
   void release_large_arena(size_t need);
   size_t value_bytes(int value, int64_t n) const;
   void run_node(int i, const Plan& plan, uint8_t* arena);
+  // Packed copies of node i's value that hold only some pixels (SidePlan::sub_h/sub_w).
+  void write_subsampled_sides(int i, const Plan& plan, uint8_t* arena);
   RunArgs node_args(int i, const Plan& plan, uint8_t* arena, const uint8_t** in_ptrs, PackSink* sinks);
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
   void check_work() const;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hbn/threadpool.h"
@@ -143,6 +144,10 @@ class OpImpl {
   virtual BitsOut bits_out() const { return BitsOut::none; }
   // Whether its kernel can write packed copies of its float output (RunArgs::sinks).
   virtual bool writes_packed_copies() const { return false; }
+  // Pixel subsampling of a packed copy of input 0 written for this op (bit plan sides): a 1x1
+  // unpadded strided conv reads only pixels (y * sh, x * sw), so its copy holds only those
+  // ([n][ceil(h/sh)][ceil(w/sw)] words rows). {1, 1}: the full input.
+  virtual std::pair<int, int> packed_in_stride() const { return {1, 1}; }
   // Fusion (fuse_plan.h): a conv that adds RunArgs::residual in its output stage (and writes
   // RunArgs::sinks for float output);
   virtual bool takes_residual() const { return false; }

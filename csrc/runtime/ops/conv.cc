@@ -155,6 +155,8 @@ class ConvBase : public OpImpl {
   }
   int ih() const { return static_cast<int>(in[0].h); }
   int iw() const { return static_cast<int>(in[0].w); }
+  int oh() const { return static_cast<int>(out.h); }
+  int ow() const { return static_cast<int>(out.w); }
 
   ConvGeometry g_;
   Activation act_ = Activation::none;
@@ -274,8 +276,23 @@ class ConvFBin : public ConvBase {
     if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
     bn_scale_ = TensorView<float>(bn_scale);
     bn_shift_ = TensorView<float>(bn_shift);
+    // A 1x1 unpadded strided conv (a ResNet downsample) reads only every stride-th pixel: its
+    // float input is packed at those pixels only and a stride-1 twin of the conv runs on them.
+    strided_1x1_ = g_.kernel_h == 1 && g_.kernel_w == 1 && g_.pad_h == 0 && g_.pad_w == 0 &&
+                   (g_.stride_h > 1 || g_.stride_w > 1) && !input_scale_;
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
+  void prepare() override {
+    const LoadView<word_t> w(weight_);
+    if (strided_1x1_) {
+      ConvGeometry g1 = g_;
+      g1.stride_h = g1.stride_w = 1;
+      conv_sub_ = std::make_unique<BConv2d>(g1, w.data());
+    }
+    conv_ = std::make_unique<BConv2d>(g_, w.data(), release_file_pages);
+  }
+  std::pair<int, int> packed_in_stride() const override {
+    return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);
+  }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
@@ -283,6 +300,7 @@ class ConvFBin : public ConvBase {
   size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const override {
     const ValueShape& s = in[0];
     size_t b = align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+    if (strided_1x1_) b = std::max(b, align_up(conv_sub_->workspace_bytes(static_cast<int>(n), oh(), ow())));
     if (!in_bits && !packed_in)
       b += align_up(static_cast<size_t>(n * s.h * s.w * words_for(s.c)) * sizeof(word_t) + kOverReadBytes);
     if (input_scale_)
@@ -296,12 +314,23 @@ class ConvFBin : public ConvBase {
     const int nn = static_cast<int>(a.n);
     const int64_t rows = a.n * s.h * s.w;
     OutputTransform t = transform();
-    uint8_t* cur = a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()));
+    size_t ws = align_up(conv_->workspace_bytes(nn, ih(), iw()));
+    if (strided_1x1_) ws = std::max(ws, align_up(conv_sub_->workspace_bytes(nn, oh(), ow())));
+    uint8_t* cur = a.scratch + ws;
     const word_t* bits;
+    // The stride-1 twin on the used pixels, unless the input arrives as full-size bits.
+    const bool sub = strided_1x1_ && !a.in_bits[0];
+    const BConv2d& conv = sub ? *conv_sub_ : *conv_;
+    const int in_h = sub ? oh() : ih(), in_w = sub ? ow() : iw();
     if (a.in_bits[0]) {
       bits = reinterpret_cast<const word_t*>(a.in[0]);
     } else if (a.packed_in) {
-      bits = a.packed_in;
+      bits = a.packed_in;  // subsampled when strided_1x1_ (packed_in_stride)
+    } else if (sub) {
+      word_t* packed = reinterpret_cast<word_t*>(cur);
+      pack_pixels_strided(a.in_f(0), a.n, s.h, s.w, s.c, g_.stride_h, g_.stride_w, rule_.thr.data(),
+                          rule_.flip.empty() ? nullptr : rule_.flip.data(), packed, *a.pool);
+      bits = packed;
     } else {
       const float* x = a.in_f(0);
       word_t* packed = reinterpret_cast<word_t*>(cur);
@@ -330,14 +359,14 @@ class ConvFBin : public ConvBase {
     if (a.out_bits) {
       t.out_threshold = a.out_thr;
       t.out_flip = a.out_flip;
-      conv_->run_bits(bits, nn, ih(), iw(), t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
+      conv.run_bits(bits, nn, in_h, in_w, t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
     } else if (a.n_sinks > 0) {
       // A fused add's packed copies: each finished block of rows is packed while in cache, by
       // the rule (and kernel) the add's own fused pack would use.
       const BConv2d::RowsDone done = [&a, this](int64_t m0, int64_t m1) { pack_sinks(a, m0, m1); };
-      conv_->run(bits, nn, ih(), iw(), t, a.out_f(), a.scratch, *a.pool, &done);
+      conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool, &done);
     } else {
-      conv_->run(bits, nn, ih(), iw(), t, a.out_f(), a.scratch, *a.pool);
+      conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool);
     }
   }
   bool takes_residual() const override { return true; }
@@ -352,6 +381,8 @@ class ConvFBin : public ConvBase {
   }
 
   bool input_scale_ = false;
+  bool strided_1x1_ = false;
+  std::unique_ptr<BConv2d> conv_sub_;  // strided_1x1_: the same weights at stride 1
   BitRule rule_;
   TensorView<float> bn_scale_, bn_shift_;
   std::unique_ptr<BConv2d> conv_;
