@@ -387,6 +387,12 @@ void BConv2d::run_bits(const word_t* in, int n, int in_h, int in_w, const Output
   run_impl(in, n, in_h, in_w, t, nullptr, out_bits, workspace, pool, nullptr);
 }
 
+namespace {
+// Residual prefetch distance in panels (run_tile). Measured on Zen 5, ResNet-18 layer1 conv2
+// with the max-pool output as residual: 0.13-0.16 ms without, 0.09 with 1-4 panels ahead.
+constexpr int kResidualAhead = 4;
+}  // namespace
+
 void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
                        float* out_f, word_t* out_b, void* workspace, ThreadPool& pool,
                        const RowsDone* rows_done) const {
@@ -636,6 +642,17 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
     a.rows = static_cast<int>(std::min<int64_t>(mr, M - m0));
     a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;
     a.res = t.residual ? t.residual + m0 * t.residual_ld + n0 : nullptr;
+    if (a.res) {
+      // The residual (another layer's output, often out of cache) is read only by the short
+      // output stage, which cannot hide its misses: fetch a later panel's rows now, while
+      // this tile's K loop runs.
+      const int64_t ahead = m0 + kResidualAhead * mr;
+      const int64_t bytes = static_cast<int64_t>(a.cols) * static_cast<int64_t>(sizeof(float));
+      for (int i = 0; i < mr && ahead + i < M; ++i) {
+        const char* r = reinterpret_cast<const char*>(t.residual + (ahead + i) * t.residual_ld + n0);
+        for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(r + b);
+      }
+    }
     if (out_f) a.out_f = out_f + m0 * OC + n0;
     else a.out_b = out_b + m0 * OCW + n0 / kWordBits;
     kern.tile(a);
