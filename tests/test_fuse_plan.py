@@ -1,6 +1,6 @@
 """The executor's fuse plan (csrc/runtime/fuse_plan.h) against the unfused executor
 (HBN_NO_FUSE=1 at load) and PyTorch, under every bconv kernel row and ISA path: residual adds
-computed in a FullBinConv's output stage (with the conv's own ReLU or not, a ReLU after the sum
+computed in a conv's output stage (FullBin, float and WeightBin) (with the conv's own ReLU or not, a ReLU after the sum
 or not, the add's packed copies for binary consumers, the later of two convs taking the other
 as its shortcut), and max-pools with overlapping and ceil-mode windows run on a float conv's
 output row bands (float output with packed copies, or bits for a binary consumer). Fused and
@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import hbn_engine  # noqa: E402
-from hbn_engine.nn import FullBinConv2d, FullBinLinear  # noqa: E402
+from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d  # noqa: E402
 
 from conftest import randomize_bn  # noqa: E402
 
@@ -40,6 +40,8 @@ class Blocks(nn.Module):
         self.down = FullBinConv2d(c, 2 * c, 1, 2, 0, activation=None)
         self.r1 = FullBinConv2d(2 * c, 2 * c, 3, 1, 1)  # ReLU before the add
         self.t1 = FullBinConv2d(2 * c, 2 * c, 1, 1, 0, activation=None)
+        self.f1 = nn.Conv2d(2 * c, 2 * c, 3, padding=1)  # float conv: residual in the SGEMM store
+        self.w1 = WeightBinConv2d(2 * c, 2 * c, 3, 1, 1, activation=None)  # WeightBin: LUT / SGEMM store
         self.head = FullBinLinear(2 * c, 10, activation=None)
 
     def forward(self, x):
@@ -49,6 +51,8 @@ class Blocks(nn.Module):
         x = F.relu(self.r1(x) + x)
         t = self.t1(x)
         x = t + t * 0.5 + x
+        x = F.relu(self.f1(x) + x)
+        x = self.w1(x) + x
         return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
@@ -107,9 +111,9 @@ def test_plan(blocks) -> None:
     f = fused.fused_layers
     assert f["pool"] == "stem"
     adds = {k: v for k, v in f.items() if k != "pool"}
-    # a2 (+ identity), down (+ b2: the later conv takes the earlier as its shortcut), r1 (+x);
-    # t is read twice, so `t + t * 0.5` stays unfused, and the last add's inputs are adds
-    assert sorted(adds.values()) == ["a2", "down", "r1"]
+    # a2 (+ identity), down (+ b2: the later conv takes the earlier as its shortcut), r1 (+x),
+    # the float f1 and WeightBin w1; t is read twice, so `t + t * 0.5` stays unfused
+    assert sorted(adds.values()) == ["a2", "down", "f1", "r1", "w1"]
     # the fused adds still write their packed copies (now from the conv's pass)
     assert fused.packed_copy_layers == unfused.packed_copy_layers
     prof = fused.profile(np.zeros((1, 3, 29, 27), np.float32), repeats=1)

@@ -240,8 +240,6 @@ void gemm_run(const GemmArgs& args, ThreadPool& pool) {
   // conv keeps only those where that is always so).
   const bool use_lut = args.b_lut && args.lut && prefer_lut(*args.lut, ks, args.bits_strategy, M);
   if (!use_bits && !use_lut && !args.b_packed) throw std::invalid_argument("gemm_run: no B operand");
-  // The float stores (store_*.h) have no fused residual add yet; refuse rather than ignore it.
-  if (args.t && args.t->residual) throw std::invalid_argument("gemm_run: a residual add is not supported by the float kernels");
 
   if (K == 0) {
     // Degenerate but well defined: every dot product is 0.

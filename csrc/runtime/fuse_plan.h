@@ -3,7 +3,7 @@
 // as a separate pass. Reads the graph through the OpImpl fusion interface (takes_residual,
 // residual_add, takes_row_pool, row_pool) and the bit plan only.
 //
-// Residual: an add whose one input is a conv's output read by nothing else, and whose other
+// Residual: an add whose one input is a conv's output (any conv) read by nothing else, and whose other
 // input (the shortcut) exists before that conv runs, is computed by the conv's output stage
 // (OutputTransform::residual: after the conv's own activation, y + shortcut, then the add's
 // ReLU - the add's float operations on the same operands). The conv writes the add's value (and

@@ -153,6 +153,31 @@ class ConvBase : public OpImpl {
     t.act = act_;
     return t;
   }
+  // With a fused residual add (fuse_plan.h), if the executor gave one.
+  OutputTransform transform(const RunArgs& a) const {
+    OutputTransform t = transform();
+    if (a.residual) {
+      t.residual = a.residual;
+      t.residual_ld = out.c;
+      t.residual_act = a.residual_relu ? Activation::relu : Activation::none;
+    }
+    return t;
+  }
+  // A fused add's packed copies of output rows [m0, m1), by pack_rows' rule (the add's own).
+  void pack_sinks(const RunArgs& a, int64_t m0, int64_t m1, ThreadPool* pool) const {
+    const int64_t c = out.c, words = words_for(c);
+    for (int k = 0; k < a.n_sinks; ++k) {
+      const PackSink& s = a.sinks[k];
+      pack_rows(a.out_f() + m0 * c, m1 - m0, static_cast<int>(c), c, s.out + m0 * words, s.thr, s.flip, pool);
+    }
+  }
+  // The float convs: the residual in their SGEMM store, the packed copies after the run.
+  bool takes_residual() const override { return true; }
+  template <class Conv>
+  void run_float(const Conv& conv, const RunArgs& a) const {
+    conv.run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(a), a.out_f(), a.scratch, *a.pool);
+    if (a.n_sinks > 0) pack_sinks(a, 0, a.n * out.h * out.w, a.pool);
+  }
   int ih() const { return static_cast<int>(in[0].h); }
   int iw() const { return static_cast<int>(in[0].w); }
   int oh() const { return static_cast<int>(out.h); }
@@ -179,10 +204,7 @@ class ConvF32 : public ConvBase {
   bool takes_row_pool() const override { return true; }
   void run(const RunArgs& a) const override {
     const int nn = static_cast<int>(a.n);
-    if (!a.row_pool) {
-      conv_->run(a.in_f(0), nn, ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
-      return;
-    }
+    if (!a.row_pool) return run_float(*conv_, a);
     // Fused max-pool: pooled rows whose whole window lies in a finished band of conv rows run
     // right after the band, while it is in cache; the rest (windows across bands) after.
     const RowPool rp{a.row_pool, a.row_pool_args, a.row_pool->row_pool(), out.h, out.w,
@@ -247,9 +269,7 @@ class ConvWBin : public ConvBase {
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
-  void run(const RunArgs& a) const override {
-    conv_->run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
-  }
+  void run(const RunArgs& a) const override { run_float(*conv_, a); }
 
  private:
   std::unique_ptr<WBConv2d> conv_;
@@ -313,7 +333,7 @@ class ConvFBin : public ConvBase {
     const ValueShape& s = in[0];
     const int nn = static_cast<int>(a.n);
     const int64_t rows = a.n * s.h * s.w;
-    OutputTransform t = transform();
+    OutputTransform t = transform(a);
     size_t ws = align_up(conv_->workspace_bytes(nn, ih(), iw()));
     if (strided_1x1_) ws = std::max(ws, align_up(conv_sub_->workspace_bytes(nn, oh(), ow())));
     uint8_t* cur = a.scratch + ws;
@@ -351,11 +371,6 @@ class ConvFBin : public ConvBase {
                 rule_.flip.empty() ? nullptr : rule_.flip.data(), a.pool);
       bits = packed;
     }
-    if (a.residual) {
-      t.residual = a.residual;
-      t.residual_ld = out.c;
-      t.residual_act = a.residual_relu ? Activation::relu : Activation::none;
-    }
     if (a.out_bits) {
       t.out_threshold = a.out_thr;
       t.out_flip = a.out_flip;
@@ -363,23 +378,14 @@ class ConvFBin : public ConvBase {
     } else if (a.n_sinks > 0) {
       // A fused add's packed copies: each finished block of rows is packed while in cache, by
       // the rule (and kernel) the add's own fused pack would use.
-      const BConv2d::RowsDone done = [&a, this](int64_t m0, int64_t m1) { pack_sinks(a, m0, m1); };
+      const BConv2d::RowsDone done = [&a, this](int64_t m0, int64_t m1) { pack_sinks(a, m0, m1, nullptr); };
       conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool, &done);
     } else {
       conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool);
     }
   }
-  bool takes_residual() const override { return true; }
 
  private:
-  void pack_sinks(const RunArgs& a, int64_t m0, int64_t m1) const {
-    const int64_t c = out.c, words = words_for(c);
-    for (int k = 0; k < a.n_sinks; ++k) {
-      const PackSink& s = a.sinks[k];
-      pack_rows(a.out_f() + m0 * c, m1 - m0, static_cast<int>(c), c, s.out + m0 * words, s.thr, s.flip);
-    }
-  }
-
   bool input_scale_ = false;
   bool strided_1x1_ = false;
   std::unique_ptr<BConv2d> conv_sub_;  // strided_1x1_: the same weights at stride 1
