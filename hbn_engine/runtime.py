@@ -119,7 +119,8 @@ class Model:
         "seconds"}`` with the median seconds over the repeats. ``kind`` is fprec / wbin / fbin
         for convolutions and linear layers, else "other". The graph's ops (names equal to
         ``layers``) are framed by the input conversion (name "<input>", op "layout": NCHW to
-        the engine's NHWC, or "pack" when ``input_is_bits``) and the output conversion ("<output>"). The result's ``total`` is
+        the engine's NHWC, or "pack" when ``input_is_bits``) and the output conversion ("<output>").
+        An op computed inside another op's step (``fused_layers``) reads 0 seconds. The result's ``total`` is
         the median of whole passes; within each pass the steps are consecutive intervals of
         it, so the step medians add up to about the total.
         """

@@ -3,12 +3,13 @@
 // as a separate pass. Reads the graph through the OpImpl fusion interface (takes_residual,
 // residual_add, takes_row_pool, row_pool) and the bit plan only.
 //
-// Residual: an add whose one input is a conv's output (any conv) read by nothing else, and whose other
-// input (the shortcut) exists before that conv runs, is computed by the conv's output stage
-// (OutputTransform::residual: after the conv's own activation, y + shortcut, then the add's
-// ReLU - the add's float operations on the same operands). The conv writes the add's value (and
-// the add's packed copies for binary consumers, per finished row block); the add does not run
-// and the conv's own value is never stored.
+// Residual: an add whose one input is a conv's output (any conv kind) read by nothing else, and
+// whose other input (the shortcut) exists before that conv runs, is computed by the conv's
+// output stage (OutputTransform::residual: after the conv's own activation, y + shortcut, then
+// the add's ReLU - the add's float operations on the same operands). The conv writes the add's
+// value and the add's packed copies for binary consumers (a FullBinConv per finished row block,
+// the float convs after the conv); the add does not run and the conv's own value is never
+// stored.
 //
 // Row pool: a max-pool whose input is a float conv's output read by nothing else runs per
 // block of conv output rows while the block is in cache (pooled rows whose window lies inside
