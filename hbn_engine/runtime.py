@@ -100,6 +100,15 @@ class Model:
         distinct copies (one per consumer threshold set)."""
         return {name: int(k) for name, k in self._ex.packed_copies}
 
+    @property
+    def fused_layers(self) -> dict[str, str]:
+        """Ops computed inside another op's pass (the executor's fuse plan): a residual add
+        done in the output stage of the conv before it, a max-pool run on a float conv's
+        output rows as they finish. Maps the absorbed op to the op computing it; its own
+        profile step then reads 0. Empty when loaded with ``HBN_NO_FUSE=1`` in the
+        environment (the unfused reference; results are bit-identical either way)."""
+        return {name: by for name, by in self._ex.fused}
+
     def output_shape(self, batch: int = 1) -> tuple[int, ...]:
         return tuple(self._ex.output_shape(int(batch)))
 
@@ -111,7 +120,8 @@ class Model:
         "seconds"}`` with the median seconds over the repeats. ``kind`` is fprec / wbin / fbin
         for convolutions and linear layers, else "other". The graph's ops (names equal to
         ``layers``) are framed by the input conversion (name "<input>", op "layout": NCHW to
-        the engine's NHWC, or "pack" when ``input_is_bits``) and the output conversion ("<output>"). The result's ``total`` is
+        the engine's NHWC, or "pack" when ``input_is_bits``) and the output conversion ("<output>").
+        An op computed inside another op's step (``fused_layers``) reads 0 seconds. The result's ``total`` is
         the median of whole passes; within each pass the steps are consecutive intervals of
         it, so the step medians add up to about the total.
         """

@@ -143,6 +143,25 @@ def test_zoo_matches_torch(zoo) -> None:
         _check_outputs(m.run(x[i:i + 1]), ref[i:i + 1])
 
 
+def test_zoo_fused_matches_unfused(zoo, monkeypatch) -> None:
+    # The executor's fuse plan (residual adds in the conv output stage, conv -> max-pool per
+    # row band) must give exactly the unfused engine's floats, on 1 and 2 threads.
+    fused = zoo["engine"]
+    monkeypatch.setenv("HBN_NO_FUSE", "1")
+    unfused = hbn_engine.load(zoo["path"])
+    assert unfused.fused_layers == {}
+    if zoo["model"].arch == "resnet18":  # conv1's max-pool and all 8 residual adds, any variant
+        assert fused.fused_layers["maxpool"] == "conv1" and len(fused.fused_layers) == 9
+    x = zoo["x"][:3]
+    y = fused.run(x)
+    np.testing.assert_array_equal(y.view(np.uint32), unfused.run(x).view(np.uint32))
+    fused.num_threads = 2
+    try:
+        np.testing.assert_array_equal(fused.run(x).view(np.uint32), y.view(np.uint32))
+    finally:
+        fused.num_threads = 1
+
+
 def test_zoo_metadata(zoo) -> None:
     model, m = zoo["model"], zoo["engine"]
     assert m.metadata["model_name"] == model.arch and m.metadata["variant"] == model.variant

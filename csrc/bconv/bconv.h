@@ -45,15 +45,20 @@ class BConv2d {
   // so padded taps contribute nothing to the dot product.
   // Float mode: out is NHWC float [n][OH][OW][OC], transform applied.
   // Bit mode (t.out_threshold != null): out_bits is [n][OH][OW][words_for(OC)].
+  // Float mode, rows_done (optional): called with [m0, m1) ranges of output rows (pixels) as they
+  // are complete in `out`, each row exactly once, from the thread that finished them, while the
+  // rows are still in cache (a caller packs copies of the rows for binary consumers there).
+  using RowsDone = std::function<void(int64_t m0, int64_t m1)>;
   void run(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
-           void* workspace, ThreadPool& pool) const;
+           void* workspace, ThreadPool& pool, const RowsDone* rows_done = nullptr) const;
   void run_bits(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
                 word_t* out_bits, void* workspace, ThreadPool& pool) const;
 
  private:
   // Shared body of run / run_bits: exactly one of out_f, out_b is non-null.
   void run_impl(const word_t* in, int n, int in_h, int in_w, const OutputTransform& t,
-                float* out_f, word_t* out_b, void* workspace, ThreadPool& pool) const;
+                float* out_f, word_t* out_b, void* workspace, ThreadPool& pool,
+                const RowsDone* rows_done) const;
 
   ConvGeometry g_;
   InputDomain domain_ = InputDomain::pm1;

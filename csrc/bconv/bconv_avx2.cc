@@ -51,6 +51,10 @@ inline void epilogue_avx2(const TileArgs& t, const int32_t* pc) {
     y = _mm256_add_ps(opaque(y), bias);
     // max(y, 0) returns its second operand for NaN and for -0, matching !(y > 0) -> 0.
     if (t.relu) y = _mm256_max_ps(y, zero);
+    if (t.res) {
+      y = _mm256_add_ps(y, _mm256_maskload_ps(t.res + i * t.res_rs, colmask));
+      if (t.res_relu) y = _mm256_max_ps(y, zero);
+    }
     if (t.out_f) {
       _mm256_maskstore_ps(t.out_f + i * t.out_rs, colmask, y);
     } else {

@@ -52,11 +52,15 @@ struct OutCtx {
   int64_t out_rs;
   int rows, bit0;
   bool relu;
+  const float* res;
+  int64_t res_rs;
+  bool res_relu;
   const TileArgs* t;
 
   explicit OutCtx(const TileArgs& a)
       : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(a.pixel_scale), flipmask(a.flipmask),
-        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), bit0(a.bit0), relu(a.relu), t(&a) {
+        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), bit0(a.bit0), relu(a.relu),
+        res(a.res), res_rs(a.res_rs), res_relu(a.res_relu), t(&a) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       base[i] = a.base[i];
@@ -103,6 +107,10 @@ struct OutCtx {
         y = _mm512_add_ps(opaque(y), _mm512_loadu_ps(bias + j));
         // max(y, 0) returns 0 for NaN and -0, as apply_transform's !(y > 0) does.
         if (relu) y = _mm512_max_ps(y, zero);
+        if (res) {
+          y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, res + i * res_rs + j));
+          if (res_relu) y = _mm512_max_ps(y, zero);
+        }
         if (MODE == kFloat) {
           float* o = out_f + i * out_rs + j;
           if (mask == 0xFFFF) _mm512_storeu_ps(o, y);

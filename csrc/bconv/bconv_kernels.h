@@ -10,6 +10,7 @@
 // across the whole K loop, and applies the output stage in the same pass:
 //   dot = base[oc] - 2 * popcount(a XOR w)      (base = K minus the padded taps' weight sums)
 //   y = ((dot * scale) * pixel_scale) + bias, ReLU      -- exactly apply_transform's order
+//   y = y + residual, ReLU                              -- when a residual add is fused
 // then stores floats, or threshold bits (threshold_bit) for the next binary layer.
 #pragma once
 #include <cstdint>
@@ -44,6 +45,11 @@ struct TileArgs {
   const float* thr;
   const int32_t* flipmask;  // -1 where out_flip, else 0
   bool relu;
+  // Fused residual add (OutputTransform::residual): row i, oc j at res[i * res_rs + j] (only
+  // rows < `rows`, channels < `cols` read), added after relu, then res_relu; null when none.
+  const float* res;
+  int64_t res_rs;
+  bool res_relu;
   float* out_f;            // float mode: row i, oc j at out_f[i * out_rs + j]; null in bit mode
   word_t* out_b;           // bit mode: row i's word at out_b[i * out_rs], bits bit0.. bit0+cols-1
   int64_t out_rs;
@@ -153,6 +159,10 @@ inline void tile_epilogue_ref(const TileArgs& t, const int32_t* pc, int pc_rs) {
       if (t.pixel_scale) y = no_contract(y * ps);
       y = y + t.bias[j];
       if (t.relu && !(y > 0.0f)) y = 0.0f;
+      if (t.res) {
+        y = y + t.res[i * t.res_rs + j];
+        if (t.res_relu && !(y > 0.0f)) y = 0.0f;
+      }
       if (t.out_f) {
         t.out_f[i * t.out_rs + j] = y;
       } else {

@@ -177,13 +177,17 @@ struct OutStage {
   float* out_f;
   word_t* out_b;
   int64_t out_rs;
+  const float* res;  // fused residual add (TileArgs::res), null when none
+  int64_t res_rs;
+  bool res_relu;
   int rows, bit0;
   const TileArgs* t;
   word_t bits[kP] = {};
 
   explicit OutStage(const TileArgs& a)
       : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(a.pixel_scale), flipmask(a.flipmask),
-        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), bit0(a.bit0), t(&a) {
+        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), res(a.res), res_rs(a.res_rs),
+        res_relu(a.res_relu), rows(a.rows), bit0(a.bit0), t(&a) {
     for (int i = 0; i < kP; ++i) {
       base[i] = a.base[i];
       ithr[i] = a.ithr[i];
@@ -228,11 +232,22 @@ struct OutStage {
       y = vaddq_f32(y, bias4);
       // ReLU as !(y > 0) -> +0: maxNum(y, +0) is +0 for -0 and for a (quiet) NaN.
       if (RELU) y = vmaxnmq_f32(y, zero);
+      // The fused residual add, then its ReLU; only rows < rows and channels < n are read.
+      if (res && i < rows) {
+        const float* r = res + i * res_rs + j;
+        float tmp[kC] = {};
+        if (n < kC) {
+          for (int l = 0; l < n; ++l) tmp[l] = r[l];
+          r = tmp;
+        }
+        y = vaddq_f32(y, vld1q_f32(r));
+        if (res_relu) y = vmaxnmq_f32(y, zero);
+      }
       return y;
     };
     if (MODE == kFloat) {
       float* o = out_f + j;
-      if (rows == kP && n == kC) {
+      if (rows == kP && n == kC && !res) {
         // Stage by stage over the six pixels, so an in-order core is not stalled on one chain.
         float32x4_t y[kP];
 #pragma GCC unroll 6

@@ -49,12 +49,15 @@ struct Out {
   int64_t out_rs;
   int rows, cols, bit0;
   bool relu;
+  const float* res;
+  int64_t res_rs;
+  bool res_relu;
   const TileArgs* t;
 
   Out(const TileArgs& a, int mr)
       : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(a.pixel_scale), flipmask(a.flipmask),
         out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), cols(a.cols), bit0(a.bit0),
-        relu(a.relu), t(&a) {
+        relu(a.relu), res(a.res), res_rs(a.res_rs), res_relu(a.res_relu), t(&a) {
     for (int i = 0; i < mr; ++i) {
       base[i] = a.base[i];
       ithr[i] = a.ithr[i];
@@ -125,6 +128,7 @@ struct Out {
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) y[q] = vmaxnmq_f32(y[q], zero);
     }
+    if (res) add_residual(i, j, n, y);
     if (MODE == kFloat) {
       float* o = out_f + i * out_rs + j;
       if (__builtin_expect(n == 16, 1)) {  // the partial path laid out of the row loops
@@ -168,6 +172,22 @@ struct Out {
     const uint32_t v = vaddvq_u32(acc) ^ ((inv_bits32(*t, j) & 0xFFFFu) * 0x10001u);
     put_bits(0, j, n, v & 0xFFFFu);
     put_bits(1, j, n, v >> 16);
+  }
+
+  // The fused residual add of channels [j, j + n) of row i (n <= 16), then its ReLU.
+  inline void add_residual(int i, int j, int n, float32x4_t y[4]) const {
+    const float* r = res + i * res_rs + j;
+    float tmp[16] = {};
+    if (n < 16) {
+      for (int l = 0; l < n; ++l) tmp[l] = r[l];
+      r = tmp;
+    }
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      y[q] = vaddq_f32(y[q], vld1q_f32(r + 4 * q));
+      if (res_relu) y[q] = vmaxnmq_f32(y[q], zero);
+    }
   }
 
   // 16 output bits of channels [j, j + 16) of row i (n of them real).

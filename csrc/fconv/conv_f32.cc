@@ -78,9 +78,11 @@ size_t Conv2dF32::workspace_bytes(int, int in_h, int in_w) const {
 }
 
 void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTransform& t,
-                    float* out, void* workspace, ThreadPool& pool) const {
+                    float* out, void* workspace, ThreadPool& pool,
+                    const std::function<void(int64_t, int64_t)>* rows_done) const {
   sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
   a.b_packed = packed_.data();
+  a.rows_done = rows_done;
   sgemm_detail::gemm_run(a, pool);
 }
 

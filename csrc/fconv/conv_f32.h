@@ -26,8 +26,10 @@ class Conv2dF32 {
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
   // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.
+  // rows_done (optional): GemmArgs::rows_done, output rows (pixels) reported as they are final.
   void run(const float* in, int n, int in_h, int in_w, const OutputTransform& t, float* out,
-           void* workspace, ThreadPool& pool) const;
+           void* workspace, ThreadPool& pool,
+           const std::function<void(int64_t, int64_t)>* rows_done = nullptr) const;
   // Changes workspace_bytes(): size the workspace after choosing.
   void set_algo(ConvAlgo a) { algo_ = a; }
   ConvAlgo algo() const { return algo_; }

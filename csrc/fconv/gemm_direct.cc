@@ -99,6 +99,7 @@ void run_direct(const GemmArgs& args, const KernelSet& ks, char* ws, ThreadPool&
             }
           }
         }
+        if (args.rows_done && n_chunks == 1) (*args.rows_done)((img * OH + oh0) * OW, (img * OH + oh1) * OW);
       }
     };
     // Bands handed out one at a time: a thread the OS delays takes fewer (see the pool).

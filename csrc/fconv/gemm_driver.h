@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "fconv/conv_algo.h"
 #include "fconv/ukernel.h"
@@ -46,6 +47,10 @@ struct GemmArgs {
   float* C = nullptr;
   int64_t ldc = 0;
   void* workspace = nullptr;  // gemm_workspace_bytes() bytes, kAlignment-aligned or not
+  // Optional: called with ranges [m0, m1) of rows of C as they become final (from the thread
+  // that finished them; each row at most once, possibly never: the caller handles the rest
+  // after gemm_run). The direct conv driver reports each band of output rows.
+  const std::function<void(int64_t, int64_t)>* rows_done = nullptr;
 };
 
 // The direct path pays no copy of A, but its tiles cannot cross an output row and its A rows

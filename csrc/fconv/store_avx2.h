@@ -20,8 +20,10 @@ inline void store_half(__m256 (&acc)[R][2], const Tile& tile, int h) {
   if (t && t->scale) { sc0 = _mm256_loadu_ps(t->scale + n0); sc1 = _mm256_loadu_ps(t->scale + n0 + 8); }
   if (t && t->bias) { bi0 = _mm256_loadu_ps(t->bias + n0); bi1 = _mm256_loadu_ps(t->bias + n0 + 8); }
   const bool relu = t && t->act == Activation::relu;
+  const bool res_relu = t && t->residual_act == Activation::relu;
   for (int r = 0; r < R; ++r) {
     float* c = tile.c + r * tile.ldc + 16 * h;
+    const float* res = t && t->residual ? t->residual + (tile.m0 + r) * t->residual_ld + n0 : nullptr;
     __m256 v0 = acc[r][0], v1 = acc[r][1];
     if (tile.accumulate) {
       v0 = _mm256_add_ps(v0, _mm256_loadu_ps(c));
@@ -37,6 +39,11 @@ inline void store_half(__m256 (&acc)[R][2], const Tile& tile, int h) {
       if (t->bias) { v0 = _mm256_add_ps(v0, bi0); v1 = _mm256_add_ps(v1, bi1); }
       // max(v, 0) returns its second operand for NaN, matching apply_transform's !(y > 0).
       if (relu) { v0 = _mm256_max_ps(v0, zero); v1 = _mm256_max_ps(v1, zero); }
+      if (res) {  // a fused residual add (OutputTransform::residual), then its ReLU
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res + 8));
+        if (res_relu) { v0 = _mm256_max_ps(v0, zero); v1 = _mm256_max_ps(v1, zero); }
+      }
     }
     _mm256_storeu_ps(c, v0);
     _mm256_storeu_ps(c + 8, v1);

@@ -30,8 +30,10 @@ inline void store_tile(__m512 (&acc)[R][2], const Tile& tile) {
     if (t && t->bias) bi[h] = _mm512_maskz_loadu_ps(mk[h], t->bias + tile.n0 + 16 * h);
   }
   const bool relu = t && t->act == Activation::relu;
+  const bool res_relu = t && t->residual_act == Activation::relu;
   for (int r = 0; r < R; ++r) {
     float* c = tile.c + r * tile.ldc;
+    const float* res = t && t->residual ? t->residual + (tile.m0 + r) * t->residual_ld + tile.n0 : nullptr;
     __m512 ps = zero;
     if (t && t->pixel_scale) ps = _mm512_set1_ps(t->pixel_scale[tile.m0 + r]);
     for (int h = 0; h < NV; ++h) {
@@ -43,6 +45,10 @@ inline void store_tile(__m512 (&acc)[R][2], const Tile& tile) {
         if (t->bias) v = _mm512_add_ps(v, bi[h]);
         // Keep v only where v > 0 (ordered), exactly apply_transform's !(y > 0) -> 0 (NaN too).
         if (relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+        if (res) {  // a fused residual add (OutputTransform::residual), then its ReLU
+          v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mk[h], res + 16 * h));
+          if (res_relu) v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+        }
       }
       _mm512_mask_storeu_ps(c + 16 * h, mk[h], v);
     }

@@ -52,7 +52,8 @@ void store_tile_neon(const float* buf, const Tile& tile) {
 
 template <int R>
 void store_tile(const float* buf, const Tile& tile) {
-  if (tile.nr != kNR || (tile.t && tile.t->out_threshold)) store_tile_scalar(buf, kNR, tile);
+  // A fused residual add takes the scalar store (apply_transform) too.
+  if (tile.nr != kNR || (tile.t && (tile.t->out_threshold || tile.t->residual))) store_tile_scalar(buf, kNR, tile);
   else if (tile.accumulate) store_tile_neon<R, true>(buf, tile);
   else store_tile_neon<R, false>(buf, tile);
 }

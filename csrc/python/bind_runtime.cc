@@ -169,6 +169,14 @@ void register_runtime(py::module_& m) {
           if (int k = e.packed_copies(static_cast<int>(i))) out.emplace_back(nodes[i].name, k);
         return out;
       })
+      .def_property_readonly("fused", [](const hbn::Executor& e) {
+        // (absorbed op, op computing it) pairs of the fuse plan
+        std::vector<std::pair<std::string, std::string>> out;
+        const auto& nodes = e.graph().nodes;
+        for (size_t i = 0; i < nodes.size(); ++i)
+          if (int k = e.fused_into(static_cast<int>(i)); k >= 0) out.emplace_back(nodes[i].name, nodes[static_cast<size_t>(k)].name);
+        return out;
+      })
       .def_property("num_threads", &hbn::Executor::num_threads, [](hbn::Executor& e, int n) {
         if (n < 1) throw py::value_error("num_threads must be >= 1");
         py::gil_scoped_release release;

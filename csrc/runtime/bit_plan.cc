@@ -18,14 +18,17 @@ void plan_sides(const Graph& g, BitPlan& bp) {
     bool float_inputs = true;
     for (int in : pn.inputs) float_inputs = float_inputs && !bp.value_bits[in];
     if (!float_inputs) continue;
+    const auto [sub_h, sub_w] = g.nodes[j].impl->packed_in_stride();
     int found = -1;
     for (int k : bp.nodes[prod].sides_out) {
       const BitRule* other = g.nodes[bp.sides[k].consumers[0]].impl->bit_input();
-      if (other->thr == rule->thr && other->flip == rule->flip) found = k;
+      if (other->thr == rule->thr && other->flip == rule->flip && bp.sides[k].sub_h == sub_h &&
+          bp.sides[k].sub_w == sub_w)
+        found = k;
     }
     if (found < 0) {
       found = static_cast<int>(bp.sides.size());
-      bp.sides.push_back({v, {}, make_pack_target(rule->thr.data(), rule->flip_at(0), g.shape(v).c)});
+      bp.sides.push_back({v, {}, make_pack_target(rule->thr.data(), rule->flip_at(0), g.shape(v).c), sub_h, sub_w});
       bp.nodes[prod].sides_out.push_back(found);
       bp.max_sides_per_node = std::max(bp.max_sides_per_node, bp.nodes[prod].sides_out.size());
     }

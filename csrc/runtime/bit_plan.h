@@ -25,6 +25,9 @@ struct SidePlan {
   int value = 0;               // the float value copied
   std::vector<int> consumers;  // nodes reading the copy instead of packing value themselves
   PackTarget target;           // their (shared) rule
+  // Only pixels (y * sub_h, x * sub_w) (OpImpl::packed_in_stride of the consumers): written by
+  // the executor after the producer's pass, from its stored floats, not by the producer's kernel.
+  int sub_h = 1, sub_w = 1;
 };
 
 struct NodeBitPlan {

@@ -41,6 +41,7 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
         only_norm = only_norm && nd.schema->type == OpType::input_norm;
       }
   takes_pixels_ = any_reader && only_norm && !bits_.value_bits[0];
+  fuse_ = plan_fusions(graph_, bits_, !fusion_disabled_by_env());
 
   // Buffer ids in allocation order: the input, then per op its value and the packed copies it
   // writes. Lifetimes: defined at the producing step, alive until the last reader's step.
@@ -57,11 +58,13 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   };
   value_buf_[0] = add_buffer(-1, last_use[0]);
   for (int i = 0; i < n_nodes; ++i) {
-    value_buf_[i + 1] = add_buffer(i, last_use[i + 1]);
+    // A fused node's value and packed copies are written in the pass of the node computing it.
+    const int def = fuse_.nodes[i].absorbed_by >= 0 ? fuse_.nodes[i].absorbed_by : i;
+    value_buf_[i + 1] = add_buffer(def, last_use[i + 1]);
     for (int k : bits_.nodes[i].sides_out) {
       int last = -1;
       for (int j : bits_.sides[k].consumers) last = std::max(last, j);
-      side_buf_[k] = add_buffer(i, last);
+      side_buf_[k] = add_buffer(def, last);
     }
   }
 
@@ -77,7 +80,9 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     max_in = std::max(max_in, nd.inputs.size());
   }
   in_ptrs_.resize(max_in);
+  pool_in_ptrs_.resize(max_in);
   sink_buf_.resize(std::max<size_t>(bits_.max_sides_per_node, 1));
+  pool_sink_buf_.resize(std::max<size_t>(bits_.max_sides_per_node, 1));
 
   const size_t sample_bytes = plan_for(1).mem.arena_bytes;
   if (sample_bytes > limits_.max_sample_arena_bytes)
@@ -118,6 +123,7 @@ std::vector<int64_t> Executor::output_shape(int64_t n) const {
 
 size_t Executor::value_bytes(int value, int64_t n) const {
   // Saturating: a batch beyond any memory makes the sum exceed every limit instead of wrapping.
+  if (fuse_.elided[static_cast<size_t>(value)]) return 0;  // consumed inside a fused op, never stored
   const ValueShape& s = graph_.shape(value);
   const uint64_t per_image = bits_.value_bits[value]
                                  ? static_cast<uint64_t>(s.h * s.w * words_for(s.c)) * sizeof(word_t)
@@ -142,8 +148,10 @@ const Executor::Plan& Executor::plan_for(int64_t n) {
     total = sat_add(total, bufs[value_buf_[v]].bytes);
   }
   for (size_t k = 0; k < side_buf_.size(); ++k) {
-    const ValueShape& s = graph_.shape(bits_.sides[k].value);
-    const uint64_t per_image = static_cast<uint64_t>(s.h * s.w * words_for(s.c)) * sizeof(word_t);
+    const SidePlan& sp = bits_.sides[k];
+    const ValueShape& s = graph_.shape(sp.value);
+    const int64_t h = (s.h + sp.sub_h - 1) / sp.sub_h, w = (s.w + sp.sub_w - 1) / sp.sub_w;
+    const uint64_t per_image = static_cast<uint64_t>(h * w * words_for(s.c)) * sizeof(word_t);
     bufs[side_buf_[k]].bytes = align_up(sat_add(sat_mul(static_cast<uint64_t>(n), per_image), kOverReadBytes));
     total = sat_add(total, bufs[side_buf_[k]].bytes);
   }
@@ -260,6 +268,7 @@ void Executor::profile(const float* in, int64_t n, const int64_t strides[4], flo
     t[0] = secs(prev, now);
     prev = now;
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      if (fuse_.nodes[i].absorbed_by >= 0) continue;  // timed with the node computing it (0 here)
       run_node(static_cast<int>(i), plan, arena);
       now = clock::now();
       t[i + 1] = secs(prev, now);
@@ -284,20 +293,21 @@ void Executor::run_input(const float* in, int64_t n, const int64_t strides[4], c
     nchw_to_nhwc(in, n, is.c, is.h, is.w, strides, reinterpret_cast<float*>(dst), pool_);
 }
 
-void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
+RunArgs Executor::node_args(int i, const Plan& plan, uint8_t* arena, const uint8_t** in_ptrs,
+                            PackSink* sinks) {
   const Node& nd = graph_.nodes[i];
   const NodeBitPlan& nb = bits_.nodes[i];
   const std::vector<size_t>& off = plan.mem.offset;
-  for (size_t k = 0; k < nd.inputs.size(); ++k) in_ptrs_[k] = arena + off[value_buf_[nd.inputs[k]]];
-  const int n_sinks = static_cast<int>(nb.sides_out.size());
-  for (int k = 0; k < n_sinks; ++k) {
-    const int s = nb.sides_out[k];
-    sink_buf_[k] = bits_.sides[s].target.sink(reinterpret_cast<word_t*>(arena + off[side_buf_[s]]));
-  }
+  for (size_t k = 0; k < nd.inputs.size(); ++k) in_ptrs[k] = arena + off[value_buf_[nd.inputs[k]]];
+  // The op's kernel writes the full-size copies; run_node the subsampled ones.
+  int n_sinks = 0;
+  for (int s : nb.sides_out)
+    if (bits_.sides[s].sub_h == 1 && bits_.sides[s].sub_w == 1)
+      sinks[n_sinks++] = bits_.sides[s].target.sink(reinterpret_cast<word_t*>(arena + off[side_buf_[s]]));
   RunArgs a;
   a.n = plan.n;
   a.n_in = static_cast<int>(nd.inputs.size());
-  a.in = in_ptrs_.data();
+  a.in = in_ptrs;
   a.in_bits = io_[i].in_bits.get();
   a.in_shape = io_[i].in_shape.data();
   a.out = arena + off[value_buf_[i + 1]];
@@ -308,11 +318,53 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
   a.out_pack = &nb.out_pack;
   a.or_mask = nb.or_mask.empty() ? nullptr : nb.or_mask.data();
   a.packed_in = nb.side_in >= 0 ? reinterpret_cast<const word_t*>(arena + off[side_buf_[nb.side_in]]) : nullptr;
-  a.sinks = sink_buf_.data();
+  a.sinks = sinks;
   a.n_sinks = n_sinks;
   a.scratch = arena + plan.mem.scratch_offset;
   a.pool = &pool_;
-  nd.impl->run(a);
+  return a;
+}
+
+void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
+  const NodeFusePlan& f = fuse_.nodes[i];
+  if (f.absorbed_by >= 0) return;  // computed in that node's pass
+  RunArgs a = node_args(i, plan, arena, in_ptrs_.data(), sink_buf_.data());
+  if (f.add_node >= 0) {
+    // The conv computes the add: it writes the add's value and packed copies.
+    const RunArgs add = node_args(f.add_node, plan, arena, pool_in_ptrs_.data(), sink_buf_.data());
+    bool relu = false;
+    graph_.nodes[f.add_node].impl->residual_add(&relu);
+    a.out = add.out;
+    a.out_shape = add.out_shape;
+    a.out_bits = false;
+    a.sinks = add.sinks;
+    a.n_sinks = add.n_sinks;
+    a.residual = reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[f.residual]]);
+    a.residual_relu = relu;
+    graph_.nodes[i].impl->run(a);
+    write_subsampled_sides(f.add_node, plan, arena);
+    return;
+  }
+  RunArgs pa;
+  if (f.pool_node >= 0) {
+    pa = node_args(f.pool_node, plan, arena, pool_in_ptrs_.data(), pool_sink_buf_.data());
+    a.row_pool = graph_.nodes[f.pool_node].impl.get();
+    a.row_pool_args = &pa;
+  }
+  graph_.nodes[i].impl->run(a);
+  write_subsampled_sides(f.pool_node >= 0 ? f.pool_node : i, plan, arena);
+}
+
+void Executor::write_subsampled_sides(int i, const Plan& plan, uint8_t* arena) {
+  for (int s : bits_.nodes[i].sides_out) {
+    const SidePlan& sp = bits_.sides[s];
+    if (sp.sub_h == 1 && sp.sub_w == 1) continue;
+    const ValueShape& vs = graph_.shape(sp.value);
+    const float* x = reinterpret_cast<const float*>(arena + plan.mem.offset[value_buf_[sp.value]]);
+    pack_pixels_strided(x, plan.n, vs.h, vs.w, vs.c, sp.sub_h, sp.sub_w, sp.target.thr.data(),
+                        sp.target.flip.empty() ? nullptr : sp.target.flip.data(),
+                        reinterpret_cast<word_t*>(arena + plan.mem.offset[side_buf_[s]]), pool_);
+  }
 }
 
 }  // namespace hbn

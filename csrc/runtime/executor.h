@@ -1,7 +1,8 @@
 // The graph executor: owns the model bytes (never copied: tensors point into them), the
 // validated graph with each op's prepared kernels, a thread pool and the activation arena.
-// Three passes, each its own module: the bit plan (bit_plan.h: which values travel as packed
-// bits), the memory plan (memory_plan.h: one arena per batch size, buffers whose lifetimes do
+// Four passes, each its own module: the bit plan (bit_plan.h: which values travel as packed
+// bits), the fuse plan (fuse_plan.h: adds and max-pools computed in the output stage of the conv
+// before them; off with HBN_NO_FUSE=1 at load), the memory plan (memory_plan.h: one arena per batch size, buffers whose lifetimes do
 // not overlap share memory, one scratch region for the hungriest op) and execution (here: each
 // op's OpImpl::run on arena pointers), so run() allocates nothing once a batch size is planned.
 #pragma once
@@ -16,6 +17,7 @@
 
 #include "hbn/threadpool.h"
 #include "runtime/bit_plan.h"
+#include "runtime/fuse_plan.h"
 #include "runtime/format.h"
 #include "runtime/graph.h"
 #include "runtime/limits.h"
@@ -62,6 +64,9 @@ class Executor {
   // consumers that would otherwise each re-read and pack it (a residual add or max-pool that
   // feeds both a float path and FullBinConvs): one entry per distinct consumer threshold set.
   int packed_copies(int node) const { return static_cast<int>(bits_.nodes[static_cast<size_t>(node)].sides_out.size()); }
+  // Fusion (fuse_plan.h): the node that computes node `node` in its own pass (a conv computing
+  // the residual add or max-pool after it), or -1 when the node runs itself.
+  int fused_into(int node) const { return fuse_.nodes[static_cast<size_t>(node)].absorbed_by; }
 
   int num_threads() const { return threads_.load(std::memory_order_relaxed); }
   void set_num_threads(int n);
@@ -92,7 +97,8 @@ class Executor {
 
   // Per-op timing of `repeats` runs: times[r * (nodes + 2) + k] is the seconds of step k in run
   // r, where step 0 is the NCHW->NHWC input conversion, steps 1..nodes the graph's ops in order
-  // and the last step the output conversion; totals[r] is run r end to end. Timed with a steady
+  // and the last step the output conversion (an op the fuse plan computes inside another op's
+  // step reads 0); totals[r] is run r end to end. Timed with a steady
   // clock around each step (the clock reads add well under a microsecond per op).
   void profile(const float* in, int64_t n, const int64_t strides[4], float* out, int repeats,
                std::vector<double>& times, std::vector<double>& totals);
@@ -107,6 +113,9 @@ class Executor {
   void release_large_arena(size_t need);
   size_t value_bytes(int value, int64_t n) const;
   void run_node(int i, const Plan& plan, uint8_t* arena);
+  // Packed copies of node i's value that hold only some pixels (SidePlan::sub_h/sub_w).
+  void write_subsampled_sides(int i, const Plan& plan, uint8_t* arena);
+  RunArgs node_args(int i, const Plan& plan, uint8_t* arena, const uint8_t** in_ptrs, PackSink* sinks);
   void run_input(const float* in, int64_t n, const int64_t strides[4], const Plan& plan, uint8_t* arena);
   void check_work() const;
   void run_graph(const Plan& plan, uint8_t* arena, int64_t n, float* out);
@@ -118,6 +127,7 @@ class Executor {
   size_t param_bytes_ = 0;
   OpWork work_;
   BitPlan bits_;
+  FusePlan fuse_;
   // Buffer ids of the memory plan: one per value, one per packed copy (side).
   std::vector<int> value_buf_, side_buf_;
   std::vector<BufferReq> buffer_template_;  // def / last_use per buffer id (sizes per batch)
@@ -127,8 +137,8 @@ class Executor {
     std::unique_ptr<bool[]> in_bits;
   };
   std::vector<NodeIO> io_;
-  std::vector<const uint8_t*> in_ptrs_;
-  std::vector<PackSink> sink_buf_;
+  std::vector<const uint8_t*> in_ptrs_, pool_in_ptrs_;
+  std::vector<PackSink> sink_buf_, pool_sink_buf_;
   ThreadPool pool_;
   std::atomic<int> threads_{1};
   std::mutex run_mu_;

@@ -33,6 +33,7 @@ MemoryPlan plan_memory(const std::vector<BufferReq>& buffers, size_t scratch_byt
   for (size_t step = 0; step < defs.size(); ++step) {
     for (size_t id : defs[step]) {
       const size_t size = buffers[id].bytes;
+      if (size == 0) continue;  // takes no room (offset 0, never dereferenced)
       size_t off = 0;
       for (const auto& [o, s] : live) {
         if (o >= checked_add(off, size)) break;
@@ -42,7 +43,8 @@ MemoryPlan plan_memory(const std::vector<BufferReq>& buffers, size_t scratch_byt
       top = std::max(top, checked_add(off, size));
       plan.offset[id] = off;
     }
-    for (size_t id : frees[step]) live.erase(plan.offset[id]);
+    for (size_t id : frees[step])
+      if (buffers[id].bytes > 0) live.erase(plan.offset[id]);
   }
   plan.scratch_offset = checked_add(top, alignment - 1) / alignment * alignment;
   plan.scratch_bytes = scratch_bytes;

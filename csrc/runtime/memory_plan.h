@@ -11,6 +11,7 @@ namespace hbn {
 
 // One buffer: `bytes` long, written at step `def` (-1: before the first op, the model input)
 // and last read at step `last_use` (a buffer nobody reads is freed right after its step).
+// A buffer of 0 bytes (a value the fuse plan never stores) takes no room.
 struct BufferReq {
   size_t bytes = 0;
   int def = -1;

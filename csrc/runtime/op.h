@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hbn/threadpool.h"
@@ -16,6 +17,7 @@
 #include "runtime/format.h"
 #include "runtime/op_schema.h"
 #include "runtime/ops.h"
+#include "transform/output_transform.h"
 
 namespace hbn {
 
@@ -89,6 +91,8 @@ struct BitRule {
   const uint8_t* flip_at(int64_t c) const { return flip.empty() ? nullptr : flip.data() + c; }
 };
 
+class OpImpl;
+
 // Everything one op reads and writes in one run; pointers into the arena.
 struct RunArgs {
   int64_t n = 0;
@@ -111,6 +115,15 @@ struct RunArgs {
   // Packed copies of this op's float output to write in the same pass.
   const PackSink* sinks = nullptr;
   int n_sinks = 0;
+  // Fusion (fuse_plan.h). A residual add computed in this conv's output stage: `residual` (rows
+  // of out_shape->c floats) added after the conv's activation, then ReLU when residual_relu;
+  // out, sinks and out_shape are then the add's.
+  const float* residual = nullptr;
+  bool residual_relu = false;
+  // A max-pool run on this conv's output rows as they finish: the pool op and the RunArgs its
+  // own run would get.
+  const OpImpl* row_pool = nullptr;
+  const RunArgs* row_pool_args = nullptr;
   uint8_t* scratch = nullptr;
   ThreadPool* pool = nullptr;
   const float* in_f(int k) const { return reinterpret_cast<const float*>(in[k]); }
@@ -131,6 +144,21 @@ class OpImpl {
   virtual BitsOut bits_out() const { return BitsOut::none; }
   // Whether its kernel can write packed copies of its float output (RunArgs::sinks).
   virtual bool writes_packed_copies() const { return false; }
+  // Pixel subsampling of a packed copy of input 0 written for this op (bit plan sides): a 1x1
+  // unpadded strided conv reads only pixels (y * sh, x * sw), so its copy holds only those
+  // ([n][ceil(h/sh)][ceil(w/sw)] words rows). {1, 1}: the full input.
+  virtual std::pair<int, int> packed_in_stride() const { return {1, 1}; }
+  // Fusion (fuse_plan.h): a conv that adds RunArgs::residual in its output stage (and writes
+  // RunArgs::sinks for float output);
+  virtual bool takes_residual() const { return false; }
+  // an add of two float inputs (*relu: its ReLU after the sum);
+  virtual bool residual_add(bool* relu) const { return false; }
+  // a float conv that hands finished output rows to RunArgs::row_pool;
+  virtual bool takes_row_pool() const { return false; }
+  // a max-pool of floats that computes output rows [r0, r1) (row = image * out.h + y) of the
+  // run `a` describes, in the calling thread.
+  virtual const PoolParams* row_pool() const { return nullptr; }
+  virtual void run_pool_rows(const RunArgs& a, int64_t r0, int64_t r1) const {}
 
   std::vector<ValueShape> in;  // input shapes, set by build_graph
   ValueShape out;

@@ -384,6 +384,27 @@ void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
   }
 }
 
+void pack_pixels_strided(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, int sh, int sw,
+                         const float* thr, const uint8_t* flip, word_t* out, ThreadPool& pool) {
+  const int64_t oh = (h + sh - 1) / sh, ow = (w + sw - 1) / sw, words = words_for(c);
+  pfor(pool, n * oh, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t img = r / oh, y = (r % oh) * sh;
+      pack_rows(in + (img * h + y) * w * c, ow, static_cast<int>(c), sw * c, out + r * ow * words, thr, flip);
+    }
+  }, row_grain(ow * c));
+}
+
+void max_pool_fused_range(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+                          float* out, const PackSink* sinks, int n_sinks, int64_t r0, int64_t r1) {
+  const OpsKernels& k = *ops_kernels().select();
+  if (n_sinks == 0) return k.max_pool_rows(in, h, w, c, p, out, r0, r1);
+  for (int first = 0; first < n_sinks; first += kMaxPackSinks) {
+    const int ns = std::min(kMaxPackSinks, n_sinks - first);
+    k.max_pool_fused_rows(in, h, w, c, p, first == 0 ? out : nullptr, sinks + first, ns, r0, r1);
+  }
+}
+
 void add_fused(const float* a, const float* b_, int64_t rows, int64_t c, bool relu_after,
                float* out, const PackSink* sinks, int n_sinks, ThreadPool& pool) {
   const auto fn = ops_kernels().select()->add_fused_rows;

@@ -94,6 +94,16 @@ void max_pool_fused(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
 // each sink: the residual add that also feeds the next block's binary convolutions.
 void add_fused(const float* a, const float* b, int64_t rows, int64_t c, bool relu_after,
                float* out, const PackSink* sinks, int n_sinks, ThreadPool& pool);
+// Packs only the pixels (y * sh, x * sw) of NHWC floats [n][h][w][c] (the only ones a 1x1
+// unpadded conv of that stride reads) into [n][ceil(h/sh)][ceil(w/sw)][words_for(c)], by
+// pack_rows' rule (thr may be null: plain sign).
+void pack_pixels_strided(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, int sh, int sw,
+                         const float* thr, const uint8_t* flip, word_t* out, ThreadPool& pool);
+// Output rows [r0, r1) of max_pool / max_pool_fused (floats to out if non-null, bits to each
+// sink), in the calling thread, with the same row kernels: a fused producer pools the rows of
+// its output as they finish (runtime/fuse_plan.h).
+void max_pool_fused_range(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+                          float* out, const PackSink* sinks, int n_sinks, int64_t r0, int64_t r1);
 // NCHW input (any strides) straight to packed NHWC bits for one binary consumer: the model
 // input of a network whose first layer is binary never exists as NHWC floats.
 void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w,

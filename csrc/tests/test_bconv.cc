@@ -2,11 +2,13 @@
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
 // on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
 // {0, 1} inputs (InputDomain::zero_one, bit 1 = 0).
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <new>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -161,6 +163,29 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   ibits_plain.out_threshold = ithr.data();
   ibits_plain.act = Activation::relu;
 
+  // A fused residual add (with and without the conv's own ReLU, with a ReLU after the sum),
+  // residual rows wider than OC (a channel slice of a larger tensor), NaN, -0 and infinities in it.
+  const int64_t res_ld = k.oc + 3;
+  std::vector<float> resid(static_cast<size_t>(M * res_ld));
+  for (size_t i = 0; i < resid.size(); ++i)
+    resid[i] = i % 29 == 7 ? std::nanf("") : i % 31 == 5 ? -0.0f : i % 37 == 3 ? -inf : ud(rng) * 4.0f;
+  OutputTransform res_relu = full;
+  res_relu.act = Activation::none;
+  res_relu.residual = resid.data();
+  res_relu.residual_ld = res_ld;
+  res_relu.residual_act = Activation::relu;
+  OutputTransform res_both = full;  // ReLU before and after the add
+  res_both.residual = resid.data();
+  res_both.residual_ld = res_ld;
+  res_both.residual_act = Activation::relu;
+  OutputTransform res_plain = plain;
+  res_plain.residual = resid.data();
+  res_plain.residual_ld = res_ld;
+  OutputTransform res_bits = ibits;  // bit output of the sum: the float rule, never the integer one
+  res_bits.residual = resid.data();
+  res_bits.residual_ld = res_ld;
+  res_bits.residual_act = Activation::relu;
+
   BConv2d conv(g, wt.data());
   conv.set_input_domain(g_domain);
   std::vector<unsigned char> ws(conv.workspace_bytes(k.n, k.h, k.w) + 1);
@@ -188,7 +213,32 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
             break;
           }
         }
-      for (const OutputTransform* bt : {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain}) {
+      for (const OutputTransform* rt : {&res_relu, &res_both, &res_plain}) {
+        // rows_done must report every row once, after the row is final.
+        std::vector<int> seen(static_cast<size_t>(M), 0);
+        bool early = false;
+        std::vector<float> snap;
+        const BConv2d::RowsDone hook = [&](int64_t m0, int64_t m1) {
+          for (int64_t m = m0; m < m1; ++m) {
+            ++seen[static_cast<size_t>(m)];
+            for (int j = 0; j < k.oc; ++j)
+              if (out[m * k.oc + j] == -7.0f) early = true;
+          }
+        };
+        std::fill(out.begin(), out.end(), -7.0f);
+        conv.run(x.data(), k.n, k.h, k.w, *rt, out.data(), wsp, pool, rt == &res_relu ? &hook : nullptr);
+        if (rt == &res_relu && (early || std::count(seen.begin(), seen.end(), 1) != M))
+          fail("rows_done", isa, k, threads);
+        bool ok = true;
+        for (int64_t m = 0; m < M && ok; ++m)
+          for (int j = 0; j < k.oc && ok; ++j) {
+            const float want = apply_transform(*rt, static_cast<float>(ref[m * k.oc + j]), m, j);
+            const float got = out[m * k.oc + j];
+            ok = std::memcmp(&want, &got, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(got));
+          }
+        if (!ok) fail("residual", isa, k, threads);
+      }
+      for (const OutputTransform* bt : {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain, &res_bits}) {
         std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x123456789abcdefULL);
         conv.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool);
         bool ok = true;

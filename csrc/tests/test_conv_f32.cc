@@ -39,11 +39,16 @@ void check_conv(const ConvCase& c, bool with_transform, ConvAlgo algo, std::mt19
   auto scale = random_floats(c.oc, rng, 0.5f, 2.0f);
   auto bias = random_floats(c.oc, rng);
   auto pscale = random_floats(M, rng, 0.5f, 1.5f);
+  // A fused residual add (rows wider than OC), with a ReLU after it.
+  auto resid = random_floats(static_cast<size_t>(M) * (c.oc + 5), rng);
   OutputTransform t;
   float gain = 1.0f;
   if (with_transform) {
     t.scale = scale.data(); t.bias = bias.data(); t.pixel_scale = pscale.data();
     t.act = Activation::relu;
+    t.residual = resid.data();
+    t.residual_ld = c.oc + 5;
+    t.residual_act = Activation::relu;
     gain = 3.0f;
   }
   std::vector<float> ref(M * c.oc);

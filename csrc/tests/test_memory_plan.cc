@@ -38,6 +38,14 @@ void test_dead_buffer_freed_at_once() {
   CHECK(p.offset[2] == 0, "reuse after a dead value: %zu", p.offset[2]);
 }
 
+void test_empty_buffer_takes_no_room() {
+  // A 0-byte buffer (a value the fuse plan never stores) defined while another buffer lives at
+  // offset 0 must not displace it from the live set: the third buffer may not land on the first.
+  const std::vector<hbn::BufferReq> bufs = {{64, -1, 2}, {0, 0, 1}, {64, 1, 2}};
+  const hbn::MemoryPlan p = hbn::plan_memory(bufs, 0, 64);
+  CHECK(!overlap(p.offset[0], 64, p.offset[2], 64), "live buffers overlap around an empty one");
+}
+
 void test_overflow_throws() {
   const std::vector<hbn::BufferReq> bufs = {{SIZE_MAX / 2 + 1, -1, 1}, {SIZE_MAX / 2 + 1, 0, 1}};
   bool threw = false;
@@ -54,6 +62,7 @@ void test_overflow_throws() {
 int main() {
   test_reuse_and_no_overlap();
   test_dead_buffer_freed_at_once();
+  test_empty_buffer_takes_no_room();
   test_overflow_throws();
   return hbn_test::finish("test_memory_plan");
 }

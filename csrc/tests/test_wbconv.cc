@@ -47,9 +47,13 @@ void check_case(const ConvCase& c, std::mt19937& rng) {
   auto scale = random_floats(c.oc, rng, 0.5f, 2.0f);
   auto bias = random_floats(c.oc, rng);
   auto pscale = random_floats(M, rng, 0.5f, 1.5f);
+  auto resid = random_floats(static_cast<size_t>(M) * (c.oc + 3), rng);
   OutputTransform t;
   t.scale = scale.data(); t.bias = bias.data(); t.pixel_scale = pscale.data();
   t.act = Activation::relu;
+  t.residual = resid.data();  // a fused residual add, rows wider than OC, then ReLU
+  t.residual_ld = c.oc + 3;
+  t.residual_act = Activation::relu;
   std::vector<float> ref(M * c.oc);
   wbconv2d_reference(g, x.data(), c.n, c.h, c.w, bits.data(), ref.data());
   // Cross-check the bit reference against the float reference on the +-1 weights.

@@ -10,6 +10,11 @@
 // for the next binary layer: bit(oc) = out_flip[oc] ? (y > thr[oc]) : (y < thr[oc]), using the
 // sign convention of hbn/types.h. This is exact because it is the same comparison the next
 // layer's bit-packing (a folded BatchNorm before sign) would make on the float it skips.
+//
+// Residual (residual != null): a following elementwise add fused into the store (the executor's
+// fuse pass, runtime/fuse_plan.h): after act, y = y + residual[m * residual_ld + oc], then
+// residual_act - exactly the add op's float operations on the conv's output, in its order. The
+// bit mode compares this sum.
 #pragma once
 #include <cstdint>
 
@@ -24,6 +29,9 @@ struct OutputTransform {
   Activation act = Activation::none;
   const float* out_threshold = nullptr;  // [OC]: write bits instead of floats
   const uint8_t* out_flip = nullptr;     // [OC] or null (= all 0)
+  const float* residual = nullptr;       // [M][residual_ld] or null
+  int64_t residual_ld = 0;
+  Activation residual_act = Activation::none;
 };
 
 // The scalar definition of one element of the transform; SIMD tiles must agree with it.
@@ -33,6 +41,10 @@ inline float apply_transform(const OutputTransform& t, float acc, int64_t m, int
   if (t.pixel_scale) y *= t.pixel_scale[m];
   if (t.bias) y += t.bias[oc];
   if (t.act == Activation::relu && !(y > 0.0f)) y = 0.0f;
+  if (t.residual) {
+    y = y + t.residual[m * t.residual_ld + oc];
+    if (t.residual_act == Activation::relu && !(y > 0.0f)) y = 0.0f;
+  }
   return y;
 }
 

@@ -5,8 +5,10 @@
 // (release_file_pages: a no-op unless the bytes are a mapped file), so a model's resident memory
 // holds the repacked weights, not both copies; scale, bias and the BN vectors are used in place. The output
 // transform applies scale, bias and activation.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "bconv/bconv.h"
 #include "bitpack/bitpack.h"
@@ -154,8 +156,35 @@ class ConvBase : public OpImpl {
     t.act = act_;
     return t;
   }
+  // With a fused residual add (fuse_plan.h), if the executor gave one.
+  OutputTransform transform(const RunArgs& a) const {
+    OutputTransform t = transform();
+    if (a.residual) {
+      t.residual = a.residual;
+      t.residual_ld = out.c;
+      t.residual_act = a.residual_relu ? Activation::relu : Activation::none;
+    }
+    return t;
+  }
+  // A fused add's packed copies of output rows [m0, m1), by pack_rows' rule (the add's own).
+  void pack_sinks(const RunArgs& a, int64_t m0, int64_t m1, ThreadPool* pool) const {
+    const int64_t c = out.c, words = words_for(c);
+    for (int k = 0; k < a.n_sinks; ++k) {
+      const PackSink& s = a.sinks[k];
+      pack_rows(a.out_f() + m0 * c, m1 - m0, static_cast<int>(c), c, s.out + m0 * words, s.thr, s.flip, pool);
+    }
+  }
+  // The float convs: the residual in their SGEMM store, the packed copies after the run.
+  bool takes_residual() const override { return true; }
+  template <class Conv>
+  void run_float(const Conv& conv, const RunArgs& a) const {
+    conv.run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(a), a.out_f(), a.scratch, *a.pool);
+    if (a.n_sinks > 0) pack_sinks(a, 0, a.n * out.h * out.w, a.pool);
+  }
   int ih() const { return static_cast<int>(in[0].h); }
   int iw() const { return static_cast<int>(in[0].w); }
+  int oh() const { return static_cast<int>(out.h); }
+  int ow() const { return static_cast<int>(out.w); }
 
   ConvGeometry g_;
   Activation act_ = Activation::none;
@@ -171,13 +200,68 @@ class ConvF32 : public ConvBase {
     conv_ = std::make_unique<Conv2dF32>(g_, LoadView<float>(weight_).data(), release_file_pages);
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
-    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+    // + one flag per output row for a fused max-pool (pooled rows already done)
+    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw())) +
+           align_up(static_cast<size_t>(n * out.h) + 1);
   }
+  bool takes_row_pool() const override { return true; }
   void run(const RunArgs& a) const override {
-    conv_->run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
+    const int nn = static_cast<int>(a.n);
+    if (!a.row_pool) return run_float(*conv_, a);
+    // Fused max-pool: pooled rows whose whole window lies in a finished band of conv rows run
+    // right after the band, while it is in cache; the rest (windows across bands) after.
+    const RowPool rp{a.row_pool, a.row_pool_args, a.row_pool->row_pool(), out.h, out.w,
+                     a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()))};
+    std::memset(rp.done_flag, 0, static_cast<size_t>(a.n * rp.p->out_h));
+    const RowPool* r = &rp;  // one-pointer captures: no std::function allocates
+    const std::function<void(int64_t, int64_t)> done = [r](int64_t m0, int64_t m1) { r->band(m0, m1); };
+    conv_->run(a.in_f(0), nn, ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool, &done);
+    a.pool->parallel_for(a.n * rp.p->out_h, [r](int64_t b, int64_t e, int) { r->rest(b, e); });
   }
 
  private:
+  struct RowPool {
+    const OpImpl* op;
+    const RunArgs* args;
+    const PoolParams* p;
+    int64_t oh, ow;      // conv output rows and columns per image
+    uint8_t* done_flag;  // per pooled row: computed by band()
+    // Conv rows of [m0, m1) are final: pool the rows whose window lies inside them.
+    void band(int64_t m0, int64_t m1) const {
+      const int64_t r0 = (m0 + ow - 1) / ow, r1 = m1 / ow, ph = p->out_h;
+      for (int64_t img = r0 / oh; img * oh < r1; ++img) {
+        const int64_t h0 = std::max(r0, img * oh) - img * oh, h1 = std::min(r1, (img + 1) * oh) - img * oh;
+        int64_t first = -1;
+        for (int64_t oy = 0; oy <= ph; ++oy) {
+          bool inside = false;
+          if (oy < ph) {
+            const auto [y0, y1] = p->rows(oy, oh);
+            inside = y0 >= h0 && y1 <= h1;
+          }
+          if (inside && first < 0) first = oy;
+          if (!inside && first >= 0) {
+            op->run_pool_rows(*args, img * ph + first, img * ph + oy);
+            std::memset(done_flag + img * ph + first, 1, static_cast<size_t>(oy - first));
+            first = -1;
+          }
+        }
+      }
+    }
+    // Pooled rows [b, e) that no band computed.
+    void rest(int64_t b, int64_t e) const {
+      for (int64_t q = b; q < e;) {
+        if (done_flag[q]) {
+          ++q;
+          continue;
+        }
+        int64_t end = q;
+        while (end < e && !done_flag[end]) ++end;
+        op->run_pool_rows(*args, q, end);
+        q = end;
+      }
+    }
+  };
+
   std::unique_ptr<Conv2dF32> conv_;
 };
 
@@ -188,9 +272,7 @@ class ConvWBin : public ConvBase {
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
-  void run(const RunArgs& a) const override {
-    conv_->run(a.in_f(0), static_cast<int>(a.n), ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool);
-  }
+  void run(const RunArgs& a) const override { run_float(*conv_, a); }
 
  private:
   std::unique_ptr<WBConv2d> conv_;
@@ -224,10 +306,24 @@ class ConvFBin : public ConvBase {
         if ((scale_.data()[o] * 0.5f) * 2.0f != scale_.data()[o])
           c.fail("input_domain 1 needs normal (or zero) output scales; channel " + std::to_string(o) +
                  " has a subnormal scale");
+    // A 1x1 unpadded strided conv (a ResNet downsample) reads only every stride-th pixel: its
+    // float input is packed at those pixels only and a stride-1 twin of the conv runs on them.
+    strided_1x1_ = g_.kernel_h == 1 && g_.kernel_w == 1 && g_.pad_h == 0 && g_.pad_w == 0 &&
+                   (g_.stride_h > 1 || g_.stride_w > 1) && !input_scale_;
   }
   void prepare() override {
-    conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+    const LoadView<word_t> w(weight_);
+    if (strided_1x1_) {
+      ConvGeometry g1 = g_;
+      g1.stride_h = g1.stride_w = 1;
+      conv_sub_ = std::make_unique<BConv2d>(g1, w.data());
+      conv_sub_->set_input_domain(domain_);
+    }
+    conv_ = std::make_unique<BConv2d>(g_, w.data(), release_file_pages);
     conv_->set_input_domain(domain_);
+  }
+  std::pair<int, int> packed_in_stride() const override {
+    return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);
   }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
@@ -236,6 +332,7 @@ class ConvFBin : public ConvBase {
   size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const override {
     const ValueShape& s = in[0];
     size_t b = align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+    if (strided_1x1_) b = std::max(b, align_up(conv_sub_->workspace_bytes(static_cast<int>(n), oh(), ow())));
     if (!in_bits && !packed_in)
       b += align_up(static_cast<size_t>(n * s.h * s.w * words_for(s.c)) * sizeof(word_t) + kOverReadBytes);
     if (input_scale_)
@@ -248,13 +345,24 @@ class ConvFBin : public ConvBase {
     const ValueShape& s = in[0];
     const int nn = static_cast<int>(a.n);
     const int64_t rows = a.n * s.h * s.w;
-    OutputTransform t = transform();
-    uint8_t* cur = a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()));
+    OutputTransform t = transform(a);
+    size_t ws = align_up(conv_->workspace_bytes(nn, ih(), iw()));
+    if (strided_1x1_) ws = std::max(ws, align_up(conv_sub_->workspace_bytes(nn, oh(), ow())));
+    uint8_t* cur = a.scratch + ws;
     const word_t* bits;
+    // The stride-1 twin on the used pixels, unless the input arrives as full-size bits.
+    const bool sub = strided_1x1_ && !a.in_bits[0];
+    const BConv2d& conv = sub ? *conv_sub_ : *conv_;
+    const int in_h = sub ? oh() : ih(), in_w = sub ? ow() : iw();
     if (a.in_bits[0]) {
       bits = reinterpret_cast<const word_t*>(a.in[0]);
     } else if (a.packed_in) {
-      bits = a.packed_in;
+      bits = a.packed_in;  // subsampled when strided_1x1_ (packed_in_stride)
+    } else if (sub) {
+      word_t* packed = reinterpret_cast<word_t*>(cur);
+      pack_pixels_strided(a.in_f(0), a.n, s.h, s.w, s.c, g_.stride_h, g_.stride_w, rule_.thr.data(),
+                          rule_.flip.empty() ? nullptr : rule_.flip.data(), packed, *a.pool);
+      bits = packed;
     } else {
       const float* x = a.in_f(0);
       word_t* packed = reinterpret_cast<word_t*>(cur);
@@ -278,15 +386,22 @@ class ConvFBin : public ConvBase {
     if (a.out_bits) {
       t.out_threshold = a.out_thr;
       t.out_flip = a.out_flip;
-      conv_->run_bits(bits, nn, ih(), iw(), t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
+      conv.run_bits(bits, nn, in_h, in_w, t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
+    } else if (a.n_sinks > 0) {
+      // A fused add's packed copies: each finished block of rows is packed while in cache, by
+      // the rule (and kernel) the add's own fused pack would use.
+      const BConv2d::RowsDone done = [&a, this](int64_t m0, int64_t m1) { pack_sinks(a, m0, m1, nullptr); };
+      conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool, &done);
     } else {
-      conv_->run(bits, nn, ih(), iw(), t, a.out_f(), a.scratch, *a.pool);
+      conv.run(bits, nn, in_h, in_w, t, a.out_f(), a.scratch, *a.pool);
     }
   }
 
  private:
   bool input_scale_ = false;
   InputDomain domain_ = InputDomain::pm1;
+  bool strided_1x1_ = false;
+  std::unique_ptr<BConv2d> conv_sub_;  // strided_1x1_: the same weights at stride 1
   BitRule rule_;
   TensorView<float> bn_scale_, bn_shift_;
   std::unique_ptr<BConv2d> conv_;

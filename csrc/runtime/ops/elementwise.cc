@@ -25,6 +25,10 @@ class Add : public OpImpl {
     c.out = x;
   }
   bool writes_packed_copies() const override { return true; }
+  bool residual_add(bool* relu) const override {
+    *relu = relu_;
+    return true;
+  }
   void run(const RunArgs& a) const override {
     const ValueShape& s = in[0];
     if (a.n_sinks > 0)

@@ -43,6 +43,17 @@ class Pool : public OpImpl {
   }
   BitsOut bits_out() const override { return avg_ ? BitsOut::none : BitsOut::pool; }
   bool writes_packed_copies() const override { return !avg_; }
+  const PoolParams* row_pool() const override { return avg_ ? nullptr : &p_; }
+  // The rows of run() below for float input (the only input a fused conv gives it).
+  void run_pool_rows(const RunArgs& a, int64_t r0, int64_t r1) const override {
+    const ValueShape& s = in[0];
+    if (a.out_bits) {
+      const PackSink sink = a.out_pack->sink(reinterpret_cast<word_t*>(a.out));
+      max_pool_fused_range(a.in_f(0), s.h, s.w, s.c, p_, nullptr, &sink, 1, r0, r1);
+    } else {
+      max_pool_fused_range(a.in_f(0), s.h, s.w, s.c, p_, a.out_f(), a.sinks, a.n_sinks, r0, r1);
+    }
+  }
 
   void run(const RunArgs& a) const override {
     const ValueShape& s = in[0];
