@@ -587,7 +587,8 @@ def _fuse(ops: list[_IROp], output: str) -> tuple[list[_IROp], str]:
 
 def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
            model_name: Optional[str] = None, variant: Optional[str] = None,
-           class_names: Optional[Sequence[str]] = None, sign_zero: str = "exact") -> Any:
+           class_names: Optional[Sequence[str]] = None, sign_zero: str = "exact",
+           format_version: int = 2, wbin_layout: str = "bits32") -> Any:
     """Export ``model`` (eval semantics) to a .hbn file at ``path``.
 
     ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
@@ -596,6 +597,12 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     binarization by what the graph computes; ``sign_zero="plus_one"`` accepts sign(0) = +1
     where a torch.sign input can be exactly 0. Returns the front end's ExportReport (per layer:
     FullBin / WeightBin / float and why).
+
+    ``format_version`` 2 (default) stores binary conv weights in their kernels' layouts, which
+    the loader uses in place; ``wbin_layout`` picks the WeightBin one: "bits32" (bit panels,
+    what every path but AVX-512 runs) or "lut128g4" (the AVX-512 LUT panels). Another path
+    repacks from either (docs/format.md, "Kernel layouts"). ``format_version=1`` writes the
+    canonical layout older engines read.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -669,5 +676,6 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
             if t.dtype == np.float32 and bad.any():
                 raise ExportError(f"layer {op.name}: non-finite values in {pname} (parameters "
                                   "or BatchNorm statistics)")
-    write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output])
+    write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output],
+              version=format_version, wbin_layout=wbin_layout)
     return report

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "hbn/threadpool.h"
@@ -52,6 +53,9 @@ class BuildCtx {
   // A tensor slot of the schema's dtype with exactly `dims` (null when absent and allowed).
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims) const;
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims, bool required) const;
+  // A required slot as tensor() checks it, which may also be stored in a kernel layout
+  // (TensorDesc::layout, format version 2; tensor() refuses those): the caller checks its size.
+  const TensorDesc* laid_out_tensor(const char* slot, const std::vector<int64_t>& dims) const;
   // The slot's tensor without a shape check (the convolutions read their geometry from it).
   const TensorDesc* raw_tensor(const char* slot) const;
   // Float tensors: NaN never; infinities only when allow_inf.
@@ -65,6 +69,7 @@ class BuildCtx {
   const OpDesc& op_;
   const OpSchema& schema_;
   std::vector<const ValueShape*> inputs_;
+  mutable bool laid_out_ok_ = false;  // set by laid_out_tensor around its tensor() call
 };
 
 // What one sample costs, summed over ops and checked against Limits at load.
@@ -122,6 +127,9 @@ class OpImpl {
   virtual ~OpImpl() = default;
   // Load-time work after validation (weight repacking).
   virtual void prepare() {}
+  // After prepare: the model bytes run() reads in place (kernel-layout weights, format version
+  // 2), {nullptr, 0} if none. The executor releases every other mapped page after load.
+  virtual std::pair<const uint8_t*, size_t> in_place_bytes() const { return {nullptr, 0}; }
   virtual OpWork work() const { return {}; }
   // Scratch for a batch of n; in_bits / packed_in as the run will see them.
   virtual size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const { return 0; }

@@ -1,16 +1,22 @@
 // The three convolutions (also Linear layers: a 1x1 conv on a flat value): conv_f32 (FPrec),
 // conv_wbin (WeightBin: float input, +-1 weights) and conv_fbin (FullBin: sign-binarized input
-// and weights, optional XNOR-Net input scale). Weights are read from the model bytes at load and
-// repacked once by the conv classes, which release the file pages they have read as they go
-// (release_file_pages: a no-op unless the bytes are a mapped file), so a model's resident memory
-// holds the repacked weights, not both copies; scale, bias and the BN vectors are used in place. The output
-// transform applies scale, bias and activation.
+// and weights, optional XNOR-Net input scale). Weights in the canonical layout are read from the
+// model bytes at load and repacked once by the conv classes, which release the file pages they
+// have read as they go (release_file_pages: a no-op unless the bytes are a mapped file), so a
+// model's resident memory holds the repacked weights, not both copies. Binary weights a version-2
+// file stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the
+// kernel object points into the model bytes (shared file pages), nothing is copied. Scale, bias
+// and the BN vectors are copied (O(channels)). The output transform applies scale, bias and
+// activation.
 #include <cstdint>
 #include <cstring>
 
 #include "bconv/bconv.h"
+#include "hbn/weight_layout.h"
 #include "bitpack/bitpack.h"
+#include "fconv/aligned.h"
 #include "fconv/conv_f32.h"
+#include "wbconv/lut.h"
 #include "wbconv/wbconv.h"
 #include "runtime/graph.h"
 #include "runtime/model_bytes.h"
@@ -117,7 +123,7 @@ class ConvBase : public OpImpl {
       g_.kernel_h = static_cast<int>(w->dims[1]);
       g_.kernel_w = static_cast<int>(w->dims[2]);
       if (g_.kernel_w > kMaxKernel) c.fail("kernel too large");
-      weight_ = c.tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
+      weight_ = c.laid_out_tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
     }
     const ValueShape& in = c.in(0);
     if (g_.in_channels != in.c)
@@ -154,9 +160,31 @@ class ConvBase : public OpImpl {
   int ih() const { return static_cast<int>(in[0].h); }
   int iw() const { return static_cast<int>(in[0].w); }
 
+  // A kernel-layout weight: its size for this geometry must be `want` bytes.
+  void check_layout_size(BuildCtx& c, size_t want) const {
+    if (weight_->nbytes != want)
+      c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) + " takes " +
+             std::to_string(want) + " bytes for this geometry, the file has " + std::to_string(weight_->nbytes));
+  }
+  // The laid-out weight bytes aligned for T: in the model bytes (a mapped file's tensors are
+  // 64-byte aligned), or a copy kept for the model's life when a borrowed buffer is misaligned.
+  template <class T>
+  const T* laid_out_data() {
+    if (reinterpret_cast<uintptr_t>(weight_->data) % alignof(word_t) == 0) {
+      in_place_ = {weight_->data, static_cast<size_t>(weight_->nbytes)};
+      return reinterpret_cast<const T*>(weight_->data);
+    }
+    copy_.resize(static_cast<size_t>(weight_->nbytes) / sizeof(word_t));
+    std::memcpy(copy_.data(), weight_->data, static_cast<size_t>(weight_->nbytes));
+    return reinterpret_cast<const T*>(copy_.data());
+  }
+  std::pair<const uint8_t*, size_t> in_place_bytes() const override { return in_place_; }
+
   ConvGeometry g_;
   Activation act_ = Activation::none;
-  const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare()
+  const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare() unless laid out
+  std::pair<const uint8_t*, size_t> in_place_{nullptr, 0};  // weight bytes run() reads in place
+  AlignedVector<word_t> copy_;  // a misaligned laid-out weight's copy
   TensorView<float> scale_, bias_;  // copies (see TensorView)
 };
 
@@ -178,10 +206,39 @@ class ConvF32 : public ConvBase {
   std::unique_ptr<Conv2dF32> conv_;
 };
 
+// The LUT panel layout wbin_lut128g4 names (the AVX-512 row's; mr is not part of a layout).
+const sgemm_detail::LutLayout kLut128G4{128, 0, 4};
+
+size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
 class ConvWBin : public ConvBase {
  public:
-  explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
-  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
+  explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {
+    const size_t K = static_cast<size_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels, N = g_.out_channels;
+    switch (static_cast<WeightLayout>(weight_->layout)) {
+      case WeightLayout::canonical: break;
+      case WeightLayout::wbin_bits32: check_layout_size(c, round64((N + 31) / 32 * K * 4)); break;
+      case WeightLayout::wbin_lut128g4:
+        check_layout_size(c, round64((N + 127) / 128 * ((K + 31) / 32) * 128 * 4));
+        break;
+      default:
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_wbin layout");
+    }
+  }
+  void prepare() override {
+    const auto layout = static_cast<WeightLayout>(weight_->layout);
+    if (layout == WeightLayout::canonical) {
+      conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+      return;
+    }
+    const uint32_t* w = laid_out_data<uint32_t>();
+    conv_ = std::make_unique<WBConv2d>(
+        WBConv2d::view(g_, w, layout == WeightLayout::wbin_lut128g4 ? &kLut128G4 : nullptr, release_file_pages));
+    // Repacked for another kernel path: the file's form stays mapped (a later change of path
+    // may repack from it) but is not resident.
+    if (!conv_->in_place()) in_place_ = {nullptr, 0};
+  }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -214,8 +271,30 @@ class ConvFBin : public ConvBase {
     if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
     bn_scale_ = TensorView<float>(bn_scale);
     bn_shift_ = TensorView<float>(bn_shift);
+    switch (static_cast<WeightLayout>(weight_->layout)) {
+      case WeightLayout::canonical: break;
+      case WeightLayout::bconv_panel32: {
+        check_layout_size(c, bconv_packed_sizes(g_).total);
+        // Derived parts (padding prefix, 32-bit lanes) must agree with the panels, and no bit
+        // may be set where run() assumes zeros: checked once here, read in place afterwards.
+        const std::string bad = reinterpret_cast<uintptr_t>(weight_->data) % alignof(word_t)
+                                    ? bconv_check_packed(g_, LoadView<word_t>(weight_).data())
+                                    : bconv_check_packed(g_, weight_->data);
+        if (!bad.empty()) c.fail("tensor weight (kernel layout bconv_panel32): " + bad);
+        break;
+      }
+      default:
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_fbin layout");
+    }
   }
-  void prepare() override { conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
+  void prepare() override {
+    if (weight_->layout == static_cast<uint32_t>(WeightLayout::bconv_panel32)) {
+      conv_ = std::make_unique<BConv2d>(BConv2d::view(g_, laid_out_data<word_t>()));
+      return;
+    }
+    conv_ = std::make_unique<BConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+  }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
