@@ -259,10 +259,15 @@ def _kernel_layouts(ops: list[Op], arrays: list[np.ndarray], wbin_layout: str) -
                 uses[t] = uses.get(t, 0) + 1
     out: dict[int, tuple[int, np.ndarray]] = {}
     for op in ops:
-        if op.type not in ("conv_fbin", "conv_wbin") or not op.tensors or op.tensors[0] is None:
+        if op.type not in ("conv_fbin", "conv_wbin", "conv_f32") or not op.tensors or op.tensors[0] is None:
             continue
         i = op.tensors[0]
         if not 0 <= i < len(arrays) or uses.get(i) != 1:
+            continue
+        if op.type == "conv_f32":
+            a = arrays[i]
+            if a.dtype == np.dtype("<f4") and a.ndim == 4 and a.size and np.isfinite(a).all():
+                out[i] = (kl.F32_PANEL32, kl.pack_f32_panel32(a))
             continue
         a, ic = arrays[i], op.attrs.get("in_channels")
         if a.dtype != np.dtype("<u8") or a.ndim != 4 or not isinstance(ic, (int, np.integer)) \
@@ -282,10 +287,10 @@ def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any
                version: int = FORMAT_VERSION, wbin_layout: str = "bits32") -> bytes:
     """The bytes of a .hbn file (see write_hbn).
 
-    ``version`` 2 (the default) stores binary conv weights in their kernels' layouts
-    (docs/format.md, "Kernel layouts"): FullBin in bconv_panel32, WeightBin in ``wbin_layout``
-    ("bits32": the bit panels every path but AVX-512 runs on; "lut128g4": the AVX-512 LUT
-    panels). ``version`` 1 writes every tensor canonical (older readers load it)."""
+    ``version`` 2 (the default) stores conv weights in their kernels' layouts (docs/format.md,
+    "Kernel layouts"): FPrec in f32_panel32, FullBin in bconv_panel32, WeightBin in
+    ``wbin_layout`` ("bits32": the bit panels every path but AVX-512 runs on; "lut128g4": the
+    AVX-512 LUT panels). ``version`` 1 writes every tensor canonical (older readers load it)."""
     if version not in (1, 2):
         raise ValueError(f"format version must be 1 or 2, got {version}")
     meta = json.dumps(metadata, sort_keys=True).encode("utf-8")
@@ -401,9 +406,10 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
                 raise FormatError(f"tensor {i}: unknown kernel layout id {layout}")
             if spare:
                 raise FormatError(f"tensor {i}: reserved field after the layout id is {spare}, not 0")
-            if layout and dtype != 2:
-                raise FormatError(f"tensor {i}: kernel layout {kl.NAMES[layout]} holds bit weights, "
-                                  f"not dtype {dtype}")
+            holds = 1 if layout == kl.F32_PANEL32 else 2
+            if layout and dtype != holds:
+                raise FormatError(f"tensor {i}: kernel layout {kl.NAMES[layout]} holds "
+                                  f"{'f32' if holds == 1 else 'bits'} weights, not dtype {dtype}")
         if dtype not in DTYPES:
             raise FormatError(f"tensor {i}: unknown dtype code {dtype}")
         if not 1 <= ndim <= MAX_DIMS:
@@ -493,7 +499,8 @@ def _unpack_laid_out(ops: list[Op], tensors: list[np.ndarray], layouts: list[int
     """Kernel-layout weights back to canonical bits, in place in ``tensors``, using the geometry
     of the conv that reads each; the same size and layout checks as the native loader."""
     for op in ops:
-        want = {"conv_fbin": (kl.BCONV_PANEL32,), "conv_wbin": (kl.WBIN_BITS32, kl.WBIN_LUT128G4)}
+        want = {"conv_fbin": (kl.BCONV_PANEL32,), "conv_wbin": (kl.WBIN_BITS32, kl.WBIN_LUT128G4),
+                "conv_f32": (kl.F32_PANEL32,)}
         for slot, t in enumerate(op.tensors):
             if t is None or not layouts[t]:
                 continue
@@ -504,6 +511,15 @@ def _unpack_laid_out(ops: list[Op], tensors: list[np.ndarray], layouts: list[int
             if layouts[t] not in want[op.type]:
                 raise FormatError(f"op {op.name}: kernel layout {name} is not a {op.type} layout")
             shape, ic = dims[t], op.attrs.get("in_channels")
+            if op.type == "conv_f32":
+                if tensors[t].dtype == np.float32:
+                    continue
+                need = kl.f32_panel_bytes(shape) if len(shape) == 4 else -1
+                if tensors[t].nbytes != need:
+                    raise FormatError(f"op {op.name}: tensor weight: kernel layout {name} takes {need} "
+                                      f"bytes for this geometry, the file has {tensors[t].nbytes}")
+                tensors[t] = kl.unpack_f32_panel32(tensors[t], shape)
+                continue
             if len(shape) != 4 or not isinstance(ic, int) or not 1 <= ic <= 1 << 20 \
                     or (ic + 63) // 64 != shape[3]:
                 raise FormatError(f"op {op.name}: weight shape {shape} does not match in_channels {ic}")

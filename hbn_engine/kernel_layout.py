@@ -14,9 +14,10 @@ CANONICAL = 0
 BCONV_PANEL32 = 1  # BConv2d: panels + padding prefix table + 32-bit lanes
 WBIN_BITS32 = 2  # WBConv2d bit panels [ceil(OC/32)][K] uint32
 WBIN_LUT128G4 = 3  # WBConv2d LUT panels, 128 columns, 4 inputs per group (AVX-512 row)
+F32_PANEL32 = 4  # Conv2dF32 SGEMM panels [ceil(OC/32)][K][32] float32
 
 NAMES = {CANONICAL: "canonical", BCONV_PANEL32: "bconv_panel32", WBIN_BITS32: "wbin_bits32",
-         WBIN_LUT128G4: "wbin_lut128g4"}
+         WBIN_LUT128G4: "wbin_lut128g4", F32_PANEL32: "f32_panel32"}
 # conv_wbin layouts by the name export() takes
 WBIN_LAYOUTS = {"bits32": WBIN_BITS32, "lut128g4": WBIN_LUT128G4}
 
@@ -183,3 +184,30 @@ def unpack_wbin(data: np.ndarray, shape: tuple[int, ...], in_channels: int, layo
     else:
         raise ValueError(f"not a conv_wbin layout: {layout}")
     return _canonical(neg.reshape(oc, kh * kw, in_channels), kh, kw)
+
+
+# ---- f32_panel32 ---------------------------------------------------------------------------
+
+def f32_panel_bytes(shape: tuple[int, ...]) -> int:
+    oc, ic, kh, kw = shape
+    return -(-oc // 32) * kh * kw * ic * 32 * 4
+
+
+def pack_f32_panel32(weight: np.ndarray) -> np.ndarray:
+    """Float OIHW weights -> f32_panel32 (float32 [ceil(OC/32)][K][32], K = (kh*KW + kw)*IC + ic;
+    columns past OC are 0), as Conv2dF32 packs them."""
+    oc, ic, kh, kw = weight.shape
+    k = kh * kw * ic
+    p = -(-oc // 32)
+    b = np.zeros((p * 32, k), "<f4")
+    b[:oc] = np.ascontiguousarray(weight, dtype="<f4").transpose(0, 2, 3, 1).reshape(oc, k)
+    return np.ascontiguousarray(b.reshape(p, 32, k).transpose(0, 2, 1))
+
+
+def unpack_f32_panel32(data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    oc, ic, kh, kw = shape
+    k = kh * kw * ic
+    p = -(-oc // 32)
+    b = np.frombuffer(np.ascontiguousarray(data).tobytes(), "<f4").reshape(p, k, 32)
+    return np.ascontiguousarray(b.transpose(0, 2, 1).reshape(p * 32, k)[:oc].reshape(oc, kh, kw, ic)
+                                .transpose(0, 3, 1, 2))

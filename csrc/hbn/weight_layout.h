@@ -12,8 +12,9 @@ enum class WeightLayout : uint32_t {
   bconv_panel32 = 1,  // BConv2d's packed form (bconv/bconv.h, bconv_packed_sizes)
   wbin_bits32 = 2,    // WBConv2d bit panels [ceil(OC/32)][K] uint32 (wbconv/wb_pack.h)
   wbin_lut128g4 = 3,  // WBConv2d LUT panels, nr = 128 columns, G = 4 (the AVX-512 LUT row)
+  f32_panel32 = 4,    // Conv2dF32 SGEMM panels [ceil(OC/32)][K][32] float (fconv/conv_f32.h)
 };
-constexpr uint32_t kMaxWeightLayout = 3;
+constexpr uint32_t kMaxWeightLayout = 4;
 
 inline const char* weight_layout_name(uint32_t id) {
   switch (id) {
@@ -21,6 +22,7 @@ inline const char* weight_layout_name(uint32_t id) {
     case 1: return "bconv_panel32";
     case 2: return "wbin_bits32";
     case 3: return "wbin_lut128g4";
+    case 4: return "f32_panel32";
   }
   return "unknown";
 }

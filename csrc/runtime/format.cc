@@ -166,9 +166,10 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
       const uint32_t spare = load<uint32_t>(r + 60);
       if (t.layout > kMaxWeightLayout) fail(what + ": unknown kernel layout id " + std::to_string(t.layout));
       if (spare) fail(what + ": reserved field after the layout id is " + std::to_string(spare) + ", not 0");
-      if (t.layout && t.dtype != DType::bits)
-        fail(what + ": kernel layout " + weight_layout_name(t.layout) + " holds bit weights, not dtype " +
-             std::to_string(dtype));
+      const DType holds = t.layout == static_cast<uint32_t>(WeightLayout::f32_panel32) ? DType::f32 : DType::bits;
+      if (t.layout && t.dtype != holds)
+        fail(what + ": kernel layout " + weight_layout_name(t.layout) + " holds " + dtype_name(holds) +
+             " weights, not dtype " + std::to_string(dtype));
     }
     if (t.layout == 0 && count * dtype_size(t.dtype) != t.nbytes)
       fail(what + ": nbytes " + std::to_string(t.nbytes) + " does not match its shape and dtype");

@@ -188,7 +188,9 @@ const TensorDesc* BuildCtx::tensor(const char* slot, const std::vector<int64_t>&
 
 void BuildCtx::check_finite(const TensorDesc* t, const char* slot, bool allow_inf) const {
   if (!t) return;
-  for (int64_t i = 0; i < t->numel(); ++i) {
+  // A kernel-layout tensor (format v2) is checked whole, padding included.
+  const int64_t n = t->layout ? static_cast<int64_t>(t->nbytes / 4) : t->numel();
+  for (int64_t i = 0; i < n; ++i) {
     float v;
     std::memcpy(&v, t->data + 4 * i, 4);
     if (std::isnan(v) || (!allow_inf && std::isinf(v)))

@@ -113,11 +113,18 @@ class ConvBase : public OpImpl {
       g_.in_channels = static_cast<int>(w->dims[1]);
       g_.kernel_h = static_cast<int>(w->dims[2]);
       g_.kernel_w = static_cast<int>(w->dims[3]);
-      weight_ = c.tensor("weight", w->dims);
+      weight_ = c.laid_out_tensor("weight", w->dims);
+      if (weight_->layout == static_cast<uint32_t>(WeightLayout::f32_panel32)) {
+        check_layout_size(c, Conv2dF32::packed_bytes(g_));
+        if (!g_.valid()) c.fail("invalid geometry");
+      } else if (weight_->layout) {
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_f32 layout");
+      }
       c.check_finite(weight_, "weight", false);
       // Validation read every page; prepare() reads them again one layer at a time, so the
-      // load's peak does not hold all of them at once.
-      release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
+      // load's peak does not hold all of them at once. (Weights run in place stay.)
+      if (!weight_->layout) release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
     } else {
       g_.in_channels = static_cast<int>(c.attr(kInChannels));
       g_.kernel_h = static_cast<int>(w->dims[1]);
@@ -193,6 +200,10 @@ class ConvF32 : public ConvBase {
   explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
   // The kernels repack from the model bytes directly; a copy only when they are misaligned.
   void prepare() override {
+    if (weight_->layout) {
+      conv_ = std::make_unique<Conv2dF32>(Conv2dF32::view(g_, laid_out_data<float>()));
+      return;
+    }
     conv_ = std::make_unique<Conv2dF32>(g_, LoadView<float>(weight_).data(), release_file_pages);
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
