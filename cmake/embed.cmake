@@ -86,6 +86,10 @@ if(HBN_BUILD_TESTS)
   add_test(NAME test_capi_tool COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny.hbn
            --input ${_hbn_data}/tiny_input.raw --batch 2 --runs 3 --warmup 1 --profile
            --compare ${_hbn_data}/tiny_ref.raw)
+  # The same model in format version 2 (weights used in place), with the memory report.
+  add_test(NAME test_capi_tool_v2 COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny_v2.hbn
+           --input ${_hbn_data}/tiny_input.raw --batch 2 --runs 3 --warmup 1 --report-memory
+           --load-twice --compare ${_hbn_data}/tiny_ref.raw)
 endif()
 
 if(HBN_INSTALL)  # (only reached with HBN_BUILD_EMBED)

@@ -125,7 +125,9 @@ struct RunArgs {
 class OpImpl {
  public:
   virtual ~OpImpl() = default;
-  // Load-time work after validation (weight repacking).
+  // Load-time work after validation (weight repacking). The TensorDesc pointers BuildCtx gave
+  // the op stay valid until prepare() returns, not after (the executor frees the records); the
+  // model bytes they point into live as long as the op.
   virtual void prepare() {}
   // After prepare: the model bytes run() reads in place (kernel-layout weights, format version
   // 2), {nullptr, 0} if none. The executor releases every other mapped page after load.

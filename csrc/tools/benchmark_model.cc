@@ -16,6 +16,10 @@
 
 #include "hbn/hbn.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 namespace {
 
 const char kUsage[] =
@@ -32,6 +36,8 @@ const char kUsage[] =
     "  --profile            per-op times (median over the runs)\n"
     "  --report-memory      resident memory and time of the load (Linux /proc/self/status)\n"
     "  --load mmap|read     mmap the file (default) or read it into memory and load the buffer\n"
+    "  --preload            with --report-memory: load and free the model once before measuring, so\n"
+    "                       one-time library costs (kernel tables, allocator arenas) are left out\n"
     "  --load-twice         with --report-memory: load the model a second time in this process and\n"
     "                       report what that adds (the mapped pages are shared)\n"
     "  --hold-ms MS         sleep MS ms before exiting, after printing 'holding' (to measure\n"
@@ -41,7 +47,7 @@ struct Options {
   std::string model, input, output, compare, load = "mmap";
   int threads = 1, runs = 10, warmup = 2, hold_ms = 0;
   int64_t batch = 1;
-  bool nhwc = false, profile = false, report_memory = false, load_twice = false;
+  bool nhwc = false, profile = false, report_memory = false, load_twice = false, preload = false;
   double tolerance = 1e-4;
 };
 
@@ -81,6 +87,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--profile") o.profile = true;
     else if (a == "--report-memory") o.report_memory = true;
     else if (a == "--load-twice") o.load_twice = true;
+    else if (a == "--preload") o.preload = true;
     else if (a == "--hold-ms") o.hold_ms = static_cast<int>(parse_int("--hold-ms", value(), 0));
     else if (a == "--load") {
       o.load = value();
@@ -177,6 +184,14 @@ void check(hbn_status s, const hbn_model* m, const char* what) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
 
+  if (o.preload) {
+    hbn_model* first = nullptr;
+    check(hbn_model_load_file(o.model.c_str(), &first), nullptr, "loading the model");
+    hbn_model_free(first);
+#ifdef __GLIBC__
+    malloc_trim(0);  // else the next load reuses the freed heap and shows no growth at all
+#endif
+  }
   // Peak resident memory is reset first (Linux >= 4.0) so VmHWM afterwards is the load's peak.
   if (o.report_memory) {
     std::ofstream clear("/proc/self/clear_refs");

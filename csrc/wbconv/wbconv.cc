@@ -74,7 +74,7 @@ WBConv2d WBConv2d::view(const ConvGeometry& g, const uint32_t* packed, const sge
     if (!lut) {
       std::call_once(p.bits_once, [&] { p.bits_ptr = packed; });  // for a later forced decode path
       std::call_once(p.lut_once[static_cast<size_t>(row)], [&] {
-        p.lut[static_cast<size_t>(row)] = pack_lut_panels(packed, K, N, luts.row(row).kernel.layout);
+        p.lut[static_cast<size_t>(row)] = pack_lut_panels(packed, K, N, luts.row(row).kernel.layout, consumed);
         p.lut_ptr[static_cast<size_t>(row)] = p.lut[static_cast<size_t>(row)].data();
       });
       if (consumed) consumed(packed, bytes);

@@ -6,6 +6,8 @@ tiny.hbn: a 3x16x16 -> 10 class network a few KB in size with every conv kind (f
 fbin), a residual add, a channel concat, max / avg pooling and flatten, so a C program can run
 each kernel family without a zoo model. tiny_input.raw: a float32 NCHW batch of 2; tiny_ref.raw:
 the Python engine's output on it (float32 [2, 10]), which the C tests compare against.
+tiny.hbn is format version 1 (canonical weights, repacked at load); tiny_v2.hbn is the same model
+in format version 2 (weights in the kernels' layouts, used in place), converted from tiny.hbn.
 """
 from __future__ import annotations
 
@@ -40,6 +42,14 @@ class Tiny(nn.Module):
         return self.fc(x)
 
 
+def write_v2(v1_path: str, v2_path: str) -> None:
+    """The same model in format version 2: the v1 file's ops and tensors, re-encoded."""
+    from hbn_engine.format import read_hbn, write_hbn
+
+    f = read_hbn(v1_path)
+    write_hbn(v2_path, f.ops, f.tensors, f.metadata, f.input_shape, f.output_value)
+
+
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
@@ -50,7 +60,8 @@ def main() -> None:
             m.running_var.uniform_(0.5, 2.0)
     path = os.path.join(here, "tiny.hbn")
     hbn_engine.export(net, torch.randn(1, 3, 16, 16), path, model_name="tiny", variant="hybrid",
-                      class_names=[f"class{i}" for i in range(10)])
+                      class_names=[f"class{i}" for i in range(10)], format_version=1)
+    write_v2(path, os.path.join(here, "tiny_v2.hbn"))
     x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
     y = hbn_engine.load(path).run(x)
     x.tofile(os.path.join(here, "tiny_input.raw"))
@@ -59,4 +70,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["--v2-only"]:  # tiny.hbn as it is, tiny_v2.hbn from it
+        here = os.path.dirname(os.path.abspath(__file__))
+        write_v2(os.path.join(here, "tiny.hbn"), os.path.join(here, "tiny_v2.hbn"))
+    else:
+        main()
