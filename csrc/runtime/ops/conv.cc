@@ -3,9 +3,9 @@
 // and weights, optional XNOR-Net input scale). Weights in the canonical layout are read from the
 // model bytes at load and repacked once by the conv classes, which release the file pages they
 // have read as they go (release_file_pages: a no-op unless the bytes are a mapped file), so a
-// model's resident memory holds the repacked weights, not both copies. Binary weights a version-2
-// file stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the
-// kernel object points into the model bytes (shared file pages), nothing is copied. Scale, bias
+// model's resident memory holds the repacked weights, not both copies. Weights a version-2 file
+// stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the kernel
+// object points into the model bytes (shared file pages), nothing is copied. Scale, bias
 // and the BN vectors are copied (O(channels)). The output transform applies scale, bias and
 // activation.
 #include <cstdint>
