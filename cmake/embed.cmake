@@ -89,6 +89,10 @@ if(HBN_BUILD_TESTS)
   # uint8 pixels into a model exported with input_norm (hbn_model_run_u8).
   add_test(NAME test_capi_tool_u8 COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny_pixels.hbn
            --u8 --nhwc --batch 2 --runs 3 --warmup 1)
+  # The same model in format version 2 (weights used in place), with the memory report.
+  add_test(NAME test_capi_tool_v2 COMMAND hbn_benchmark_model --model ${_hbn_data}/tiny_v2.hbn
+           --input ${_hbn_data}/tiny_input.raw --batch 2 --runs 3 --warmup 1 --report-memory
+           --load-twice --compare ${_hbn_data}/tiny_ref.raw)
 endif()
 
 if(HBN_INSTALL)  # (only reached with HBN_BUILD_EMBED)

@@ -742,7 +742,8 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
            input_norm: Optional[tuple[Sequence[float], Sequence[float]]] = None,
            edges: str = "fp32", int8_layers: Optional[Sequence[str]] = None,
            calibration: Optional[torch.Tensor] = None,
-           calibration_percentile: Optional[float] = None) -> Any:
+           calibration_percentile: Optional[float] = None,
+           format_version: int = 2, wbin_layout: str = "bits32") -> Any:
     """Export ``model`` (eval semantics) to a .hbn file at ``path``.
 
     ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
@@ -762,6 +763,12 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     ``calibration`` (a float NCHW batch as ``model`` takes it; min / max, or
     ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
     range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
+
+    ``format_version`` 2 (default) stores binary conv weights in their kernels' layouts, which
+    the loader uses in place; ``wbin_layout`` picks the WeightBin one: "bits32" (bit panels,
+    what every path but AVX-512 runs) or "lut128g4" (the AVX-512 LUT panels). Another path
+    repacks from either (docs/format.md, "Kernel layouts"). ``format_version=1`` writes the
+    canonical layout older engines read.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -860,5 +867,6 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
             if t.dtype == np.float32 and bad.any():
                 raise ExportError(f"layer {op.name}: non-finite values in {pname} (parameters "
                                   "or BatchNorm statistics)")
-    write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output])
+    write_hbn(path, file_ops, tensors, metadata, low.input_shape, value_id[output],
+              version=format_version, wbin_layout=wbin_layout)
     return report

@@ -20,8 +20,12 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from hbn_engine import kernel_layout as kl
+
 MAGIC = b"HBNMODEL"
-FORMAT_VERSION = 1
+# 2: a tensor record may name the kernel layout its bytes are in (hbn_engine.kernel_layout);
+# version 1 files (every tensor canonical) are still read and loaded.
+FORMAT_VERSION = 2
 HEADER_SIZE = 128
 ALIGN = 64
 GRAPH_HEADER_SIZE = 32
@@ -164,10 +168,15 @@ class HbnFile:
     input_shape: tuple[int, int, int]
     output_value: int
     ops: list[Op]
-    tensors: list[np.ndarray]
+    tensors: list[np.ndarray]  # canonical (kernel-layout weights are unpacked)
+    layouts: list[int] = field(default_factory=list)  # per tensor: kernel layout id (0 = none)
+    stored_bytes: list[int] = field(default_factory=list)  # per tensor: nbytes in the file
 
     @property
     def param_bytes(self) -> int:
+        """Bytes of parameters as stored (kernel layouts included: what a loader maps)."""
+        if self.stored_bytes:
+            return int(sum(self.stored_bytes))
         return int(sum(t.nbytes for t in self.tensors))
 
 
@@ -201,13 +210,17 @@ def _encode_graph(ops: list[Op], input_shape: tuple[int, int, int], output_value
 
 
 def write_hbn(path: str, ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],
-              input_shape: tuple[int, int, int], output_value: int) -> int:
-    """Write a .hbn file; returns its size in bytes.
+              input_shape: tuple[int, int, int], output_value: int, *,
+              version: int = FORMAT_VERSION, wbin_layout: str = "bits32") -> int:
+    """Write a .hbn file; returns its size in bytes. ``version`` and ``wbin_layout``: see
+    encode_hbn.
 
     Written to a temporary file beside ``path`` and renamed over it: a model loaded from the old
-    file keeps its memory mapping of the old contents (re-exporting in place would truncate the
-    pages under it), and an interrupted export never leaves a half-written model."""
-    data = encode_hbn(ops, tensors, metadata, input_shape, output_value)
+    file keeps its memory mapping of the old contents (its weights may be read in place for the
+    model's life, and re-exporting in place would truncate the pages under it), and an
+    interrupted export never leaves a half-written model."""
+    data = encode_hbn(ops, tensors, metadata, input_shape, output_value, version=version,
+                      wbin_layout=wbin_layout)
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp",
                                dir=os.path.dirname(os.path.abspath(path)))
@@ -232,9 +245,55 @@ def _umask() -> int:
     return mask
 
 
+def _kernel_layouts(ops: list[Op], arrays: list[np.ndarray], wbin_layout: str) -> dict[int, tuple[int, np.ndarray]]:
+    """Binary conv weights to store in a kernel layout: tensor index -> (layout id, bytes).
+
+    Only weights the loader will accept as they are (canonical uint64 [OC, KH, KW, words(IC)]
+    with a valid in_channels, read by one op): anything else stays canonical, so the loader
+    reports what is wrong with it."""
+    if wbin_layout not in kl.WBIN_LAYOUTS:
+        raise ValueError(f"wbin_layout must be one of {sorted(kl.WBIN_LAYOUTS)}, got {wbin_layout!r}")
+    uses: dict[int, int] = {}
+    for op in ops:
+        for t in op.tensors:
+            if t is not None:
+                uses[t] = uses.get(t, 0) + 1
+    out: dict[int, tuple[int, np.ndarray]] = {}
+    for op in ops:
+        if op.type not in ("conv_fbin", "conv_wbin", "conv_f32") or not op.tensors or op.tensors[0] is None:
+            continue
+        i = op.tensors[0]
+        if not 0 <= i < len(arrays) or uses.get(i) != 1:
+            continue
+        if op.type == "conv_f32":
+            a = arrays[i]
+            if a.dtype == np.dtype("<f4") and a.ndim == 4 and a.size and np.isfinite(a).all():
+                out[i] = (kl.F32_PANEL32, kl.pack_f32_panel32(a))
+            continue
+        a, ic = arrays[i], op.attrs.get("in_channels")
+        if a.dtype != np.dtype("<u8") or a.ndim != 4 or not isinstance(ic, (int, np.integer)) \
+                or not 1 <= ic <= 1 << 20 or (int(ic) + 63) // 64 != a.shape[3] or a.size == 0:
+            continue
+        if op.type == "conv_fbin":
+            padded = bool(op.attrs.get("pad_h", 0) or op.attrs.get("pad_w", 0))
+            out[i] = (kl.BCONV_PANEL32, kl.pack_bconv_panel32(a, int(ic), padded))
+        else:
+            lay = kl.WBIN_LAYOUTS[wbin_layout]
+            out[i] = (lay, kl.pack_wbin(a, int(ic), lay))
+    return out
+
+
 def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any],
-               input_shape: tuple[int, int, int], output_value: int) -> bytes:
-    """The bytes of a .hbn file (see write_hbn)."""
+               input_shape: tuple[int, int, int], output_value: int, *,
+               version: int = FORMAT_VERSION, wbin_layout: str = "bits32") -> bytes:
+    """The bytes of a .hbn file (see write_hbn).
+
+    ``version`` 2 (the default) stores conv weights in their kernels' layouts (docs/format.md,
+    "Kernel layouts"): FPrec in f32_panel32, FullBin in bconv_panel32, WeightBin in
+    ``wbin_layout`` ("bits32": the bit panels every path but AVX-512 runs on; "lut128g4": the
+    AVX-512 LUT panels). ``version`` 1 writes every tensor canonical (older readers load it)."""
+    if version not in (1, 2):
+        raise ValueError(f"format version must be 1 or 2, got {version}")
     meta = json.dumps(metadata, sort_keys=True).encode("utf-8")
     graph = _encode_graph(ops, tuple(int(v) for v in input_shape), output_value)
     arrays = []
@@ -250,15 +309,19 @@ def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any
     graph_off = _align(meta_off + len(meta))
     table_off = _align(graph_off + len(graph))
     data_off = _align(table_off + TENSOR_RECORD_SIZE * len(arrays))
-    records, offsets, cur = [], [], 0
-    for a in arrays:
+    laid = _kernel_layouts(ops, arrays, wbin_layout) if version >= 2 else {}
+    records, offsets, blobs, cur = [], [], [], 0
+    for i, a in enumerate(arrays):
         offsets.append(cur)
         dims = list(a.shape) + [0] * (MAX_DIMS - a.ndim)
-        records.append(_TENSOR.pack(DTYPE_CODES[a.dtype], a.ndim, *dims, cur, a.nbytes, 0))
-        cur = _align(cur + a.nbytes)
+        layout, blob = laid.get(i, (0, a))
+        blobs.append(blob)
+        # the u64 after nbytes: v1 reserved (0); v2 u32 layout id, u32 reserved (0)
+        records.append(_TENSOR.pack(DTYPE_CODES[a.dtype], a.ndim, *dims, cur, blob.nbytes, layout))
+        cur = _align(cur + blob.nbytes)
     data_size = cur
     file_size = data_off + data_size
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, HEADER_SIZE, file_size,
+    header = _HEADER.pack(MAGIC, version, HEADER_SIZE, file_size,
                           meta_off, len(meta), graph_off, len(graph),
                           table_off, len(arrays), data_off, data_size, 0, 0, 0, 0, 0)
     buf = bytearray(file_size)
@@ -267,7 +330,7 @@ def encode_hbn(ops: list[Op], tensors: list[np.ndarray], metadata: dict[str, Any
     buf[graph_off:graph_off + len(graph)] = graph
     for i, r in enumerate(records):
         buf[table_off + i * TENSOR_RECORD_SIZE:table_off + (i + 1) * TENSOR_RECORD_SIZE] = r
-    for a, off in zip(arrays, offsets):
+    for a, off in zip(blobs, offsets):
         buf[data_off + off:data_off + off + a.nbytes] = a.tobytes()
     return bytes(buf)
 
@@ -333,10 +396,21 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
     if not isinstance(metadata, dict):
         raise FormatError("metadata must be a JSON object")
 
-    tensors = []
+    tensors, layouts, stored, all_dims = [], [], [], []
     for i in range(n_tensors):
-        dtype, ndim, d0, d1, d2, d3, off, nbytes, _ = _TENSOR.unpack_from(
+        dtype, ndim, d0, d1, d2, d3, off, nbytes, extra = _TENSOR.unpack_from(
             buf, table_off + i * TENSOR_RECORD_SIZE)
+        layout = 0
+        if version >= 2:  # v1 wrote 0 there and never read it
+            layout, spare = extra & 0xFFFFFFFF, extra >> 32
+            if layout not in kl.NAMES:
+                raise FormatError(f"tensor {i}: unknown kernel layout id {layout}")
+            if spare:
+                raise FormatError(f"tensor {i}: reserved field after the layout id is {spare}, not 0")
+            holds = 1 if layout == kl.F32_PANEL32 else 2
+            if layout and dtype != holds:
+                raise FormatError(f"tensor {i}: kernel layout {kl.NAMES[layout]} holds "
+                                  f"{'f32' if holds == 1 else 'bits'} weights, not dtype {dtype}")
         if dtype not in DTYPES:
             raise FormatError(f"tensor {i}: unknown dtype code {dtype}")
         if not 1 <= ndim <= MAX_DIMS:
@@ -345,14 +419,23 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
         if any(d < 1 or d > 1 << 31 for d in dims):
             raise FormatError(f"tensor {i}: bad dims {dims}")
         count = int(np.prod(dims, dtype=object))
-        if count * DTYPES[dtype].itemsize != nbytes:
+        if layout == 0 and count * DTYPES[dtype].itemsize != nbytes:
             raise FormatError(f"tensor {i}: nbytes {nbytes} does not match shape {dims}")
+        if layout and nbytes % ALIGN:
+            raise FormatError(f"tensor {i}: kernel layout {kl.NAMES[layout]} with nbytes {nbytes}, "
+                              f"not a multiple of {ALIGN}")
         if off % ALIGN:
             raise FormatError(f"tensor {i}: data offset {off} not {ALIGN}-byte aligned")
         _check_range(off, nbytes, data_size, f"tensor {i}")
         start = data_off + off
-        tensors.append(np.frombuffer(buf, dtype=DTYPES[dtype], count=count,
-                                     offset=start).reshape(dims))
+        layouts.append(layout)
+        stored.append(nbytes)
+        if layout:  # the raw bytes until the op that reads it gives the geometry (below)
+            tensors.append(np.frombuffer(buf, dtype=np.uint8, count=nbytes, offset=start))
+        else:
+            tensors.append(np.frombuffer(buf, dtype=DTYPES[dtype], count=count,
+                                         offset=start).reshape(dims))
+        all_dims.append(dims)
 
     cur = _Cursor(buf, graph_off, graph_off + graph_size, "graph")
     n_ops, output_value, c, h, w, *_ = cur.take("<IIIII3I", "graph header")
@@ -408,7 +491,53 @@ def read_hbn(source: Union[str, bytes, bytearray, memoryview]) -> HbnFile:
                       attrs))
     if not 1 <= output_value <= n_ops:
         raise FormatError(f"output value {output_value} out of range 1..{n_ops}")
-    return HbnFile(version, metadata, (c, h, w), output_value, ops, tensors)
+    _unpack_laid_out(ops, tensors, layouts, all_dims)
+    return HbnFile(version, metadata, (c, h, w), output_value, ops, tensors, layouts, stored)
+
+
+def _unpack_laid_out(ops: list[Op], tensors: list[np.ndarray], layouts: list[int],
+                     dims: list[tuple[int, ...]]) -> None:
+    """Kernel-layout weights back to canonical bits, in place in ``tensors``, using the geometry
+    of the conv that reads each; the same size and layout checks as the native loader."""
+    for op in ops:
+        want = {"conv_fbin": (kl.BCONV_PANEL32,), "conv_wbin": (kl.WBIN_BITS32, kl.WBIN_LUT128G4),
+                "conv_f32": (kl.F32_PANEL32,)}
+        for slot, t in enumerate(op.tensors):
+            if t is None or not layouts[t]:
+                continue
+            name = kl.NAMES[layouts[t]]
+            if slot != 0 or op.type not in want:
+                raise FormatError(f"op {op.name}: tensor {t} is stored in kernel layout {name}, "
+                                  "which this slot does not take")
+            if layouts[t] not in want[op.type]:
+                raise FormatError(f"op {op.name}: kernel layout {name} is not a {op.type} layout")
+            shape, ic = dims[t], op.attrs.get("in_channels")
+            if op.type == "conv_f32":
+                if tensors[t].dtype == np.float32:
+                    continue
+                need = kl.f32_panel_bytes(shape) if len(shape) == 4 else -1
+                if tensors[t].nbytes != need:
+                    raise FormatError(f"op {op.name}: tensor weight: kernel layout {name} takes {need} "
+                                      f"bytes for this geometry, the file has {tensors[t].nbytes}")
+                tensors[t] = kl.unpack_f32_panel32(tensors[t], shape)
+                continue
+            if len(shape) != 4 or not isinstance(ic, int) or not 1 <= ic <= 1 << 20 \
+                    or (ic + 63) // 64 != shape[3]:
+                raise FormatError(f"op {op.name}: weight shape {shape} does not match in_channels {ic}")
+            if tensors[t].dtype == np.uint64:
+                continue  # already unpacked for an earlier reader of the same tensor
+            if op.type == "conv_fbin":
+                padded = bool(op.attrs.get("pad_h", 0) or op.attrs.get("pad_w", 0))
+                need = kl.bconv_parts(shape, ic, padded)["total"]
+            else:
+                need = kl.wbin_bytes(layouts[t], shape, ic)
+            if tensors[t].nbytes != need:
+                raise FormatError(f"op {op.name}: tensor weight: kernel layout {name} takes {need} "
+                                  f"bytes for this geometry, the file has {tensors[t].nbytes}")
+            if op.type == "conv_fbin":
+                tensors[t] = kl.unpack_bconv_panel32(tensors[t], shape, ic, padded)
+            else:
+                tensors[t] = kl.unpack_wbin(tensors[t], shape, ic, layouts[t])
 
 
 def describe(source: Union[str, bytes]) -> str:

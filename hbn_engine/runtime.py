@@ -68,6 +68,13 @@ class Model:
         return int(self._ex.param_bytes)
 
     @property
+    def in_place_bytes(self) -> int:
+        """Bytes of weights run() reads in place from the loaded file or buffer (kernel layouts of
+        format version 2; for a mapped file, page-cache pages shared with every process mapping
+        it); 0 when every weight was repacked into private memory."""
+        return int(self._ex.in_place_bytes)
+
+    @property
     def format_version(self) -> int:
         return int(self._ex.format_version)
 
@@ -267,10 +274,16 @@ def _native_limits(limits: Optional[Mapping[str, int]]) -> Any:
 
 
 def load(path: Union[str, os.PathLike, bytes, bytearray, memoryview], *, bit_passing: bool = True,
-         limits: Optional[Mapping[str, int]] = None) -> Model:
+         limits: Optional[Mapping[str, int]] = None, copy: bool = False) -> Model:
     """Load a .hbn model from a file path (memory-mapped, read in place) or the file's bytes.
     Raises FormatError (a ValueError) naming what is wrong with a malformed or unsupported file
     (a directory, FIFO or device path included), OSError if the file cannot be opened.
+
+    A mapped model's weights in kernel layouts (format version 2) are read from the mapping for
+    the model's life, shared with every other model and process mapping the same file. So the
+    file must not be rewritten in place while loaded (replace it by rename, as ``export`` does;
+    a truncated mapping is SIGBUS). ``copy=True`` reads the file into private memory instead
+    (as loading its bytes does): no sharing, and nothing done to the file afterwards matters.
 
     ``bit_passing=False`` keeps every activation in float (binary layers pack their own input):
     the reference path for the exact bit-domain fusions, which are on by default.
@@ -283,8 +296,17 @@ def load(path: Union[str, os.PathLike, bytes, bytearray, memoryview], *, bit_pas
     bit_passing = bool(bit_passing)
     native_limits = _native_limits(limits)
     # The native loader raises hbn_engine.format.FormatError / ResourceLimitError itself.
+    if not isinstance(copy, (bool, np.bool_)):
+        raise TypeError(f"copy must be True or False, got {copy!r}")
     if isinstance(path, (bytes, bytearray, memoryview)):
         model = Model(_core.Executor(bytes(path), bit_passing, native_limits))
+    elif copy:
+        p = os.fspath(path)
+        if not os.path.isfile(p):  # the mapped path names directories, FIFOs, devices
+            model = Model(_core.Executor.from_file(p, bit_passing, native_limits), p)
+        else:
+            with open(p, "rb") as f:
+                model = Model(_core.Executor(f.read(), bit_passing, native_limits), p)
     else:
         p = os.fspath(path)
         model = Model(_core.Executor.from_file(p, bit_passing, native_limits), p)

@@ -155,16 +155,19 @@ def test_float32_with_metadata_runs() -> None:
     np.testing.assert_array_equal(m._ex.run(x), np.maximum(x, 0))  # the native check agrees
 
 
-def test_mapped_file_rewritten_after_load(tmp_path) -> None:
-    # load(path) maps the file; nothing reads the mapping after load, so truncating or
-    # rewriting the file in place cannot crash (SIGBUS) or change a loaded model.
+@pytest.mark.parametrize("version,copy", [(1, False), (2, True)])
+def test_mapped_file_rewritten_after_load(tmp_path, version: int, copy: bool) -> None:
+    # Nothing reads a mapped version-1 file after load (its weights are repacked), and
+    # load(path, copy=True) reads the file into private memory: truncating or rewriting the file
+    # in place then cannot crash (SIGBUS) or change the loaded model. (A mapped version-2 file
+    # is read in place for the model's life: tests/test_mapped_file.py.)
     w = np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32)
     data = encode_hbn([Op("conv_f32", "c", [0], [0, None, None],
                           {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1})],
-                      [w], {"model_name": "m"}, (3, 6, 6), 1)
+                      [w], {"model_name": "m"}, (3, 6, 6), 1, version=version)
     p = tmp_path / "m.hbn"
     p.write_bytes(data)
-    m = hbn_engine.load(p)
+    m = hbn_engine.load(p, copy=copy)
     x = np.ones((2, 3, 6, 6), np.float32)
     want = m.run(x)
     with open(p, "r+b") as f:

@@ -248,6 +248,8 @@ const char* hbn_model_op_kind(const hbn_model* model, int i) {
 
 size_t hbn_model_param_bytes(const hbn_model* model) { return model ? model->exec->param_bytes() : 0; }
 
+size_t hbn_model_in_place_bytes(const hbn_model* model) { return model ? model->exec->in_place_bytes() : 0; }
+
 uint32_t hbn_model_format_version(const hbn_model* model) {
   return model ? model->exec->format_version() : 0;
 }

@@ -248,7 +248,7 @@ struct Carver {
 
 struct Workspace {
   float *scale, *bias, *thr;
-  int32_t *flipmask, *hcls, *wcls, *hrange, *wrange, *base, *ithr, *rowcls;
+  int32_t *flipmask, *zeros, *hcls, *wcls, *hrange, *wrange, *base, *ithr, *rowcls;
   word_t* inv;  // integer-threshold bit mode: channels whose compare is inverted, one bit each
   int64_t* rowoff;
   word_t* padded;
@@ -267,6 +267,7 @@ Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int
   w.bias = c.take<float>(OCpad + kBlockN);
   w.thr = c.take<float>(OCpad + kBlockN);
   w.flipmask = c.take<int32_t>(OCpad + kBlockN);
+  w.zeros = c.take<int32_t>(OCpad);
   w.hcls = c.take<int32_t>(OH);
   w.wcls = c.take<int32_t>(OW);
   w.hrange = c.take<int32_t>(2 * nhc);
@@ -338,62 +339,225 @@ void parallel(ThreadPool& pool, int64_t n, F& body) {
 
 }  // namespace
 
-BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits,
-                 const std::function<void(const void*, size_t)>& consumed) : g_(g) {
-  if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
-  const int C = g.in_channels, OC = g.out_channels;
-  const int64_t W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
-  const int64_t kw = T * W;
-  const int64_t OCpad = round_up(OC, kBlockN);
-  const int64_t dense_bits = T * static_cast<int64_t>(C);
-  compact_ = T > 1 && words_for(dense_bits) < kw;
-  kc_ = compact_ ? words_for(dense_bits) : kw;
+BConvPacked bconv_packed_sizes(const ConvGeometry& g) {
+  BConvPacked p;
+  const int64_t C = g.in_channels, W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
+  const int64_t dense_bits = T * C;
+  p.compact = T > 1 && words_for(dense_bits) < T * W;
+  p.kc = p.compact ? words_for(dense_bits) : T * W;
+  p.oc_pad = round_up(g.out_channels, kBlockN);
+  auto place = [&p](size_t* off, size_t bytes) {
+    *off = static_cast<size_t>(round_up(static_cast<int64_t>(p.total), kAlignment));
+    p.total = *off + bytes;
+  };
+  place(&p.panels_off, static_cast<size_t>(p.oc_pad * p.kc) * sizeof(word_t));
+  p.panels_bytes = static_cast<size_t>(p.oc_pad * p.kc) * sizeof(word_t);
+  if (g.pad_h || g.pad_w) {
+    p.prefix_bytes = static_cast<size_t>(g.kernel_h * g.kernel_w * p.oc_pad) * sizeof(int32_t);
+    place(&p.prefix_off, p.prefix_bytes);
+  }
+  if (dense_bits <= 32) {
+    p.lane32_bytes = static_cast<size_t>(p.oc_pad) * sizeof(uint32_t);
+    place(&p.lane32_off, p.lane32_bytes);
+  }
+  p.total = static_cast<size_t>(round_up(static_cast<int64_t>(p.total), kAlignment));
+  return p;
+}
+
+namespace {
+
+// Per-tap weight sums (C - 2 * popcount of the tap's channel bits) of one receptive field row
+// in the packed layout (kc words).
+void tap_sums_of_row(const ConvGeometry& g, const BConvPacked& p, const word_t* row, int32_t* sums) {
+  const int64_t C = g.in_channels, W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
+  for (int64_t t = 0; t < T; ++t) {
+    int pc = 0;
+    if (!p.compact) {
+      for (int64_t w = 0; w < W; ++w) pc += popcount64(row[t * W + w]);
+    } else {
+      for (int64_t b = t * C, e = (t + 1) * C; b < e;) {  // bits [b, e) of the row
+        const int64_t i = b / kWordBits, sh = b % kWordBits, n = std::min<int64_t>(e - b, kWordBits - sh);
+        const word_t m = n == kWordBits ? ~word_t{0} : ((word_t{1} << n) - 1);
+        pc += popcount64((row[i] >> sh) & m);
+        b += n;
+      }
+    }
+    sums[t] = static_cast<int32_t>(C - 2 * pc);
+  }
+}
+
+// The 2-D prefix of a [KH][KW] sum table, [(KH+1)][(KW+1)], zero first row and column.
+void prefix_of(int KH, int KW, const int32_t* sums, int32_t* pre) {
+  for (int h = 0; h <= KH; ++h)
+    for (int w = 0; w <= KW; ++w)
+      pre[h * (KW + 1) + w] = (h == 0 || w == 0) ? 0
+                                                 : sums[(h - 1) * KW + (w - 1)] + pre[(h - 1) * (KW + 1) + w] +
+                                                       pre[h * (KW + 1) + w - 1] - pre[(h - 1) * (KW + 1) + w - 1];
+}
+
+// Bits a packed row may have set: the C channel bits of each tap, nothing else.
+word_t row_valid_mask(const ConvGeometry& g, const BConvPacked& p, int64_t k) {
+  const int64_t C = g.in_channels, W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
+  if (p.compact) {
+    const int64_t bits = T * C - k * kWordBits;
+    return bits >= kWordBits ? ~word_t{0} : ((word_t{1} << bits) - 1);
+  }
+  const int64_t w = k % W;
+  return (w == W - 1 && C % kWordBits) ? ((word_t{1} << (C % kWordBits)) - 1) : ~word_t{0};
+}
+
+}  // namespace
+
+void bconv_pack(const ConvGeometry& g, const word_t* weight_bits, void* dst, const BConsumedFn& consumed) {
+  const BConvPacked p = bconv_packed_sizes(g);
+  const int C = g.in_channels, OC = g.out_channels, KH = g.kernel_h, KW = g.kernel_w;
+  const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW, kw = T * W, kc = p.kc, OCpad = p.oc_pad;
+  char* base = static_cast<char*>(dst);
+  std::fill_n(base, p.total, char{0});
+  word_t* panels = reinterpret_cast<word_t*>(base + p.panels_off);
+  int32_t* prefix = p.prefix_bytes ? reinterpret_cast<int32_t*>(base + p.prefix_off) : nullptr;
+  uint32_t* lane32 = p.lane32_bytes ? reinterpret_cast<uint32_t*>(base + p.lane32_off) : nullptr;
   // Tail bits must be 0 for K - 2*popcount to hold; clear them rather than trust the caller.
   const word_t tail_mask = (C % kWordBits) ? ((word_t{1} << (C % kWordBits)) - 1) : ~word_t{0};
-  packed_.assign(static_cast<size_t>(OCpad / kBlockN * kc_ * kBlockN), 0);
-  // [OC][KH*KW]: sum over channels of the +-1 weights; only tap_prefix_ is kept.
-  std::vector<int32_t> tap_sums(static_cast<size_t>(OC * T), 0);
-  std::vector<word_t> tap(static_cast<size_t>(W)), row(static_cast<size_t>(kc_));
+  std::vector<word_t> row(static_cast<size_t>(kc));
+  std::vector<int32_t> sums(static_cast<size_t>(T)), pre(static_cast<size_t>((KH + 1) * (KW + 1)));
   for (int oc = 0; oc < OC; ++oc) {
     std::fill(row.begin(), row.end(), word_t{0});
     for (int64_t t = 0; t < T; ++t) {
-      int pc = 0;
-      for (int64_t w = 0; w < W; ++w) {
-        word_t v = weight_bits[oc * kw + t * W + w];
-        if (w == W - 1) v &= tail_mask;
-        pc += popcount64(v);
-        tap[static_cast<size_t>(w)] = v;
+      const word_t* tap = weight_bits + oc * kw + t * W;
+      if (p.compact) {
+        for (int64_t w = 0; w < W; ++w) {
+          const word_t v = w == W - 1 ? tap[w] & tail_mask : tap[w];
+          or_bits(row.data(), kc, t * C + w * kWordBits, &v, 1);
+        }
+      } else {
+        for (int64_t w = 0; w < W; ++w) row[static_cast<size_t>(t * W + w)] = w == W - 1 ? tap[w] & tail_mask : tap[w];
       }
-      if (compact_) or_bits(row.data(), kc_, t * C, tap.data(), W);
-      else std::copy(tap.begin(), tap.end(), row.begin() + t * W);
-      tap_sums[static_cast<size_t>(oc * T + t)] = C - 2 * pc;
     }
-    for (int64_t k = 0; k < kc_; ++k)
-      packed_[static_cast<size_t>(((oc / kBlockN) * kc_ + k) * kBlockN + oc % kBlockN)] = row[static_cast<size_t>(k)];
-    if (dense_bits <= 32) {
-      if (packed32_.empty()) packed32_.assign(static_cast<size_t>(OCpad), 0);
-      packed32_[static_cast<size_t>(oc)] = static_cast<uint32_t>(row[0]);
+    for (int64_t k = 0; k < kc; ++k)
+      panels[((oc / kBlockN) * kc + k) * kBlockN + oc % kBlockN] = row[static_cast<size_t>(k)];
+    if (lane32) lane32[oc] = static_cast<uint32_t>(row[0]);
+    if (prefix) {
+      tap_sums_of_row(g, p, row.data(), sums.data());
+      prefix_of(KH, KW, sums.data(), pre.data());
+      for (int h = 1; h <= KH; ++h)  // row and column 0 of the prefix are 0: not stored
+        for (int w = 1; w <= KW; ++w)
+          prefix[((h - 1) * KW + (w - 1)) * OCpad + oc] = pre[static_cast<size_t>(h * (KW + 1) + w)];
     }
     if (consumed && (oc % kBlockN == kBlockN - 1 || oc == OC - 1))
       consumed(weight_bits, static_cast<size_t>((oc + 1) * kw) * sizeof(word_t));
   }
+}
+
+std::vector<word_t> bconv_unpack(const ConvGeometry& g, const void* packed) {
+  const BConvPacked p = bconv_packed_sizes(g);
+  const int64_t C = g.in_channels, W = words_for(C), T = static_cast<int64_t>(g.kernel_h) * g.kernel_w;
+  const word_t* panels = reinterpret_cast<const word_t*>(static_cast<const char*>(packed) + p.panels_off);
+  std::vector<word_t> out(static_cast<size_t>(g.out_channels * T * W), 0);
+  for (int64_t oc = 0; oc < g.out_channels; ++oc) {
+    auto rw = [&](int64_t k) { return panels[((oc / kBlockN) * p.kc + k) * kBlockN + oc % kBlockN]; };
+    word_t* dst = out.data() + oc * T * W;
+    if (!p.compact) {
+      for (int64_t k = 0; k < p.kc; ++k) dst[k] = rw(k);
+      continue;
+    }
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t b = t * C + c;
+        if ((rw(b / kWordBits) >> (b % kWordBits)) & 1u) dst[t * W + c / kWordBits] |= word_t{1} << (c % kWordBits);
+      }
+  }
+  return out;
+}
+
+std::string bconv_check_packed(const ConvGeometry& g, const void* packed) {
+  const BConvPacked p = bconv_packed_sizes(g);
   const int KH = g.kernel_h, KW = g.kernel_w;
+  const int64_t T = static_cast<int64_t>(KH) * KW, OCpad = p.oc_pad, kc = p.kc;
+  const char* base = static_cast<const char*>(packed);
+  const word_t* panels = reinterpret_cast<const word_t*>(base + p.panels_off);
+  const int32_t* prefix = p.prefix_bytes ? reinterpret_cast<const int32_t*>(base + p.prefix_off) : nullptr;
+  const uint32_t* lane32 = p.lane32_bytes ? reinterpret_cast<const uint32_t*>(base + p.lane32_off) : nullptr;
+  std::vector<word_t> row(static_cast<size_t>(kc));
+  std::vector<int32_t> sums(static_cast<size_t>(T)), pre(static_cast<size_t>((KH + 1) * (KW + 1)));
+  for (int64_t oc = 0; oc < OCpad; ++oc) {
+    const bool real = oc < g.out_channels;
+    const std::string ch = "output channel " + std::to_string(oc);
+    for (int64_t k = 0; k < kc; ++k) {
+      row[static_cast<size_t>(k)] = panels[((oc / kBlockN) * kc + k) * kBlockN + oc % kBlockN];
+      if (row[static_cast<size_t>(k)] & ~(real ? row_valid_mask(g, p, k) : word_t{0}))
+        return "panel word " + std::to_string(k) + " of " + ch + " has bits set past the input channels" +
+               (real ? "" : " (a padding channel must be 0)");
+    }
+    if (lane32 && lane32[oc] != static_cast<uint32_t>(row[0]))
+      return "32-bit lane of " + ch + " does not match its panel word";
+    if (prefix) {
+      if (real) {
+        tap_sums_of_row(g, p, row.data(), sums.data());
+        prefix_of(KH, KW, sums.data(), pre.data());
+      } else {
+        std::fill(pre.begin(), pre.end(), 0);
+      }
+      for (int h = 1; h <= KH; ++h)
+        for (int w = 1; w <= KW; ++w)
+          if (prefix[((h - 1) * KW + (w - 1)) * OCpad + oc] != pre[static_cast<size_t>(h * (KW + 1) + w)])
+            return "padding prefix table entry (" + std::to_string(h) + ", " + std::to_string(w) + ") of " + ch +
+                   " does not match the weights";
+    }
+  }
+  return "";
+}
+
+BConv2d::BConv2d(const ConvGeometry& g, const BConvPacked& sizes, const void* packed) : g_(g) {
+  attach(sizes, packed);
+}
+
+void BConv2d::attach(const BConvPacked& sizes, const void* packed) {
+  compact_ = sizes.compact;
+  kc_ = sizes.kc;
+  const char* base = static_cast<const char*>(packed);
+  packed_ = reinterpret_cast<const word_t*>(base + sizes.panels_off);
+  if (sizes.prefix_bytes) tap_prefix_ = reinterpret_cast<const int32_t*>(base + sizes.prefix_off);
+  if (sizes.lane32_bytes) packed32_ = reinterpret_cast<const uint32_t*>(base + sizes.lane32_off);
   // The NEON K-in-lanes layout, only where its row is the one selected now (the x86 and
-  // scalar rows never read it) and it beats the broadcast tile for this geometry.
+  // scalar rows never read it) and it beats the broadcast tile for this geometry; built from
+  // the panels, so a view of a file's bconv_panel32 bytes gets it too (always owned).
+  const int64_t dense_bits = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
   const BKernel* sel = detail::bconv_kernels().select();
   if (sel && sel->kl_tile && dense_bits > 32) {
-    kl_nseg_ = compact_ || KH == 1 ? 1 : KH;
+    kl_nseg_ = compact_ || g_.kernel_h == 1 ? 1 : g_.kernel_h;
     kl_len_ = kc_ / kl_nseg_;
-    if (detail::klanes_pays(kl_len_)) packed_kl_ = detail::pack_klanes(packed_.data(), kc_, OCpad, kl_nseg_, kl_len_);
+    if (detail::klanes_pays(kl_len_)) packed_kl_ = detail::pack_klanes(packed_, kc_, sizes.oc_pad, kl_nseg_, kl_len_);
   }
-  tap_prefix_.assign(static_cast<size_t>((KH + 1) * (KW + 1) * OCpad), 0);
-  for (int kh = 1; kh <= KH; ++kh)
-    for (int kx = 1; kx <= KW; ++kx)
-      for (int oc = 0; oc < OC; ++oc) {
-        auto P = [&](int h, int w) -> int32_t& { return tap_prefix_[static_cast<size_t>((h * (KW + 1) + w) * OCpad + oc)]; };
-        P(kh, kx) = tap_sums[static_cast<size_t>(oc * T + (kh - 1) * KW + (kx - 1))] + P(kh - 1, kx) +
-                    P(kh, kx - 1) - P(kh - 1, kx - 1);
-      }
+}
+
+BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits, const BConsumedFn& consumed) : g_(g) {
+  if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
+  const BConvPacked p = bconv_packed_sizes(g);
+  own_.assign(p.total / sizeof(word_t), 0);
+  bconv_pack(g, weight_bits, own_.data(), consumed);
+  attach(p, own_.data());
+}
+
+void BConv2d::set_input_domain(InputDomain d) {
+  domain_ = d;
+  wtot_.clear();
+  if (d != InputDomain::zero_one || tap_prefix_) return;
+  // Tail bits and padding are 0 in the panels, so the set bits are exactly the -1 weights.
+  const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
+  wtot_.resize(static_cast<size_t>(g_.out_channels));
+  for (int64_t oc = 0; oc < g_.out_channels; ++oc) {
+    int64_t pc = 0;
+    for (int64_t k = 0; k < kc_; ++k) pc += popcount64(packed_[((oc / kBlockN) * kc_ + k) * kBlockN + oc % kBlockN]);
+    wtot_[static_cast<size_t>(oc)] = static_cast<int32_t>(K - 2 * pc);
+  }
+}
+
+BConv2d BConv2d::view(const ConvGeometry& g, const void* packed) {
+  if (!g.valid()) throw std::invalid_argument("BConv2d: invalid geometry");
+  if (reinterpret_cast<uintptr_t>(packed) % alignof(word_t))
+    throw std::invalid_argument("BConv2d::view: packed weights not aligned for 64-bit words");
+  return BConv2d(g, bconv_packed_sizes(g), packed);
 }
 
 BConv2d BConv2d::from_float(const ConvGeometry& g, const float* weight_oihw) {
@@ -437,7 +601,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   if (n <= 0 || OH <= 0 || OW <= 0) return;
   BKernel kern = *detail::bconv_kernels().select();
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
-  const bool lane32 = !packed32_.empty() && kern.tile32;
+  const bool lane32 = packed32_ && kern.tile32;
   // K-in-lanes tiles where the layer has that layout (NEON); a short last panel runs the row's
   // block-layout tile (tail) instead: a 6-row tile on one row (a batch-1 linear layer) would
   // count 6 rows.
@@ -491,11 +655,21 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   axis_classes(OW, g_.stride_w, g_.pad_w, KW, in_w, ws.wcls, ws.wrange);
   // With prefix sums P over taps: (sum of the padded taps) = total - (sum of the valid
   // rectangle), so base = K - P[KH][KW] + rect; padded channels (oc >= OC) stay 0.
-  const int32_t* pre = tap_prefix_.data();
-  auto prow = [&](int h, int w) { return pre + (static_cast<int64_t>(h) * (KW + 1) + w) * OCpad; };
+  const int32_t* pre = tap_prefix_;
+  // Row and column 0 of the prefix (empty rectangles) are zeros, not stored.
+  if (pre) std::fill_n(ws.zeros, OCpad, 0);
+  auto prow = [&](int h, int w) -> const int32_t* {
+    return h == 0 || w == 0 ? ws.zeros : pre + (static_cast<int64_t>(h - 1) * KW + (w - 1)) * OCpad;
+  };
   for (int hc = 0; hc < nhc; ++hc)
     for (int wc = 0; wc < nwc; ++wc) {
       int32_t* row = ws.base + (static_cast<int64_t>(hc) * nwc + wc) * OCpad;
+      if (!pre) {  // no padding: every window is whole (one class), nothing to subtract
+        // {0, 1}: rect = tot, so K - tot + 2 rect = K + tot (the identity above).
+        for (int64_t oc = 0; oc < OCpad; ++oc)
+          row[oc] = oc < OC ? (zero_one ? K + wtot_[static_cast<size_t>(oc)] : K) : 0;
+        continue;
+      }
       const int hlo = ws.hrange[2 * hc], hhi = ws.hrange[2 * hc + 1];
       const int wlo = ws.wrange[2 * wc], whi = ws.wrange[2 * wc + 1];
       const int32_t *tot = prow(KH, KW), *p11 = prow(hhi, whi), *p01 = prow(hlo, whi), *p10 = prow(hhi, wlo),
@@ -672,7 +846,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
     a.seg_len = seg_len;
     a.seg_stride = seg_stride;
     a.nseg = nseg;
-    a.b = packed_.data() + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
+    a.b = packed_ + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
     a.b_ks = kBlockN;
     a.kw = kc_;
     a.cols = static_cast<int>(std::min<int64_t>(nb, OC - n0));
@@ -693,7 +867,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
     a.inv_bit0 = static_cast<int>(n0 % kWordBits);
     a.nblocks = 1;
     a.b_bs = kc_ * kBlockN;
-    a.b32 = lane32 ? packed32_.data() + n0 : nullptr;
+    a.b32 = lane32 ? packed32_ + n0 : nullptr;
     if (klanes) {
       a.b = packed_kl_.data() + n0 / detail::kKlanesChannels * detail::kklanes_group_words(kl_nseg_, kl_len_);
       a.nseg = kl_nseg_;
@@ -729,7 +903,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       // The short last panel on the block layout (the K order is the same; the tail tile reads
       // the kl segments, which are the driver's or a finer split of them).
       TileArgs f = a;
-      f.b = packed_.data() + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
+      f.b = packed_ + (n0 / kBlockN) * kc_ * kBlockN + n0 % kBlockN;
       for (int64_t r = m0; r < M; r += tail.mr) {
         set_rows(r, tail.mr, n0, f);
         tail.tile(f);

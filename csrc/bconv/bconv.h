@@ -4,8 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "fconv/aligned.h"
 #include "hbn/conv_geometry.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
@@ -18,22 +20,67 @@ namespace hbn {
 // for which torch.sign(0) = 0. Weights are +-1 in both. Zero padding adds 0 in both.
 enum class InputDomain : uint8_t { pm1 = 0, zero_one = 1 };
 
+using BConsumedFn = std::function<void(const void* begin, size_t bytes)>;
+
+// The packed form BConv2d runs on: one buffer of up to three parts, each at a 64-byte offset.
+// It is also the bconv_panel32 weight layout of .hbn files (hbn/weight_layout.h,
+// docs/format.md), so a loader can run a file's bytes in place.
+//   panels  [ceil(OC/32)][kc][32] words: per block of 32 output channels, word k of every
+//           channel's receptive field; kc = KH*KW*words(IC), or words(KH*KW*IC) in compact mode
+//           (IC not a multiple of 64 and more than one tap: the fields' bits concatenated
+//           without per-tap padding). Tail bits and channels past OC are 0.
+//   prefix  [KH*KW][ceil(OC/32)*32] int32, only when the conv pads: entry (h-1)*KW + (w-1) is
+//           P(h, w), the sum of the per-tap weight sums (IC - 2 * popcount) over taps
+//           kh < h, kw < w (P(0, .) = P(., 0) = 0 is not stored), 0 past OC. An unpadded conv
+//           never clips a window, so it needs none.
+//   lane32  [ceil(OC/32)*32] uint32, only when a receptive field has <= 32 bits: each
+//           channel's single panel word again as a 32-bit lane, for kernels that count 16
+//           channels per register.
+struct BConvPacked {
+  bool compact = false;
+  int64_t kc = 0, oc_pad = 0;
+  size_t panels_off = 0, panels_bytes = 0;
+  size_t prefix_off = 0, prefix_bytes = 0;  // 0 bytes: absent
+  size_t lane32_off = 0, lane32_bytes = 0;  // 0 bytes: absent
+  size_t total = 0;
+};
+BConvPacked bconv_packed_sizes(const ConvGeometry& g);  // g must be valid
+// Packs canonical weight bits (the constructor's weight_bits) into dst, which has
+// bconv_packed_sizes(g).total bytes aligned for word_t. consumed as in the constructor.
+void bconv_pack(const ConvGeometry& g, const word_t* weight_bits, void* dst,
+                const BConsumedFn& consumed = nullptr);
+// The canonical weight bits of a packed form (for a kernel path that reads another layout).
+std::vector<word_t> bconv_unpack(const ConvGeometry& g, const void* packed);
+// Checks everything run() assumes of a packed form it did not pack itself: tail bits and
+// channels past OC zero, prefix and lane32 consistent with the panels. Returns "" or what is
+// wrong. Reads the whole buffer once, allocates O(KH*KW).
+std::string bconv_check_packed(const ConvGeometry& g, const void* packed);
+
 class BConv2d {
  public:
   // weight_bits: canonical layout [OC][KH][KW][words_for(IC)] in the hbn/types.h convention
   // (this is also the layout stored in .hbn files). Repacked here, once, into the layout
   // the micro-kernels read. consumed (optional) is called with growing prefixes of weight_bits
   // as the packing stops reading them (a loader releases mapped pages with it).
-  BConv2d(const ConvGeometry& g, const word_t* weight_bits,
-          const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
+  BConv2d(const ConvGeometry& g, const word_t* weight_bits, const BConsumedFn& consumed = nullptr);
+  // Runs on a packed form the caller owns (bconv_packed_sizes, e.g. a mapped model file) in
+  // place: nothing is copied, and `packed` (aligned for word_t, checked with
+  // bconv_check_packed) must outlive the object.
+  static BConv2d view(const ConvGeometry& g, const void* packed);
+  BConv2d(BConv2d&&) = default;
+  BConv2d& operator=(BConv2d&&) = default;
+  BConv2d(const BConv2d&) = delete;  // the part pointers would point into the source
+  BConv2d& operator=(const BConv2d&) = delete;
   // Convenience: binarize float weights OIHW (sign(0) = +1) then as above.
   static BConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
 
   const ConvGeometry& geometry() const { return g_; }
+  // Bytes this object allocated for its packed form (0 for a view).
+  size_t owned_bytes() const { return own_.size() * sizeof(word_t); }
 
   // The input domain changes only the run-time integer base and the output scale (the packed
   // weights are the same), so it is a setting of the built layer; pm1 unless set.
-  void set_input_domain(InputDomain d) { domain_ = d; }
+  void set_input_domain(InputDomain d);
   InputDomain input_domain() const { return domain_; }
 
   // Scratch bytes run() needs for a batch of n images of in_h x in_w (zero-padded input copy,
@@ -60,27 +107,26 @@ class BConv2d {
                 float* out_f, word_t* out_b, void* workspace, ThreadPool& pool,
                 const RowsDone* rows_done) const;
 
+  BConv2d(const ConvGeometry& g, const BConvPacked& sizes, const void* packed);
+  void attach(const BConvPacked& sizes, const void* packed);  // points the parts into packed
+
   ConvGeometry g_;
   InputDomain domain_ = InputDomain::pm1;
-  // Compact mode (channels not a multiple of 64 and more than one tap): the KH*KW*C bits of a
-  // receptive field are concatenated without per-tap word padding, so e.g. 16 channels x 3x3
-  // taps are 3 words instead of 9; run() then gathers activation rows in that layout.
-  bool compact_ = false;
-  int64_t kc_ = 0;  // words per receptive field (row of A) in the packed layout
-  // Implementation-defined packed weights and padding-correction tables.
-  std::vector<word_t> packed_;      // [ceil(OC/32)][kc_][32], zero-padded channels
-  // Receptive fields of at most 32 bits (e.g. 1x1 convs on <= 32 channels): the weights again
-  // as 32-bit lanes, [ceil(OC/32) * 32], for kernels that count 16 channels per register.
-  std::vector<uint32_t> packed32_;
+  // {0, 1} domain of an unpadded conv (no prefix table): each channel's total weight sum
+  // (sum of its +-1 weights over the receptive field), which the base then needs.
+  std::vector<int32_t> wtot_;
+  bool compact_ = false;  // see BConvPacked
+  int64_t kc_ = 0;        // words per receptive field (row of A) in the packed layout
+  AlignedVector<word_t> own_;  // the packed form when packed here; empty for a view
+  const word_t* packed_ = nullptr;        // panels
+  const int32_t* tap_prefix_ = nullptr;   // null when the conv does not pad
+  const uint32_t* packed32_ = nullptr;    // null unless fields have <= 32 bits
   // The NEON K-in-lanes layout (bconv_klanes.h), built at construction only when the row then
-  // selected reads it and it pays for this geometry; kl_nseg_ segments of kl_len_ words.
+  // selected reads it and it pays for this geometry; kl_nseg_ segments of kl_len_ words. Always
+  // owned: a second form beside the panels (the file's bconv_panel32 layout or own_).
   std::vector<word_t> packed_kl_;
   int kl_nseg_ = 0;
   int64_t kl_len_ = 0;
-  // [(KH+1)*(KW+1)][OC rounded up to 32]: 2-D prefix sums over (kh, kw) of the per-tap weight
-  // sums (sum over channels of the +-1 weights, [OC][KH*KW], not kept), so the weight sum of any
-  // rectangle of valid taps costs four lookups per channel.
-  std::vector<int32_t> tap_prefix_;
 };
 
 // Scalar reference: integer dot products, PyTorch zero-padding semantics (+-1 inputs, or {0, 1}

@@ -71,6 +71,20 @@ Conv2dF32::Conv2dF32(const ConvGeometry& g, const float* weight_oihw,
         packed_.data() + p0 * K * kNR);
     if (consumed) consumed(weight_oihw, static_cast<size_t>(n1 * K) * sizeof(float));
   }
+  b_ = packed_.data();
+}
+
+size_t Conv2dF32::packed_bytes(const ConvGeometry& g) {
+  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels;
+  return static_cast<size_t>((g.out_channels + kNR - 1) / kNR * K * kNR) * sizeof(float);
+}
+
+Conv2dF32 Conv2dF32::view(const ConvGeometry& g, const float* packed) {
+  if (!g.valid())
+    throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
+  Conv2dF32 c(g);
+  c.b_ = packed;
+  return c;
 }
 
 size_t Conv2dF32::workspace_bytes(int, int in_h, int in_w) const {
@@ -81,7 +95,7 @@ void Conv2dF32::run(const float* in, int n, int in_h, int in_w, const OutputTran
                     float* out, void* workspace, ThreadPool& pool,
                     const std::function<void(int64_t, int64_t)>* rows_done) const {
   sgemm_detail::GemmArgs a = sgemm_detail::conv_gemm_args(g_, algo_, in, n, in_h, in_w, t, out, workspace);
-  a.b_packed = packed_.data();
+  a.b_packed = b_;
   a.rows_done = rows_done;
   sgemm_detail::gemm_run(a, pool);
 }

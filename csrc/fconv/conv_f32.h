@@ -23,6 +23,15 @@ class Conv2dF32 {
   // reading them (so a loader can release mapped pages while a large layer is still packing).
   Conv2dF32(const ConvGeometry& g, const float* weight_oihw,
             const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
+  // Runs on weights the caller already holds packed as the constructor packs them (the
+  // f32_panel32 layout: [ceil(OC/32)][K][32] floats, K = (kh*KW + kw)*IC + ic, columns past OC
+  // 0), in place: `packed` is not copied and must outlive the object.
+  static Conv2dF32 view(const ConvGeometry& g, const float* packed);
+  static size_t packed_bytes(const ConvGeometry& g);  // of that layout
+  Conv2dF32(Conv2dF32&&) = default;
+  Conv2dF32& operator=(Conv2dF32&&) = default;
+  Conv2dF32(const Conv2dF32&) = delete;  // b_ would point into the source
+  Conv2dF32& operator=(const Conv2dF32&) = delete;
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
   // in: NHWC [n][in_h][in_w][IC]; out: NHWC [n][OH][OW][OC]; zero padding.
@@ -36,7 +45,9 @@ class Conv2dF32 {
 
  private:
   ConvGeometry g_;
-  AlignedVector<float> packed_;
+  explicit Conv2dF32(const ConvGeometry& g) : g_(g) {}
+  AlignedVector<float> packed_;  // the panels when packed here; empty for a view
+  const float* b_ = nullptr;     // the panels: packed_ or the caller's
   ConvAlgo algo_ = ConvAlgo::automatic;
 };
 

@@ -200,10 +200,28 @@ def main() -> None:
         model = _bn(build(), seed=i)
         x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(i))
         path = out / f"{name}.hbn"
-        hbn_engine.export(model, x, str(path))
-        hbn_engine.load(path).run(x.numpy())  # every seed must load and run
-        print(f"{path.name}: {path.stat().st_size} bytes")
+        hbn_engine.export(model, x, str(path), format_version=1)
+        v2 = write_v2(path)
+        for p in (path, v2):
+            hbn_engine.load(p).run(x.numpy())  # every seed must load and run
+            print(f"{p.name}: {p.stat().st_size} bytes")
+
+
+def write_v2(v1: Path) -> Path:
+    """NAME_v2.hbn beside a version-1 seed: the same model with its conv weights in the kernels'
+    layouts (format version 2), so the fuzzer mutates layout records and packed weights too."""
+    from hbn_engine.format import read_hbn, write_hbn
+
+    f = read_hbn(str(v1))
+    v2 = v1.with_name(v1.stem + "_v2.hbn")
+    write_hbn(str(v2), f.ops, f.tensors, f.metadata, f.input_shape, f.output_value)
+    return v2
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--v2-only"]:  # the committed v1 seeds as they are, each one's v2 twin
+        for seed in sorted((Path(__file__).resolve().parent / "corpus").glob("*.hbn")):
+            if not seed.stem.endswith("_v2"):
+                print(write_v2(seed).name)
+    else:
+        main()

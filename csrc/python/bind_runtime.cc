@@ -139,6 +139,7 @@ void register_runtime(py::module_& m) {
       .def_property_readonly("format_version", &hbn::Executor::format_version)
       .def_property_readonly("metadata_json", [](const hbn::Executor& e) { return py::bytes(e.metadata_json()); })
       .def_property_readonly("param_bytes", &hbn::Executor::param_bytes)
+      .def_property_readonly("in_place_bytes", &hbn::Executor::in_place_bytes)
       .def_property_readonly("arena_capacity", &hbn::Executor::arena_capacity)
       .def_property_readonly("work_per_sample", [](const hbn::Executor& e) {
         return py::make_tuple(e.work_per_sample().macs, e.work_per_sample().window_reads);

@@ -31,6 +31,11 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   check_work();  // before any kernel is prepared
   // The convolutions release the file pages of the weights they repack as they go (ops/conv.cc).
   for (Node& nd : graph_.nodes) nd.impl->prepare();
+  // The parsed records (op attributes, tensor descriptors: ~1 KB per op) are not needed once
+  // every op is prepared; freed now, the planners' allocations below reuse their memory. What a
+  // small model keeps on the heap is mostly this kind of fixed cost (docs/embedding.md).
+  file_.ops = {};
+  file_.tensors = {};
   bits_ = plan_bits(graph_, bit_passing);
   // Pixels are a valid input when the input's every reader is the model's normalisation.
   bool any_reader = false, only_norm = true;
@@ -89,10 +94,24 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     throw ResourceLimitError("the model needs " + mib(sample_bytes) + " of activations per sample, over the limit of " +
                              mib(limits_.max_sample_arena_bytes) + " (max_sample_arena_bytes)");
   keep_arena_bytes_ = std::max<uint64_t>(limits_.max_kept_arena_bytes, align_up(sample_bytes));
-  // Nothing reads the model bytes after load (every op copied or repacked what it runs on; see
-  // TensorView in ops/conv.cc), so the mapped pages the load touched - headers, tables, small
-  // parameter vectors - go back to the page cache too. Acts only on a live file mapping.
-  release_file_pages(bytes_.data, bytes_.size);
+  // After load run() reads the model bytes only where an op runs on them in place (weights
+  // stored in their kernel's layout, format version 2); every other mapped page the load touched
+  // - headers, tables, small parameter vectors, weights repacked into the kernels' memory - goes
+  // back to the page cache. Acts only on a live file mapping.
+  std::vector<std::pair<const uint8_t*, size_t>> kept;
+  for (const Node& nd : graph_.nodes) {
+    const auto r = nd.impl->in_place_bytes();
+    if (r.second) kept.push_back(r);
+    in_place_bytes_ += r.second;
+  }
+  std::sort(kept.begin(), kept.end());
+  const uint8_t* from = bytes_.data;
+  for (const auto& r : kept) {
+    if (r.first > from) release_file_pages(from, static_cast<size_t>(r.first - from));
+    from = std::max(from, r.first + r.second);
+  }
+  const uint8_t* end = bytes_.data + bytes_.size;
+  if (end > from) release_file_pages(from, static_cast<size_t>(end - from));
 }
 
 void Executor::check_work() const {

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <string>
 
+#include "hbn/weight_layout.h"
+
 namespace hbn {
 namespace {
 
@@ -160,8 +162,21 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     }
     const uint64_t off = load<uint64_t>(r + 40);
     t.nbytes = load<uint64_t>(r + 48);
-    if (count * dtype_size(t.dtype) != t.nbytes)
+    if (mf.version >= 2) {  // version 1 wrote 0 there and never read it
+      t.layout = load<uint32_t>(r + 56);
+      const uint32_t spare = load<uint32_t>(r + 60);
+      if (t.layout > kMaxWeightLayout) fail(what + ": unknown kernel layout id " + std::to_string(t.layout));
+      if (spare) fail(what + ": reserved field after the layout id is " + std::to_string(spare) + ", not 0");
+      const DType holds = t.layout == static_cast<uint32_t>(WeightLayout::f32_panel32) ? DType::f32 : DType::bits;
+      if (t.layout && t.dtype != holds)
+        fail(what + ": kernel layout " + weight_layout_name(t.layout) + " holds " + dtype_name(holds) +
+             " weights, not dtype " + std::to_string(dtype));
+    }
+    if (t.layout == 0 && count * dtype_size(t.dtype) != t.nbytes)
       fail(what + ": nbytes " + std::to_string(t.nbytes) + " does not match its shape and dtype");
+    if (t.layout && t.nbytes % kSectionAlign)
+      fail(what + ": kernel layout " + weight_layout_name(t.layout) + " with nbytes " + std::to_string(t.nbytes) +
+           ", not a multiple of 64");
     if (off % kSectionAlign) fail(what + ": data offset " + std::to_string(off) + " not 64-byte aligned");
     check_range(off, t.nbytes, data_size, what);
     t.data = data + data_off + off;

@@ -18,7 +18,8 @@ class FormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: a tensor record may name a kernel layout (hbn/weight_layout.h); version 1 files still load.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHeaderSize = 128;
 constexpr size_t kSectionAlign = 64;
 constexpr uint32_t kAbsent = 0xFFFFFFFFu;
@@ -28,6 +29,10 @@ struct TensorDesc {
   std::vector<int64_t> dims;
   const uint8_t* data = nullptr;  // points into the file buffer (64-byte aligned offset)
   uint64_t nbytes = 0;
+  // Version 2: the kernel layout the bytes are in (WeightLayout); 0 = dims and dtype describe
+  // them. A laid-out tensor keeps its logical dims (those of the canonical form) and its nbytes
+  // is the layout's size, which the op that reads it checks (it knows the geometry).
+  uint32_t layout = 0;
   int64_t numel() const;
 };
 

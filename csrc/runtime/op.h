@@ -54,6 +54,9 @@ class BuildCtx {
   // A tensor slot of the schema's dtype with exactly `dims` (null when absent and allowed).
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims) const;
   const TensorDesc* tensor(const char* slot, const std::vector<int64_t>& dims, bool required) const;
+  // A required slot as tensor() checks it, which may also be stored in a kernel layout
+  // (TensorDesc::layout, format version 2; tensor() refuses those): the caller checks its size.
+  const TensorDesc* laid_out_tensor(const char* slot, const std::vector<int64_t>& dims) const;
   // The slot's tensor without a shape check (the convolutions read their geometry from it).
   const TensorDesc* raw_tensor(const char* slot) const;
   // Float tensors: NaN never; infinities only when allow_inf.
@@ -67,6 +70,7 @@ class BuildCtx {
   const OpDesc& op_;
   const OpSchema& schema_;
   std::vector<const ValueShape*> inputs_;
+  mutable bool laid_out_ok_ = false;  // set by laid_out_tensor around its tensor() call
 };
 
 // What one sample costs, summed over ops and checked against Limits at load.
@@ -133,8 +137,13 @@ struct RunArgs {
 class OpImpl {
  public:
   virtual ~OpImpl() = default;
-  // Load-time work after validation (weight repacking).
+  // Load-time work after validation (weight repacking). The TensorDesc pointers BuildCtx gave
+  // the op stay valid until prepare() returns, not after (the executor frees the records); the
+  // model bytes they point into live as long as the op.
   virtual void prepare() {}
+  // After prepare: the model bytes run() reads in place (kernel-layout weights, format version
+  // 2), {nullptr, 0} if none. The executor releases every other mapped page after load.
+  virtual std::pair<const uint8_t*, size_t> in_place_bytes() const { return {nullptr, 0}; }
   virtual OpWork work() const { return {}; }
   // Scratch for a batch of n; in_bits / packed_in as the run will see them.
   virtual size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const { return 0; }

@@ -1,10 +1,12 @@
+#include "runtime/op.h"
+
 #include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 
-#include "runtime/op.h"
+#include "hbn/weight_layout.h"
 
 namespace hbn {
 namespace {
@@ -153,6 +155,13 @@ const TensorDesc* BuildCtx::raw_tensor(const char* slot) const {
   return id == kAbsent ? nullptr : &mf_.tensors[id];
 }
 
+const TensorDesc* BuildCtx::laid_out_tensor(const char* slot, const std::vector<int64_t>& dims) const {
+  laid_out_ok_ = true;
+  const TensorDesc* t = tensor(slot, dims, true);
+  laid_out_ok_ = false;
+  return t;
+}
+
 const TensorDesc* BuildCtx::tensor(const char* slot, const std::vector<int64_t>& dims) const {
   return tensor(slot, dims, schema_.slots[static_cast<size_t>(schema_.slot_index(slot))].required);
 }
@@ -166,6 +175,9 @@ const TensorDesc* BuildCtx::tensor(const char* slot, const std::vector<int64_t>&
   }
   const TensorSlot& s = schema_.slots[static_cast<size_t>(schema_.slot_index(slot))];
   if (t->dtype != s.dtype) fail(std::string("tensor ") + slot + " has the wrong dtype");
+  if (t->layout && !laid_out_ok_)
+    fail(std::string("tensor ") + slot + " is stored in kernel layout " + weight_layout_name(t->layout) +
+         ", which this slot does not take");
   if (t->dims != dims) {
     std::string want, got;
     for (auto d : dims) want += std::to_string(d) + ",";
@@ -177,7 +189,9 @@ const TensorDesc* BuildCtx::tensor(const char* slot, const std::vector<int64_t>&
 
 void BuildCtx::check_finite(const TensorDesc* t, const char* slot, bool allow_inf) const {
   if (!t) return;
-  for (int64_t i = 0; i < t->numel(); ++i) {
+  // A kernel-layout tensor (format v2) is checked whole, padding included.
+  const int64_t n = t->layout ? static_cast<int64_t>(t->nbytes / 4) : t->numel();
+  for (int64_t i = 0; i < n; ++i) {
     float v;
     std::memcpy(&v, t->data + 4 * i, 4);
     if (std::isnan(v) || (!allow_inf && std::isinf(v)))

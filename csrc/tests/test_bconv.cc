@@ -255,6 +255,36 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
       }
     }
   });
+
+  // The packed form (also the bconv_panel32 layout of .hbn files): consistent by
+  // bconv_check_packed, back to the canonical bits by bconv_unpack (what a kernel row with its
+  // own layout repacks from), and a view of it runs exactly as the object that packed it.
+  const BConvPacked p = bconv_packed_sizes(g);
+  std::vector<word_t> buf(p.total / sizeof(word_t));
+  bconv_pack(g, wt.data(), buf.data());
+  const std::string bad = bconv_check_packed(g, buf.data());
+  if (!bad.empty()) fail(("packed form: " + bad).c_str(), "pack", k, 1);
+  if (bconv_unpack(g, buf.data()) != wt) fail("bconv_unpack", "pack", k, 1);
+  if ((p.prefix_bytes != 0) != (g.pad_h || g.pad_w)) fail("prefix table iff padded", "pack", k, 1);
+  if ((p.lane32_bytes != 0) != (int64_t(k.c) * k.kh * k.kw <= 32)) fail("lanes iff <= 32 bits", "pack", k, 1);
+  BConv2d view = BConv2d::view(g, buf.data());
+  view.set_input_domain(g_domain);
+  if (view.owned_bytes() != 0 || conv.owned_bytes() != p.total) fail("owned bytes", "pack", k, 1);
+  std::vector<float> a(static_cast<size_t>(M * k.oc)), b(a.size());
+  conv.run(x.data(), k.n, k.h, k.w, full, a.data(), wsp, pool1);
+  view.run(x.data(), k.n, k.h, k.w, full, b.data(), wsp, pool1);
+  if (a != b) fail("view of the packed form", "pack", k, 1);
+  // Corrupt derived parts are caught.
+  if (p.prefix_bytes) {
+    buf[p.prefix_off / sizeof(word_t)] ^= 2;
+    if (bconv_check_packed(g, buf.data()).find("prefix") == std::string::npos) fail("corrupt prefix", "pack", k, 1);
+    buf[p.prefix_off / sizeof(word_t)] ^= 2;
+  }
+  if (k.oc % 32) {
+    buf[k.oc % 32] |= 1;  // panel 0, word 0 of a padding channel (channels oc..31 of block 0 when oc < 32)
+    if (k.oc < 32 && bconv_check_packed(g, buf.data()).find("padding channel") == std::string::npos)
+      fail("bit in a padding channel", "pack", k, 1);
+  }
 }
 
 int main() {

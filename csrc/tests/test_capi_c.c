@@ -387,6 +387,24 @@ int main(int argc, char** argv) {
   hbn_model_free(second);
   hbn_model_free(from_buffer); /* the borrowed buffer is released after its model */
   free(model_bytes);
+
+  /* The same model in format version 2: weights used in place from the mapping or the borrowed
+   * buffer (copied only where misaligned), the same outputs. */
+  snprintf(path, sizeof(path), "%s/tiny_v2.hbn", argv[1]);
+  model_bytes = read_all(path, &model_size);
+  CHECK_STATUS(hbn_model_load_file(path, &from_file), HBN_OK);
+  CHECK_STATUS(hbn_model_load_buffer(model_bytes, model_size, &from_buffer), HBN_OK);
+  if (from_file && from_buffer) {
+    CHECK(hbn_model_format_version(from_file) == 2);
+    CHECK(hbn_model_in_place_bytes(from_file) > 0);
+    CHECK(hbn_model_in_place_bytes(from_buffer) > 0);
+    test_model(from_file, (const float*)x, (const float*)ref);
+    test_model(from_buffer, (const float*)x, (const float*)ref);
+    test_misaligned_buffers(from_file, model_bytes, model_size, (const float*)x);
+  }
+  hbn_model_free(from_file);
+  hbn_model_free(from_buffer);
+  free(model_bytes);
   free(x);
   free(ref);
   remove("capi_bad_magic.hbn");

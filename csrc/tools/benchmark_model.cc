@@ -11,9 +11,14 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "hbn/hbn.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 namespace {
 
@@ -32,13 +37,20 @@ const char kUsage[] =
     "  --tolerance T        max |a - b| / (1 + |b|) for --compare (default 1e-4)\n"
     "  --profile            per-op times (median over the runs)\n"
     "  --report-memory      resident memory and time of the load (Linux /proc/self/status)\n"
-    "  --load mmap|read     mmap the file (default) or read it into memory and load the buffer\n";
+    "  --load mmap|read     mmap the file (default) or read it into memory and load the buffer\n"
+    "  --preload            with --report-memory: load and free the model once before measuring, so\n"
+    "                       one-time library costs (kernel tables, allocator arenas) are left out\n"
+    "  --load-twice         with --report-memory: load the model a second time in this process and\n"
+    "                       report what that adds (the mapped pages are shared)\n"
+    "  --hold-ms MS         sleep MS ms before exiting, after printing 'holding' (to measure\n"
+    "                       another process loading the same file meanwhile)\n";
 
 struct Options {
   std::string model, input, output, compare, load = "mmap";
-  int threads = 1, runs = 10, warmup = 2;
+  int threads = 1, runs = 10, warmup = 2, hold_ms = 0;
   int64_t batch = 1;
-  bool nhwc = false, profile = false, report_memory = false, u8 = false;
+  bool nhwc = false, profile = false, report_memory = false, u8 = false, load_twice = false,
+       preload = false;
   double tolerance = 1e-4;
 };
 
@@ -78,6 +90,9 @@ Options parse(int argc, char** argv) {
     else if (a == "--u8") o.u8 = true;
     else if (a == "--profile") o.profile = true;
     else if (a == "--report-memory") o.report_memory = true;
+    else if (a == "--load-twice") o.load_twice = true;
+    else if (a == "--preload") o.preload = true;
+    else if (a == "--hold-ms") o.hold_ms = static_cast<int>(parse_int("--hold-ms", value(), 0));
     else if (a == "--load") {
       o.load = value();
       if (o.load != "mmap" && o.load != "read") die("--load is mmap or read");
@@ -123,27 +138,34 @@ struct Memory {
   long rss, hwm, anon, file;
 };
 
+struct Mapped {
+  long rss = 0, pss = 0;  // kB
+};
+
 // kB of the model file's mapping(s) resident in this process (/proc/self/smaps), so the model's
-// own resident memory can be told apart from code pages the first load faults in.
-long mapped_file_kb(const std::string& path) {
+// own resident memory can be told apart from code pages the first load faults in; and their
+// proportional share (Pss: a page mapped by k processes counts 1/k).
+Mapped mapped_file(const std::string& path) {
   char* real = ::realpath(path.c_str(), nullptr);
-  if (!real) return 0;
+  if (!real) return {};
   const std::string target = real;
   std::free(real);
   std::ifstream f("/proc/self/smaps");
   std::string line;
   bool inside = false;
-  long kb = 0;
+  Mapped m;
   while (std::getline(f, line)) {
     if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') != std::string::npos &&
         line.find(':') > line.find(' ')) {
       // a mapping header: "start-end perms offset dev inode   pathname"
       inside = line.size() >= target.size() && line.compare(line.size() - target.size(), target.size(), target) == 0;
     } else if (inside && line.compare(0, 4, "Rss:") == 0) {
-      kb += std::atol(line.c_str() + 4);
+      m.rss += std::atol(line.c_str() + 4);
+    } else if (inside && line.compare(0, 4, "Pss:") == 0) {
+      m.pss += std::atol(line.c_str() + 4);
     }
   }
-  return kb;
+  return m;
 }
 
 Memory memory_now() { return {status_kb("VmRSS"), status_kb("VmHWM"), status_kb("RssAnon"), status_kb("RssFile")}; }
@@ -167,6 +189,14 @@ void check(hbn_status s, const hbn_model* m, const char* what) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
 
+  if (o.preload) {
+    hbn_model* first = nullptr;
+    check(hbn_model_load_file(o.model.c_str(), &first), nullptr, "loading the model");
+    hbn_model_free(first);
+#ifdef __GLIBC__
+    malloc_trim(0);  // else the next load reuses the freed heap and shows no growth at all
+#endif
+  }
   // Peak resident memory is reset first (Linux >= 4.0) so VmHWM afterwards is the load's peak.
   if (o.report_memory) {
     std::ofstream clear("/proc/self/clear_refs");
@@ -208,7 +238,8 @@ int main(int argc, char** argv) {
     auto mb = [](long kb) { return static_cast<double>(kb) / 1024.0; };
     // The model's share: heap growth plus its mapped file pages. The rest of the growth (code
     // pages a first load faults in) is reported apart and left out of the model's peak too.
-    const long mapped = o.load == "mmap" ? mapped_file_kb(o.model) : 0;
+    const Mapped mf = o.load == "mmap" ? mapped_file(o.model) : Mapped{};
+    const long mapped = mf.rss;
     const long model_kb = (after.anon - before.anon) + mapped;
     const long other_kb = (after.rss - before.rss) - model_kb;
     const long peak_kb = (after.hwm - before.rss) - other_kb;
@@ -217,8 +248,27 @@ int main(int argc, char** argv) {
                 "other +%.2f MB\n", mb(model_kb), mb(after.anon - before.anon), mb(mapped), mb(peak_kb), mb(other_kb));
     std::printf("memory/file: resident %.3f, anonymous %.3f, peak %.3f\n", mb(model_kb) / file_mb,
                 mb(after.anon - before.anon) / file_mb, mb(peak_kb) / file_mb);
+    std::printf("in place: %.2f MB of the file read by run() (mapped file Pss %.2f MB)\n",
+                static_cast<double>(hbn_model_in_place_bytes(model)) / 1048576.0, mb(mf.pss));
+    if (o.load_twice) {
+      const Memory b2 = memory_now();
+      hbn_model* again = nullptr;
+      if (o.load == "read") check(hbn_model_load_buffer(owned.data(), owned.size(), &again), nullptr, "loading again");
+      else check(hbn_model_load_file(o.model.c_str(), &again), nullptr, "loading again");
+      const Memory a2 = memory_now();
+      const Mapped mf2 = o.load == "mmap" ? mapped_file(o.model) : Mapped{};
+      std::printf("second load: anonymous +%.2f MB, mapped file resident %.2f MB (both mappings), Pss %.2f MB\n",
+                  mb(a2.anon - b2.anon), mb(mf2.rss), mb(mf2.pss));
+      std::printf("second load/file: anonymous %.3f\n", mb(a2.anon - b2.anon) / file_mb);
+      hbn_model_free(again);
+    }
   }
   if (o.runs == 0) {
+    if (o.hold_ms > 0) {
+      std::printf("holding\n");
+      std::fflush(stdout);
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.hold_ms));
+    }
     hbn_model_free(model);
     return 0;
   }
@@ -279,6 +329,12 @@ int main(int argc, char** argv) {
   }
   std::printf("latency over %d runs: median %.3f ms, min %.3f ms\n", o.runs, median(totals) * 1e3,
               *std::min_element(totals.begin(), totals.end()) * 1e3);
+  if (o.report_memory && o.load == "mmap") {
+    // Weights read in place fault their pages in on first use (those validation did not touch).
+    const Mapped mf = mapped_file(o.model);
+    std::printf("after runs: mapped file resident %.2f MB, Pss %.2f MB\n", static_cast<double>(mf.rss) / 1024.0,
+                static_cast<double>(mf.pss) / 1024.0);
+  }
 
   if (o.profile) {
     const size_t n_steps = static_cast<size_t>(ops + 2);
@@ -324,6 +380,11 @@ int main(int argc, char** argv) {
     std::printf("compare with %s: max relative error %.3g at %zu (tolerance %.3g): %s\n", o.compare.c_str(),
                 worst, at, o.tolerance, ok ? "OK" : "MISMATCH");
     if (!ok) rc = 1;
+  }
+  if (o.hold_ms > 0) {
+    std::printf("holding\n");
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.hold_ms));
   }
   hbn_model_free(model);
   return rc;

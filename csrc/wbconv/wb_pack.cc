@@ -74,11 +74,13 @@ std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weigh
 }
 
 std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
-                                      const sgemm_detail::LutLayout& layout) {
+                                      const sgemm_detail::LutLayout& layout, const ConsumedFn& consumed) {
   constexpr int NR = sgemm_detail::kNR;
   return pack_lut(
       K, N, layout, [&](int64_t n, int64_t k) { return (bit_panels[(n / NR) * K + k] >> (n % NR)) & 1u; },
-      [](int64_t) {});
+      [&](int64_t n_end) {  // bit panels wholly before column n_end are read
+        if (consumed && n_end / NR > 0) consumed(bit_panels, static_cast<size_t>(n_end / NR * K) * sizeof(uint32_t));
+      });
 }
 
 std::vector<uint32_t> pack_lut_panels(const ConvGeometry& g, const word_t* weight_bits,

@@ -27,7 +27,8 @@ std::vector<uint32_t> pack_bit_panels(const ConvGeometry& g, const word_t* weigh
 // [ceil(N/nr)][ceil(K/kstep)][nr] uint32 (wbconv/lut.h, UKernelLut). Columns past N and k
 // past K are +1; the kernel never stores the former and gives the latter zero inputs.
 std::vector<uint32_t> pack_lut_panels(const uint32_t* bit_panels, int64_t K, int64_t N,
-                                      const sgemm_detail::LutLayout& layout);
+                                      const sgemm_detail::LutLayout& layout,
+                                      const ConsumedFn& consumed = nullptr);
 
 // The LUT panels straight from canonical conv weight bits (as pack_bit_panels, then the above,
 // without the bit panels in between).

@@ -11,41 +11,118 @@
 
 namespace hbn {
 
-WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
-                   const std::function<void(const void*, size_t)>& consumed) : g_(g) {
+namespace {
+
+bool same_layout(const sgemm_detail::LutLayout& a, const sgemm_detail::LutLayout& b) {
+  return a.nr == b.nr && a.group == b.group;  // mr is the tile's, not the panels'
+}
+
+}  // namespace
+
+WBConv2d::WBConv2d(const ConvGeometry& g) : g_(g) {
   if (!g.valid())
     throw std::invalid_argument("conv geometry: channels, kernel and stride must be >= 1, padding >= 0");
   const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
   p_ = std::make_unique<Packed>(luts.size());
+  p_->lut_ptr.assign(static_cast<size_t>(luts.size()), nullptr);
+}
+
+WBConv2d::WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
+                   const std::function<void(const void*, size_t)>& consumed) : WBConv2d(g) {
+  const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
   const int row = luts.selected();
   if (row >= 0 && luts.row(row).kernel.always) {
     p_->kept_row = row;
     std::call_once(p_->lut_once[static_cast<size_t>(row)], [&] {
       p_->lut[static_cast<size_t>(row)] = pack_lut_panels(g, weight_bits, luts.row(row).kernel.layout, consumed);
+      p_->lut_ptr[static_cast<size_t>(row)] = p_->lut[static_cast<size_t>(row)].data();
     });
   } else {
-    std::call_once(p_->bits_once, [&] { p_->bits = pack_bit_panels(g, weight_bits, consumed); });
+    std::call_once(p_->bits_once, [&] {
+      p_->bits = pack_bit_panels(g, weight_bits, consumed);
+      p_->bits_ptr = p_->bits.data();
+    });
   }
 }
 
+WBConv2d WBConv2d::view(const ConvGeometry& g, const uint32_t* packed, const sgemm_detail::LutLayout* lut,
+                        const std::function<void(const void*, size_t)>& consumed) {
+  WBConv2d c(g);
+  Packed& p = *c.p_;
+  const int64_t K = static_cast<int64_t>(g.kernel_h) * g.kernel_w * g.in_channels, N = g.out_channels;
+  if (lut) {
+    p.view_lut = packed;
+    p.view_layout = *lut;
+  }
+  const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
+  const int row = luts.selected();
+  size_t bytes = 0;  // of the caller's buffer, for consumed
+  if (lut) {
+    const int64_t step = lut->kstep();
+    bytes = static_cast<size_t>((N + lut->nr - 1) / lut->nr * ((K + step - 1) / step) * lut->nr) * sizeof(uint32_t);
+  } else {
+    bytes = static_cast<size_t>((N + sgemm_detail::kNR - 1) / sgemm_detail::kNR * K) * sizeof(uint32_t);
+  }
+  if (row >= 0 && luts.row(row).kernel.always) {
+    // This path keeps the LUT panels of its row: the caller's when they are in its layout.
+    p.kept_row = row;
+    if (lut && same_layout(*lut, luts.row(row).kernel.layout)) {
+      std::call_once(p.lut_once[static_cast<size_t>(row)], [&] { p.lut_ptr[static_cast<size_t>(row)] = packed; });
+      p.in_place = true;
+      return c;
+    }
+    if (!lut) {
+      std::call_once(p.bits_once, [&] { p.bits_ptr = packed; });  // for a later forced decode path
+      std::call_once(p.lut_once[static_cast<size_t>(row)], [&] {
+        p.lut[static_cast<size_t>(row)] = pack_lut_panels(packed, K, N, luts.row(row).kernel.layout, consumed);
+        p.lut_ptr[static_cast<size_t>(row)] = p.lut[static_cast<size_t>(row)].data();
+      });
+      if (consumed) consumed(packed, bytes);
+      return c;
+    }
+    c.lut_panels(row);  // another LUT layout: via bit panels (kept, see bit_panels)
+    if (consumed) consumed(packed, bytes);
+    return c;
+  }
+  // Every other path keeps the bit panels.
+  if (!lut) {
+    std::call_once(p.bits_once, [&] { p.bits_ptr = packed; });
+    p.in_place = true;
+    return c;
+  }
+  c.bit_panels();
+  if (consumed) consumed(packed, bytes);
+  return c;
+}
+
 const uint32_t* WBConv2d::bit_panels() const {
-  // Reached only when the constructor kept LUT panels: the bits come back from those.
+  // Reached only when the constructor kept no bit panels: they come back from LUT panels.
   std::call_once(p_->bits_once, [&] {
     const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
-    const int row = p_->kept_row;
-    p_->bits = bit_panels_from_lut(p_->lut[static_cast<size_t>(row)].data(), K, g_.out_channels,
-                                   sgemm_detail::lut_kernels().row(row).kernel.layout);
+    if (p_->view_lut) {
+      p_->bits = bit_panels_from_lut(p_->view_lut, K, g_.out_channels, p_->view_layout);
+    } else {
+      const int row = p_->kept_row;
+      p_->bits = bit_panels_from_lut(p_->lut_ptr[static_cast<size_t>(row)], K, g_.out_channels,
+                                     sgemm_detail::lut_kernels().row(row).kernel.layout);
+    }
+    p_->bits_ptr = p_->bits.data();
   });
-  return p_->bits.data();
+  return p_->bits_ptr;
 }
 
 const uint32_t* WBConv2d::lut_panels(int row) const {
   std::call_once(p_->lut_once[static_cast<size_t>(row)], [&] {
+    const sgemm_detail::LutLayout& layout = sgemm_detail::lut_kernels().row(row).kernel.layout;
+    if (p_->view_lut && same_layout(p_->view_layout, layout)) {
+      p_->lut_ptr[static_cast<size_t>(row)] = p_->view_lut;
+      return;
+    }
     const int64_t K = static_cast<int64_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels;
-    p_->lut[static_cast<size_t>(row)] = pack_lut_panels(
-        bit_panels(), K, g_.out_channels, sgemm_detail::lut_kernels().row(row).kernel.layout);
+    p_->lut[static_cast<size_t>(row)] = pack_lut_panels(bit_panels(), K, g_.out_channels, layout);
+    p_->lut_ptr[static_cast<size_t>(row)] = p_->lut[static_cast<size_t>(row)].data();
   });
-  return p_->lut[static_cast<size_t>(row)].data();
+  return p_->lut_ptr[static_cast<size_t>(row)];
 }
 
 size_t WBConv2d::packed_bytes() const {

@@ -16,6 +16,7 @@
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
 #include "transform/output_transform.h"
+#include "wbconv/lut.h"
 #include "wbconv/wb_strategy.h"
 
 namespace hbn {
@@ -28,6 +29,16 @@ class WBConv2d {
   // reading them (a loader releases mapped pages with it); weight_bits is not kept.
   WBConv2d(const ConvGeometry& g, const word_t* weight_bits,
            const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
+  WBConv2d(WBConv2d&&) = default;
+  WBConv2d& operator=(WBConv2d&&) = default;
+  // Runs on signs the caller already holds packed (a mapped model file's kernel layout): bit
+  // panels ([ceil(OC/32)][K], lut == null) or the LUT panels of `*lut`. Used in place, not
+  // copied, when they are the form the selected kernel path keeps (see Packed); otherwise that
+  // form is packed from them and consumed(packed, bytes) is called once it is. `packed`
+  // (aligned for uint32) must outlive the object either way (a later change of kernel path
+  // may repack from it).
+  static WBConv2d view(const ConvGeometry& g, const uint32_t* packed, const sgemm_detail::LutLayout* lut,
+                       const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   static WBConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
@@ -41,6 +52,8 @@ class WBConv2d {
   // Bytes of packed weights held now (bit panels and LUT panels of every row; for tests and the
   // memory figures, not to be called while a run may be packing for a new path).
   size_t packed_bytes() const;
+  // Whether the kept form is the caller's buffer (view) rather than a copy.
+  bool in_place() const { return p_->in_place; }
 
  private:
   // The bit panels and the LUT panels of table row `row`: each built on first use (thread-safe,
@@ -59,10 +72,17 @@ class WBConv2d {
         : lut_once(new std::once_flag[static_cast<size_t>(rows)]), lut(static_cast<size_t>(rows)) {}
     std::once_flag bits_once;
     std::vector<uint32_t> bits;
+    const uint32_t* bits_ptr = nullptr;  // bits.data() or the caller's bit panels (view)
     std::unique_ptr<std::once_flag[]> lut_once;
     std::vector<std::vector<uint32_t>> lut;
+    std::vector<const uint32_t*> lut_ptr;  // per row: lut[row].data() or the caller's panels
     int kept_row = -1;  // the LUT row kept instead of the bit panels, or -1
+    // view(): the caller's LUT panels and their layout, for any row that reads that layout
+    const uint32_t* view_lut = nullptr;
+    sgemm_detail::LutLayout view_layout{};
+    bool in_place = false;
   };
+  explicit WBConv2d(const ConvGeometry& g);
   std::unique_ptr<Packed> p_;  // a pointer so that the class stays movable
   WBStrategy strategy_ = WBStrategy::automatic;
   ConvAlgo algo_ = ConvAlgo::automatic;

@@ -1,18 +1,24 @@
 // The three convolutions (also Linear layers: a 1x1 conv on a flat value): conv_f32 (FPrec),
 // conv_wbin (WeightBin: float input, +-1 weights) and conv_fbin (FullBin: sign-binarized input
-// and weights, optional XNOR-Net input scale). Weights are read from the model bytes at load and
-// repacked once by the conv classes, which release the file pages they have read as they go
-// (release_file_pages: a no-op unless the bytes are a mapped file), so a model's resident memory
-// holds the repacked weights, not both copies; scale, bias and the BN vectors are used in place. The output
-// transform applies scale, bias and activation.
+// and weights, optional XNOR-Net input scale). Weights in the canonical layout are read from the
+// model bytes at load and repacked once by the conv classes, which release the file pages they
+// have read as they go (release_file_pages: a no-op unless the bytes are a mapped file), so a
+// model's resident memory holds the repacked weights, not both copies. Weights a version-2 file
+// stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the kernel
+// object points into the model bytes (shared file pages), nothing is copied. Scale, bias
+// and the BN vectors are copied (O(channels)). The output transform applies scale, bias and
+// activation.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 
 #include "bconv/bconv.h"
+#include "hbn/weight_layout.h"
 #include "bitpack/bitpack.h"
+#include "fconv/aligned.h"
 #include "fconv/conv_f32.h"
+#include "wbconv/lut.h"
 #include "wbconv/wbconv.h"
 #include "runtime/graph.h"
 #include "runtime/model_bytes.h"
@@ -112,17 +118,24 @@ class ConvBase : public OpImpl {
       g_.in_channels = static_cast<int>(w->dims[1]);
       g_.kernel_h = static_cast<int>(w->dims[2]);
       g_.kernel_w = static_cast<int>(w->dims[3]);
-      weight_ = c.tensor("weight", w->dims);
+      weight_ = c.laid_out_tensor("weight", w->dims);
+      if (weight_->layout == static_cast<uint32_t>(WeightLayout::f32_panel32)) {
+        check_layout_size(c, Conv2dF32::packed_bytes(g_));
+        if (!g_.valid()) c.fail("invalid geometry");
+      } else if (weight_->layout) {
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_f32 layout");
+      }
       c.check_finite(weight_, "weight", false);
       // Validation read every page; prepare() reads them again one layer at a time, so the
-      // load's peak does not hold all of them at once.
-      release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
+      // load's peak does not hold all of them at once. (Weights run in place stay.)
+      if (!weight_->layout) release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
     } else {
       g_.in_channels = static_cast<int>(c.attr(kInChannels));
       g_.kernel_h = static_cast<int>(w->dims[1]);
       g_.kernel_w = static_cast<int>(w->dims[2]);
       if (g_.kernel_w > kMaxKernel) c.fail("kernel too large");
-      weight_ = c.tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
+      weight_ = c.laid_out_tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
     }
     const ValueShape& in = c.in(0);
     if (g_.in_channels != in.c)
@@ -186,9 +199,31 @@ class ConvBase : public OpImpl {
   int oh() const { return static_cast<int>(out.h); }
   int ow() const { return static_cast<int>(out.w); }
 
+  // A kernel-layout weight: its size for this geometry must be `want` bytes.
+  void check_layout_size(BuildCtx& c, size_t want) const {
+    if (weight_->nbytes != want)
+      c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) + " takes " +
+             std::to_string(want) + " bytes for this geometry, the file has " + std::to_string(weight_->nbytes));
+  }
+  // The laid-out weight bytes aligned for T: in the model bytes (a mapped file's tensors are
+  // 64-byte aligned), or a copy kept for the model's life when a borrowed buffer is misaligned.
+  template <class T>
+  const T* laid_out_data() {
+    if (reinterpret_cast<uintptr_t>(weight_->data) % alignof(word_t) == 0) {
+      in_place_ = {weight_->data, static_cast<size_t>(weight_->nbytes)};
+      return reinterpret_cast<const T*>(weight_->data);
+    }
+    copy_.resize(static_cast<size_t>(weight_->nbytes) / sizeof(word_t));
+    std::memcpy(copy_.data(), weight_->data, static_cast<size_t>(weight_->nbytes));
+    return reinterpret_cast<const T*>(copy_.data());
+  }
+  std::pair<const uint8_t*, size_t> in_place_bytes() const override { return in_place_; }
+
   ConvGeometry g_;
   Activation act_ = Activation::none;
-  const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare()
+  const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare() unless laid out
+  std::pair<const uint8_t*, size_t> in_place_{nullptr, 0};  // weight bytes run() reads in place
+  AlignedVector<word_t> copy_;  // a misaligned laid-out weight's copy
   TensorView<float> scale_, bias_;  // copies (see TensorView)
 };
 
@@ -197,6 +232,10 @@ class ConvF32 : public ConvBase {
   explicit ConvF32(BuildCtx& c) : ConvBase(c, true) {}
   // The kernels repack from the model bytes directly; a copy only when they are misaligned.
   void prepare() override {
+    if (weight_->layout) {
+      conv_ = std::make_unique<Conv2dF32>(Conv2dF32::view(g_, laid_out_data<float>()));
+      return;
+    }
     conv_ = std::make_unique<Conv2dF32>(g_, LoadView<float>(weight_).data(), release_file_pages);
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
@@ -265,10 +304,39 @@ class ConvF32 : public ConvBase {
   std::unique_ptr<Conv2dF32> conv_;
 };
 
+// The LUT panel layout wbin_lut128g4 names (the AVX-512 row's; mr is not part of a layout).
+const sgemm_detail::LutLayout kLut128G4{128, 0, 4};
+
+size_t round64(size_t b) { return (b + 63) / 64 * 64; }
+
 class ConvWBin : public ConvBase {
  public:
-  explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {}
-  void prepare() override { conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages); }
+  explicit ConvWBin(BuildCtx& c) : ConvBase(c, false) {
+    const size_t K = static_cast<size_t>(g_.kernel_h) * g_.kernel_w * g_.in_channels, N = g_.out_channels;
+    switch (static_cast<WeightLayout>(weight_->layout)) {
+      case WeightLayout::canonical: break;
+      case WeightLayout::wbin_bits32: check_layout_size(c, round64((N + 31) / 32 * K * 4)); break;
+      case WeightLayout::wbin_lut128g4:
+        check_layout_size(c, round64((N + 127) / 128 * ((K + 31) / 32) * 128 * 4));
+        break;
+      default:
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_wbin layout");
+    }
+  }
+  void prepare() override {
+    const auto layout = static_cast<WeightLayout>(weight_->layout);
+    if (layout == WeightLayout::canonical) {
+      conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+      return;
+    }
+    const uint32_t* w = laid_out_data<uint32_t>();
+    conv_ = std::make_unique<WBConv2d>(
+        WBConv2d::view(g_, w, layout == WeightLayout::wbin_lut128g4 ? &kLut128G4 : nullptr, release_file_pages));
+    // Repacked for another kernel path: the file's form stays mapped (a later change of path
+    // may repack from it) but is not resident.
+    if (!conv_->in_place()) in_place_ = {nullptr, 0};
+  }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
   }
@@ -310,17 +378,37 @@ class ConvFBin : public ConvBase {
     // float input is packed at those pixels only and a stride-1 twin of the conv runs on them.
     strided_1x1_ = g_.kernel_h == 1 && g_.kernel_w == 1 && g_.pad_h == 0 && g_.pad_w == 0 &&
                    (g_.stride_h > 1 || g_.stride_w > 1) && !input_scale_;
+    switch (static_cast<WeightLayout>(weight_->layout)) {
+      case WeightLayout::canonical: break;
+      case WeightLayout::bconv_panel32: {
+        check_layout_size(c, bconv_packed_sizes(g_).total);
+        // Derived parts (padding prefix, 32-bit lanes) must agree with the panels, and no bit
+        // may be set where run() assumes zeros: checked once here, read in place afterwards.
+        const std::string bad = reinterpret_cast<uintptr_t>(weight_->data) % alignof(word_t)
+                                    ? bconv_check_packed(g_, LoadView<word_t>(weight_).data())
+                                    : bconv_check_packed(g_, weight_->data);
+        if (!bad.empty()) c.fail("tensor weight (kernel layout bconv_panel32): " + bad);
+        break;
+      }
+      default:
+        c.fail(std::string("tensor weight: kernel layout ") + weight_layout_name(weight_->layout) +
+               " is not a conv_fbin layout");
+    }
   }
   void prepare() override {
-    const LoadView<word_t> w(weight_);
-    if (strided_1x1_) {
-      ConvGeometry g1 = g_;
-      g1.stride_h = g1.stride_w = 1;
-      conv_sub_ = std::make_unique<BConv2d>(g1, w.data());
-      conv_sub_->set_input_domain(domain_);
+    ConvGeometry g1 = g_;  // the strided twin's geometry (same packed form: 1x1, unpadded)
+    g1.stride_h = g1.stride_w = 1;
+    if (weight_->layout == static_cast<uint32_t>(WeightLayout::bconv_panel32)) {
+      const word_t* packed = laid_out_data<word_t>();
+      conv_ = std::make_unique<BConv2d>(BConv2d::view(g_, packed));
+      if (strided_1x1_) conv_sub_ = std::make_unique<BConv2d>(BConv2d::view(g1, packed));
+    } else {
+      const LoadView<word_t> w(weight_);
+      if (strided_1x1_) conv_sub_ = std::make_unique<BConv2d>(g1, w.data());
+      conv_ = std::make_unique<BConv2d>(g_, w.data(), release_file_pages);
     }
-    conv_ = std::make_unique<BConv2d>(g_, w.data(), release_file_pages);
     conv_->set_input_domain(domain_);
+    if (conv_sub_) conv_sub_->set_input_domain(domain_);
   }
   std::pair<int, int> packed_in_stride() const override {
     return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);

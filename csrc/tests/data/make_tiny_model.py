@@ -7,6 +7,8 @@ fbin), a residual add, a channel concat, max / avg pooling and flatten, so a C p
 each kernel family without a zoo model. tiny_pixels.hbn: the same network exported with
 input_norm (its first op normalises uint8 pixels: hbn_model_run_u8). tiny_input.raw: a float32 NCHW batch of 2; tiny_ref.raw:
 the Python engine's output on it (float32 [2, 10]), which the C tests compare against.
+tiny.hbn is format version 1 (canonical weights, repacked at load); tiny_v2.hbn is the same model
+in format version 2 (weights in the kernels' layouts, used in place), converted from tiny.hbn.
 """
 from __future__ import annotations
 
@@ -41,6 +43,14 @@ class Tiny(nn.Module):
         return self.fc(x)
 
 
+def write_v2(v1_path: str, v2_path: str) -> None:
+    """The same model in format version 2: the v1 file's ops and tensors, re-encoded."""
+    from hbn_engine.format import read_hbn, write_hbn
+
+    f = read_hbn(v1_path)
+    write_hbn(v2_path, f.ops, f.tensors, f.metadata, f.input_shape, f.output_value)
+
+
 def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     torch.manual_seed(0)
@@ -51,9 +61,10 @@ def main() -> None:
             m.running_var.uniform_(0.5, 2.0)
     path = os.path.join(here, "tiny.hbn")
     hbn_engine.export(net, torch.randn(1, 3, 16, 16), path, model_name="tiny", variant="hybrid",
-                      class_names=[f"class{i}" for i in range(10)])
+                      class_names=[f"class{i}" for i in range(10)], format_version=1)
+    write_v2(path, os.path.join(here, "tiny_v2.hbn"))
     hbn_engine.export(net, torch.randn(1, 3, 16, 16), os.path.join(here, "tiny_pixels.hbn"),
-                      model_name="tiny", variant="hybrid",
+                      model_name="tiny", variant="hybrid", format_version=1,
                       input_norm=([123.675, 116.28, 103.53], [58.395, 57.12, 57.375]))
     x = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
     y = hbn_engine.load(path).run(x)
@@ -63,4 +74,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["--v2-only"]:  # tiny.hbn as it is, tiny_v2.hbn from it
+        here = os.path.dirname(os.path.abspath(__file__))
+        write_v2(os.path.join(here, "tiny.hbn"), os.path.join(here, "tiny_v2.hbn"))
+    else:
+        main()
