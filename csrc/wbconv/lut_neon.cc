@@ -184,6 +184,9 @@ void store_sums(const float (&out)[kLutMR][kLutNR], const Tile& tile) {
   for (int r = 0; r < tile.mr; ++r) {
     float* c = tile.c + r * tile.ldc;
     const float ps = t && t->pixel_scale ? t->pixel_scale[tile.m0 + r] : 1.0f;
+    // A fused residual add (OutputTransform::residual) after the ReLU, then its own ReLU.
+    const float* res = t && t->residual ? t->residual + (tile.m0 + r) * t->residual_ld + tile.n0 : nullptr;
+    const bool res_relu = res && t->residual_act == Activation::relu;
     for (int j = 0; j < n4; j += 4) {
       float32x4_t v = vld1q_f32(&out[r][j]);
       if (tile.accumulate) v = vaddq_f32(v, vld1q_f32(c + j));
@@ -193,6 +196,10 @@ void store_sums(const float (&out)[kLutMR][kLutNR], const Tile& tile) {
         v = vaddq_f32(vmulq_n_f32(vmulq_f32(v, sc), ps), bi);
         const uint32x4_t m = vorrq_u32(vcgtq_f32(v, zero), keep);
         v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), m));
+        if (res) {
+          v = vaddq_f32(v, vld1q_f32(res + j));
+          if (res_relu) v = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), vcgtq_f32(v, zero)));
+        }
       }
       vst1q_f32(c + j, v);
     }
