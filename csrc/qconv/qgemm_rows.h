@@ -42,8 +42,8 @@ inline void store_rows_impl(const int32_t* acc, int rows, int jn, const QStore& 
 // The packed-bit output stage (QStoreBitsFn): store_rows_impl's float y in registers, compared
 // with the thresholds as `y < thr` and `y > thr` (ordered: false for NaN, as threshold_bit),
 // both turned into 16-bit lane masks (a mask compare on AVX-512, movemask on AVX2, a weighted
-// add on NEON) and chosen per channel by the flip bits. The per-element loop of
-// threshold_bit calls this replaced cost up to 8x the float store (docs/kernels.md).
+// add on NEON) and chosen per channel by the flip bits. (A float tile store followed by
+// threshold_bit per element cost about as much again as the whole float-output conv.)
 #if defined(__AVX512F__)
 inline void bits_row(const int32_t* acc, const QStore& s, uint32_t& lt, uint32_t& gt) {
   const __m512i d = _mm512_sub_epi32(_mm512_loadu_si512(acc), _mm512_loadu_si512(s.zc));
