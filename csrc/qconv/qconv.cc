@@ -101,8 +101,7 @@ size_t QConv2d::slot_bytes() const {
   const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
   const size_t acc = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
-  const size_t ytile = round_up(sizeof(float) * qgemm::kQMaxMR * kQNR, kAlign);
-  return a + acc + bits + ytile;
+  return a + acc + bits;
 }
 
 size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
@@ -155,7 +154,6 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const qgemm::QKernel& kern = qgemm::active_qkernel();
   const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
   const size_t acc_bytes = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
-  const size_t bits_bytes = round_up(sizeof(word_t) * static_cast<size_t>(MB), kAlign);
   const size_t slot = slot_bytes();
   const bool in_place = reads_in_place();
 
@@ -164,7 +162,6 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
     uint8_t* ablock = s;
     int32_t* acc = reinterpret_cast<int32_t*>(s + a_bytes);
     word_t* bitrow = reinterpret_cast<word_t*>(s + a_bytes + acc_bytes);
-    float* ytile = reinterpret_cast<float*>(s + a_bytes + acc_bytes + bits_bytes);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t mb = t / ngroups, ng = t % ngroups;
       const int64_t m0 = mb * MB, rows = std::min<int64_t>(MB, M - m0);
@@ -202,6 +199,8 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
         int jn;
         const int32_t* zc;
         float scale16[kQNR], bias16[kQNR];
+        float thr16[kQNR];  // bit output: thresholds (0 past jn: those bits are masked off)
+        uint32_t flip;      // bit j: channel oc0 + j flipped
       };
       auto setup = [&](PanelOut& po, int64_t p) {
         po.oc0 = p * kQNR;
@@ -211,16 +210,29 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
           po.scale16[j] = out.t && out.t->scale && j < po.jn ? out.t->scale[po.oc0 + j] : 1.0f;
           po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
         }
+        po.flip = 0;
+        if (out.bits)
+          for (int j = 0; j < kQNR; ++j) {
+            po.thr16[j] = j < po.jn ? out.t->out_threshold[po.oc0 + j] : 0.0f;
+            if (j < po.jn && out.t->out_flip && out.t->out_flip[po.oc0 + j]) po.flip |= 1u << j;
+          }
       };
       auto emit = [&](const PanelOut& po, const int32_t* tacc, int mr, int64_t r0) {
         const int64_t m1 = m0 + r0;  // first output row of the tile
-        const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu};
+        const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16,
+                               po.flip};
         if (!generic && out.y) {
           kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
           return;
         }
-        float* yt = ytile;
-        if (!generic) kern.store(tacc, mr, po.jn, st, yt, kQNR);
+        if (!generic && out.bits) {  // a panel is 16 channels of one word (kPanelsPerTask)
+          uint16_t masks[qgemm::kQMaxMR];
+          kern.store_bits(tacc, mr, po.jn, st, masks);
+          const int shift = static_cast<int>(po.oc0 % kWordBits);
+          for (int r = 0; r < mr; ++r) bitrow[r0 + r] |= word_t(masks[r]) << shift;
+          return;
+        }
+        // Raw accumulators, or a transform with a per-pixel scale: element by element.
         for (int r = 0; r < mr; ++r) {
           const int64_t m = m1 + r;
           word_t w = 0;
@@ -231,7 +243,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
               out.acc[m * OC + oc] = d;
               continue;
             }
-            const float y = generic ? apply_transform(*out.t, static_cast<float>(d), m, oc) : yt[r * kQNR + j];
+            const float y = apply_transform(*out.t, static_cast<float>(d), m, oc);
             if (out.y)
               out.y[m * OC + oc] = y;
             else

@@ -20,7 +20,24 @@ void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, i
   }
 }
 
-QKernel qkernel_scalar() { return {4, tile_scalar, nullptr, store_rows_impl, quantize_impl}; }
+// The bit output's definition, element by element: apply_transform's operations on acc - zc,
+// then threshold_bit's comparison.
+void store_bits_scalar(const int32_t* acc, int rows, int jn, const QStore& s, uint16_t* bits) {
+  for (int r = 0; r < rows; ++r) {
+    uint32_t m = 0;
+    for (int j = 0; j < jn; ++j) {
+      const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(acc[r * kQNR + j]) - static_cast<uint32_t>(s.zc[j]));
+      float y = static_cast<float>(d) * s.scale[j];
+      y = y + s.bias[j];
+      if (s.relu && !(y > 0.0f)) y = 0.0f;
+      const bool bit = (s.flip >> j & 1u) ? (y > s.thr[j]) : (y < s.thr[j]);
+      m |= uint32_t(bit) << j;
+    }
+    bits[r] = static_cast<uint16_t>(m);
+  }
+}
+
+QKernel qkernel_scalar() { return {4, tile_scalar, nullptr, store_rows_impl, quantize_impl, store_bits_scalar}; }
 
 }  // namespace qgemm
 }  // namespace hbn

@@ -38,10 +38,16 @@ struct QStore {
   const float* scale;  // [kQNR] the transform's scale (1 where it has none)
   const float* bias;   // [kQNR] the transform's bias (-0 where it has none)
   bool relu;
+  const float* thr = nullptr;  // [kQNR] bit output: thresholds (store_bits only)
+  uint32_t flip = 0;           // bit j: channel j compares y > thr (else y < thr)
 };
 // rows x jn outputs of acc [rows][kQNR] to y (row stride ldy floats): apply_transform of
 // acc - zc, bit for bit (qgemm_rows.h).
 using QStoreFn = void (*)(const int32_t* acc, int rows, int jn, const QStore& s, float* y, int64_t ldy);
+// The packed-bit output stage: bits[r] bit j = threshold_bit(apply_transform(acc[r][j] - zc[j]))
+// for j < jn, i.e. flip ? y > thr[j] : y < thr[j] on the float y store computes (NaN compares
+// false), 0 for j >= jn. One 16-bit mask per row; the driver shifts it into the channel word.
+using QStoreBitsFn = void (*)(const int32_t* acc, int rows, int jn, const QStore& s, uint16_t* bits);
 // quantize_rows (qconv.h) with the row's instruction set.
 using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
 
@@ -53,6 +59,7 @@ struct QKernel {
   QTileFn tile2;
   QStoreFn store;
   QQuantizeFn quantize;
+  QStoreBitsFn store_bits;
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.
@@ -62,6 +69,7 @@ inline const QKernel& active_qkernel() { return *qgemm_kernels().select(); }
 // The scalar reference (qgemm.cc): the definition every row is checked against.
 void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4,
                  const int32_t* wsum, int32_t* acc);
+void store_bits_scalar(const int32_t* acc, int rows, int jn, const QStore& s, uint16_t* bits);
 
 // Row factories (one per ISA translation unit).
 QKernel qkernel_scalar();

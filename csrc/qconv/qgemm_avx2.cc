@@ -66,7 +66,7 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 
 }  // namespace
 
-QKernel qkernel_avx2() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl}; }
+QKernel qkernel_avx2() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl, store_bits_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

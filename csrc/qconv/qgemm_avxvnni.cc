@@ -49,7 +49,7 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 
 }  // namespace
 
-QKernel qkernel_avxvnni() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl}; }
+QKernel qkernel_avxvnni() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl, store_bits_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

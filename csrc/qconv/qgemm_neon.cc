@@ -60,7 +60,7 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 
 }  // namespace
 
-QKernel qkernel_neon() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl}; }
+QKernel qkernel_neon() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl, store_bits_impl}; }
 
 }  // namespace qgemm
 }  // namespace hbn

@@ -1,6 +1,7 @@
 // QConv2d (conv_q8's kernels) on every qgemm row against a naive reference of the definition:
 // the int32 accumulators bit-exactly, and the float and packed-bit outputs (every row applies
-// the same transform to the same integers, so those are bit-exact too). Random and edge shapes:
+// the same transform to the same integers, so those are bit-exact too; the bits also against
+// thresholds equal to the outputs, infinite and NaN). Random and edge shapes:
 // odd IC, K off every vector width, padding, stride, 1x1, linear (M = 1), extreme values
 // (q = 0 / 255 with w = +-127), batch > 1, 1 and 3 threads, and the float quantizer.
 #include <cmath>
@@ -123,6 +124,71 @@ void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
   });
 }
 
+// The packed-bit output stage (QKernel::store_bits) of every row against threshold_bit(
+// apply_transform(acc)) element by element, on thresholds that sit on the outputs: equal to one
+// pixel's output in each channel (and to ReLU's 0), +-inf and NaN (the loader rejects NaN, the
+// kernels must still compare it false as threshold_bit does), random or absent flips, with and
+// without ReLU / bias / scale.
+void check_bits(const Case& c, int z, std::mt19937& rng) {
+  const ConvGeometry g{c.ic, c.oc, c.kh, c.kw, c.stride, c.stride, c.pad, c.pad};
+  const int64_t M = int64_t(c.n) * g.out_h(c.h) * g.out_w(c.w);
+  std::vector<uint8_t> q(static_cast<size_t>(c.n) * c.h * c.w * c.ic);
+  std::vector<int8_t> w(static_cast<size_t>(c.oc) * c.ic * c.kh * c.kw);
+  std::uniform_int_distribution<int> dq(0, 255), dw(-127, 127);
+  for (auto& v : q) v = uint8_t(dq(rng));
+  for (auto& v : w) v = int8_t(dw(rng));
+  const std::vector<int32_t> ref = reference(c, q, w, z);
+  std::uniform_real_distribution<float> df(-1.0f, 1.0f);
+  std::uniform_int_distribution<int64_t> dm(0, M - 1);
+  std::vector<float> scale(c.oc), bias(c.oc), thr(c.oc);
+  std::vector<uint8_t> flip(c.oc);
+  for (int o = 0; o < c.oc; ++o) {
+    scale[o] = (o % 5 == 0 ? -1e-4f : 1e-4f) * (1.0f + df(rng));
+    bias[o] = 0.5f * df(rng);
+  }
+  QConv2d conv(g, w.data(), 1.0f, z);
+  AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
+  ThreadPool pool1(1), pool3(3);
+  const int64_t words = words_for(c.oc);
+  enum Thr { on_output, zero, infinite, nan_mixed, random_thr };
+  for (int variant = 0; variant < 4; ++variant)
+    for (Thr tm : {on_output, zero, infinite, nan_mixed, random_thr}) {
+      OutputTransform t;
+      t.scale = variant == 3 ? nullptr : scale.data();
+      t.bias = variant >= 2 ? nullptr : bias.data();
+      t.act = variant == 0 || variant == 2 ? Activation::relu : Activation::none;
+      for (int o = 0; o < c.oc; ++o) {
+        const int64_t m = dm(rng);
+        switch (tm) {
+          case on_output: thr[o] = apply_transform(t, static_cast<float>(ref[m * c.oc + o]), m, o); break;
+          case zero: thr[o] = o % 2 ? 0.0f : -0.0f; break;
+          case infinite: thr[o] = o % 2 ? INFINITY : -INFINITY; break;
+          case nan_mixed: thr[o] = o % 3 == 0 ? NAN : o % 3 == 1 ? INFINITY : 0.0f; break;
+          case random_thr: thr[o] = 0.5f * df(rng); break;
+        }
+        flip[o] = uint8_t(rng() % 2);
+      }
+      t.out_threshold = thr.data();
+      t.out_flip = tm == random_thr ? nullptr : flip.data();
+      std::vector<word_t> bref(static_cast<size_t>(M * words), 0);
+      int64_t ones = 0;
+      for (int64_t m = 0; m < M; ++m)
+        for (int o = 0; o < c.oc; ++o)
+          if (threshold_bit(t, apply_transform(t, static_cast<float>(ref[m * c.oc + o]), m, o), o)) {
+            bref[m * words + o / 64] |= word_t(1) << (o % 64);
+            ++ones;
+          }
+      hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row) {
+        for (ThreadPool* pool : {&pool1, &pool3}) {
+          std::vector<word_t> bits(bref.size(), ~word_t(0));
+          conv.run_u8_bits(q.data(), c.n, c.h, c.w, t, bits.data(), ws.p, *pool);
+          CHECK(bits == bref, "%s z %d variant %d thresholds %d row %s threads %d: bit outputs differ (%lld ones)",
+                c.what, z, variant, int(tm), row, pool->num_threads(), static_cast<long long>(ones));
+        }
+      });
+    }
+}
+
 // quantize_rows against the definition computed with std::nearbyint, and run() (float input)
 // equal to quantize + run_u8.
 void check_quantize(std::mt19937& rng) {
@@ -191,6 +257,18 @@ int main() {
   };
   for (const Case& c : cases)
     for (int z : {0, 128, 255}) check_case(c, Fill::random, z, rng);
+  // Bit outputs: OC off 16 and 64 (1, 15, 17, 63, 65, 100), in place, linear, batch > 1.
+  const Case bit_cases[] = {
+      {1, 6, 5, 3, 1, 3, 3, 1, 1, "bits oc1"},
+      {2, 7, 7, 3, 15, 3, 3, 2, 1, "bits oc15 batch2"},
+      {1, 9, 8, 4, 17, 2, 2, 1, 0, "bits oc17"},
+      {1, 5, 7, 8, 63, 1, 1, 1, 0, "bits oc63 in place"},
+      {1, 6, 6, 5, 65, 3, 3, 1, 1, "bits oc65"},
+      {3, 1, 1, 37, 100, 1, 1, 1, 0, "bits linear oc100 batch3"},
+      {1, 19, 17, 3, 96, 7, 7, 2, 0, "bits squeezenet-like 7x7 s2 oc96"},
+  };
+  for (const Case& c : bit_cases)
+    for (int z : {0, 200}) check_bits(c, z, rng);
   // Worst-case sums: q = 255 (or alternating 0/255) with w = +-127 everywhere, zero point 0 so
   // nothing cancels: 255 * 127 * K, including K near kQMaxK (int32 must stay exact).
   const Case extreme[] = {
