@@ -119,9 +119,11 @@ hbn_status load(hbn_model** out, hbn::ModelBytes (*open)(const void*, size_t), c
   });
 }
 
-// Validates a run's arguments and returns the input's NCHW element strides.
-void check_run(const hbn_model* model, const float* input, int64_t batch, hbn_layout layout,
-               size_t input_count, const float* output, size_t output_count, int64_t strides[4]) {
+// Validates what every run takes (pointers, layout, element counts; `unit` names the input's
+// elements in messages) and returns the input's NCHW element strides.
+void check_io(const hbn_model* model, const void* input, int64_t batch, hbn_layout layout,
+              size_t input_count, const char* unit, const float* output, size_t output_count,
+              int64_t strides[4]) {
   require_model(model);
   require(input != nullptr, "input is NULL");
   require(output != nullptr, "output is NULL");
@@ -129,7 +131,7 @@ void check_run(const hbn_model* model, const float* input, int64_t batch, hbn_la
   const hbn::ValueShape& s = model->exec->graph().input;
   const size_t need_in = batch_count(batch, s.c * s.h * s.w);
   if (input_count != need_in)
-    throw ArgError{"input_count is " + std::to_string(input_count) + " floats, the model needs " +
+    throw ArgError{"input_count is " + std::to_string(input_count) + " " + unit + ", the model needs " +
                    std::to_string(need_in) + " (batch " + std::to_string(batch) + " x " +
                    std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) + ")"};
   const size_t need_out = batch_count(batch, output_per_item(*model->exec));
@@ -141,6 +143,13 @@ void check_run(const hbn_model* model, const float* input, int64_t batch, hbn_la
   } else {
     strides[0] = s.h * s.w * s.c, strides[1] = 1, strides[2] = s.w * s.c, strides[3] = s.c;
   }
+}
+
+// Validates a float run's arguments (finite input too) and returns the input's strides.
+void check_run(const hbn_model* model, const float* input, int64_t batch, hbn_layout layout,
+               size_t input_count, const float* output, size_t output_count, int64_t strides[4]) {
+  check_io(model, input, batch, layout, input_count, "floats", output, output_count, strides);
+  const hbn::ValueShape& s = model->exec->graph().input;
   const int64_t shape[4] = {batch, s.c, s.h, s.w};
   require(hbn::all_finite(input, shape, strides), "input contains NaN or infinity");
 }
@@ -288,29 +297,11 @@ hbn_status hbn_model_run(hbn_model* model, const float* input, int64_t batch, hb
 hbn_status hbn_model_run_u8(hbn_model* model, const uint8_t* input, int64_t batch, hbn_layout layout,
                             size_t input_count, float* output, size_t output_count) {
   return guarded(model, [&] {
-    require_model(model);
-    require(input != nullptr, "input is NULL");
-    require(output != nullptr, "output is NULL");
-    require(layout == HBN_LAYOUT_NCHW || layout == HBN_LAYOUT_NHWC, "layout must be HBN_LAYOUT_NCHW or HBN_LAYOUT_NHWC");
+    int64_t strides[4];
+    check_io(model, input, batch, layout, input_count, "bytes", output, output_count, strides);
     require(model->exec->takes_pixels(),
             "this model takes float input only: uint8 images need a model exported with "
             "input_norm=(mean, std) (hbn_model_takes_pixels() is 0)");
-    const hbn::ValueShape& s = model->exec->graph().input;
-    const size_t need_in = batch_count(batch, s.c * s.h * s.w);
-    if (input_count != need_in)
-      throw ArgError{"input_count is " + std::to_string(input_count) + " bytes, the model needs " +
-                     std::to_string(need_in) + " (batch " + std::to_string(batch) + " x " +
-                     std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) + ")"};
-    const size_t need_out = batch_count(batch, output_per_item(*model->exec));
-    if (output_count != need_out)
-      throw ArgError{"output_count is " + std::to_string(output_count) + " floats, the model writes " +
-                     std::to_string(need_out) + " for batch " + std::to_string(batch)};
-    int64_t strides[4];
-    if (layout == HBN_LAYOUT_NCHW) {
-      strides[0] = s.c * s.h * s.w, strides[1] = s.h * s.w, strides[2] = s.w, strides[3] = 1;
-    } else {
-      strides[0] = s.h * s.w * s.c, strides[1] = 1, strides[2] = s.w * s.c, strides[3] = s.c;
-    }
     model->exec->run_u8(input, batch, strides, output);
   });
 }

@@ -49,13 +49,10 @@ def _model_path(model, workdir: str, name: Optional[str], suffix: str) -> tuple[
     return path, name is not None and os.path.exists(path)
 
 
-def make_onnxruntime(model, x: np.ndarray, threads: int, workdir: str,
-                     name: Optional[str] = None) -> Runner:
+def _ort_session(path: str, x: np.ndarray, threads: int) -> Runner:
+    """One sequential ONNX Runtime CPU session on ``threads`` threads, all graph optimizations."""
     import onnxruntime as ort
 
-    path, cached = _model_path(model, workdir, name, ".onnx")
-    if not cached:
-        export_onnx(model, x, path)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -64,6 +61,14 @@ def make_onnxruntime(model, x: np.ndarray, threads: int, workdir: str,
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     feed = {"x": x}
     return lambda: sess.run(None, feed)
+
+
+def make_onnxruntime(model, x: np.ndarray, threads: int, workdir: str,
+                     name: Optional[str] = None) -> Runner:
+    path, cached = _model_path(model, workdir, name, ".onnx")
+    if not cached:
+        export_onnx(model, x, path)
+    return _ort_session(path, x, threads)
 
 
 class _Calibration:
@@ -95,22 +100,13 @@ def quantize_onnx(fp32_path: str, out_path: str, calibration: np.ndarray) -> Non
 
 def make_onnxruntime_int8(model, x: np.ndarray, threads: int, workdir: str, name: str,
                           calibration: np.ndarray) -> Runner:
-    import onnxruntime as ort
-
     fp32, cached = _model_path(model, workdir, name, ".onnx")
     if not cached:
         export_onnx(model, x, fp32)
     path, cached = _model_path(model, workdir, name, ".int8.onnx")
     if not cached:
         quantize_onnx(fp32, path, calibration)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    feed = {"x": x}
-    return lambda: sess.run(None, feed)
+    return _ort_session(path, x, threads)
 
 
 def export_engine(model, x: np.ndarray, path: str, **export_kwargs) -> None:
