@@ -34,8 +34,9 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   // The parsed records (op attributes, tensor descriptors: ~1 KB per op) are not needed once
   // every op is prepared; freed now, the planners' allocations below reuse their memory. What a
   // small model keeps on the heap is mostly this kind of fixed cost (docs/embedding.md).
-  file_.ops = {};
-  file_.tensors = {};
+  // Move-assigned: `= {}` is the initializer-list assignment, which keeps the capacity.
+  file_.ops = std::vector<OpDesc>();
+  file_.tensors = std::vector<TensorDesc>();
   bits_ = plan_bits(graph_, bit_passing);
   // Pixels are a valid input when the input's every reader is the model's normalisation.
   bool any_reader = false, only_norm = true;
