@@ -229,6 +229,7 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
     }
     const uint32_t n_a = cur.u32(what + " attribute count");
     if (n_a > kMaxAttrs) fail(what + ": " + std::to_string(n_a) + " attributes");
+    op.attrs.reserve(n_a);
     for (uint32_t k = 0; k < n_a; ++k) {
       const uint32_t key = cur.u32(what + " attribute key");
       const uint32_t type = cur.u32(what + " attribute type");
@@ -237,8 +238,10 @@ ModelFile parse_model(const uint8_t* data, size_t size) {
       const bool want_float = info->type == AttrType::f64;
       if (type != (want_float ? 2u : 1u))
         fail(what + ": attribute " + std::to_string(key) + " has type " + std::to_string(type));
-      Attr& a = op.attrs[key];
-      if (a.present) fail(what + ": attribute " + std::to_string(key) + " given twice");
+      if (op.attr(key).present) fail(what + ": attribute " + std::to_string(key) + " given twice");
+      op.attrs.emplace_back();
+      Attr& a = op.attrs.back();
+      a.key = key;
       a.present = true;
       a.is_float = want_float;
       if (want_float) a.f = cur.take<double>(what + " attribute value");

@@ -122,7 +122,7 @@ int64_t BuildCtx::attr(AttrKey k, int64_t lo, int64_t hi) const {
   const AttrSpec* s = schema_.attr(k);
   if (!s) throw std::logic_error(std::string(schema_.name) + " reads an attribute it does not declare");
   const char* name = attr_info(k)->name;
-  const Attr& a = op_.attrs[k];
+  const Attr& a = op_.attr(k);
   if (!a.present) {
     if (s->required) fail(std::string("missing attribute ") + name);
     return s->dflt;
@@ -137,12 +137,12 @@ int64_t BuildCtx::attr(AttrKey k, int64_t lo, int64_t hi) const {
 
 bool BuildCtx::has_attr(AttrKey k) const {
   if (!schema_.attr(k)) throw std::logic_error(std::string(schema_.name) + " reads an attribute it does not declare");
-  return op_.attrs[k].present;
+  return op_.attr(k).present;
 }
 
 double BuildCtx::fattr(AttrKey k) const {
   const char* name = attr_info(k)->name;
-  const Attr& a = op_.attrs[k];
+  const Attr& a = op_.attr(k);
   if (!a.present) fail(std::string("missing attribute ") + name);
   if (!std::isfinite(a.f)) fail(std::string("attribute ") + name + " is not finite");
   return a.f;
