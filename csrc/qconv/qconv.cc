@@ -281,50 +281,52 @@ uint8_t* aligned(void* ws) {
 }
 }  // namespace
 
+void QConv2d::run_out(const float* x, const uint8_t* q, int n, int in_h, int in_w, const Out& o, void* ws,
+                      ThreadPool& pool) const {
+  uint8_t* img = aligned(ws);
+  const uint8_t* a = x ? quantize_input(x, n, in_h, in_w, img) : border(q, n, in_h, in_w, img);
+  gemm(a, n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+}
+
 void QConv2d::run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y, void* ws,
                   ThreadPool& pool) const {
-  uint8_t* img = aligned(ws);
   Out o;
   o.t = &t;
   o.y = y;
-  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  run_out(x, nullptr, n, in_h, in_w, o, ws, pool);
 }
 
 void QConv2d::run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
                        void* ws, ThreadPool& pool) const {
   if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_bits needs out_threshold");
-  uint8_t* img = aligned(ws);
   Out o;
   o.t = &t;
   o.bits = y;
-  gemm(quantize_input(x, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  run_out(x, nullptr, n, in_h, in_w, o, ws, pool);
 }
 
 void QConv2d::run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
                      void* ws, ThreadPool& pool) const {
-  uint8_t* img = aligned(ws);
   Out o;
   o.t = &t;
   o.y = y;
-  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  run_out(nullptr, q, n, in_h, in_w, o, ws, pool);
 }
 
 void QConv2d::run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
                           void* ws, ThreadPool& pool) const {
   if (!t.out_threshold) throw std::invalid_argument("QConv2d::run_u8_bits needs out_threshold");
-  uint8_t* img = aligned(ws);
   Out o;
   o.t = &t;
   o.bits = y;
-  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  run_out(nullptr, q, n, in_h, in_w, o, ws, pool);
 }
 
 void QConv2d::run_acc(const uint8_t* q, int n, int in_h, int in_w, int32_t* acc, void* ws,
                       ThreadPool& pool) const {
-  uint8_t* img = aligned(ws);
   Out o;
   o.acc = acc;
-  gemm(border(q, n, in_h, in_w, img), n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  run_out(nullptr, q, n, in_h, in_w, o, ws, pool);
 }
 
 }  // namespace hbn

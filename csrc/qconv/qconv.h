@@ -59,6 +59,10 @@ class QConv2d {
   struct Out;
   const uint8_t* border(const uint8_t* q, int n, int in_h, int in_w, uint8_t* img) const;
   const uint8_t* quantize_input(const float* x, int n, int in_h, int in_w, uint8_t* img) const;
+  // The image (quantized from x, or the caller's uint8 q bordered) first in the workspace, then
+  // the GEMM on it with the workspace after it. Exactly one of x, q is non-null.
+  void run_out(const float* x, const uint8_t* q, int n, int in_h, int in_w, const Out& o, void* ws,
+               ThreadPool& pool) const;
   void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
             ThreadPool& pool) const;
   size_t image_bytes(int n, int in_h, int in_w) const;

@@ -11,6 +11,7 @@
 
 #include "hbn/isa.h"
 #include "hbn/kernel_table.h"
+#include "transform/output_transform.h"
 
 namespace hbn_test {
 
@@ -94,5 +95,32 @@ inline int finish(const char* name) {
   std::printf("%s: ok\n", name);
   return 0;
 }
+
+// Random per-channel output transforms for the binary-conv tests: no transform, scale + bias +
+// ReLU, and the same writing threshold bits (random flips). Draws per channel, in this order:
+// scale, bias, threshold (uniform in [-1, 1) times the given magnitudes), flip.
+struct RandomTransforms {
+  std::vector<float> scale, bias, thr;
+  std::vector<uint8_t> flip;
+  hbn::OutputTransform plain, full, bits;
+  template <class Rng>
+  RandomTransforms(int oc, Rng& rng, float scale_mag, float bias_mag, float thr_mag)
+      : scale(oc), bias(oc), thr(oc), flip(oc) {
+    std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
+    for (int j = 0; j < oc; ++j) {
+      scale[j] = ud(rng) * scale_mag;
+      bias[j] = ud(rng) * bias_mag;
+      thr[j] = ud(rng) * thr_mag;
+      flip[j] = static_cast<uint8_t>(rng() % 2);
+    }
+    full.scale = scale.data();
+    full.bias = bias.data();
+    full.act = hbn::Activation::relu;
+    bits = full;
+    bits.out_threshold = thr.data();
+    bits.out_flip = flip.data();
+  }
+  RandomTransforms(const RandomTransforms&) = delete;  // the transforms point into the vectors
+};
 
 }  // namespace hbn_test

@@ -52,22 +52,8 @@ void check_shape(const Shape& s, std::mt19937_64& rng, ThreadPool& pool1, Thread
   std::vector<int32_t> ref(static_cast<size_t>(M * s.oc));
   bconv2d_reference(g, x.data(), s.n, s.h, s.w, wt.data(), ref.data());
 
-  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
-  std::vector<float> scale(s.oc), bias(s.oc), thr(s.oc);
-  std::vector<uint8_t> flip(s.oc);
-  for (int j = 0; j < s.oc; ++j) {
-    scale[j] = ud(rng) * 0.01f;
-    bias[j] = ud(rng);
-    thr[j] = ud(rng) * 0.5f;
-    flip[j] = static_cast<uint8_t>(rng() % 2);
-  }
-  OutputTransform plain, full, bits;
-  full.scale = scale.data();
-  full.bias = bias.data();
-  full.act = Activation::relu;
-  bits = full;
-  bits.out_threshold = thr.data();
-  bits.out_flip = flip.data();
+  const hbn_test::RandomTransforms tr(s.oc, rng, 0.01f, 1.0f, 0.5f);
+  const OutputTransform &plain = tr.plain, &full = tr.full, &bits = tr.bits;
 
   BConv2d conv(g, wt.data());
   std::vector<unsigned char> ws(conv.workspace_bytes(s.n, s.h, s.w));

@@ -99,22 +99,8 @@ void check_bconv(const ConvCase& c, std::mt19937& rng, ThreadPool& pool1, Thread
   }
   // Float output with scale/bias/ReLU, bit output, and the integer-threshold bit path (no
   // pixel scale; taken when M >= 160).
-  std::uniform_real_distribution<float> ud(-1.0f, 1.0f);
-  std::vector<float> scale(c.oc), bias(c.oc), thr(c.oc);
-  std::vector<uint8_t> flip(c.oc);
-  for (int j = 0; j < c.oc; ++j) {
-    scale[j] = ud(rng) * 0.2f;
-    bias[j] = ud(rng) * 2.0f;
-    thr[j] = ud(rng) * 2.0f;
-    flip[j] = static_cast<uint8_t>(rng() % 2);
-  }
-  OutputTransform plain, full, bits;
-  full.scale = scale.data();
-  full.bias = bias.data();
-  full.act = Activation::relu;
-  bits = full;
-  bits.out_threshold = thr.data();
-  bits.out_flip = flip.data();
+  const hbn_test::RandomTransforms tr(c.oc, rng, 0.2f, 2.0f, 2.0f);
+  const OutputTransform &plain = tr.plain, &full = tr.full, &bits = tr.bits;
 
   BConv2d conv(g, wt.data());
   std::vector<unsigned char> ws(conv.workspace_bytes(c.n, c.h, c.w));
