@@ -137,7 +137,8 @@ def _info(args: argparse.Namespace) -> int:
 def _layer_kinds(metadata: dict) -> list[str]:
     """Per conv / linear layer: the kernel kind and, when the export front end stored it,
     why (so a layer meant to be binary that stayed float shows at once)."""
-    names = {"fbin": "FullBin", "wbin": "WeightBin", "fprec": "float", "int8": "int8"}
+    names = {"fbin": "FullBin", "wbin": "WeightBin", "fprec": "float", "int8": "int8",
+             "wbin_int8": "WBin int8"}
     out8 = _int8_lines(metadata)
     report = metadata.get("frontend")
     if isinstance(report, dict) and isinstance(report.get("layers"), list):
@@ -166,7 +167,8 @@ def _int8_lines(metadata: dict) -> list[str]:
                    f"{norm.get('mean')} std {norm.get('std')}")
     rows = metadata.get("int8")
     if isinstance(rows, list) and rows:
-        out.append("int8 layers (conv_q8; activation scale / zero point and where from):")
+        out.append("int8 layers (conv_q8, WeightBin ones conv_wbin_q8; activation scale / zero "
+                   "point and where from):")
         for r in rows:
             if isinstance(r, dict):
                 out.append(f"  {r.get('layer')}: in_scale {r.get('in_scale'):.6g} in_zero "

@@ -605,24 +605,32 @@ def _check_input_norm(input_norm: Any, channels: int) -> tuple[np.ndarray, np.nd
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[str]]) -> list[_IROp]:
-    """The conv_f32 ops to quantize: the graph's first and last conv / linear when
-    edges="int8" (those are float in FBin / Hybrid models), plus every layer named."""
+def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[str]],
+                  wbin: str = "exact") -> list[_IROp]:
+    """The ops to quantize: the graph's first and last conv / linear when edges="int8" (those
+    are float in FBin / Hybrid models), every WeightBin layer when wbin="int8", plus every
+    layer named (float -> conv_q8, WeightBin -> conv_wbin_q8)."""
     if edges not in ("fp32", "int8"):
         raise ValueError(f"edges must be 'fp32' or 'int8', got {edges!r}")
+    if wbin not in ("exact", "int8"):
+        raise ValueError(f"wbin must be 'exact' or 'int8', got {wbin!r}")
+    if isinstance(int8_layers, str):
+        raise ValueError("int8_layers must be a sequence of layer names, not one string")
     convs = [op for op in ops if op.type.startswith("conv_")]
     picked: list[_IROp] = []
     if edges == "int8" and convs:
         picked += [op for op in (convs[0], convs[-1]) if op.type == "conv_f32"]
+    if wbin == "int8":
+        picked += [op for op in convs if op.type == "conv_wbin"]
     by_name = {op.name: op for op in convs}
     for name in int8_layers or []:
         op = by_name.get(name)
         if op is None:
             raise ValueError(f"int8_layers: no conv / linear layer named {name!r} (layers: "
                              f"{', '.join(by_name)})")
-        if op.type != "conv_f32":
+        if op.type not in ("conv_f32", "conv_wbin"):
             raise ValueError(f"int8_layers: layer {name!r} is {op_kind(op.type)} ({op.type}); "
-                             "only float conv / linear layers run in 8 bits")
+                             "only float and WeightBin conv / linear layers run in 8 bits")
         picked.append(op)
     out: list[_IROp] = []
     for op in picked:
@@ -680,7 +688,22 @@ def _to_conv_q8(op: _IROp, in_scale: float, in_zero: int) -> None:
     op.attrs = {**op.attrs, "in_scale": float(in_scale), "in_zero": int(in_zero)}
 
 
+def _to_wbin_q8(op: _IROp, in_scale: float, in_zero: int) -> None:
+    """conv_wbin -> conv_wbin_q8 in place: the sign bits and scale (alpha x BN scale) stay as
+    they are (the weights are exactly int8 +-1 with that scale); only the input is quantized."""
+    from hbn_engine.quant import check_wbin_q8
+
+    check_wbin_q8(op.name, int(op.attrs["in_channels"]), op.params["weight"].shape)
+    if op.params.get("scale") is None:
+        op.params["scale"] = np.ones(op.params["weight"].shape[0], dtype=np.float32)
+    op.type = "conv_wbin_q8"
+    op.attrs = {**op.attrs, "in_scale": float(in_scale), "in_zero": int(in_zero)}
+
+
 def _int8_reason(info: dict[str, Any]) -> str:
+    if info.get("op") == "conv_wbin_q8":
+        return (f"WeightBin on 8-bit input (conv_wbin_q8): +-1 weights x alpha (exact), input "
+                f"scale {info['in_scale']:.4g} zero {info['in_zero']} from {info['source']}")
     return (f"8-bit (conv_q8): int8 weights per output channel, input scale "
             f"{info['in_scale']:.4g} zero {info['in_zero']} from {info['source']}")
 
@@ -694,8 +717,8 @@ def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
 
     if not targets:
         if calibration is not None:
-            raise ValueError("calibration given but no layer is int8 (pass edges='int8' or "
-                             "int8_layers=[...])")
+            raise ValueError("calibration given but no layer is int8 (pass edges='int8', "
+                             "wbin='int8' or int8_layers=[...])")
         return []
     if percentile is not None and not (isinstance(percentile, (int, float))
                                        and 50.0 < float(percentile) <= 100.0):
@@ -716,8 +739,9 @@ def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
         if not torch.isfinite(calibration).all():
             raise ValueError("calibration contains NaN or infinity")
         ranges = _calibrate(gm, [op.name for op in need_cal], calibration.float(), percentile)
-    if "conv_q8" not in OP_TYPES:
-        raise ExportError("this build of the engine has no conv_q8 op (8-bit layers)")
+    for need in {"conv_q8" if op.type == "conv_f32" else "conv_wbin_q8" for op in targets}:
+        if need not in OP_TYPES:
+            raise ExportError(f"this build of the engine has no {need} op (8-bit layers)")
     info: list[dict[str, Any]] = []
     for op in targets:
         if any(op is o for o in need_cal):
@@ -730,9 +754,14 @@ def _quantize_targets(gm: fx.GraphModule, targets: list[_IROp],
             scale, zero = norm_activation_params(norm[0], norm[1])
             lo, hi = (0 - zero) * scale, (255 - zero) * scale
             how = "the input_norm pixel range"
-        _to_conv_q8(op, scale, zero)
-        info.append({"layer": op.name, "in_scale": scale, "in_zero": zero,
-                     "range": [float(lo), float(hi)], "source": how})
+        entry = {"layer": op.name, "in_scale": scale, "in_zero": zero,
+                 "range": [float(lo), float(hi)], "source": how}
+        if op.type == "conv_wbin":
+            _to_wbin_q8(op, scale, zero)
+            entry["op"] = "conv_wbin_q8"
+        else:
+            _to_conv_q8(op, scale, zero)
+        info.append(entry)
     return info
 
 
@@ -743,7 +772,7 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
            edges: str = "fp32", int8_layers: Optional[Sequence[str]] = None,
            calibration: Optional[torch.Tensor] = None,
            calibration_percentile: Optional[float] = None,
-           format_version: int = 2, wbin_layout: str = "bits32") -> Any:
+           format_version: int = 2, wbin_layout: str = "bits32", wbin: str = "exact") -> Any:
     """Export ``model`` (eval semantics) to a .hbn file at ``path``.
 
     ``example_input`` is a float NCHW tensor (any batch size) used to trace shapes; the file
@@ -763,6 +792,11 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     ``calibration`` (a float NCHW batch as ``model`` takes it; min / max, or
     ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
     range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
+
+    ``wbin="int8"`` runs every WeightBin layer on 8-bit input (``conv_wbin_q8``; naming one in
+    ``int8_layers`` does it for that layer): its +-1 weights x alpha are kept exactly (stored as
+    bits), its input is quantized per tensor as above. The default (``"exact"``) keeps them
+    float. docs/export.md, "WeightBin layers on 8-bit input".
 
     ``format_version`` 2 (default) stores binary conv weights in their kernels' layouts, which
     the loader uses in place; ``wbin_layout`` picks the WeightBin one: "bits32" (bit panels,
@@ -787,7 +821,7 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
             ops, output = _fuse(low.ops, low.output)
             c_in = int(example_input.shape[1])
             norm = _check_input_norm(input_norm, c_in) if input_norm is not None else None
-            targets = _int8_targets(ops, edges, int8_layers)
+            targets = _int8_targets(ops, edges, int8_layers, wbin)
             int8_info = _quantize_targets(gm, targets, norm, calibration, calibration_percentile,
                                           tuple(example_input.shape[1:]))
             if norm is not None:
@@ -855,9 +889,10 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         for lr in report.layers:
             info = next((i for i in int8_info if i["layer"] == lr.name), None)
             if info is not None:
-                lr.kind, lr.reason = "int8", _int8_reason(info)
+                lr.kind = "wbin_int8" if info.get("op") == "conv_wbin_q8" else "int8"
+                lr.reason = _int8_reason(info)
         report.notes.append("int8 layers: " + ", ".join(i["layer"] for i in int8_info)
-                            + " (edges='int8' / int8_layers; not exact: quantized)")
+                            + " (edges='int8' / wbin='int8' / int8_layers; not exact: quantized)")
     if report.changed:  # only when the front end rewrote the graph: models it leaves as
         metadata["frontend"] = report.to_json()  # written export byte-identically to before
     for op in ops:

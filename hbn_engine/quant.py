@@ -16,6 +16,11 @@ Rules chosen here (docs/export.md, "8-bit edges"):
 * an image input normalised by the model's ``input_norm``: the range is the normalised image of
   pixels 0..255 over all channels, no calibration needed (the rule that makes the pixel the
   quantized value when every channel has the same integer mean and the same std).
+
+``conv_wbin_q8`` (a WeightBin layer on 8-bit input, ``export(wbin="int8")``): the same input
+quantization; the weights are the layer's own +-1 signs (stored as bits, expanded to int8 +-1
+at load) and ``scale`` = alpha x BN scale per output channel takes ``w_scale``'s place, so
+nothing but the input is quantized: ``conv_wbin_q8_reference``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,12 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = ["activation_params", "norm_activation_params", "quantize_weights",
-           "quantize_activation", "conv_q8_reference"]
+           "quantize_activation", "conv_q8_reference", "sign_bits_to_int8", "check_wbin_q8",
+           "conv_wbin_q8_reference", "MAX_K"]
+
+# IC * KH * KW of an 8-bit layer, rounded up to 4, at most this (qgemm::kQMaxK): the int32 sums
+# of (q - zero) * w stay exact.
+MAX_K = 65536
 
 
 def activation_params(lo: float, hi: float) -> tuple[float, int]:
@@ -109,3 +119,34 @@ def conv_q8_reference(x: np.ndarray, weight: np.ndarray, w_scale: np.ndarray,
     if relu:
         y = np.maximum(y, 0.0)
     return y[:, :, 0, 0] if linear else y
+
+
+def sign_bits_to_int8(bits: np.ndarray, in_channels: int) -> np.ndarray:
+    """Canonical sign bits uint64 [OC, KH, KW, words] (bit 1 = -1, channels LSB first) ->
+    int8 +-1 [OC, IC, KH, KW]: what the engine expands a conv_wbin_q8 weight to at load."""
+    bits = np.ascontiguousarray(bits, dtype="<u8")
+    oc, kh, kw, words = bits.shape
+    if words != (in_channels + 63) // 64:
+        raise ValueError(f"{words} words per row do not hold {in_channels} channels")
+    neg = np.unpackbits(bits.view(np.uint8), axis=-1, bitorder="little")[..., :in_channels]
+    return np.ascontiguousarray((1 - 2 * neg.astype(np.int8)).transpose(0, 3, 1, 2))
+
+
+def check_wbin_q8(layer: str, in_channels: int, weight_shape: Sequence[int]) -> None:
+    """Refuses a WeightBin layer the 8-bit GEMM cannot run exactly (ValueError naming it)."""
+    k = int(in_channels) * int(weight_shape[1]) * int(weight_shape[2])
+    if (k + 3) // 4 * 4 > MAX_K:
+        raise ValueError(f"wbin int8: layer {layer!r} has a receptive field of {k} values "
+                         f"(in_channels x kernel), over the 8-bit GEMM's {MAX_K}: its int32 "
+                         "sums would not be exact; keep it exact (leave it out of int8_layers)")
+
+
+def conv_wbin_q8_reference(x: np.ndarray, bits: np.ndarray, in_channels: int,
+                           scale: np.ndarray, bias: Optional[np.ndarray], in_scale: float,
+                           in_zero: int, stride: tuple[int, int] = (1, 1),
+                           pad: tuple[int, int] = (0, 0), relu: bool = False) -> np.ndarray:
+    """conv_wbin_q8 on NCHW float32 input ([N, C] for a linear layer): conv_q8 with the +-1
+    weights of the bits and ``scale`` (alpha x BN scale, any sign) as the weight scale."""
+    w = sign_bits_to_int8(bits, in_channels)
+    return conv_q8_reference(x, w, np.asarray(scale, dtype=np.float32), bias, in_scale, in_zero,
+                             stride, pad, relu)

@@ -30,7 +30,8 @@
   X(18, conv_grouped_f32)   \
   X(19, sign)              \
   X(20, conv_q8)            \
-  X(21, input_norm)
+  X(21, input_norm)         \
+  X(22, conv_wbin_q8)
 
 // X(key, enumerator, name, type): type i64 or f64; each key has one fixed type.
 #define HBN_ATTRS(X)                               \

@@ -1,0 +1,347 @@
+"""conv_wbin_q8: WeightBin layers on 8-bit input (issue 14; export(..., wbin="int8")).
+
+* the op through hand-built .hbn files against the numpy references (tests/q8_reference.py:
+  the op's float32 epilogue, bit for bit; hbn_engine.quant.conv_wbin_q8_reference) on every
+  ISA path and edge shapes (channel tails, OC not a multiple of 16, K not a multiple of 4,
+  strides, padding, the in-place 1x1 path, a linear layer, batches), packed-bit output;
+* the bits -> int8 expansion (quant.sign_bits_to_int8) against pack_sign_bits;
+* bad files (tail bits, dtype, shapes, attributes) as FormatError naming the problem;
+* export: wbin="int8" / int8_layers naming WeightBin layers, refusals, the file keeps bits;
+* networks: equal to PyTorch with the WeightBin inputs fake-quantized with the file's
+  parameters (float rounding only), and within the quantization error of the fp32 model.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import hbn_engine  # noqa: E402
+from hbn_engine import _core  # noqa: E402
+from hbn_engine import nn as hnn  # noqa: E402
+from hbn_engine.exporter import pack_sign_bits  # noqa: E402
+from hbn_engine.format import OP_TYPES, FormatError, Op, encode_hbn, read_hbn  # noqa: E402
+from hbn_engine.quant import (conv_wbin_q8_reference, quantize_activation,  # noqa: E402
+                              sign_bits_to_int8)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from q8_reference import conv_q8  # noqa: E402
+
+pytestmark = pytest.mark.skipif("conv_wbin_q8" not in OP_TYPES,
+                                reason="this engine build has no conv_wbin_q8 op")
+
+
+def _signs(rng: np.random.Generator, oc: int, ic: int, kh: int, kw: int) -> np.ndarray:
+    return np.where(rng.random((oc, ic, kh, kw)) < 0.5, -1, 1).astype(np.int8)
+
+
+def wbq8_file(signs: np.ndarray, scale: np.ndarray, in_shape: tuple[int, int, int], attrs: dict,
+              bias: Optional[np.ndarray] = None, flat: bool = False,
+              bits: Optional[np.ndarray] = None) -> bytes:
+    """One conv_wbin_q8 (after a flatten when flat) over an input of in_shape (C, H, W)."""
+    a = {"stride_h": 1, "stride_w": 1, "pad_h": 0, "pad_w": 0, "in_channels": signs.shape[1],
+         **attrs}
+    a = {k: v for k, v in a.items() if v is not None}
+    tensors = [pack_sign_bits(signs) if bits is None else bits, scale]
+    slots: list[Optional[int]] = [0, 1, None]
+    if bias is not None:
+        tensors.append(bias)
+        slots[2] = 2
+    ops = [Op("flatten", "f", [0], [])] if flat else []
+    ops.append(Op("conv_wbin_q8", "w", [len(ops)], slots, a))
+    return encode_hbn(ops, tensors, {}, in_shape, len(ops))
+
+
+def test_sign_bits_expand_to_the_signs() -> None:
+    rng = np.random.default_rng(0)
+    for ic in (1, 3, 63, 64, 65, 130):
+        s = _signs(rng, 5, ic, 3, 2)
+        bits = pack_sign_bits(s)
+        assert np.array_equal(sign_bits_to_int8(bits, ic), s)
+    with pytest.raises(ValueError, match="words per row"):
+        sign_bits_to_int8(pack_sign_bits(_signs(rng, 2, 70, 1, 1)), 130)
+
+
+@pytest.mark.parametrize("ic, oc, k, stride, pad, n, zero, hw", [
+    (16, 32, 3, 1, 1, 1, 0, (9, 8)), (1, 5, 5, 2, 2, 2, 0, (11, 9)),
+    (65, 33, 3, 2, 0, 1, 255, (7, 9)), (70, 17, 1, 1, 0, 3, 7, (5, 6)),
+    (128, 16, 1, 1, 0, 1, 0, (6, 6)), (64, 40, 1, 2, 0, 1, 3, (7, 7)),
+    (3, 24, 11, 4, 2, 1, 110, (23, 21)), (256, 20, 3, 1, 1, 1, 0, (4, 5))])
+def test_conv_wbin_q8_matches_reference(each_isa: str, ic: int, oc: int, k: int, stride: int,
+                                        pad: int, n: int, zero: int, hw: tuple[int, int]) -> None:
+    rng = np.random.default_rng(ic * 100 + oc)
+    s = _signs(rng, oc, ic, k, k)
+    scale = rng.uniform(-0.05, 0.05, oc).astype(np.float32)  # alpha x BN scale: any sign
+    scale[0] = 0.0  # an all-zero channel (alpha = 0)
+    bias = rng.uniform(-1, 1, oc).astype(np.float32)
+    in_scale = 0.0173
+    attrs = {"stride_h": stride, "stride_w": stride, "pad_h": pad, "pad_w": pad, "act": 1,
+             "in_scale": in_scale, "in_zero": zero}
+    x = rng.uniform(-2.5, 2.5, (n, ic, *hw)).astype(np.float32)
+    x[0, 0, 0, :4] = np.float32(in_scale) * np.array([0.5, 1.5, -2.5, 300], np.float32)  # ties, clamp
+    m = hbn_engine.load(wbq8_file(s, scale, (ic, *hw), attrs, bias))
+    assert [kind for _, kind in m.layers] == ["wbin_int8"]
+    y = m.run(x)
+    # Bit for bit: the op's float32 epilogue is conv_q8's with w_scale = scale.
+    np.testing.assert_array_equal(y, conv_q8(x, s, scale, in_scale, zero, stride, pad,
+                                             bias=bias, relu=True))
+    ref = conv_wbin_q8_reference(x, pack_sign_bits(s), ic, scale, bias, in_scale, zero,
+                                 (stride, stride), (pad, pad), relu=True)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+def test_integer_sums_are_exact(each_isa: str) -> None:
+    # in_scale * scale = 1, no bias: the output is the int32 sum itself, exactly.
+    rng = np.random.default_rng(9)
+    ic, oc = 97, 50
+    s = _signs(rng, oc, ic, 3, 3)
+    x = rng.integers(-128, 128, (2, ic, 10, 9)).astype(np.float32) * np.float32(0.5)
+    m = hbn_engine.load(wbq8_file(s, np.full(oc, 2.0, np.float32), (ic, 10, 9),
+                                  {"pad_h": 1, "pad_w": 1, "in_scale": 0.5, "in_zero": 128}))
+    q = quantize_activation(x, 0.5, 128).astype(np.int64) - 128
+    sums = np.zeros((2, oc, 10, 9), np.int64)
+    qp = np.pad(q, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for i in range(3):
+        for j in range(3):
+            sums += np.einsum("nchw,oc->nohw", qp[:, :, i:i + 10, j:j + 9],
+                              s[:, :, i, j].astype(np.int64))
+    np.testing.assert_array_equal(m.run(x), sums.astype(np.float32))
+
+
+def test_linear_wbin_q8_and_threads() -> None:
+    rng = np.random.default_rng(5)
+    s = _signs(rng, 1000, 301, 1, 1)
+    scale = rng.uniform(0.001, 0.02, 1000).astype(np.float32)
+    bias = rng.uniform(-1, 1, 1000).astype(np.float32)
+    x = rng.uniform(-1, 1, (3, 301, 1, 1)).astype(np.float32)
+    attrs = {"linear": 1, "in_scale": 0.01, "in_zero": 100}
+    m = hbn_engine.load(wbq8_file(s, scale, (301, 1, 1), attrs, bias, flat=True))
+    want = conv_q8(x, s, scale, 0.01, 100, bias=bias)[:, :, 0, 0]
+    np.testing.assert_array_equal(m.run(x), want)
+    m.num_threads = 2
+    np.testing.assert_array_equal(m.run(x), want)
+
+
+def test_wbin_q8_writes_bits_for_a_binary_consumer(each_isa: str) -> None:
+    rng = np.random.default_rng(6)
+    s = _signs(rng, 70, 16, 3, 3)
+    scale = rng.uniform(-0.02, 0.05, 70).astype(np.float32)
+    bias = rng.uniform(-0.5, 0.5, 70).astype(np.float32)
+    wb = _core.pack_weights_oihw(rng.standard_normal((8, 70, 3, 3)).astype(np.float32))
+    thr = rng.uniform(-0.2, 0.2, 70).astype(np.float32)
+    flip = (rng.random(70) < 0.5).astype(np.uint8)
+    q8 = Op("conv_wbin_q8", "w", [0], [0, 1, 2],
+            {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1, "in_channels": 16,
+             "in_scale": 0.02, "in_zero": 120})
+    fb = Op("conv_fbin", "b", [1], [3, None, None, 4, 5],
+            {"stride_h": 1, "stride_w": 1, "pad_h": 1, "pad_w": 1, "in_channels": 70})
+    data = encode_hbn([q8, fb], [pack_sign_bits(s), scale, bias, wb, thr, flip], {},
+                      (16, 9, 10), 2)
+    x = rng.uniform(-2, 2, (2, 16, 9, 10)).astype(np.float32)
+    m = hbn_engine.load(data)
+    assert m.bit_passing_layers == ["w"]
+    np.testing.assert_array_equal(m.run(x), hbn_engine.load(data, bit_passing=False).run(x))
+
+
+def _bad(**over) -> bytes:
+    rng = np.random.default_rng(7)
+    s = over.pop("signs", _signs(rng, 4, 3, 3, 3))
+    attrs = {"pad_h": 1, "pad_w": 1, "in_scale": 0.5, "in_zero": 3}
+    attrs.update(over.pop("attrs", {}))
+    scale = over.pop("scale", np.ones(s.shape[0], np.float32))
+    return wbq8_file(s, scale, over.pop("in_shape", (s.shape[1], 6, 6)), attrs, **over)
+
+
+def test_conv_wbin_q8_bad_files() -> None:
+    hbn_engine.load(_bad())  # the base file is valid
+    good = pack_sign_bits(_signs(np.random.default_rng(7), 4, 3, 3, 3))
+    tail = good.copy()
+    tail[1, 2, 0, 0] |= np.uint64(1) << np.uint64(40)
+    with pytest.raises(FormatError, match="'w'.*bits past in_channels \\(3\\) in a word must be 0"):
+        hbn_engine.load(_bad(bits=tail))
+    with pytest.raises(FormatError, match="'w'.*tensor weight has the wrong dtype"):
+        hbn_engine.load(_bad(bits=np.zeros((4, 3, 3, 3), np.int8)))
+    with pytest.raises(FormatError, match="dimension 3 = 0 out of range"):
+        hbn_engine.load(_bad(bits=good[:, :, :, :0].copy()))
+    with pytest.raises(FormatError, match="'w'.*weight"):
+        hbn_engine.load(_bad(bits=np.zeros((4, 3, 3, 2), np.uint64)))
+    with pytest.raises(FormatError, match="'w'.*in_zero = 256 not in"):
+        hbn_engine.load(_bad(attrs={"in_zero": 256}))
+    for v in (0.0, -1.0, 1e-300, 1e300):
+        with pytest.raises(FormatError, match="'w'.*in_scale must be a positive finite"):
+            hbn_engine.load(_bad(attrs={"in_scale": v}))
+    with pytest.raises(FormatError, match="'w'.*missing attribute in_scale"):
+        hbn_engine.load(_bad(attrs={"in_scale": None}))
+    with pytest.raises(FormatError, match="'w'.*missing attribute in_channels"):
+        hbn_engine.load(_bad(attrs={"in_channels": None}))
+    with pytest.raises(FormatError, match="'w'.*expects 5 input channels, input has 3"):
+        hbn_engine.load(_bad(attrs={"in_channels": 5}))
+    with pytest.raises(FormatError, match="'w'.*scale holds a non-finite value"):
+        hbn_engine.load(_bad(scale=np.array([1, np.nan, 1, 1], np.float32)))
+    with pytest.raises(FormatError, match="'w'.*scale"):
+        hbn_engine.load(_bad(scale=np.ones(5, np.float32)))
+    with pytest.raises(FormatError, match="'w'.*overflows float32"):
+        hbn_engine.load(_bad(attrs={"in_scale": 1e30}, scale=np.full(4, 1e30, np.float32)))
+    with pytest.raises(FormatError, match="'w'.*kernel larger than the padded input"):
+        hbn_engine.load(_bad(attrs={"pad_h": 0, "pad_w": 0}, in_shape=(3, 2, 2)))
+    with pytest.raises(FormatError, match="'w'.*exceeds 65536"):
+        hbn_engine.load(wbq8_file(np.ones((2, 65537, 1, 1), np.int8), np.ones(2, np.float32),
+                                  (65537, 1, 1), {"in_scale": 1.0}))
+
+
+def test_corrupt_files_never_crash() -> None:
+    # Byte flips over a valid file: every load either works or raises FormatError.
+    base = bytearray(_bad())
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (1, 3, 6, 6)).astype(np.float32)
+    for _ in range(300):
+        data = bytearray(base)
+        for p in rng.integers(0, len(data), int(rng.integers(1, 4))):
+            data[p] = int(rng.integers(0, 256))
+        try:
+            m = hbn_engine.load(bytes(data))
+        except FormatError:
+            continue
+        if tuple(m.input_shape) == (3, 6, 6):
+            m.run(x)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+def _hybrid_net(seed: int = 0) -> nn.Module:
+    """Float stem, WeightBin convs (BN + ReLU inside), a FullBin conv after one (bit output),
+    a WeightBin classifier: every WeightBin input is >= 0 or signed."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, 24, 3, padding=1), nn.BatchNorm2d(24),
+        hnn.WeightBinConv2d(24, 48, 3, padding=1), nn.MaxPool2d(2),
+        hnn.WeightBinConv2d(48, 67, 3, stride=2, padding=1),
+        hnn.FullBinConv2d(67, 64, 3, padding=1),
+        hnn.WeightBinConv2d(64, 80, 1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), hnn.WeightBinLinear(80, 10)).eval()
+    for m in net.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def _wbin_names(net: nn.Module) -> list[str]:
+    return [n for n, m in net.named_modules()
+            if isinstance(m, (hnn.WeightBinConv2d, hnn.WeightBinLinear))]
+
+
+def _fake_quant(net: nn.Module, path: str) -> nn.Module:
+    """PyTorch with each conv_wbin_q8 layer's input quantized with the file's scale / zero point:
+    the quantized model's reference (the weights are the module's own, exactly)."""
+    ref = copy.deepcopy(net)
+    mods = dict(ref.named_modules())
+    for r in read_hbn(path).metadata["int8"]:
+        if r.get("op") != "conv_wbin_q8":
+            continue
+        s, z = r["in_scale"], r["in_zero"]
+
+        def pre(_m, args, s=s, z=z):
+            q = torch.clamp(torch.round(args[0].double() / s) + z, 0, 255)
+            return ((q - z) * s).float()
+        mods[r["layer"]].register_forward_pre_hook(pre)
+    return ref
+
+
+def test_export_wbin_int8_matches_fake_quant(tmp_path) -> None:
+    net = _hybrid_net(1)
+    rng = np.random.default_rng(5)
+    cal = torch.from_numpy(rng.standard_normal((32, 3, 16, 16)).astype(np.float32))
+    path, path32 = str(tmp_path / "q.hbn"), str(tmp_path / "f.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, wbin="int8", calibration=cal)
+    hbn_engine.export(net, cal[:1], path32)
+    names = _wbin_names(net)
+    kinds = rep.kinds()
+    assert [kinds[n] for n in names] == ["wbin_int8"] * 4 and kinds["0"] == "fprec"
+    assert kinds["5"] == "fbin"
+    f = read_hbn(path)
+    ops = [op for op in f.ops if op.type == "conv_wbin_q8"]
+    assert [op.name for op in ops] == names
+    assert all(f.tensors[op.tensors[0]].dtype == np.uint64 for op in ops)  # signs stay bits
+    assert os.path.getsize(path) < os.path.getsize(path32) + 4096
+    m, m32 = hbn_engine.load(path), hbn_engine.load(path32)
+    assert [k for n, k in m.layers if n in names] == ["wbin_int8"] * 4
+    x = rng.standard_normal((64, 3, 16, 16)).astype(np.float32)
+    x = np.clip(x, cal.min().item(), cal.max().item())
+    y, y32 = m.run(x), m32.run(x)
+    with torch.no_grad():
+        t = net(torch.from_numpy(x)).numpy()
+        r = _fake_quant(net, path)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(y32, t, rtol=1e-4, atol=1e-4 * np.abs(t).max())  # default exact
+    # vs the fake-quant model: float rounding, except a FullBin sign within rounding of its
+    # threshold (counted, never more than a few of 64 samples).
+    close = np.all(np.abs(y - r) <= 1e-4 * np.abs(r).max() + 1e-4 * np.abs(r), axis=1)
+    assert close.mean() >= 0.95, close.mean()
+    assert (y.argmax(1) == r.argmax(1)).mean() >= 0.95
+    # vs fp32: within the quantization error.
+    assert (y.argmax(1) == t.argmax(1)).mean() >= 0.85
+    # The layers without a binary layer after them: the fake-quant model exactly (to rounding).
+    tail = str(tmp_path / "tail.hbn")
+    hbn_engine.export(net, cal[:1], tail, int8_layers=["6", "9"], calibration=cal)
+    assert [op.type for op in read_hbn(tail).ops if op.name in ("2", "4", "6", "9")] == \
+        ["conv_wbin", "conv_wbin", "conv_wbin_q8", "conv_wbin_q8"]
+    with torch.no_grad():
+        r2 = _fake_quant(net, tail)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(hbn_engine.load(tail).run(x), r2, rtol=1e-4,
+                               atol=1e-4 * np.abs(r2).max())
+
+
+def test_export_wbin_int8_with_int8_edges_and_every_isa(tmp_path, each_isa: str) -> None:
+    net = _hybrid_net(2)
+    cal = torch.randn(16, 3, 16, 16)
+    path = str(tmp_path / "q.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", wbin="int8", calibration=cal)
+    kinds = rep.kinds()
+    assert kinds["0"] == "int8" and kinds["9"] == "wbin_int8"  # the classifier is WeightBin
+    x = torch.randn(8, 3, 16, 16)
+    m = hbn_engine.load(path)
+    y = m.run(x.numpy())
+    hbn_engine.reset_isa()
+    np.testing.assert_array_equal(y, hbn_engine.load(path).run(x.numpy()))  # same on every path
+
+
+def test_export_wbin_argument_errors(tmp_path) -> None:
+    net = _hybrid_net()
+    x = torch.randn(1, 3, 16, 16)
+    path = str(tmp_path / "m.hbn")
+    with pytest.raises(ValueError, match="wbin must be 'exact' or 'int8'"):
+        hbn_engine.export(net, x, path, wbin="int4")
+    with pytest.raises(ValueError, match="need calibration"):
+        hbn_engine.export(net, x, path, wbin="int8")
+    with pytest.raises(ValueError, match="'5' is fbin .*float and WeightBin"):
+        hbn_engine.export(net, x, path, int8_layers=["5"], calibration=torch.randn(2, 3, 16, 16))
+    with pytest.raises(ValueError, match="sequence of layer names"):
+        hbn_engine.export(net, x, path, int8_layers="2")
+    assert not os.path.exists(path)
+
+
+def test_export_refuses_a_receptive_field_over_the_int32_bound(tmp_path) -> None:
+    net = nn.Sequential(nn.Flatten(), hnn.WeightBinLinear(65540, 2)).eval()
+    x = torch.randn(1, 65540, 1, 1)
+    with pytest.raises(ValueError, match="'1' has a receptive field of 65540 values"):
+        hbn_engine.export(net, x, str(tmp_path / "m.hbn"), wbin="int8", calibration=x)
+
+
+def test_inspect_lists_wbin_int8(tmp_path, capsys) -> None:
+    from hbn_engine.cli import main
+
+    net = _hybrid_net(3)
+    cal = torch.randn(8, 3, 16, 16)
+    path = str(tmp_path / "q.hbn")
+    hbn_engine.export(net, cal[:1], path, wbin="int8", calibration=cal)
+    assert main(["inspect", path]) == 0
+    out = capsys.readouterr().out
+    assert "WBin int8" in out and "conv_wbin_q8" in out
