@@ -1,4 +1,5 @@
-"""FBin / Hybrid with 8-bit edges vs fp32 edges, ONNX Runtime fp32 and ONNX Runtime int8.
+"""FBin / Hybrid with 8-bit edges vs fp32 edges, ONNX Runtime fp32 and ONNX Runtime int8; Hybrid
+also with its WeightBin layers on 8-bit input (export(wbin="int8"), "hybrid_int8_wbin").
 
     HBN_DEV_BUILD_DIR=build/dev PYTHONPATH=. python benchmarks/int8_edges.py [--rounds 8]
 
@@ -46,6 +47,10 @@ def main() -> None:
                 point[v + "_int8"] = runners.make_engine(
                     net, x, 1, work, name=f"{arch}_{v}_int8",
                     export_kwargs={"edges": "int8", "calibration": torch.from_numpy(cal)})
+            point["hybrid_int8_wbin"] = runners.make_engine(
+                net, x, 1, work, name=f"{arch}_hybrid_int8_wbin",
+                export_kwargs={"edges": "int8", "wbin": "int8",
+                               "calibration": torch.from_numpy(cal)})
             samples: dict[str, list[float]] = {k: [] for k in point}
             for r in range(args.rounds):
                 for k, run in point.items():
@@ -67,6 +72,11 @@ def main() -> None:
                 print(f"  {v} + int8 edges: {fp32 / mn[v + '_int8']:.1f}x fp32, "
                       f"{mn['ort_int8'] / mn[v + '_int8']:.2f}x ORT int8, "
                       f"{mn[v] / mn[v + '_int8']:.2f}x its fp32 edges (minimums)")
+            w8 = "hybrid_int8_wbin"
+            print(f"  hybrid + int8 edges + int8 WBin: {fp32 / mn[w8]:.1f}x fp32, "
+                  f"{mn['ort_int8'] / mn[w8]:.2f}x ORT int8 (min), "
+                  f"{med['ort_int8'] / med[w8]:.2f}x (median), "
+                  f"{mn['hybrid_int8'] / mn[w8]:.2f}x its exact WBin (minimums)")
     with open(os.path.join(os.getcwd(), "int8_edges.json"), "w") as f:
         json.dump(out, f, indent=1)
 

@@ -621,7 +621,10 @@ def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[s
     if edges == "int8" and convs:
         picked += [op for op in (convs[0], convs[-1]) if op.type == "conv_f32"]
     if wbin == "int8":
-        picked += [op for op in convs if op.type == "conv_wbin"]
+        # Convolutions only: a WeightBin linear layer reads each weight once per image, so at
+        # small batches it streams its weights, and int8 weights are 8x its bits (AlexNet's
+        # fc6: 0.24 ms as bits, 0.93 ms as int8, docs/export.md). int8_layers can still name one.
+        picked += [op for op in convs if op.type == "conv_wbin" and not op.attrs.get("linear")]
     by_name = {op.name: op for op in convs}
     for name in int8_layers or []:
         op = by_name.get(name)
@@ -793,8 +796,8 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
     range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
 
-    ``wbin="int8"`` runs every WeightBin layer on 8-bit input (``conv_wbin_q8``; naming one in
-    ``int8_layers`` does it for that layer): its +-1 weights x alpha are kept exactly (stored as
+    ``wbin="int8"`` runs every WeightBin convolution on 8-bit input (``conv_wbin_q8``; naming a
+    WeightBin conv or linear layer in ``int8_layers`` does it for that layer): its +-1 weights x alpha are kept exactly (stored as
     bits), its input is quantized per tensor as above. The default (``"exact"``) keeps them
     float. docs/export.md, "WeightBin layers on 8-bit input".
 

@@ -172,6 +172,21 @@ def test_int8_rows_and_targets(tmp_path) -> None:
     assert "alexnet: no ONNX Runtime int8 figure" in write_report(res, tmp_path / "r3").read_text()
 
 
+def test_hybrid_with_int8_wbin_row(tmp_path) -> None:
+    # "hybrid_wbin_int8" (export(edges="int8", wbin="int8")): its exact column is Hybrid's.
+    from hbn_engine.bench.report import int8_rows
+
+    res = _int8_results()
+    res.rows += [Row("model", "alexnet", "hybrid", "hbn", 1, 1, 0.004, 5),
+                 Row("model", "alexnet", "hybrid_wbin_int8", "hbn", 1, 1, 0.001, 5)]
+    row = [r for r in int8_rows(res) if r["variant"] == "hybrid_wbin"][0]
+    assert row["exact_ms"] == pytest.approx(4.0) and row["speedup_ort_int8"] == pytest.approx(2.0)
+    assert row["met_ort_int8"] is False
+    text = write_report(res, tmp_path / "rep").read_text()
+    assert "| alexnet | hybrid + int8 WBin | 1 | 1 | 4.00 | 1.00 |" in text
+    assert "| alexnet | hybrid_wbin_int8 |" not in text
+
+
 def test_onnxruntime_int8_baseline_is_static_qdq_per_channel(tmp_path) -> None:
     # The ORT int8 baseline of the report: quant_pre_process, then static QDQ quantization
     # with per-channel weights; it must run and stay close to fp32.

@@ -265,15 +265,16 @@ def test_export_wbin_int8_matches_fake_quant(tmp_path) -> None:
     hbn_engine.export(net, cal[:1], path32)
     names = _wbin_names(net)
     kinds = rep.kinds()
-    assert [kinds[n] for n in names] == ["wbin_int8"] * 4 and kinds["0"] == "fprec"
+    # Convolutions only; the WeightBin classifier (a linear layer) stays exact.
+    assert [kinds[n] for n in names] == ["wbin_int8"] * 3 + ["wbin"] and kinds["0"] == "fprec"
     assert kinds["5"] == "fbin"
     f = read_hbn(path)
     ops = [op for op in f.ops if op.type == "conv_wbin_q8"]
-    assert [op.name for op in ops] == names
+    assert [op.name for op in ops] == names[:3]
     assert all(f.tensors[op.tensors[0]].dtype == np.uint64 for op in ops)  # signs stay bits
     assert os.path.getsize(path) < os.path.getsize(path32) + 4096
     m, m32 = hbn_engine.load(path), hbn_engine.load(path32)
-    assert [k for n, k in m.layers if n in names] == ["wbin_int8"] * 4
+    assert [k for n, k in m.layers if n in names] == ["wbin_int8"] * 3 + ["wbin"]
     x = rng.standard_normal((64, 3, 16, 16)).astype(np.float32)
     x = np.clip(x, cal.min().item(), cal.max().item())
     y, y32 = m.run(x), m32.run(x)
@@ -303,9 +304,10 @@ def test_export_wbin_int8_with_int8_edges_and_every_isa(tmp_path, each_isa: str)
     net = _hybrid_net(2)
     cal = torch.randn(16, 3, 16, 16)
     path = str(tmp_path / "q.hbn")
-    rep = hbn_engine.export(net, cal[:1], path, edges="int8", wbin="int8", calibration=cal)
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", wbin="int8", int8_layers=["9"],
+                            calibration=cal)
     kinds = rep.kinds()
-    assert kinds["0"] == "int8" and kinds["9"] == "wbin_int8"  # the classifier is WeightBin
+    assert kinds["0"] == "int8" and kinds["2"] == kinds["9"] == "wbin_int8"  # 9: named linear
     x = torch.randn(8, 3, 16, 16)
     m = hbn_engine.load(path)
     y = m.run(x.numpy())
@@ -332,7 +334,7 @@ def test_export_refuses_a_receptive_field_over_the_int32_bound(tmp_path) -> None
     net = nn.Sequential(nn.Flatten(), hnn.WeightBinLinear(65540, 2)).eval()
     x = torch.randn(1, 65540, 1, 1)
     with pytest.raises(ValueError, match="'1' has a receptive field of 65540 values"):
-        hbn_engine.export(net, x, str(tmp_path / "m.hbn"), wbin="int8", calibration=x)
+        hbn_engine.export(net, x, str(tmp_path / "m.hbn"), int8_layers=["1"], calibration=x)
 
 
 def test_inspect_lists_wbin_int8(tmp_path, capsys) -> None:

@@ -144,6 +144,14 @@ def _time_interleaved(point: dict, min_time: float, max_time: float, progress: P
 
 
 INT8_VARIANTS = ("fbin", "hybrid")
+# Hybrid with int8 edges and its WeightBin convs on 8-bit input too (export(wbin="int8"))
+WBIN_INT8_VARIANT = "hybrid_wbin_int8"
+
+
+def _wbin_int8_enabled(cfg: BenchConfig) -> bool:
+    from hbn_engine.format import OP_TYPES
+
+    return "hybrid" in _int8_variants(cfg) and "conv_wbin_q8" in OP_TYPES
 
 
 def int8_enabled(cfg: BenchConfig) -> bool:
@@ -165,7 +173,7 @@ def _calibration(model, cfg: BenchConfig) -> np.ndarray:
 
 
 def count_tasks(cfg: BenchConfig) -> int:
-    extra = len(_int8_variants(cfg))
+    extra = len(_int8_variants(cfg)) + (1 if _wbin_int8_enabled(cfg) else 0)
     extra += 1 if extra and "onnxruntime" in cfg.baselines else 0
     per_point = 1 + ROUNDS * (len(cfg.variants) + len(cfg.baselines))  # prepare + rounds
     n = len(cfg.models) * len(cfg.batches) * len(cfg.threads) * per_point
@@ -220,6 +228,11 @@ def run_suite(cfg: BenchConfig, machine: dict, progress: Optional[Progress] = No
                             point[(variant + "_int8", "hbn")] = runners.make_engine(
                                 nets[variant], x, threads, work, name=f"{arch}_{variant}_int8",
                                 export_kwargs={"edges": "int8",
+                                               "calibration": torch.from_numpy(cal)})
+                        if _wbin_int8_enabled(cfg):
+                            point[(WBIN_INT8_VARIANT, "hbn")] = runners.make_engine(
+                                nets["hybrid"], x, threads, work, name=f"{arch}_{WBIN_INT8_VARIANT}",
+                                export_kwargs={"edges": "int8", "wbin": "int8",
                                                "calibration": torch.from_numpy(cal)})
                         if "onnxruntime" in cfg.baselines and arch not in res.int8_errors:
                             try:
