@@ -190,11 +190,26 @@ def write_pixel_seed(out: Path) -> None:
     print(f"{path.name}: {path.stat().st_size} bytes")
 
 
+def write_wbin_q8_seed(out: Path) -> None:
+    """WeightBin convs on 8-bit input (export wbin="int8": conv_wbin_q8, sign bits): one with a
+    channel tail (70 inputs) into a FullBin conv as bits, one strided with a float output."""
+    torch.manual_seed(40)
+    model = _bn(nn.Sequential(nn.Conv2d(3, 70, 3, 1, 1), nn.BatchNorm2d(70), nn.ReLU(),
+                              WeightBinConv2d(70, 16, 3, 1, 1), FullBinConv2d(16, 8, 3, 1, 1),
+                              WeightBinConv2d(8, 5, 3, 2, 1)), seed=40)
+    cal = torch.randn(4, 3, 5, 4, generator=torch.Generator().manual_seed(40))
+    path = out / "wbin_q8_bits_to_fbin.hbn"
+    hbn_engine.export(model, cal[:1], str(path), wbin="int8", calibration=cal)
+    hbn_engine.load(path).run(cal.numpy())
+    print(f"{path.name}: {path.stat().st_size} bytes")
+
+
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus"
     out.mkdir(parents=True, exist_ok=True)
     write_q8_seeds(out)
     write_pixel_seed(out)
+    write_wbin_q8_seed(out)
     for i, (name, (build, shape)) in enumerate(MODELS.items()):
         torch.manual_seed(100 + i)
         model = _bn(build(), seed=i)
