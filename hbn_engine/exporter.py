@@ -896,6 +896,11 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
                 lr.reason = _int8_reason(info)
         report.notes.append("int8 layers: " + ", ".join(i["layer"] for i in int8_info)
                             + " (edges='int8' / wbin='int8' / int8_layers; not exact: quantized)")
+    kept = [op.name for op in ops if op.type == "conv_wbin" and op.attrs.get("linear")]
+    if wbin == "int8" and kept:
+        report.notes.append("wbin='int8': WeightBin linear layers " + ", ".join(kept) + " stay "
+                            "exact (they stream their weights at small batches, and int8 "
+                            "weights are 8x the bits; name them in int8_layers to convert them)")
     if report.changed:  # only when the front end rewrote the graph: models it leaves as
         metadata["frontend"] = report.to_json()  # written export byte-identically to before
     for op in ops:

@@ -275,6 +275,7 @@ def test_export_wbin_int8_matches_fake_quant(tmp_path) -> None:
     assert os.path.getsize(path) < os.path.getsize(path32) + 4096
     m, m32 = hbn_engine.load(path), hbn_engine.load(path32)
     assert [k for n, k in m.layers if n in names] == ["wbin_int8"] * 3 + ["wbin"]
+    assert any("WeightBin linear layers 9 stay exact" in n for n in rep.notes)
     x = rng.standard_normal((64, 3, 16, 16)).astype(np.float32)
     x = np.clip(x, cal.min().item(), cal.max().item())
     y, y32 = m.run(x), m32.run(x)
@@ -347,3 +348,45 @@ def test_inspect_lists_wbin_int8(tmp_path, capsys) -> None:
     assert main(["inspect", path]) == 0
     out = capsys.readouterr().out
     assert "WBin int8" in out and "conv_wbin_q8" in out
+
+
+class _SignConv(nn.Conv2d):
+    """Weights binarized in forward (sign(W) x mean|W| per channel): the front end's WeightBin."""
+
+    def forward(self, x):
+        a = self.weight.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return torch.nn.functional.conv2d(x, torch.sign(self.weight) * a, self.bias, self.stride,
+                                          self.padding)
+
+
+def test_plain_torch_weightbin_on_8bit_input(tmp_path) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), _SignConv(8, 16, 3, padding=1),
+                        nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 4, 1)).eval()
+    cal = torch.randn(16, 3, 10, 10)
+    path = str(tmp_path / "m.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, wbin="int8", calibration=cal)
+    assert rep.kinds()["2"] == "wbin_int8"
+    x = torch.randn(8, 3, 10, 10).clamp(cal.min(), cal.max())
+    with torch.no_grad():
+        r = _fake_quant(net, path)(x).numpy()
+    np.testing.assert_allclose(hbn_engine.load(path).run(x.numpy()), r, rtol=1e-4,
+                               atol=1e-4 * np.abs(r).max())
+
+
+def test_weightbin_first_layer_takes_pixels_as_codes(tmp_path) -> None:
+    # input_norm with one integer mean and one std: the uint8 pixels are the layer's codes, so
+    # the only error left is float rounding.
+    torch.manual_seed(1)
+    net = nn.Sequential(_SignConv(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1)).eval()
+    path = str(tmp_path / "m.hbn")
+    hbn_engine.export(net, torch.randn(1, 3, 10, 10), path, wbin="int8",
+                      input_norm=([128.0] * 3, [64.0] * 3))
+    m = hbn_engine.load(path)
+    (info,) = m.metadata["int8"]
+    assert info["op"] == "conv_wbin_q8" and (info["in_scale"], info["in_zero"]) == (1 / 64, 128)
+    px = np.random.default_rng(0).integers(0, 256, (2, 10, 10, 3), dtype=np.uint8)
+    xn = (torch.from_numpy(px.transpose(0, 3, 1, 2).astype(np.float32)) - 128) / 64
+    with torch.no_grad():
+        t = net(xn).numpy()
+    np.testing.assert_allclose(m.run(px), t, rtol=1e-5, atol=1e-5 * np.abs(t).max())
