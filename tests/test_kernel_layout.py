@@ -289,3 +289,25 @@ def test_export_auto_layout_matches_v1_on_every_path(tmp_path, restore_isa) -> N
     with pytest.raises(ValueError, match="wbin_layout must be one of"):
         hbn_engine.export(net, x[:1], str(tmp_path / "bad.hbn"), wbin_layout="host")
     assert not (tmp_path / "bad.hbn").exists()
+
+
+def fbin_with_rule(version: int) -> bytes:
+    """A padded conv_fbin with scale, bias, input thresholds and flips."""
+    rng = np.random.default_rng(5)
+    f = np.float32
+    oc, ic = 40, 70
+    tensors = [_bits(rng, oc, 3, 3, ic), rng.uniform(0.1, 1, oc).astype(f), rng.standard_normal(oc).astype(f),
+               (0.3 * rng.standard_normal(ic)).astype(f), rng.integers(0, 2, ic).astype(np.uint8)]
+    ops = [Op("conv_fbin", "c", [0], [0, 1, 2, 3, 4, None, None],
+              dict(stride_h=1, stride_w=1, pad_h=1, pad_w=1, in_channels=ic))]
+    return encode_hbn(ops, tensors, {}, (ic, 7, 7), 1, version=version)
+
+
+def test_v2_vectors_are_read_in_place_with_the_same_outputs(each_isa) -> None:
+    # scale, bias (40 floats each), thresholds (70 floats) and flips (70 bytes) of a version-2
+    # file are read from the model bytes, like its weights; a version-1 file's are copied.
+    v1, v2 = fbin_with_rule(1), fbin_with_rule(2)
+    np.testing.assert_array_equal(outputs(v2), outputs(v1))
+    assert hbn_engine.load(v1).in_place_bytes == 0
+    weights = kl.bconv_parts((40, 3, 3, 2), 70, True)["total"]
+    assert hbn_engine.load(v2).in_place_bytes == weights + 2 * 40 * 4 + 70 * 4 + 70
