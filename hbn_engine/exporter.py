@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from hbn_engine import __version__, kernel_layout
+from hbn_engine import __version__
+from hbn_engine import kernel_layout
 from hbn_engine.format import OP_TYPES, Op, op_kind, write_hbn
 from hbn_engine.nn import (
     BINARY_LAYERS,

@@ -93,7 +93,7 @@ enum class BitsOut {
 };
 
 // The sign rule a binary consumer applies to its float input: bit(c) = flip[c] ? x > thr[c] :
-// x < thr[c] (thr all 0 and flip empty: plain sign).
+// x < thr[c] (thr all 0 and flip null: plain sign).
 // thr and flip point into the model bytes (format version 2, read in place like the weights) or
 // into the rule's own copies.
 struct BitRule {

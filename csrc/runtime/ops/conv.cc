@@ -5,10 +5,9 @@
 // have read as they go (release_file_pages: a no-op unless the bytes are a mapped file), so a
 // model's resident memory holds the repacked weights, not both copies. Weights a version-2 file
 // stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the kernel
-// object points into the model bytes (shared file pages), nothing is copied; so are scale,
-// bias, thresholds and the BN vectors of a version-2 file (version 1: copied, O(channels)).
-// The output transform applies scale, bias and
-// activation.
+// object points into the model bytes (shared file pages), nothing is copied; so do that conv's
+// scale, bias, thresholds and BN vectors (version 1, or weights repacked: copied, O(channels)).
+// The output transform applies scale, bias and activation.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
