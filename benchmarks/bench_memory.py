@@ -24,8 +24,10 @@ load is preceded by posix_fadvise(DONTNEED) on the file, which drops its cached 
 
 Without --zoo, the 17 zoo models are exported first (needs torch) into a temporary directory,
 once per format of --formats: ``v1`` (canonical weights, repacked at load), ``v2`` (format
-version 2, weights in the kernels' layouts, WeightBin as bit panels) and ``lut`` (v2 with the
-AVX-512 WeightBin LUT panels); files are named MODEL_FORMAT.hbn. The base tool loads the v1 file
+version 2, weights in the kernels' layouts, WeightBin as bit panels: the portable default),
+``lut`` (v2 with the AVX-512 WeightBin LUT panels) and ``host`` (v2 exported for this machine:
+``wbin_layout="auto"``, the layout its selected kernel path reads in place; the same file as v2
+or lut, whichever that is); files are named MODEL_FORMAT.hbn. The base tool loads the v1 file
 (older engines read only that); ratios are to the size of the file loaded, and for v2 / lut also
 to the v1 file's size (a kernel layout pads channels to its block). "in use" adds the mapped
 pages the first run faults in (weights read in place that validation did not touch).
@@ -99,7 +101,8 @@ def export_zoo(out: str, num_classes: int, only: Optional[str] = None,
         x = torch.randn(1, c, h, w)
         for fmt in formats:
             p = os.path.join(out, f"{arch}_{variant}_{fmt}.hbn")
-            args = {"v1": dict(format_version=1), "v2": {}, "lut": dict(wbin_layout="lut128g4")}[fmt]
+            args = {"v1": dict(format_version=1), "v2": {}, "lut": dict(wbin_layout="lut128g4"),
+                    "host": dict(wbin_layout="auto")}[fmt]
             hbn_engine.export(net, x, p, **args)
             paths.append(p)
     return paths
@@ -132,6 +135,9 @@ def run_tool(tool: str, path: str, mode: str) -> Dict[str, float]:
         raise RuntimeError(f"unexpected hbn_benchmark_model output:\n{out}")
     r = {"load_ms": float(load.group(1)), "rss": float(mem.group(1)) * 1024,
          "anon": float(mem.group(2)) * 1024, "peak": float(mem.group(4)) * 1024}
+    kept = re.search(r"preload: \+([-\d.]+) MB anonymous kept", out)
+    if kept:
+        r["preload_kept"] = float(kept.group(1)) * 1024
     after = re.search(r"after runs: mapped file resident ([\d.]+) MB", out)
     mapped_after = float(after.group(1)) * 1024 if after else float(mem.group(3)) * 1024
     r["in_use"] = r["anon"] + max(mapped_after, float(mem.group(3)) * 1024)
@@ -185,9 +191,10 @@ def measure(path: str, loaders: Dict[str, object], rounds: int) -> Dict[str, Dic
             s = samples[name]
             s["cold_ms"].append(cold["load_ms"])
             s["warm_ms"].append(warm["load_ms"])
-            for k in ("rss", "anon", "peak", "in_use"):
-                s[k].append(warm[k])
-    return {name: {k: statistics.median(v) for k, v in s.items()} for name, s in samples.items()}
+            for k in ("rss", "anon", "peak", "in_use", "preload_kept"):
+                if k in warm:
+                    s.setdefault(k, []).append(warm[k])
+    return {name: {k: statistics.median(v) for k, v in s.items() if v} for name, s in samples.items()}
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -200,11 +207,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--no-read", action="store_true", help="leave out the read-into-a-buffer loader")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--only", help="regex on the model name (file name without .hbn)")
-    ap.add_argument("--formats", default="v1,v2", help="comma list of v1, v2, lut (exported zoo)")
+    ap.add_argument("--formats", default="v1,v2", help="comma list of v1, v2, lut, host (exported zoo)")
     ap.add_argument("--sharing", action="store_true", help="also measure second loads (see above)")
     ap.add_argument("--preload", action="store_true",
                     help="load and free each model once in the measuring process first (leaves out "
-                         "one-time library initialisation; the tools must support --preload)")
+                         "one-time library initialisation, and hides heap pages the next load reuses: "
+                         "a lower bound; the tools must support --preload)")
     args = ap.parse_args(argv)
     if args.preload:
         PRELOAD.append("--preload")
@@ -223,7 +231,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     for p in paths:
         stem = os.path.basename(p)[:-4]
         model, _, fmt = stem.rpartition("_")
-        if fmt not in ("v1", "v2", "lut"):
+        if fmt not in ("v1", "v2", "lut", "host"):
             model, fmt = stem, "v1"
         models.setdefault(model, {})[fmt] = p
 
@@ -267,7 +275,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 use = f"{r['in_use'] / kb:.2f}" if "in_use" in r else "-"
                 if fmt != "v1" and v1_kb and "in_use" in r:
                     use += f" ({r['in_use'] / v1_kb:.2f}/v1)"
-                return f"{r['rss'] / kb:.2f} / {r['anon'] / kb:.2f} / {r['peak'] / kb:.2f} / {use}"
+                kept = f" [preload kept {r['preload_kept'] / kb:.2f}]" if "preload_kept" in r else ""
+                return f"{r['rss'] / kb:.2f} / {r['anon'] / kb:.2f} / {r['peak'] / kb:.2f} / {use}{kept}"
             if "base" in res:
                 cells += [ratios(res["base"]), f"{res['base']['cold_ms']:.1f} / {res['base']['warm_ms']:.1f}"]
             if fmt != "v1":

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from hbn_engine import __version__
+from hbn_engine import kernel_layout
 from hbn_engine.format import OP_TYPES, Op, op_kind, write_hbn
 from hbn_engine.nn import (
     BINARY_LAYERS,
@@ -803,12 +804,15 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
 
     ``format_version`` 2 (default) stores binary conv weights in their kernels' layouts, which
     the loader uses in place; ``wbin_layout`` picks the WeightBin one: "bits32" (bit panels,
-    what every path but AVX-512 runs) or "lut128g4" (the AVX-512 LUT panels). Another path
-    repacks from either (docs/format.md, "Kernel layouts"). ``format_version=1`` writes the
-    canonical layout older engines read.
+    what every path but AVX-512 and NEON reads; the portable default), "lut128g4" (the AVX-512
+    LUT panels) or "auto" (the one this machine's selected kernel path reads: for a file that
+    will run where it is exported; hbn_engine.kernel_layout.resolve_wbin_layout). Another path
+    repacks from either, with the same outputs (docs/format.md, "Kernel layouts").
+    ``format_version=1`` writes the canonical layout older engines read.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    wbin_layout = kernel_layout.resolve_wbin_layout(wbin_layout)  # before the work: a bad name fails fast
     if not isinstance(example_input, torch.Tensor) or example_input.dim() != 4:
         raise ValueError("example_input must be a 4-D NCHW torch.Tensor")
     # Restore every submodule's own mode afterwards (a root-level train() would clobber them).

@@ -20,6 +20,25 @@ NAMES = {CANONICAL: "canonical", BCONV_PANEL32: "bconv_panel32", WBIN_BITS32: "w
          WBIN_LUT128G4: "wbin_lut128g4", F32_PANEL32: "f32_panel32"}
 # conv_wbin layouts by the name export() takes
 WBIN_LAYOUTS = {"bits32": WBIN_BITS32, "lut128g4": WBIN_LUT128G4}
+# What export(wbin_layout=...) accepts: a layout above, or "auto" (resolve_wbin_layout).
+WBIN_LAYOUT_CHOICES = ("auto", *WBIN_LAYOUTS)
+
+
+def resolve_wbin_layout(name: str) -> str:
+    """export()'s ``wbin_layout`` -> a WBIN_LAYOUTS name. ``"auto"`` is the layout this machine's
+    selected kernel path runs WeightBin layers on in place: "lut128g4" where it is the AVX-512
+    path, "bits32" on every other path (those that read bit panels in place, and NEON, whose
+    LUT panels have no file layout and are packed from either at load). The selected path is
+    the one loads here take: after HBN_FORCE_ISA / set_isa. Raises ValueError for any other
+    value."""
+    if not isinstance(name, str) or name not in WBIN_LAYOUT_CHOICES:
+        raise ValueError(f"wbin_layout must be one of {list(WBIN_LAYOUT_CHOICES)}, got {name!r}")
+    if name != "auto":
+        return name
+    from hbn_engine import _core  # the native engine decides; imported only when asked
+
+    native = _core.wbin_native_layout()
+    return {NAMES[lay]: short for short, lay in WBIN_LAYOUTS.items()}[native]
 
 _BLOCK = 32  # output channels per BConv2d panel
 _ALIGN = 64

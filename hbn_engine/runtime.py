@@ -69,9 +69,10 @@ class Model:
 
     @property
     def in_place_bytes(self) -> int:
-        """Bytes of weights run() reads in place from the loaded file or buffer (kernel layouts of
-        format version 2; for a mapped file, page-cache pages shared with every process mapping
-        it); 0 when every weight was repacked into private memory."""
+        """Bytes run() reads in place from the loaded file or buffer (format version 2: weights in
+        their kernel layouts and those convs' scale / bias / threshold vectors; for a mapped file,
+        page-cache pages shared with every process mapping it); 0 when every weight was repacked
+        into private memory."""
         return int(self._ex.in_place_bytes)
 
     @property

@@ -121,7 +121,8 @@ def test_python_pack_round_trips() -> None:
 def test_in_place_where_the_path_reads_the_layout(restore_isa) -> None:
     v1 = conv_model("conv_fbin", 40, 64, 3, 1)
     assert hbn_engine.load(conv_model("conv_fbin", 40, 64, 3, 1, version=1)).in_place_bytes == 0
-    assert hbn_engine.load(v1).in_place_bytes == kl.bconv_parts((40, 3, 3, 1), 64, True)["total"]
+    # the weights, and the scale and bias vectors (40 floats each), all read in place
+    assert hbn_engine.load(v1).in_place_bytes == kl.bconv_parts((40, 3, 3, 1), 64, True)["total"] + 2 * 40 * 4
     assert hbn_engine.load(conv_model("conv_f32", 40, 5, 3, 1)).in_place_bytes > 0
     bits = conv_model("conv_wbin", 130, 70, 3, 1)
     lut = conv_model("conv_wbin", 130, 70, 3, 1, wbin_layout="lut128g4")
@@ -244,3 +245,69 @@ def test_export_writes_v2_and_v1_on_request(tmp_path) -> None:
         np.testing.assert_array_equal(hbn_engine.load(paths[k]).run(x.numpy()), want)
     with pytest.raises(ValueError, match="wbin_layout"):
         hbn_engine.export(net, x[:1], str(tmp_path / "bad.hbn"), wbin_layout="nope")
+
+
+def test_auto_layout_is_the_selected_paths_in_place_layout(restore_isa) -> None:
+    # wbin_layout="auto" resolves to the layout the path selected now reads in place: a file
+    # written that way loads with its WeightBin weights (and vectors) in place on that path.
+    for isa in hbn_engine.supported_isas():
+        hbn_engine.set_isa(isa)
+        name = kl.resolve_wbin_layout("auto")
+        assert name == ("lut128g4" if isa.startswith("avx512") else "bits32"), isa
+        m = hbn_engine.load(conv_model("conv_wbin", 130, 70, 3, 1, wbin_layout=name))
+        assert (m.in_place_bytes > 0) == (not isa.startswith("neon")), isa  # NEON: own LUT form
+    for name in ("bits32", "lut128g4"):
+        assert kl.resolve_wbin_layout(name) == name
+
+
+@pytest.mark.parametrize("bad", ["nope", "AUTO", "", "wbin_bits32", None, 3, ["auto"]])
+def test_bad_wbin_layout_is_a_clear_error(bad) -> None:
+    with pytest.raises(ValueError, match=r"wbin_layout must be one of \['auto', 'bits32', 'lut128g4'\]"):
+        kl.resolve_wbin_layout(bad)
+
+
+def test_export_auto_layout_matches_v1_on_every_path(tmp_path, restore_isa) -> None:
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from hbn_engine.nn import WeightBinConv2d
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 20, 3, padding=1), nn.BatchNorm2d(20), nn.ReLU(),
+                        WeightBinConv2d(20, 40, 3, padding=1), nn.BatchNorm2d(40), nn.ReLU()).eval()
+    x = torch.randn(2, 3, 9, 9)
+    v1, auto = tmp_path / "v1.hbn", tmp_path / "auto.hbn"
+    hbn_engine.export(net, x[:1], str(v1), format_version=1)
+    hbn_engine.export(net, x[:1], str(auto), wbin_layout="auto")
+    native = kl.WBIN_LAYOUTS[kl.resolve_wbin_layout("auto")]
+    assert native in set(read_hbn(str(auto)).layouts)
+    # the same outputs as the v1 file on every path, whichever layout "auto" wrote here
+    for isa in hbn_engine.supported_isas():
+        hbn_engine.set_isa(isa)
+        np.testing.assert_array_equal(hbn_engine.load(auto).run(x.numpy()),
+                                      hbn_engine.load(v1).run(x.numpy()))
+    with pytest.raises(ValueError, match="wbin_layout must be one of"):
+        hbn_engine.export(net, x[:1], str(tmp_path / "bad.hbn"), wbin_layout="host")
+    assert not (tmp_path / "bad.hbn").exists()
+
+
+def fbin_with_rule(version: int) -> bytes:
+    """A padded conv_fbin with scale, bias, input thresholds and flips."""
+    rng = np.random.default_rng(5)
+    f = np.float32
+    oc, ic = 40, 70
+    tensors = [_bits(rng, oc, 3, 3, ic), rng.uniform(0.1, 1, oc).astype(f), rng.standard_normal(oc).astype(f),
+               (0.3 * rng.standard_normal(ic)).astype(f), rng.integers(0, 2, ic).astype(np.uint8)]
+    ops = [Op("conv_fbin", "c", [0], [0, 1, 2, 3, 4, None, None],
+              dict(stride_h=1, stride_w=1, pad_h=1, pad_w=1, in_channels=ic))]
+    return encode_hbn(ops, tensors, {}, (ic, 7, 7), 1, version=version)
+
+
+def test_v2_vectors_are_read_in_place_with_the_same_outputs(each_isa) -> None:
+    # scale, bias (40 floats each), thresholds (70 floats) and flips (70 bytes) of a version-2
+    # file are read from the model bytes, like its weights; a version-1 file's are copied.
+    v1, v2 = fbin_with_rule(1), fbin_with_rule(2)
+    np.testing.assert_array_equal(outputs(v2), outputs(v1))
+    assert hbn_engine.load(v1).in_place_bytes == 0
+    weights = kl.bconv_parts((40, 3, 3, 2), 70, True)["total"]
+    assert hbn_engine.load(v2).in_place_bytes == weights + 2 * 40 * 4 + 70 * 4 + 70

@@ -5,7 +5,9 @@
 #include "hbn/isa.h"
 #include "hbn/kernel_table.h"
 #include "hbn/threadpool.h"
+#include "hbn/weight_layout.h"
 #include "python/bindings.h"
+#include "wbconv/wbconv.h"
 
 namespace py = pybind11;
 
@@ -44,6 +46,8 @@ void register_isa(py::module_& m) {
     if (!hbn::set_isa(name)) throw py::value_error("ISA " + name + " is not supported on this CPU/build");
   });
   m.def("reset_isa", &hbn::reset_isa);
+  m.def("wbin_native_layout", [] { return std::string(hbn::weight_layout_name(hbn::WBConv2d::native_layout())); },
+        "The WeightBin kernel layout the selected ISA path runs in place ('wbin_bits32' or 'wbin_lut128g4').");
   m.def("isa_env_error", &hbn::isa_env_error);
   m.def("cpu_model_name", &hbn::cpu_model_name);
   m.def("cpu_features", [] {

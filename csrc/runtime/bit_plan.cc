@@ -22,13 +22,13 @@ void plan_sides(const Graph& g, BitPlan& bp) {
     int found = -1;
     for (int k : bp.nodes[prod].sides_out) {
       const BitRule* other = g.nodes[bp.sides[k].consumers[0]].impl->bit_input();
-      if (other->thr == rule->thr && other->flip == rule->flip && bp.sides[k].sub_h == sub_h &&
+      if (other->same(*rule) && bp.sides[k].sub_h == sub_h &&
           bp.sides[k].sub_w == sub_w)
         found = k;
     }
     if (found < 0) {
       found = static_cast<int>(bp.sides.size());
-      bp.sides.push_back({v, {}, make_pack_target(rule->thr.data(), rule->flip_at(0), g.shape(v).c), sub_h, sub_w});
+      bp.sides.push_back({v, {}, make_pack_target(rule->thr, rule->flip_at(0), g.shape(v).c), sub_h, sub_w});
       bp.nodes[prod].sides_out.push_back(found);
       bp.max_sides_per_node = std::max(bp.max_sides_per_node, bp.nodes[prod].sides_out.size());
     }
@@ -107,21 +107,21 @@ BitPlan plan_bits(const Graph& g, bool enabled) {
   }
   if (bp.value_bits[0]) {
     const BitRule& r = *g.nodes[sink[0]].impl->bit_input();
-    bp.input_target = make_pack_target(r.thr.data() + sink_off[0], r.flip_at(sink_off[0]), g.input.c);
+    bp.input_target = make_pack_target(r.thr + sink_off[0], r.flip_at(sink_off[0]), g.input.c);
   }
   for (int i = 0; i < n_nodes; ++i) {
     const int v = i + 1;
     if (!bp.value_bits[v]) continue;
     const BitRule& r = *g.nodes[sink[v]].impl->bit_input();
     NodeBitPlan& nb = bp.nodes[i];
-    nb.out_thr = r.thr.data() + sink_off[v];
+    nb.out_thr = r.thr + sink_off[v];
     nb.out_flip = r.flip_at(sink_off[v]);
     if (g.nodes[i].impl->bits_out() != BitsOut::pool) continue;
     const int64_t ch_n = g.nodes[i].out.c;
     if (!bp.value_bits[g.nodes[i].inputs[0]]) nb.out_pack = make_pack_target(nb.out_thr, nb.out_flip, ch_n);
     nb.or_mask.assign(static_cast<size_t>(words_for(ch_n)), 0);
-    for (int64_t ch = 0; ch < ch_n && !r.flip.empty(); ++ch)
-      if (r.flip[static_cast<size_t>(sink_off[v] + ch)]) nb.or_mask[ch / kWordBits] |= word_t{1} << (ch % kWordBits);
+    for (int64_t ch = 0; ch < ch_n && r.flip; ++ch)
+      if (r.flip[sink_off[v] + ch]) nb.or_mask[ch / kWordBits] |= word_t{1} << (ch % kWordBits);
   }
   plan_sides(g, bp);
   return bp;

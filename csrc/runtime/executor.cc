@@ -96,16 +96,13 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
     throw ResourceLimitError("the model needs " + mib(sample_bytes) + " of activations per sample, over the limit of " +
                              mib(limits_.max_sample_arena_bytes) + " (max_sample_arena_bytes)");
   keep_arena_bytes_ = std::max<uint64_t>(limits_.max_kept_arena_bytes, align_up(sample_bytes));
-  // After load run() reads the model bytes only where an op runs on them in place (weights
-  // stored in their kernel's layout, format version 2); every other mapped page the load touched
-  // - headers, tables, small parameter vectors, weights repacked into the kernels' memory - goes
-  // back to the page cache. Acts only on a live file mapping.
+  // After load run() reads the model bytes only where an op runs on them in place (format
+  // version 2: weights stored in their kernel's layout, and the small parameter vectors); every
+  // other mapped page the load touched - headers, tables, weights repacked into the kernels'
+  // memory - goes back to the page cache. Acts only on a live file mapping.
   std::vector<std::pair<const uint8_t*, size_t>> kept;
-  for (const Node& nd : graph_.nodes) {
-    const auto r = nd.impl->in_place_bytes();
-    if (r.second) kept.push_back(r);
-    in_place_bytes_ += r.second;
-  }
+  for (const Node& nd : graph_.nodes) nd.impl->file_ranges(kept);
+  for (const auto& r : kept) in_place_bytes_ += r.second;
   std::sort(kept.begin(), kept.end());
   const uint8_t* from = bytes_.data;
   for (const auto& r : kept) {

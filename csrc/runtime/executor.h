@@ -54,8 +54,9 @@ class Executor {
   const Limits& limits() const { return limits_; }
   // Bytes of parameters as stored in the file (binary weights at 1 bit each).
   size_t param_bytes() const { return param_bytes_; }
-  // Bytes of the model's buffer that run() reads in place (weights stored in their kernel's
-  // layout, format version 2): shared file pages for a mapped file, not copied.
+  // Bytes of the model's buffer that run() reads in place (format version 2: weights stored in
+  // their kernel's layout, and those convs' scale / bias / threshold vectors): shared file pages
+  // for a mapped file, not copied.
   size_t in_place_bytes() const { return in_place_bytes_; }
   // Per-sample work of the whole graph (checked against limits at load).
   const OpWork& work_per_sample() const { return work_; }

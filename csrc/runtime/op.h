@@ -62,6 +62,11 @@ class BuildCtx {
   // Float tensors: NaN never; infinities only when allow_inf.
   void check_finite(const TensorDesc* t, const char* slot, bool allow_inf) const;
   [[noreturn]] void fail(const std::string& msg) const;
+  // Whether run() may read a float / byte vector tensor (scale, bias, thresholds) in place in
+  // the model bytes: a format-version-2 file (whose contract already has run() read its
+  // weights) and an address aligned for T. Otherwise the op copies it (version 1 files are
+  // never read after load).
+  bool vector_in_place(const TensorDesc* t, size_t align) const;
 
   ValueShape out;  // set by the op's build function
 
@@ -88,11 +93,18 @@ enum class BitsOut {
 };
 
 // The sign rule a binary consumer applies to its float input: bit(c) = flip[c] ? x > thr[c] :
-// x < thr[c] (thr all 0 and flip empty: plain sign).
+// x < thr[c] (thr all 0 and flip null: plain sign).
+// thr and flip point into the model bytes (format version 2, read in place like the weights) or
+// into the rule's own copies.
 struct BitRule {
-  std::vector<float> thr;
-  std::vector<uint8_t> flip;
-  const uint8_t* flip_at(int64_t c) const { return flip.empty() ? nullptr : flip.data() + c; }
+  const float* thr = nullptr;      // [channels]
+  const uint8_t* flip = nullptr;   // [channels]; null: no flips
+  int64_t channels = 0;
+  std::vector<float> thr_copy;     // storage when not in place (no thresholds: zeros)
+  std::vector<uint8_t> flip_copy;
+  const uint8_t* flip_at(int64_t c) const { return flip ? flip + c : nullptr; }
+  // Same thresholds and flips, by value.
+  bool same(const BitRule& o) const;
 };
 
 class OpImpl;
@@ -144,6 +156,13 @@ class OpImpl {
   // After prepare: the model bytes run() reads in place (kernel-layout weights, format version
   // 2), {nullptr, 0} if none. The executor releases every other mapped page after load.
   virtual std::pair<const uint8_t*, size_t> in_place_bytes() const { return {nullptr, 0}; }
+  // Every range of the model bytes run() reads: in_place_bytes() and, format version 2, the
+  // small parameter vectors read in place too (BuildCtx::vector_in_place). The executor keeps
+  // these pages mapped and releases the rest.
+  virtual void file_ranges(std::vector<std::pair<const uint8_t*, size_t>>& out) const {
+    const auto r = in_place_bytes();
+    if (r.second) out.push_back(r);
+  }
   virtual OpWork work() const { return {}; }
   // Scratch for a batch of n; in_bits / packed_in as the run will see them.
   virtual size_t scratch_bytes(int64_t n, bool in_bits, bool packed_in) const { return 0; }

@@ -187,6 +187,17 @@ const TensorDesc* BuildCtx::tensor(const char* slot, const std::vector<int64_t>&
   return t;
 }
 
+bool BuildCtx::vector_in_place(const TensorDesc* t, size_t align) const {
+  return t && mf_.version >= 2 && reinterpret_cast<uintptr_t>(t->data) % align == 0;
+}
+
+bool BitRule::same(const BitRule& o) const {
+  if (channels != o.channels || (flip == nullptr) != (o.flip == nullptr)) return false;
+  for (int64_t c = 0; c < channels; ++c)  // by float value, as comparing the vectors did
+    if (thr[c] != o.thr[c] || (flip && flip[c] != o.flip[c])) return false;
+  return true;
+}
+
 void BuildCtx::check_finite(const TensorDesc* t, const char* slot, bool allow_inf) const {
   if (!t) return;
   // A kernel-layout tensor (format v2) is checked whole, padding included.

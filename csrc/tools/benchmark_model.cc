@@ -39,7 +39,9 @@ const char kUsage[] =
     "  --report-memory      resident memory and time of the load (Linux /proc/self/status)\n"
     "  --load mmap|read     mmap the file (default) or read it into memory and load the buffer\n"
     "  --preload            with --report-memory: load and free the model once before measuring, so\n"
-    "                       one-time library costs (kernel tables, allocator arenas) are left out\n"
+    "                       one-time library costs (kernel tables, allocator arenas) are left out;\n"
+    "                       prints what that first load and free left resident (a lower bound: the\n"
+    "                       next load reuses heap pages the freed model touched)\n"
     "  --load-twice         with --report-memory: load the model a second time in this process and\n"
     "                       report what that adds (the mapped pages are shared)\n"
     "  --hold-ms MS         sleep MS ms before exiting, after printing 'holding' (to measure\n"
@@ -189,13 +191,16 @@ void check(hbn_status s, const hbn_model* m, const char* what) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
 
+  long baseline_kb = -1;  // --preload: anonymous memory the first load and free left behind
   if (o.preload) {
+    const long anon0 = status_kb("RssAnon");
     hbn_model* first = nullptr;
     check(hbn_model_load_file(o.model.c_str(), &first), nullptr, "loading the model");
     hbn_model_free(first);
 #ifdef __GLIBC__
     malloc_trim(0);  // else the next load reuses the freed heap and shows no growth at all
 #endif
+    baseline_kb = status_kb("RssAnon") - anon0;
   }
   // Peak resident memory is reset first (Linux >= 4.0) so VmHWM afterwards is the load's peak.
   if (o.report_memory) {
@@ -248,6 +253,11 @@ int main(int argc, char** argv) {
                 "other +%.2f MB\n", mb(model_kb), mb(after.anon - before.anon), mb(mapped), mb(peak_kb), mb(other_kb));
     std::printf("memory/file: resident %.3f, anonymous %.3f, peak %.3f\n", mb(model_kb) / file_mb,
                 mb(after.anon - before.anon) / file_mb, mb(peak_kb) / file_mb);
+    if (baseline_kb >= 0)
+      // Library one-time state plus heap pages the freed model's allocations left resident
+      // (partly reused by this load, so the figures above understate a fresh process's).
+      std::printf("preload: +%.2f MB anonymous kept after the first load and free (%.3f of the file)\n",
+                  mb(baseline_kb), mb(baseline_kb) / file_mb);
     std::printf("in place: %.2f MB of the file read by run() (mapped file Pss %.2f MB)\n",
                 static_cast<double>(hbn_model_in_place_bytes(model)) / 1048576.0, mb(mf.pss));
     if (o.load_twice) {

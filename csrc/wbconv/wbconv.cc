@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "bitpack/binarize.h"
+#include "hbn/weight_layout.h"
 #include "fconv/conv_f32.h"
 #include "fconv/gemm_driver.h"
 #include "fconv/ukernel.h"
@@ -93,6 +94,17 @@ WBConv2d WBConv2d::view(const ConvGeometry& g, const uint32_t* packed, const sge
   c.bit_panels();
   if (consumed) consumed(packed, bytes);
   return c;
+}
+
+uint32_t WBConv2d::native_layout() {
+  const KernelTable<sgemm_detail::LutKernel>& luts = sgemm_detail::lut_kernels();
+  const int row = luts.selected();
+  if (row >= 0 && luts.row(row).kernel.always) {
+    const sgemm_detail::LutLayout& l = luts.row(row).kernel.layout;
+    if (!l.index_bytes && same_layout(l, sgemm_detail::LutLayout{128, 0, 4}))
+      return static_cast<uint32_t>(WeightLayout::wbin_lut128g4);
+  }
+  return static_cast<uint32_t>(WeightLayout::wbin_bits32);
 }
 
 const uint32_t* WBConv2d::bit_panels() const {

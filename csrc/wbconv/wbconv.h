@@ -40,6 +40,11 @@ class WBConv2d {
   static WBConv2d view(const ConvGeometry& g, const uint32_t* packed, const sgemm_detail::LutLayout* lut,
                        const std::function<void(const void* begin, size_t bytes)>& consumed = nullptr);
   static WBConv2d from_float(const ConvGeometry& g, const float* weight_oihw);
+  // The hbn/weight_layout.h id of the packed form view() uses in place on the selected kernel
+  // path: wbin_lut128g4 where that path keeps LUT panels in that layout (AVX-512), else
+  // wbin_bits32 (every path that keeps bit panels; a LUT row of another layout repacks from
+  // either). What export(wbin_layout="auto") writes.
+  static uint32_t native_layout();
   const ConvGeometry& geometry() const { return g_; }
   size_t workspace_bytes(int n, int in_h, int in_w) const;
   // acc = sum over taps and channels of x * (+-1); then the transform. Zero padding.

@@ -95,7 +95,8 @@ HBN_API const char* hbn_model_op_kind(const hbn_model* model, int i);
 /* Bytes of parameters as stored in the file (binary weights at 1 bit each); 0 for NULL. */
 HBN_API size_t hbn_model_param_bytes(const hbn_model* model);
 /* Bytes of the file (or buffer) the model reads in place at run time: weights a version-2 file
- * stores in their kernel's layout. 0 for NULL or when every weight was repacked. */
+ * stores in their kernel's layout, and the scale / bias / threshold vectors of those convs.
+ * 0 for NULL or when every weight was repacked. */
 HBN_API size_t hbn_model_in_place_bytes(const hbn_model* model);
 /* .hbn format version of the loaded file; 0 for NULL. */
 HBN_API uint32_t hbn_model_format_version(const hbn_model* model);

@@ -5,9 +5,9 @@
 // have read as they go (release_file_pages: a no-op unless the bytes are a mapped file), so a
 // model's resident memory holds the repacked weights, not both copies. Weights a version-2 file
 // stores in the layout the kernel path reads (hbn/weight_layout.h) are used in place: the kernel
-// object points into the model bytes (shared file pages), nothing is copied. Scale, bias
-// and the BN vectors are copied (O(channels)). The output transform applies scale, bias and
-// activation.
+// object points into the model bytes (shared file pages), nothing is copied; so do that conv's
+// scale, bias, thresholds and BN vectors (version 1, or weights repacked: copied, O(channels)).
+// The output transform applies scale, bias and activation.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -28,28 +28,43 @@
 namespace hbn {
 namespace {
 
-// A tensor's values as T: the model bytes themselves (a mapped file, a vector, or the caller's
-// buffer, all kept alive by the executor) when they are aligned for T, which the format's
-// 64-byte tensor alignment gives a mapped file; an owned copy only when they are not (a
-// borrowed buffer at an odd address: docs/embedding.md promises any alignment works).
+// A small parameter vector (scale, bias, BN): read in place in the model bytes when BuildCtx
+// allows it (format version 2, whose contract already has run() read the file until the model
+// is freed: docs/embedding.md; aligned for T), so a loaded model keeps no heap copy of it and
+// its pages are the page cache's; else a copy (a version-1 file is never read after load, and a
+// borrowed buffer may be misaligned).
 template <typename T>
 class TensorView {
  public:
   TensorView() = default;
-  // Always a copy: run() must never read the model's bytes. A memory-mapped file can be
-  // truncated or rewritten in place after load (a re-export to the same path opens it with
-  // O_TRUNC), and a read of a truncated mapping is SIGBUS, not an error. These vectors are
-  // O(channels) floats, so the copy costs nothing that matters.
-  explicit TensorView(const TensorDesc* t) {
+  TensorView(const BuildCtx& c, const TensorDesc* t) {
     if (!t) return;
+    if (c.vector_in_place(t, alignof(T))) {
+      ptr_ = reinterpret_cast<const T*>(t->data);
+      in_place_ = static_cast<size_t>(t->nbytes);
+      return;
+    }
     copy_.resize(t->nbytes / sizeof(T));
     std::memcpy(copy_.data(), t->data, copy_.size() * sizeof(T));
     ptr_ = copy_.data();
   }
   const T* data() const { return ptr_; }  // null for an absent tensor
+  // Copies the values out of the model bytes: for an op whose weights are repacked rather than
+  // read in place, so that none of its pages stay mapped for a few floats.
+  void own() {
+    if (!in_place_) return;
+    copy_.assign(ptr_, ptr_ + in_place_ / sizeof(T));
+    ptr_ = copy_.data();
+    in_place_ = 0;
+  }
+  // The model bytes run() reads, if in place.
+  void file_range(std::vector<std::pair<const uint8_t*, size_t>>& out) const {
+    if (in_place_) out.push_back({reinterpret_cast<const uint8_t*>(ptr_), in_place_});
+  }
 
  private:
   const T* ptr_ = nullptr;
+  size_t in_place_ = 0;  // bytes, when ptr_ points into the model bytes
   std::vector<T> copy_;  // its buffer survives moves, so ptr_ stays valid
 };
 
@@ -148,8 +163,8 @@ class ConvBase : public OpImpl {
     const TensorDesc* bias = c.tensor("bias", {oc});
     c.check_finite(scale, "scale", false);
     c.check_finite(bias, "bias", false);
-    scale_ = TensorView<float>(scale);
-    bias_ = TensorView<float>(bias);
+    scale_ = TensorView<float>(c, scale);
+    bias_ = TensorView<float>(c, bias);
     c.out = {oc, g_.out_h(static_cast<int>(in.h)), g_.out_w(static_cast<int>(in.w)), in.flat};
     if (in.flat && (g_.kernel_h != 1 || g_.kernel_w != 1 || g_.pad_h || g_.pad_w))
       c.fail("a flat (flattened) input only takes a 1x1 unpadded kernel");
@@ -218,13 +233,24 @@ class ConvBase : public OpImpl {
     return reinterpret_cast<const T*>(copy_.data());
   }
   std::pair<const uint8_t*, size_t> in_place_bytes() const override { return in_place_; }
+  // Weights repacked (not read in place): the vectors are copied too (TensorView::own).
+  void own_vectors() {
+    in_place_ = {nullptr, 0};
+    scale_.own();
+    bias_.own();
+  }
+  void file_ranges(std::vector<std::pair<const uint8_t*, size_t>>& out) const override {
+    OpImpl::file_ranges(out);
+    scale_.file_range(out);
+    bias_.file_range(out);
+  }
 
   ConvGeometry g_;
   Activation act_ = Activation::none;
   const TensorDesc* weight_ = nullptr;  // into the model bytes; repacked by prepare() unless laid out
   std::pair<const uint8_t*, size_t> in_place_{nullptr, 0};  // weight bytes run() reads in place
   AlignedVector<word_t> copy_;  // a misaligned laid-out weight's copy
-  TensorView<float> scale_, bias_;  // copies (see TensorView)
+  TensorView<float> scale_, bias_;
 };
 
 class ConvF32 : public ConvBase {
@@ -237,6 +263,7 @@ class ConvF32 : public ConvBase {
       return;
     }
     conv_ = std::make_unique<Conv2dF32>(g_, LoadView<float>(weight_).data(), release_file_pages);
+    own_vectors();
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     // + one flag per output row for a fused max-pool (pooled rows already done)
@@ -328,6 +355,7 @@ class ConvWBin : public ConvBase {
     const auto layout = static_cast<WeightLayout>(weight_->layout);
     if (layout == WeightLayout::canonical) {
       conv_ = std::make_unique<WBConv2d>(g_, LoadView<word_t>(weight_).data(), release_file_pages);
+      own_vectors();
       return;
     }
     const uint32_t* w = laid_out_data<uint32_t>();
@@ -335,7 +363,7 @@ class ConvWBin : public ConvBase {
         WBConv2d::view(g_, w, layout == WeightLayout::wbin_lut128g4 ? &kLut128G4 : nullptr, release_file_pages));
     // Repacked for another kernel path: the file's form stays mapped (a later change of path
     // may repack from it) but is not resident.
-    if (!conv_->in_place()) in_place_ = {nullptr, 0};
+    if (!conv_->in_place()) own_vectors();
   }
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
@@ -362,11 +390,22 @@ class ConvFBin : public ConvBase {
     const TensorDesc* bn_shift = c.tensor("bn_shift", {ic}, input_scale_);
     c.check_finite(bn_scale, "bn_scale", false);
     c.check_finite(bn_shift, "bn_shift", false);
-    // zeros = plain sign when the file has no thresholds; empty flips = none
-    rule_.thr = thr ? copy_f32(thr) : std::vector<float>(static_cast<size_t>(ic), 0.0f);
-    if (flip) rule_.flip.assign(flip->data, flip->data + flip->nbytes);
-    bn_scale_ = TensorView<float>(bn_scale);
-    bn_shift_ = TensorView<float>(bn_shift);
+    // In place as TensorView; zeros = plain sign when the file has no thresholds
+    rule_.channels = ic;
+    if (c.vector_in_place(thr, alignof(float))) {
+      rule_.thr = reinterpret_cast<const float*>(thr->data);
+    } else {
+      rule_.thr_copy = thr ? copy_f32(thr) : std::vector<float>(static_cast<size_t>(ic), 0.0f);
+      rule_.thr = rule_.thr_copy.data();
+    }
+    if (c.vector_in_place(flip, 1)) {
+      rule_.flip = flip->data;
+    } else if (flip) {
+      rule_.flip_copy.assign(flip->data, flip->data + flip->nbytes);
+      rule_.flip = rule_.flip_copy.data();
+    }
+    bn_scale_ = TensorView<float>(c, bn_scale);
+    bn_shift_ = TensorView<float>(c, bn_shift);
     domain_ = c.attr(kInputDomain) ? InputDomain::zero_one : InputDomain::pm1;
     // The {0, 1} form halves the output scale inside the kernel (bconv.cc): exact unless subnormal.
     if (domain_ == InputDomain::zero_one && scale_.data())
@@ -406,9 +445,28 @@ class ConvFBin : public ConvBase {
       const LoadView<word_t> w(weight_);
       if (strided_1x1_) conv_sub_ = std::make_unique<BConv2d>(g1, w.data());
       conv_ = std::make_unique<BConv2d>(g_, w.data(), release_file_pages);
+      own_vectors();
+      bn_scale_.own();
+      bn_shift_.own();
+      if (rule_.thr_copy.empty()) {
+        rule_.thr_copy.assign(rule_.thr, rule_.thr + rule_.channels);
+        rule_.thr = rule_.thr_copy.data();
+      }
+      if (rule_.flip && rule_.flip_copy.empty()) {
+        rule_.flip_copy.assign(rule_.flip, rule_.flip + rule_.channels);
+        rule_.flip = rule_.flip_copy.data();
+      }
     }
     conv_->set_input_domain(domain_);
     if (conv_sub_) conv_sub_->set_input_domain(domain_);
+  }
+  void file_ranges(std::vector<std::pair<const uint8_t*, size_t>>& out) const override {
+    ConvBase::file_ranges(out);
+    bn_scale_.file_range(out);
+    bn_shift_.file_range(out);
+    const size_t ic = static_cast<size_t>(rule_.channels);
+    if (rule_.thr_copy.empty()) out.push_back({reinterpret_cast<const uint8_t*>(rule_.thr), ic * sizeof(float)});
+    if (rule_.flip && rule_.flip_copy.empty()) out.push_back({rule_.flip, ic});
   }
   std::pair<int, int> packed_in_stride() const override {
     return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);
@@ -448,8 +506,7 @@ class ConvFBin : public ConvBase {
       bits = a.packed_in;  // subsampled when strided_1x1_ (packed_in_stride)
     } else if (sub) {
       word_t* packed = reinterpret_cast<word_t*>(cur);
-      pack_pixels_strided(a.in_f(0), a.n, s.h, s.w, s.c, g_.stride_h, g_.stride_w, rule_.thr.data(),
-                          rule_.flip.empty() ? nullptr : rule_.flip.data(), packed, *a.pool);
+      pack_pixels_strided(a.in_f(0), a.n, s.h, s.w, s.c, g_.stride_h, g_.stride_w, rule_.thr, rule_.flip, packed, *a.pool);
       bits = packed;
     } else {
       const float* x = a.in_f(0);
@@ -467,8 +524,7 @@ class ConvFBin : public ConvBase {
         avg_pool(mean, a.n, s.h, s.w, 1, pp, k, *a.pool);
         t.pixel_scale = k;
       }
-      pack_rows(x, rows, static_cast<int>(s.c), s.c, packed, rule_.thr.data(),
-                rule_.flip.empty() ? nullptr : rule_.flip.data(), a.pool);
+      pack_rows(x, rows, static_cast<int>(s.c), s.c, packed, rule_.thr, rule_.flip, a.pool);
       bits = packed;
     }
     if (a.out_bits) {
