@@ -13,11 +13,13 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "hbn/conv_geometry.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
+#include "qconv/qgemm.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
@@ -37,18 +39,31 @@ class QConv2d {
   int64_t k() const { return k_; }    // IC * KH * KW
   int64_t k4() const { return k4_; }  // rounded up to a multiple of 4
 
+  // The A source: the direct path (QRuns tiles reading the bordered image in place) is taken
+  // for shapes prefers_direct() accepts on rows that have a direct tile; `automatic` also
+  // needs an output row at least one tile wide. Tests and benchmarks force either.
+  enum class Path { automatic, im2col, direct };
+  void set_path(Path p) { path_ = p; }
+  bool prefers_direct() const;
+  bool uses_direct(int in_w) const;  // with the active qgemm row
+
+  // Called with ranges [m0, m1) of output pixels (rows of y) as they become final, from the
+  // thread that finished them, each at most once (possibly never: the caller does the rest
+  // after the run). Float output only.
+  using RowsDone = std::function<void(int64_t, int64_t)>;
+
   // Workspace for a run of n images of in_h x in_w (float or uint8 input alike).
   size_t workspace_bytes(int n, int in_h, int in_w) const;
 
   // Float NHWC input [n][in_h][in_w][IC] -> float NHWC output [n][OH][OW][OC].
   void run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y,
-           void* ws, ThreadPool& pool) const;
+           void* ws, ThreadPool& pool, const RowsDone* rows_done = nullptr) const;
   // The same with packed-bit output (t.out_threshold set): words_for(OC) words per pixel.
   void run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
                 void* ws, ThreadPool& pool) const;
   // uint8 input (already quantized with this layer's in_scale / in_zero).
   void run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
-              void* ws, ThreadPool& pool) const;
+              void* ws, ThreadPool& pool, const RowsDone* rows_done = nullptr) const;
   void run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t,
                    word_t* y, void* ws, ThreadPool& pool) const;
   // The exact int32 accumulators acc[m][oc] (tests and benchmarks).
@@ -63,8 +78,15 @@ class QConv2d {
   // the GEMM on it with the workspace after it. Exactly one of x, q is non-null.
   void run_out(const float* x, const uint8_t* q, int n, int in_h, int in_w, const Out& o, void* ws,
                ThreadPool& pool) const;
-  void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
-            ThreadPool& pool) const;
+  struct PanelOut;
+  void setup_panel(const Out& out, int64_t p, PanelOut& po) const;
+  static void emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
+                         int mr, int64_t m1, int OC, word_t* bitrow);
+  void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos, uint8_t* ws,
+            ThreadPool& pool, const RowsDone* rows_done) const;
+  void gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos,
+                   uint8_t* ws, ThreadPool& pool, const RowsDone* rows_done) const;
+  size_t panel_out_bytes() const;
   size_t image_bytes(int n, int in_h, int in_w) const;
   bool reads_in_place() const;
   int block_rows() const;
@@ -77,6 +99,9 @@ class QConv2d {
   std::vector<int8_t> packed_;    // [panels][k4 / 4][16][4]
   std::vector<int32_t> wsum_;     // [panels * 16]
   std::vector<int32_t> zcorr_;    // [panels * 16]: in_zero * wsum, mod 2^32: in_zero * wsum
+  int64_t run4_ = 0, dk4_ = 0;    // direct path: KW * IC rounded up to 4; KH * run4
+  std::vector<int8_t> dpacked_;   // direct path: [panels][dk4 / 4][16][4], empty unless prefers_direct()
+  Path path_ = Path::automatic;
 };
 
 }  // namespace hbn

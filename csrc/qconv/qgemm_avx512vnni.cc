@@ -78,9 +78,52 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
   dispatch_rows<kMR>(rows, [&](auto r) { tile_r<decltype(r)::value>(a, lda, panel, k4, acc); });
 }
 
+// The direct conv tile (QRuns): tile2_r's loop with each group's A bytes at a.koff[g] past the
+// pixel (one flat loop over the receptive field: a loop per kernel row ran at half the rate,
+// its 12 row pointers rebuilt for 6 groups of 21-value runs).
+template <int R, int NP>
+void direct_r(const QRuns& A, const int8_t* panel, int64_t k4, int32_t* acc) {
+  __m512i c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_si512();
+  const int64_t groups = k4 / kQKGroup;
+  const int8_t* panel1 = panel + k4 * kQNR;
+  const uint8_t* a = A.a;
+  const int64_t lda = A.lda;
+  for (int64_t g = 0; g < groups; ++g) {
+    const __m512i b0 = _mm512_loadu_si512(panel + g * kQKGroup * kQNR);
+    __m512i b1;
+    if (NP == 2) b1 = _mm512_loadu_si512(panel1 + g * kQKGroup * kQNR);
+    const uint8_t* ag = a + A.koff[g];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      int32_t v;
+      std::memcpy(&v, ag + r * lda, sizeof v);
+      const __m512i av = _mm512_set1_epi32(v);
+      HBN_DPBUSD(c0[r], av, b0);
+      if (NP == 2) HBN_DPBUSD(c1[r], av, b1);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_si512(acc + r * kQNR, c0[r]);
+    if (NP == 2) _mm512_storeu_si512(acc + (kQMaxMR + r) * kQNR, c1[r]);
+  }
+}
+
+constexpr int kDirectMR = 12, kDirectNP = 2;
+
+void direct(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*, int32_t* acc) {
+  if (np == 2)
+    dispatch_rows<kDirectMR>(rows, [&](auto r) { direct_r<decltype(r)::value, 2>(a, panel, k4, acc); });
+  else
+    dispatch_rows<kDirectMR>(rows, [&](auto r) { direct_r<decltype(r)::value, 1>(a, panel, k4, acc); });
+}
 }  // namespace
 
-QKernel qkernel_avx512vnni() { return {kMR, tile, tile2, store_rows_impl, quantize_impl, store_bits_impl}; }
+QKernel qkernel_avx512vnni() {
+  return {kMR, tile, tile2, store_rows_impl, quantize_impl, store_bits_impl, direct, kDirectMR, kDirectNP};
+}
 
 }  // namespace qgemm
 }  // namespace hbn
