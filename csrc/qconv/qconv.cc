@@ -27,8 +27,6 @@ int scratch_slots() {
 // Output channels per task: one packed-bit word, so bit outputs never share a word.
 constexpr int kPanelsPerTask = kWordBits / kQNR;
 
-// The direct path's longest kernel row (KW * IC values); see QConv2d::prefers_direct.
-constexpr int64_t kDirectMaxRun = 64;
 
 // Copies a run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) in whole 16-byte
 // moves, reading and writing up to kRunSlack bytes past its end: runs are written in order, so
@@ -100,7 +98,9 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
   // The direct path's panels: kernel row kh at k = kh * run4 + kw * IC + ic, zeros to run4.
   run4_ = (int64_t(KW) * IC + kQKGroup - 1) / kQKGroup * kQKGroup;
   dk4_ = run4_ * KH;
-  if (!prefers_direct()) return;
+  direct_ok_ = prefers_direct();
+  // A kernel row of a multiple of 4 values: the two layouts are the same bytes.
+  if (!direct_ok_ || run4_ == int64_t(KW) * IC) return;
   dpacked_.assign(static_cast<size_t>(panels_ * dk4_ * kQNR), 0);
   for (int oc = 0; oc < g.out_channels; ++oc) {
     int8_t* panel = dpacked_.data() + (oc / kQNR) * dk4_ * kQNR;
@@ -115,19 +115,20 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
   }
 }
 
-// The shape rule for the direct path (measured in docs/kernels.md, "8-bit conv"): a kernel row
-// of few values (KW * IC <= kDirectMaxRun), where im2col copies a short run per kernel row and
-// output pixel, and the run4 padding wastes at most 1/4 of the MACs.
+// The shape rule for the direct path (measured in docs/kernels.md, "8-bit conv": faster than
+// im2col blocks on every shape tried on avx512vnni, 3x3 to 15x15, 1 to 128 channels): any conv
+// not read in place whose run4 padding adds at most a third to K4 (1x1 or 2x2 kernels on 1 or
+// 5 channels would multiply it).
 bool QConv2d::prefers_direct() const {
   if (reads_in_place() || dk4_ > qgemm::kQMaxK) return false;
-  const int64_t run = int64_t(g_.kernel_w) * g_.in_channels;
-  return run <= kDirectMaxRun && (dk4_ - k4_) * 4 <= k4_;
+  return (dk4_ - k4_) * 3 <= k4_;
 }
 
 bool QConv2d::uses_direct(int in_w) const {
-  if (dpacked_.empty() || path_ == Path::im2col || !qgemm::active_qkernel().direct) return false;
-  // Tiles cannot cross an output row: a row narrower than the tile leaves the kernel idle.
-  return path_ == Path::direct || g_.out_w(in_w) >= qgemm::active_qkernel().direct_mr;
+  if (!direct_ok_ || path_ == Path::im2col || !qgemm::active_qkernel().direct) return false;
+  // Tiles cannot cross an output row: rows much narrower than a tile leave the kernel idle
+  // (avxvnni, 6-pixel tiles: 12% slower than im2col at 7 pixels, which still passes).
+  return path_ == Path::direct || g_.out_w(in_w) * 2 >= qgemm::active_qkernel().direct_mr;
 }
 
 bool QConv2d::reads_in_place() const {
@@ -336,6 +337,7 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   const int64_t band = std::max<int64_t>(1, 256 / OW), out_rows = int64_t(n) * OH;
   const int64_t bands = (out_rows + band - 1) / band;
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
+  const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
   const size_t slot = slot_bytes();
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
   // The receptive field's group offsets for this image width (qgemm::QRuns), after the slots.
@@ -359,7 +361,7 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
           if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(words * qgemm::kQMaxMR));
           for (int64_t p = 0; p < panels_;) {
             const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
-            kern.direct(a, mr, np, dpacked_.data() + p * dk4_ * kQNR, dk4_, wsum_.data() + p * kQNR, acc);
+            kern.direct(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, wsum_.data() + p * kQNR, acc);
             for (int j = 0; j < np; ++j) {
               const int64_t q = p + j;
               emit_panel(kern, out, pos[q], acc + j * qgemm::kQMaxMR * kQNR, mr, m1, OC,

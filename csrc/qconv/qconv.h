@@ -7,9 +7,12 @@
 // Two steps, so an input that is already uint8 skips the first: quantize_rows() turns float NHWC
 // rows into uint8 (written straight into the zero-point-bordered image the GEMM reads), and
 // run_u8() / run_u8_bits() take uint8 NHWC. run() / run_bits() do both.
-// The GEMM is qgemm (qgemm.h): weights packed once into 16-channel panels, A the im2col rows of
-// the bordered image, materialised one block of rows at a time per thread (a 1x1 stride-1
-// unpadded conv whose channel count is a multiple of 4 reads its input in place).
+// The GEMM is qgemm (qgemm.h): weights packed once into 16-channel panels. A is read in one of
+// three ways: a 1x1 stride-1 unpadded conv whose channel count is a multiple of 4 reads its
+// input in place; other convs, on rows with a direct tile (x86 VNNI, scalar), read the
+// bordered image in place through per-group offsets (qgemm::QRuns: each kernel row's KW * IC
+// values rounded up to 4, zero weights on the extra bytes); otherwise (NEON, AVX2) im2col rows
+// are materialised one block at a time per thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -41,7 +44,7 @@ class QConv2d {
 
   // The A source: the direct path (QRuns tiles reading the bordered image in place) is taken
   // for shapes prefers_direct() accepts on rows that have a direct tile; `automatic` also
-  // needs an output row at least one tile wide. Tests and benchmarks force either.
+  // needs an output row at least half a tile wide. Tests and benchmarks force either.
   enum class Path { automatic, im2col, direct };
   void set_path(Path p) { path_ = p; }
   bool prefers_direct() const;
@@ -100,7 +103,8 @@ class QConv2d {
   std::vector<int32_t> wsum_;     // [panels * 16]
   std::vector<int32_t> zcorr_;    // [panels * 16]: in_zero * wsum, mod 2^32: in_zero * wsum
   int64_t run4_ = 0, dk4_ = 0;    // direct path: KW * IC rounded up to 4; KH * run4
-  std::vector<int8_t> dpacked_;   // direct path: [panels][dk4 / 4][16][4], empty unless prefers_direct()
+  bool direct_ok_ = false;        // prefers_direct()
+  std::vector<int8_t> dpacked_;   // direct path: [panels][dk4 / 4][16][4]; empty if packed_ is that
   Path path_ = Path::automatic;
 };
 
