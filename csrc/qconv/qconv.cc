@@ -332,9 +332,11 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
   const qgemm::QKernel& kern = qgemm::active_qkernel();
   const int64_t words = words_for(OC);
-  // Bands of about 256 output pixels: tasks for the pool, rows reported to a fused max-pool
-  // while they are in cache.
-  const int64_t band = std::max<int64_t>(1, 256 / OW), out_rows = int64_t(n) * OH;
+  // Bands of about 1024 output pixels (9 rows of ResNet-18's conv1, 256 KB of floats: in L2):
+  // the pool's tasks, and what a fused max-pool is handed. A fused pool computes the pooled
+  // rows whose window lies inside a band (the rest after the conv), so a band must span
+  // several windows: 2-row bands left every 3-row window of ResNet-18's pool to after the conv.
+  const int64_t band = std::max<int64_t>(1, 1024 / OW), out_rows = int64_t(n) * OH;
   const int64_t bands = (out_rows + band - 1) / band;
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
   const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
