@@ -213,10 +213,14 @@ void QConv2d::setup_panel(const Out& out, int64_t p, PanelOut& po) const {
 
 // One tile's accumulators (mr rows from output row m1, one panel) to the output: floats, or
 // the panel's 16 bits ORed into bitrow[0..mr) (the panel's word), or raw accumulators.
+qgemm::QStore QConv2d::store_of(const Out& out, const PanelOut& po) {
+  return {po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16, po.flip};
+}
+
 void QConv2d::emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
                          int mr, int64_t m1, int OC, word_t* bitrow) {
   const bool generic = out.acc || (out.t && out.t->pixel_scale);
-  const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16, po.flip};
+  const qgemm::QStore st = store_of(out, po);
   if (!generic && out.y) {
     kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
     return;
@@ -340,6 +344,7 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   const int64_t bands = (out_rows + band - 1) / band;
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
   const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
+  const bool fused_store = kern.direct_store && out.y && out.t && !out.t->pixel_scale;
   const size_t slot = slot_bytes();
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
   // The receptive field's group offsets for this image width (qgemm::QRuns), after the slots.
@@ -363,6 +368,13 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
           if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(words * qgemm::kQMaxMR));
           for (int64_t p = 0; p < panels_;) {
             const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
+            if (fused_store && (p + np) * kQNR <= OC) {  // full panels, float output
+              qgemm::QStore st[qgemm::kQMaxNP];
+              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
+              kern.direct_store(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, out.y + m1 * OC + p * kQNR, OC);
+              p += np;
+              continue;
+            }
             kern.direct(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, wsum_.data() + p * kQNR, acc);
             for (int j = 0; j < np; ++j) {
               const int64_t q = p + j;

@@ -83,6 +83,7 @@ class QConv2d {
                ThreadPool& pool) const;
   struct PanelOut;
   void setup_panel(const Out& out, int64_t p, PanelOut& po) const;
+  static qgemm::QStore store_of(const Out& out, const PanelOut& po);
   static void emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
                          int mr, int64_t m1, int OC, word_t* bitrow);
   void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos, uint8_t* ws,

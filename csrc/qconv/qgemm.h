@@ -68,6 +68,11 @@ struct QRuns {
 using QDirectFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t* wsum,
                            int32_t* acc);
 constexpr int kQMaxNP = 4;  // no direct tile spans more panels
+// The same tile with the float output stage applied in registers (store_rows_impl's operations,
+// bit for bit): np full panels (16 channels each), st[i] panel i's stage, output rows of y
+// `ldy` floats apart, panel i at y + 16 i.
+using QDirectStoreFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
+                                const QStore* st, float* y, int64_t ldy);
 
 struct QKernel {
   int mr;        // rows per tile
@@ -83,6 +88,7 @@ struct QKernel {
   QDirectFn direct = nullptr;
   int direct_mr = 0;
   int direct_np = 0;
+  QDirectStoreFn direct_store = nullptr;  // optional (else direct + store)
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.

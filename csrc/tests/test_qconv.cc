@@ -103,6 +103,13 @@ void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
       if (threshold_bit(tb, y, o)) bref[m * words + o / 64] |= word_t(1) << (o % 64);
     }
 
+  OutputTransform t_plain;
+  t_plain.scale = scale.data();
+  std::vector<float> yref_plain(ref.size());
+  for (int64_t m = 0; m < M; ++m)
+    for (int o = 0; o < c.oc; ++o)
+      yref_plain[m * c.oc + o] = apply_transform(t_plain, static_cast<float>(ref[m * c.oc + o]), m, o);
+
   QConv2d conv(g, w.data(), 1.0f, z);
   AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
   ThreadPool pool1(1), pool3(3);
@@ -143,6 +150,11 @@ void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
       std::vector<word_t> bits(bref.size(), ~word_t(0));
       conv.run_u8_bits(q.data(), c.n, c.h, c.w, tb, bits.data(), ws.p, *pool);
       CHECK(bits == bref, "%s row %s threads %d: bit outputs differ", c.what, row, pool->num_threads());
+      // Without ReLU and bias (the output stage's other branch, negative outputs kept).
+      std::vector<float> y2(ref.size(), NAN);
+      conv.run_u8(q.data(), c.n, c.h, c.w, t_plain, y2.data(), ws.p, *pool);
+      CHECK(std::memcmp(y2.data(), yref_plain.data(), y2.size() * sizeof(float)) == 0,
+            "%s row %s threads %d: float outputs without ReLU differ", c.what, row, pool->num_threads());
     }
   });
 }
