@@ -1,6 +1,7 @@
 #include "qconv/qconv.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -26,7 +27,6 @@ int scratch_slots() {
 
 // Output channels per task: one packed-bit word, so bit outputs never share a word.
 constexpr int kPanelsPerTask = kWordBits / kQNR;
-
 
 // Copies a run (a kernel row of the receptive field: 33 bytes for 11x11 RGB) in whole 16-byte
 // moves, reading and writing up to kRunSlack bytes past its end: runs are written in order, so
@@ -126,6 +126,9 @@ bool QConv2d::prefers_direct() const {
 
 bool QConv2d::uses_direct(int in_w) const {
   if (!direct_ok_ || path_ == Path::im2col || !qgemm::active_qkernel().direct) return false;
+  // The group offsets are int32: the last kernel row's must fit.
+  const int64_t row_bytes = (int64_t(in_w) + 2 * g_.pad_w) * g_.in_channels;
+  if ((g_.kernel_h - 1) * row_bytes + run4_ > INT32_MAX) return false;
   // Tiles cannot cross an output row: rows much narrower than a tile leave the kernel idle
   // (avxvnni, 6-pixel tiles: 12% slower than im2col at 7 pixels, which still passes).
   return path_ == Path::direct || g_.out_w(in_w) * 2 >= qgemm::active_qkernel().direct_mr;
@@ -211,12 +214,13 @@ void QConv2d::setup_panel(const Out& out, int64_t p, PanelOut& po) const {
     }
 }
 
-// One tile's accumulators (mr rows from output row m1, one panel) to the output: floats, or
-// the panel's 16 bits ORed into bitrow[0..mr) (the panel's word), or raw accumulators.
+// The row kernels' view of a panel's output stage.
 qgemm::QStore QConv2d::store_of(const Out& out, const PanelOut& po) {
   return {po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16, po.flip};
 }
 
+// One tile's accumulators (mr rows from output row m1, one panel) to the output: floats, or
+// the panel's 16 bits ORed into bitrow[0..mr) (the panel's word), or raw accumulators.
 void QConv2d::emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
                          int mr, int64_t m1, int OC, word_t* bitrow) {
   const bool generic = out.acc || (out.t && out.t->pixel_scale);
