@@ -344,7 +344,12 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   // the pool's tasks, and what a fused max-pool is handed. A fused pool computes the pooled
   // rows whose window lies inside a band (the rest after the conv), so a band must span
   // several windows: 2-row bands left every 3-row window of ResNet-18's pool to after the conv.
-  const int64_t band = std::max<int64_t>(1, 1024 / OW), out_rows = int64_t(n) * OH;
+  // With several threads, at least two bands per thread where the rows allow (a 28x28 layer
+  // would otherwise be one task).
+  const int64_t out_rows = int64_t(n) * OH;
+  int64_t band = std::max<int64_t>(1, 1024 / OW);
+  if (pool.num_threads() > 1)
+    band = std::max<int64_t>(1, std::min<int64_t>(band, out_rows / (2 * int64_t(pool.num_threads()))));
   const int64_t bands = (out_rows + band - 1) / band;
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
   const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
