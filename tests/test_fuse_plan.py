@@ -3,8 +3,9 @@
 computed in a conv's output stage (FullBin, float and WeightBin) (with the conv's own ReLU or not, a ReLU after the sum
 or not, the add's packed copies for binary consumers, the later of two convs taking the other
 as its shortcut), and max-pools with overlapping and ceil-mode windows run on a float conv's
-output row bands (float output with packed copies, or bits for a binary consumer). Fused and
-unfused results must be bit-identical."""
+output row bands (float output with packed copies, or bits for a binary consumer) or on an int8
+first layer's (conv_q8: direct-path bands or im2col blocks). Fused and unfused results must be
+bit-identical."""
 from __future__ import annotations
 
 import numpy as np
