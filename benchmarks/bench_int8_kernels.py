@@ -9,7 +9,9 @@ Each timing is the best of 3 back-to-back calls timed in C++ (time_run); a round
 load on a shared machine hits all kernels alike. "int8 u8" takes a uint8 image (quantized
 already: the model-input case); "int8 f32" includes quantizing the float input (the edge-layer
 case inside a float network). Both write float outputs through the same transform (scale, bias,
-ReLU) as the fp32 conv.
+ReLU) as the fp32 conv. Rows with a direct conv tile (qgemm.h QRuns: avx512vnni, avxvnni, scalar)
+time both A sources, "direct" (the image read in place) and "im2col" (blocks of copied rows);
+the automatic choice is QConv2d::prefers_direct / uses_direct.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from hbn_engine import _core
 SHAPES: dict[str, tuple[int, int, int, int, int, int, int, int]] = {
     "alexnet_conv1_3x64_11x11s4_224": (1, 224, 224, 3, 64, 11, 4, 2),
     "resnet18_conv1_3x64_7x7s2_224": (1, 224, 224, 3, 64, 7, 2, 3),
+    "squeezenet_conv1_3x96_7x7s2_224": (1, 224, 224, 3, 96, 7, 2, 0),
     "alexnet_fc8_4096x1000_batch1": (1, 1, 1, 4096, 1000, 1, 1, 0),
 }
 
@@ -58,8 +61,23 @@ def main() -> None:
         x = rng.standard_normal((n, h, w, ic), dtype=np.float32)
         f32 = _core.Conv2dF32(rng.standard_normal((oc, ic, k, k), dtype=np.float32), (s, s), (p, p))
         for row in rows:
-            cases.append((name, f"int8 u8 {row}", row, lambda q8=q8, q=q: q8.time_run(q, 3)))
-            cases.append((name, f"int8 f32 {row}", row, lambda q8=q8, x=x: q8.time_run(x, 3)))
+            _core.force_kernel("qgemm", row)
+            q8.set_path("direct")
+            srcs = ["direct", "im2col"] if q8.uses_direct(w) else ["im2col"]
+            for src in srcs:
+                tag = f" {src}" if len(srcs) > 1 else ""
+
+                def u8(q8=q8, q=q, src=src) -> float:
+                    q8.set_path(src)
+                    return q8.time_run(q, 3)
+
+                def f32in(q8=q8, x=x, src=src) -> float:
+                    q8.set_path(src)
+                    return q8.time_run(x, 3)
+                cases.append((name, f"int8 u8 {row}{tag}", row, u8))
+                cases.append((name, f"int8 f32 {row}{tag}", row, f32in))
+        _core.force_kernel("qgemm", None)
+        q8.set_path("automatic")
         cases.append((name, f"fp32 sgemm/{sgemm_row}", None, lambda f32=f32, x=x: f32.time_run(x, 3)))
 
     times: dict[tuple[str, str], list[float]] = {(c[0], c[1]): [] for c in cases}
@@ -90,9 +108,9 @@ def main() -> None:
             if nm != name:
                 continue
             t = statistics.median(ts)
-            row = label.split()[-1]
-            pk = peak[row]["int8"] if not label.startswith("fp32") else peak[best]["fp32"]
-            print(f"  {label:24s} {t * 1e3:8.3f} ms {m / t / 1e9:7.1f} G MACs/s {100 * m / t / pk:5.1f}% of peak"
+            row = label.split()[2] if not label.startswith("fp32") else None
+            pk = peak[row]["int8"] if row else peak[best]["fp32"]
+            print(f"  {label:31s} {t * 1e3:8.3f} ms {m / t / 1e9:7.1f} G MACs/s {100 * m / t / pk:5.1f}% of peak"
                   f"  {t32 / t:5.2f}x fp32")
             out["kernels"][f"{name} {label}"] = {"ms": t * 1e3, "gmacs": m / t / 1e9, "pct_of_peak": 100 * m / t / pk,
                                                  "vs_fp32": t32 / t}

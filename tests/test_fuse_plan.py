@@ -3,8 +3,9 @@
 computed in a conv's output stage (FullBin, float and WeightBin) (with the conv's own ReLU or not, a ReLU after the sum
 or not, the add's packed copies for binary consumers, the later of two convs taking the other
 as its shortcut), and max-pools with overlapping and ceil-mode windows run on a float conv's
-output row bands (float output with packed copies, or bits for a binary consumer). Fused and
-unfused results must be bit-identical."""
+output row bands (float output with packed copies, or bits for a binary consumer) or on an int8
+first layer's (conv_q8: direct-path bands or im2col blocks). Fused and unfused results must be
+bit-identical."""
 from __future__ import annotations
 
 import numpy as np
@@ -159,3 +160,48 @@ def test_env_values_that_keep_fusion(blocks, monkeypatch, tmp_path, value) -> No
     path = tmp_path / "b.hbn"
     hbn_engine.export(model, torch.zeros(1, 3, 29, 27), str(path))
     assert hbn_engine.load(path).fused_layers == fused.fused_layers
+
+
+class Q8Stem(nn.Module):
+    """A ResNet-like stem that int8 edges lower to conv_q8 (7x7/2 conv, ReLU, overlapping 3x3/2
+    max-pool), the pooled value read by a binary block and its residual add (so it stays float),
+    then a linear head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 40, 7, stride=2, padding=3)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.b = FullBinConv2d(40, 40, 3, 1, 1)
+        self.head = nn.Linear(40, 5)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.stem(x)))
+        x = self.b(x) + x
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_conv_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
+    # conv_q8 -> max-pool runs on conv_q8's finished row bands, bit-identical to the unfused
+    # executor, on every ISA path: direct-path bands (avx512vnni, avxvnni, scalar) and im2col
+    # blocks (avx2, which has no direct tile)
+    torch.manual_seed(11)
+    model = randomize_bn(Q8Stem(), seed=5)
+    shape = (1, 3, 37, 45)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+    p = tmp_path / "q.hbn"
+    hbn_engine.export(model, x, str(p), edges="int8", calibration=torch.randn(4, 3, 37, 45))
+    fused = hbn_engine.load(p)
+    monkeypatch.setenv("HBN_NO_FUSE", "1")
+    unfused = hbn_engine.load(p)
+    monkeypatch.delenv("HBN_NO_FUSE")
+    assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
+    assert dict(fused.layers)["stem"] == "int8"
+    for batch in (1, 3):
+        xb = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
+        y = fused.run(xb)
+        np.testing.assert_array_equal(y.view(np.uint32), unfused.run(xb).view(np.uint32))
+        fused.num_threads = 2
+        try:
+            np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
+        finally:
+            fused.num_threads = 1

@@ -90,6 +90,14 @@ class PyQConv {
     return best;
   }
 
+  void set_path(const std::string& p) {
+    if (p == "automatic") conv_->set_path(hbn::QConv2d::Path::automatic);
+    else if (p == "im2col") conv_->set_path(hbn::QConv2d::Path::im2col);
+    else if (p == "direct") conv_->set_path(hbn::QConv2d::Path::direct);
+    else throw py::value_error("path must be 'automatic', 'im2col' or 'direct', not '" + p + "'");
+  }
+  bool uses_direct(int in_w) const { return conv_->uses_direct(in_w); }
+
  private:
   hbn::ConvGeometry g_;
   std::unique_ptr<hbn::QConv2d> conv_;
@@ -118,7 +126,12 @@ void register_int8(py::module_& m) {
              return c.run(q, 2, py::none(), py::none(), false, threads); },
            arg("q"), arg("threads") = py::none(), "uint8 NHWC input -> the exact int32 accumulators")
       .def("time_run", &PyQConv::time_run, arg("x"), arg("iters") = 10, arg("threads") = py::none(),
-           "best of iters runs, seconds (float input includes its quantization)");
+           "best of iters runs, seconds (float input includes its quantization)")
+      .def("set_path", &PyQConv::set_path, arg("path"),
+           "A source: 'automatic' (the shape rule), 'im2col' or 'direct' (where the shape and the active "
+           "qgemm row allow it)")
+      .def("uses_direct", &PyQConv::uses_direct, arg("in_w"),
+           "whether a run on images in_w wide takes the direct path with the active qgemm row");
   m.def(
       "peak_int8_macs",
       [](const std::string& isa, double seconds) {

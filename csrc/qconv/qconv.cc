@@ -1,6 +1,7 @@
 #include "qconv/qconv.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -40,6 +41,17 @@ inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
 
 }  // namespace
 
+// A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
+// apply_transform leaves unchanged), prepared once per run.
+struct QConv2d::PanelOut {
+  int64_t oc0;
+  int jn;
+  const int32_t* zc;
+  float scale16[kQNR], bias16[kQNR];
+  float thr16[kQNR];  // bit output: thresholds (0 past jn: those bits are masked off)
+  uint32_t flip;      // bit j: channel oc0 + j flipped
+};
+
 void quantize_rows(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q) {
   qgemm::active_qkernel().quantize(x, count, in_scale, in_zero, q);
 }
@@ -49,6 +61,7 @@ struct QConv2d::Out {
   float* y = nullptr;       // float output, or
   word_t* bits = nullptr;   // packed-bit output, or
   int32_t* acc = nullptr;   // raw accumulators (in_zero subtracted, no transform)
+  const RowsDone* rows_done = nullptr;
 };
 
 QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, int in_zero)
@@ -82,6 +95,43 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
     wsum_[static_cast<size_t>(oc)] = s;
     zcorr_[static_cast<size_t>(oc)] = static_cast<int32_t>(static_cast<uint32_t>(in_zero) * static_cast<uint32_t>(s));
   }
+  // The direct path's panels: kernel row kh at k = kh * run4 + kw * IC + ic, zeros to run4.
+  run4_ = (int64_t(KW) * IC + kQKGroup - 1) / kQKGroup * kQKGroup;
+  dk4_ = run4_ * KH;
+  direct_ok_ = prefers_direct();
+  // A kernel row of a multiple of 4 values: the two layouts are the same bytes.
+  if (!direct_ok_ || run4_ == int64_t(KW) * IC) return;
+  dpacked_.assign(static_cast<size_t>(panels_ * dk4_ * kQNR), 0);
+  for (int oc = 0; oc < g.out_channels; ++oc) {
+    int8_t* panel = dpacked_.data() + (oc / kQNR) * dk4_ * kQNR;
+    const int j = oc % kQNR;
+    for (int kh = 0; kh < KH; ++kh)
+      for (int kw = 0; kw < KW; ++kw)
+        for (int ic = 0; ic < IC; ++ic) {
+          const int64_t k = kh * run4_ + int64_t(kw) * IC + ic;
+          panel[(k / kQKGroup) * kQNR * kQKGroup + j * kQKGroup + k % kQKGroup] =
+              weight[((int64_t(oc) * IC + ic) * KH + kh) * KW + kw];
+        }
+  }
+}
+
+// The shape rule for the direct path (measured in docs/kernels.md, "8-bit conv": faster than
+// im2col blocks on every shape tried on avx512vnni, 3x3 to 15x15, 1 to 128 channels): any conv
+// not read in place whose run4 padding adds at most a third to K4 (1x1 or 2x2 kernels on 1 or
+// 5 channels would multiply it).
+bool QConv2d::prefers_direct() const {
+  if (reads_in_place() || dk4_ > qgemm::kQMaxK) return false;
+  return (dk4_ - k4_) * 3 <= k4_;
+}
+
+bool QConv2d::uses_direct(int in_w) const {
+  if (!direct_ok_ || path_ == Path::im2col || !qgemm::active_qkernel().direct) return false;
+  // The group offsets are int32: the last kernel row's must fit.
+  const int64_t row_bytes = (int64_t(in_w) + 2 * g_.pad_w) * g_.in_channels;
+  if ((g_.kernel_h - 1) * row_bytes + run4_ > INT32_MAX) return false;
+  // Tiles cannot cross an output row: rows much narrower than a tile leave the kernel idle
+  // (avxvnni, 6-pixel tiles: 12% slower than im2col at 7 pixels, which still passes).
+  return path_ == Path::direct || g_.out_w(in_w) * 2 >= qgemm::active_qkernel().direct_mr;
 }
 
 bool QConv2d::reads_in_place() const {
@@ -99,10 +149,15 @@ int QConv2d::block_rows() const {
 
 size_t QConv2d::slot_bytes() const {
   const size_t a = reads_in_place() ? 0 : round_up(static_cast<size_t>(block_rows() * k4_) + kRunSlack, kAlign);
-  const size_t acc = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
-  const size_t bits = round_up(sizeof(word_t) * static_cast<size_t>(block_rows()), kAlign);
+  const size_t acc = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
+  // Bit rows: one word per im2col block row, or kQMaxMR per word of a direct tile.
+  const size_t words = std::max<size_t>(static_cast<size_t>(block_rows()),
+                                        static_cast<size_t>(words_for(g_.out_channels) * qgemm::kQMaxMR));
+  const size_t bits = round_up(sizeof(word_t) * words, kAlign);
   return a + acc + bits;
 }
+
+size_t QConv2d::panel_out_bytes() const { return round_up(sizeof(PanelOut) * static_cast<size_t>(panels_), kAlign); }
 
 size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
   const size_t ph = static_cast<size_t>(in_h + 2 * g_.pad_h), pw = static_cast<size_t>(in_w + 2 * g_.pad_w);
@@ -110,7 +165,9 @@ size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
 }
 
 size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
-  return kAlign + image_bytes(n, in_h, in_w) + static_cast<size_t>(scratch_slots()) * slot_bytes();
+  // + the direct path's group offsets (int32 per group of the receptive field)
+  return kAlign + image_bytes(n, in_h, in_w) + panel_out_bytes() + static_cast<size_t>(scratch_slots()) * slot_bytes() +
+         sizeof(int32_t) * static_cast<size_t>(dk4_ / kQKGroup);
 }
 
 // The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
@@ -140,8 +197,68 @@ const uint8_t* QConv2d::quantize_input(const float* x, int n, int in_h, int in_w
   return img;
 }
 
-void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
-                   ThreadPool& pool) const {
+void QConv2d::setup_panel(const Out& out, int64_t p, PanelOut& po) const {
+  po.oc0 = p * kQNR;
+  po.jn = static_cast<int>(std::min<int64_t>(kQNR, g_.out_channels - po.oc0));
+  po.zc = zcorr_.data() + p * kQNR;
+  for (int j = 0; j < kQNR; ++j) {
+    po.scale16[j] = out.t && out.t->scale && j < po.jn ? out.t->scale[po.oc0 + j] : 1.0f;
+    po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
+  }
+  po.flip = 0;
+  for (int j = 0; j < kQNR; ++j) po.thr16[j] = 0.0f;
+  if (out.bits)
+    for (int j = 0; j < po.jn; ++j) {
+      po.thr16[j] = out.t->out_threshold[po.oc0 + j];
+      if (out.t->out_flip && out.t->out_flip[po.oc0 + j]) po.flip |= 1u << j;
+    }
+}
+
+// The row kernels' view of a panel's output stage.
+qgemm::QStore QConv2d::store_of(const Out& out, const PanelOut& po) {
+  return {po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16, po.flip};
+}
+
+// One tile's accumulators (mr rows from output row m1, one panel) to the output: floats, or
+// the panel's 16 bits ORed into bitrow[0..mr) (the panel's word), or raw accumulators.
+void QConv2d::emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
+                         int mr, int64_t m1, int OC, word_t* bitrow) {
+  const bool generic = out.acc || (out.t && out.t->pixel_scale);
+  const qgemm::QStore st = store_of(out, po);
+  if (!generic && out.y) {
+    kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
+    return;
+  }
+  if (!generic && out.bits) {  // a panel is 16 channels of one word (kPanelsPerTask)
+    uint16_t masks[qgemm::kQMaxMR];
+    kern.store_bits(tacc, mr, po.jn, st, masks);
+    const int shift = static_cast<int>(po.oc0 % kWordBits);
+    for (int r = 0; r < mr; ++r) bitrow[r] |= word_t(masks[r]) << shift;
+    return;
+  }
+  // Raw accumulators, or a transform with a per-pixel scale: element by element.
+  for (int r = 0; r < mr; ++r) {
+    const int64_t m = m1 + r;
+    word_t w = 0;
+    for (int j = 0; j < po.jn; ++j) {
+      const int64_t oc = po.oc0 + j;
+      const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(tacc[r * kQNR + j]) - static_cast<uint32_t>(po.zc[j]));
+      if (out.acc) {
+        out.acc[m * OC + oc] = d;
+        continue;
+      }
+      const float y = apply_transform(*out.t, static_cast<float>(d), m, oc);
+      if (out.y)
+        out.y[m * OC + oc] = y;
+      else
+        w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
+    }
+    if (out.bits) bitrow[r] |= w;
+  }
+}
+
+void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos,
+                   uint8_t* ws, ThreadPool& pool, const RowsDone* rows_done) const {
   const int OH = g_.out_h(in_h), OW = g_.out_w(in_w), OC = g_.out_channels;
   const int64_t M = int64_t(n) * OH * OW;
   if (M <= 0) return;
@@ -153,7 +270,7 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
   const int64_t words = words_for(OC);
   const qgemm::QKernel& kern = qgemm::active_qkernel();
   const size_t a_bytes = reads_in_place() ? 0 : round_up(static_cast<size_t>(MB * k4_) + kRunSlack, kAlign);
-  const size_t acc_bytes = round_up(sizeof(int32_t) * 2 * qgemm::kQMaxMR * kQNR, kAlign);
+  const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
   const size_t slot = slot_bytes();
   const bool in_place = reads_in_place();
 
@@ -191,87 +308,99 @@ void QConv2d::gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out
       }
       const int64_t p0 = ng * kPanelsPerTask, p1 = std::min<int64_t>(panels_, p0 + kPanelsPerTask);
       if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(rows));
-      const bool generic = out.acc || (out.t && out.t->pixel_scale);
-      // A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
-      // apply_transform leaves unchanged), then the store of one tile's accumulators.
-      struct PanelOut {
-        int64_t oc0;
-        int jn;
-        const int32_t* zc;
-        float scale16[kQNR], bias16[kQNR];
-        float thr16[kQNR];  // bit output: thresholds (0 past jn: those bits are masked off)
-        uint32_t flip;      // bit j: channel oc0 + j flipped
-      };
-      auto setup = [&](PanelOut& po, int64_t p) {
-        po.oc0 = p * kQNR;
-        po.jn = static_cast<int>(std::min<int64_t>(kQNR, OC - po.oc0));
-        po.zc = zcorr_.data() + p * kQNR;
-        for (int j = 0; j < kQNR; ++j) {
-          po.scale16[j] = out.t && out.t->scale && j < po.jn ? out.t->scale[po.oc0 + j] : 1.0f;
-          po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
-        }
-        po.flip = 0;
-        if (out.bits)
-          for (int j = 0; j < kQNR; ++j) {
-            po.thr16[j] = j < po.jn ? out.t->out_threshold[po.oc0 + j] : 0.0f;
-            if (j < po.jn && out.t->out_flip && out.t->out_flip[po.oc0 + j]) po.flip |= 1u << j;
-          }
-      };
-      auto emit = [&](const PanelOut& po, const int32_t* tacc, int mr, int64_t r0) {
-        const int64_t m1 = m0 + r0;  // first output row of the tile
-        const qgemm::QStore st{po.zc, po.scale16, po.bias16, out.t && out.t->act == Activation::relu, po.thr16,
-                               po.flip};
-        if (!generic && out.y) {
-          kern.store(tacc, mr, po.jn, st, out.y + m1 * OC + po.oc0, OC);
-          return;
-        }
-        if (!generic && out.bits) {  // a panel is 16 channels of one word (kPanelsPerTask)
-          uint16_t masks[qgemm::kQMaxMR];
-          kern.store_bits(tacc, mr, po.jn, st, masks);
-          const int shift = static_cast<int>(po.oc0 % kWordBits);
-          for (int r = 0; r < mr; ++r) bitrow[r0 + r] |= word_t(masks[r]) << shift;
-          return;
-        }
-        // Raw accumulators, or a transform with a per-pixel scale: element by element.
-        for (int r = 0; r < mr; ++r) {
-          const int64_t m = m1 + r;
-          word_t w = 0;
-          for (int j = 0; j < po.jn; ++j) {
-            const int64_t oc = po.oc0 + j;
-            const int32_t d = static_cast<int32_t>(static_cast<uint32_t>(tacc[r * kQNR + j]) - static_cast<uint32_t>(po.zc[j]));
-            if (out.acc) {
-              out.acc[m * OC + oc] = d;
-              continue;
-            }
-            const float y = apply_transform(*out.t, static_cast<float>(d), m, oc);
-            if (out.y)
-              out.y[m * OC + oc] = y;
-            else
-              w |= word_t(threshold_bit(*out.t, y, oc)) << (oc % kWordBits);
-          }
-          if (out.bits) bitrow[r0 + r] |= w;
-        }
-      };
-      PanelOut po[2];
       for (int64_t p = p0; p < p1;) {
         // Two adjacent panels per tile where the row has such a kernel (panel p + 1 follows
         // panel p in packed_, and its wsum follows p's).
         const int np = kern.tile2 && p + 1 < p1 ? 2 : 1;
         const int8_t* panel = packed_.data() + p * k4_ * kQNR;
         const int32_t* wsum = wsum_.data() + p * kQNR;
-        for (int j = 0; j < np; ++j) setup(po[j], p + j);
         for (int64_t r0 = 0; r0 < rows; r0 += kern.mr) {
           const int mr = static_cast<int>(std::min<int64_t>(kern.mr, rows - r0));
           (np == 2 ? kern.tile2 : kern.tile)(a + r0 * lda, lda, mr, panel, k4_, wsum, acc);
-          for (int j = 0; j < np; ++j) emit(po[j], acc + j * qgemm::kQMaxMR * kQNR, mr, r0);
+          for (int j = 0; j < np; ++j)
+            emit_panel(kern, out, pos[p + j], acc + j * qgemm::kQMaxMR * kQNR, mr, m0 + r0, OC, bitrow + r0);
         }
         p += np;
       }
       if (out.bits)
         for (int64_t r = 0; r < rows; ++r) out.bits[(m0 + r) * words + p0 / kPanelsPerTask] = bitrow[r];
+      if (ngroups == 1 && rows_done) (*rows_done)(m0, m0 + rows);
     }
   };
   pool.parallel_for_dynamic(mblocks * ngroups, task, 1, scratch_slots());
+}
+
+// The direct conv (no im2col): tasks are bands of output rows x every panel; a tile is up to
+// direct_mr pixels of one output row (the row split evenly into tiles) times up to direct_np
+// panels, its A read in place from the bordered image (qgemm::QRuns).
+void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos,
+                          uint8_t* ws, ThreadPool& pool, const RowsDone* rows_done) const {
+  const int OH = g_.out_h(in_h), OW = g_.out_w(in_w), OC = g_.out_channels;
+  if (int64_t(n) * OH * OW <= 0) return;
+  const int64_t IC = g_.in_channels, PH = in_h + 2 * g_.pad_h, PW = in_w + 2 * g_.pad_w;
+  const qgemm::QKernel& kern = qgemm::active_qkernel();
+  const int64_t words = words_for(OC);
+  // Bands of about 1024 output pixels (9 rows of ResNet-18's conv1, 256 KB of floats: in L2):
+  // the pool's tasks, and what a fused max-pool is handed. A fused pool computes the pooled
+  // rows whose window lies inside a band (the rest after the conv), so a band must span
+  // several windows: 2-row bands left every 3-row window of ResNet-18's pool to after the conv.
+  // With several threads, at least two bands per thread where the rows allow (a 28x28 layer
+  // would otherwise be one task).
+  const int64_t out_rows = int64_t(n) * OH;
+  int64_t band = std::max<int64_t>(1, 1024 / OW);
+  if (pool.num_threads() > 1)
+    band = std::max<int64_t>(1, std::min<int64_t>(band, out_rows / (2 * int64_t(pool.num_threads()))));
+  const int64_t bands = (out_rows + band - 1) / band;
+  const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
+  const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
+  const bool fused_store = kern.direct_store && out.y && out.t && !out.t->pixel_scale;
+  const size_t slot = slot_bytes();
+  const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
+  // The receptive field's group offsets for this image width (qgemm::QRuns), after the slots.
+  int32_t* koff = reinterpret_cast<int32_t*>(ws + static_cast<size_t>(scratch_slots()) * slot);
+  for (int64_t g = 0; g < dk4_ / kQKGroup; ++g)
+    koff[g] = static_cast<int32_t>(g * kQKGroup / run4_ * PW * IC + g * kQKGroup % run4_);
+  auto task = [&](int64_t begin, int64_t end, int thread) {
+    uint8_t* s = ws + static_cast<size_t>(thread) * slot;
+    int32_t* acc = reinterpret_cast<int32_t*>(s);
+    word_t* bitrow = reinterpret_cast<word_t*>(s + acc_bytes);  // [words][kQMaxMR]
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t R0 = t * band, R1 = std::min(out_rows, R0 + band);
+      for (int64_t R = R0; R < R1; ++R) {
+        const int64_t b = R / OH, oy = R % OH;
+        const uint8_t* row = img + ((b * PH + oy * g_.stride_h) * PW) * IC;
+        for (int i = 0; i < row_tiles; ++i) {
+          const int ow0 = static_cast<int>(int64_t(i) * OW / row_tiles);
+          const int mr = static_cast<int>(int64_t(i + 1) * OW / row_tiles) - ow0;
+          const qgemm::QRuns a{row + int64_t(ow0) * g_.stride_w * IC, int64_t(g_.stride_w) * IC, koff};
+          const int64_t m1 = R * OW + ow0;
+          if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(words * qgemm::kQMaxMR));
+          for (int64_t p = 0; p < panels_;) {
+            const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
+            if (fused_store && (p + np) * kQNR <= OC) {  // full panels, float output
+              qgemm::QStore st[qgemm::kQMaxNP];
+              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
+              kern.direct_store(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, out.y + m1 * OC + p * kQNR, OC);
+              p += np;
+              continue;
+            }
+            kern.direct(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, wsum_.data() + p * kQNR, acc);
+            for (int j = 0; j < np; ++j) {
+              const int64_t q = p + j;
+              emit_panel(kern, out, pos[q], acc + j * qgemm::kQMaxMR * kQNR, mr, m1, OC,
+                         bitrow + q / kPanelsPerTask * qgemm::kQMaxMR);
+            }
+            p += np;
+          }
+          if (out.bits)
+            for (int r = 0; r < mr; ++r)
+              for (int64_t w = 0; w < words; ++w) out.bits[(m1 + r) * words + w] = bitrow[w * qgemm::kQMaxMR + r];
+        }
+      }
+      if (rows_done) (*rows_done)(R0 * OW, R1 * OW);
+    }
+  };
+  pool.parallel_for_dynamic(bands, task, 1, scratch_slots());
 }
 
 namespace {
@@ -285,14 +414,21 @@ void QConv2d::run_out(const float* x, const uint8_t* q, int n, int in_h, int in_
                       ThreadPool& pool) const {
   uint8_t* img = aligned(ws);
   const uint8_t* a = x ? quantize_input(x, n, in_h, in_w, img) : border(q, n, in_h, in_w, img);
-  gemm(a, n, in_h, in_w, o, img + image_bytes(n, in_h, in_w), pool);
+  PanelOut* pos = reinterpret_cast<PanelOut*>(img + image_bytes(n, in_h, in_w));
+  for (int64_t p = 0; p < panels_; ++p) setup_panel(o, p, pos[p]);
+  uint8_t* slots = reinterpret_cast<uint8_t*>(pos) + panel_out_bytes();
+  if (uses_direct(in_w))
+    gemm_direct(a, n, in_h, in_w, o, pos, slots, pool, o.rows_done);
+  else
+    gemm(a, n, in_h, in_w, o, pos, slots, pool, o.rows_done);
 }
 
 void QConv2d::run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y, void* ws,
-                  ThreadPool& pool) const {
+                  ThreadPool& pool, const RowsDone* rows_done) const {
   Out o;
   o.t = &t;
   o.y = y;
+  o.rows_done = rows_done;
   run_out(x, nullptr, n, in_h, in_w, o, ws, pool);
 }
 
@@ -306,10 +442,11 @@ void QConv2d::run_bits(const float* x, int n, int in_h, int in_w, const OutputTr
 }
 
 void QConv2d::run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
-                     void* ws, ThreadPool& pool) const {
+                     void* ws, ThreadPool& pool, const RowsDone* rows_done) const {
   Out o;
   o.t = &t;
   o.y = y;
+  o.rows_done = rows_done;
   run_out(nullptr, q, n, in_h, in_w, o, ws, pool);
 }
 

@@ -7,17 +7,22 @@
 // Two steps, so an input that is already uint8 skips the first: quantize_rows() turns float NHWC
 // rows into uint8 (written straight into the zero-point-bordered image the GEMM reads), and
 // run_u8() / run_u8_bits() take uint8 NHWC. run() / run_bits() do both.
-// The GEMM is qgemm (qgemm.h): weights packed once into 16-channel panels, A the im2col rows of
-// the bordered image, materialised one block of rows at a time per thread (a 1x1 stride-1
-// unpadded conv whose channel count is a multiple of 4 reads its input in place).
+// The GEMM is qgemm (qgemm.h): weights packed once into 16-channel panels. A is read in one of
+// three ways: a 1x1 stride-1 unpadded conv whose channel count is a multiple of 4 reads its
+// input in place; other convs, on rows with a direct tile (x86 VNNI, scalar), read the
+// bordered image in place through per-group offsets (qgemm::QRuns: each kernel row's KW * IC
+// values rounded up to 4, zero weights on the extra bytes); otherwise (NEON, AVX2) im2col rows
+// are materialised one block at a time per thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "hbn/conv_geometry.h"
 #include "hbn/threadpool.h"
 #include "hbn/types.h"
+#include "qconv/qgemm.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
@@ -37,18 +42,31 @@ class QConv2d {
   int64_t k() const { return k_; }    // IC * KH * KW
   int64_t k4() const { return k4_; }  // rounded up to a multiple of 4
 
+  // The A source: the direct path (QRuns tiles reading the bordered image in place) is taken
+  // for shapes prefers_direct() accepts on rows that have a direct tile; `automatic` also
+  // needs an output row at least half a tile wide. Tests and benchmarks force either.
+  enum class Path { automatic, im2col, direct };
+  void set_path(Path p) { path_ = p; }
+  bool prefers_direct() const;
+  bool uses_direct(int in_w) const;  // with the active qgemm row
+
+  // Called with ranges [m0, m1) of output pixels (rows of y) as they become final, from the
+  // thread that finished them, each at most once (possibly never: the caller does the rest
+  // after the run). Float output only.
+  using RowsDone = std::function<void(int64_t, int64_t)>;
+
   // Workspace for a run of n images of in_h x in_w (float or uint8 input alike).
   size_t workspace_bytes(int n, int in_h, int in_w) const;
 
   // Float NHWC input [n][in_h][in_w][IC] -> float NHWC output [n][OH][OW][OC].
   void run(const float* x, int n, int in_h, int in_w, const OutputTransform& t, float* y,
-           void* ws, ThreadPool& pool) const;
+           void* ws, ThreadPool& pool, const RowsDone* rows_done = nullptr) const;
   // The same with packed-bit output (t.out_threshold set): words_for(OC) words per pixel.
   void run_bits(const float* x, int n, int in_h, int in_w, const OutputTransform& t, word_t* y,
                 void* ws, ThreadPool& pool) const;
   // uint8 input (already quantized with this layer's in_scale / in_zero).
   void run_u8(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t, float* y,
-              void* ws, ThreadPool& pool) const;
+              void* ws, ThreadPool& pool, const RowsDone* rows_done = nullptr) const;
   void run_u8_bits(const uint8_t* q, int n, int in_h, int in_w, const OutputTransform& t,
                    word_t* y, void* ws, ThreadPool& pool) const;
   // The exact int32 accumulators acc[m][oc] (tests and benchmarks).
@@ -63,8 +81,16 @@ class QConv2d {
   // the GEMM on it with the workspace after it. Exactly one of x, q is non-null.
   void run_out(const float* x, const uint8_t* q, int n, int in_h, int in_w, const Out& o, void* ws,
                ThreadPool& pool) const;
-  void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, uint8_t* ws,
-            ThreadPool& pool) const;
+  struct PanelOut;
+  void setup_panel(const Out& out, int64_t p, PanelOut& po) const;
+  static qgemm::QStore store_of(const Out& out, const PanelOut& po);
+  static void emit_panel(const qgemm::QKernel& kern, const Out& out, const PanelOut& po, const int32_t* tacc,
+                         int mr, int64_t m1, int OC, word_t* bitrow);
+  void gemm(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos, uint8_t* ws,
+            ThreadPool& pool, const RowsDone* rows_done) const;
+  void gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const Out& out, const PanelOut* pos,
+                   uint8_t* ws, ThreadPool& pool, const RowsDone* rows_done) const;
+  size_t panel_out_bytes() const;
   size_t image_bytes(int n, int in_h, int in_w) const;
   bool reads_in_place() const;
   int block_rows() const;
@@ -77,6 +103,10 @@ class QConv2d {
   std::vector<int8_t> packed_;    // [panels][k4 / 4][16][4]
   std::vector<int32_t> wsum_;     // [panels * 16]
   std::vector<int32_t> zcorr_;    // [panels * 16]: in_zero * wsum, mod 2^32: in_zero * wsum
+  int64_t run4_ = 0, dk4_ = 0;    // direct path: KW * IC rounded up to 4; KH * run4
+  bool direct_ok_ = false;        // prefers_direct()
+  std::vector<int8_t> dpacked_;   // direct path: [panels][dk4 / 4][16][4]; empty if packed_ is that
+  Path path_ = Path::automatic;
 };
 
 }  // namespace hbn

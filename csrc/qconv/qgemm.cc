@@ -20,6 +20,22 @@ void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, i
   }
 }
 
+// The direct tile's definition: group g of each row at koff[g], against the panels in order.
+void direct_scalar(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*,
+                   int32_t* acc) {
+  for (int i = 0; i < np; ++i)
+    for (int r = 0; r < rows; ++r) {
+      int32_t s[kQNR] = {};
+      for (int64_t g = 0; g < k4 / kQKGroup; ++g) {
+        const int8_t* w = panel + (i * k4 + g * kQKGroup) * kQNR;
+        const uint8_t* ag = a.a + r * a.lda + a.koff[g];
+        for (int j = 0; j < kQNR; ++j)
+          for (int t = 0; t < kQKGroup; ++t) s[j] += int32_t(ag[t]) * int32_t(w[j * kQKGroup + t]);
+      }
+      for (int j = 0; j < kQNR; ++j) acc[(i * kQMaxMR + r) * kQNR + j] = s[j];
+    }
+}
+
 // The bit output's definition, element by element: apply_transform's operations on acc - zc,
 // then threshold_bit's comparison.
 void store_bits_scalar(const int32_t* acc, int rows, int jn, const QStore& s, uint16_t* bits) {
@@ -37,7 +53,9 @@ void store_bits_scalar(const int32_t* acc, int rows, int jn, const QStore& s, ui
   }
 }
 
-QKernel qkernel_scalar() { return {4, tile_scalar, nullptr, store_rows_impl, quantize_impl, store_bits_scalar}; }
+QKernel qkernel_scalar() {
+  return {4, tile_scalar, nullptr, store_rows_impl, quantize_impl, store_bits_scalar, direct_scalar, 4, 1};
+}
 
 }  // namespace qgemm
 }  // namespace hbn

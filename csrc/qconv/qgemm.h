@@ -51,6 +51,29 @@ using QStoreBitsFn = void (*)(const int32_t* acc, int rows, int jn, const QStore
 // quantize_rows (qconv.h) with the row's instruction set.
 using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
 
+// The direct conv's A (QConv2d's direct path, no im2col copy): the rows of a tile are output
+// pixels of one output row, `lda` bytes apart in the bordered image (stride_w * IC); group g
+// (4 consecutive k) of a row's receptive field is the 4 bytes at koff[g] past its pixel:
+// kernel row kh's run of KW * IC values is rounded up to run4 (a multiple of 4) and
+// koff[kh * run4 / 4 + t] = kh * (padded image row bytes) + 4t. The bytes past KW * IC meet
+// zero weights (they are the next pixel's or the buffer's slack: read, never counted). The
+// panels are packed in the same k order, k4 = KH * run4.
+struct QRuns {
+  const uint8_t* a;
+  int64_t lda;
+  const int32_t* koff;  // [k4 / 4]
+};
+// rows (1..direct_mr) x np (1..direct_np) adjacent panels (panel + i * k4 * kQNR, wsum + i *
+// kQNR): acc [np][kQMaxMR][kQNR], D over the receptive field as QTileFn's over K4.
+using QDirectFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t* wsum,
+                           int32_t* acc);
+constexpr int kQMaxNP = 4;  // no direct tile spans more panels
+// The same tile with the float output stage applied in registers (store_rows_impl's operations,
+// bit for bit): np full panels (16 channels each), st[i] panel i's stage, output rows of y
+// `ldy` floats apart, panel i at y + 16 i.
+using QDirectStoreFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
+                                const QStore* st, float* y, int64_t ldy);
+
 struct QKernel {
   int mr;        // rows per tile
   QTileFn tile;
@@ -60,6 +83,12 @@ struct QKernel {
   QStoreFn store;
   QQuantizeFn quantize;
   QStoreBitsFn store_bits;
+  // Optional: the direct conv tile (rows without it run every conv through im2col blocks), its
+  // most rows and panels per call.
+  QDirectFn direct = nullptr;
+  int direct_mr = 0;
+  int direct_np = 0;
+  QDirectStoreFn direct_store = nullptr;  // optional (else direct + store)
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.
@@ -70,6 +99,8 @@ inline const QKernel& active_qkernel() { return *qgemm_kernels().select(); }
 void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4,
                  const int32_t* wsum, int32_t* acc);
 void store_bits_scalar(const int32_t* acc, int rows, int jn, const QStore& s, uint16_t* bits);
+void direct_scalar(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t* wsum,
+                   int32_t* acc);
 
 // Row factories (one per ISA translation unit).
 QKernel qkernel_scalar();

@@ -47,9 +47,46 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
   dispatch_rows<kMR>(rows, [&](auto r) { tile_r<decltype(r)::value>(a, lda, panel, k4, acc); });
 }
 
+// The direct conv tile (QRuns): tile_r with each group's A bytes at A.koff[g] past the pixel.
+template <int R>
+void direct_r(const QRuns& A, const int8_t* panel, int64_t k4, int32_t* acc) {
+  __m256i c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_si256();
+  const int64_t groups = k4 / kQKGroup;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int8_t* p = panel + g * kQKGroup * kQNR;
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    const uint8_t* ag = A.a + A.koff[g];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      int32_t v;
+      std::memcpy(&v, ag + r * A.lda, sizeof v);
+      const __m256i av = _mm256_set1_epi32(v);
+      c0[r] = _mm256_dpbusd_avx_epi32(c0[r], av, b0);
+      c1[r] = _mm256_dpbusd_avx_epi32(c1[r], av, b1);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR), c0[r]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR + 8), c1[r]);
+  }
+}
+
+void direct(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*, int32_t* acc) {
+  for (int i = 0; i < np; ++i)
+    dispatch_rows<kMR>(rows, [&](auto r) {
+      direct_r<decltype(r)::value>(a, panel + i * k4 * kQNR, k4, acc + i * kQMaxMR * kQNR);
+    });
+}
+
 }  // namespace
 
-QKernel qkernel_avxvnni() { return {kMR, tile, nullptr, store_rows_impl, quantize_impl, store_bits_impl}; }
+QKernel qkernel_avxvnni() {
+  return {kMR, tile, nullptr, store_rows_impl, quantize_impl, store_bits_impl, direct, kMR, 1};
+}
 
 }  // namespace qgemm
 }  // namespace hbn

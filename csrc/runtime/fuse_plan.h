@@ -11,10 +11,11 @@
 // the float convs after the conv); the add does not run and the conv's own value is never
 // stored.
 //
-// Row pool: a max-pool whose input is a float conv's output read by nothing else runs per
-// block of conv output rows while the block is in cache (pooled rows whose window lies inside
-// the block), the rest after the conv; overlapping windows are exact because every pooled row
-// is computed once, from final conv rows, by the unfused pool's row kernel.
+// Row pool: a max-pool whose input is the float output of a conv that reports finished rows
+// (takes_row_pool: the fp32 conv and conv_q8) read by nothing else runs per block of conv
+// output rows while the block is in cache (pooled rows whose window lies inside the block),
+// the rest after the conv; overlapping windows are exact because every pooled row is computed
+// once, from final conv rows, by the unfused pool's row kernel (runtime/row_pool_band.h).
 //
 // Exact: the fused result is bit-identical to the unfused one (HBN_NO_FUSE=1 at load turns the
 // pass off; tests compare whole models both ways).
@@ -29,7 +30,7 @@ namespace hbn {
 struct NodeFusePlan {
   int residual = -1;    // conv: the value added in its output stage (fused add), or -1
   int add_node = -1;    // conv: the add it computes (writes that node's value and sides)
-  int pool_node = -1;   // float conv: the max-pool run per block of its output rows, or -1
+  int pool_node = -1;   // conv with float output: the max-pool run per block of its output rows, or -1
   int absorbed_by = -1;  // an absorbed node (not run): the node that computes it
 };
 

@@ -4,6 +4,7 @@
 // thresholds equal to the outputs, infinite and NaN). Random and edge shapes:
 // odd IC, K off every vector width, padding, stride, 1x1, linear (M = 1), extreme values
 // (q = 0 / 255 with w = +-127), batch > 1, 1 and 3 threads, and the float quantizer.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -102,11 +103,23 @@ void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
       if (threshold_bit(tb, y, o)) bref[m * words + o / 64] |= word_t(1) << (o % 64);
     }
 
+  OutputTransform t_plain;
+  t_plain.scale = scale.data();
+  std::vector<float> yref_plain(ref.size());
+  for (int64_t m = 0; m < M; ++m)
+    for (int o = 0; o < c.oc; ++o)
+      yref_plain[m * c.oc + o] = apply_transform(t_plain, static_cast<float>(ref[m * c.oc + o]), m, o);
+
   QConv2d conv(g, w.data(), 1.0f, z);
   AlignedBuf ws(conv.workspace_bytes(c.n, c.h, c.w));
   ThreadPool pool1(1), pool3(3);
-  hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row) {
+  hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row_name) {
+    for (QConv2d::Path path : {QConv2d::Path::im2col, QConv2d::Path::direct})
     for (ThreadPool* pool : {&pool1, &pool3}) {
+      conv.set_path(path);
+      const bool direct = conv.uses_direct(c.w);
+      const std::string row_path = std::string(row_name) + (direct ? " direct" : " im2col");
+      const char* row = row_path.c_str();
       std::vector<int32_t> acc(ref.size(), 0x5a5a5a5a);
       conv.run_acc(q.data(), c.n, c.h, c.w, acc.data(), ws.p, *pool);
       int bad = 0;
@@ -114,12 +127,34 @@ void check_case(const Case& c, Fill fill, int z, std::mt19937& rng) {
       CHECK(bad == 0, "%s fill %d z %d row %s threads %d: %d of %zu accumulators differ", c.what, int(fill), z,
             row, pool->num_threads(), bad, acc.size());
       std::vector<float> y(ref.size(), NAN);
-      conv.run_u8(q.data(), c.n, c.h, c.w, t, y.data(), ws.p, *pool);
+      // Rows reported done must be final when reported, and reported at most once.
+      std::vector<std::atomic<int>> reported(static_cast<size_t>(M));
+      std::atomic<int> early{0}, twice{0};
+      const QConv2d::RowsDone done = [&](int64_t m0, int64_t m1) {
+        for (int64_t m = m0; m < m1; ++m) {
+          if (reported[m]++) ++twice;
+          if (std::memcmp(&y[m * c.oc], &yref[m * c.oc], sizeof(float) * c.oc) != 0) ++early;
+        }
+      };
+      conv.run_u8(q.data(), c.n, c.h, c.w, t, y.data(), ws.p, *pool, &done);
       CHECK(std::memcmp(y.data(), yref.data(), y.size() * sizeof(float)) == 0,
             "%s row %s threads %d: float outputs differ", c.what, row, pool->num_threads());
+      CHECK(early == 0 && twice == 0, "%s row %s threads %d: %d pixels reported before final, %d twice", c.what,
+            row, pool->num_threads(), early.load(), twice.load());
+      int64_t n_reported = 0;
+      for (auto& r : reported) n_reported += r.load() > 0;
+      // The direct path reports every band; im2col when one task covers all channels.
+      if (direct || c.oc <= kWordBits)
+        CHECK(n_reported == M, "%s row %s threads %d: %lld of %lld pixels reported done", c.what, row,
+              pool->num_threads(), static_cast<long long>(n_reported), static_cast<long long>(M));
       std::vector<word_t> bits(bref.size(), ~word_t(0));
       conv.run_u8_bits(q.data(), c.n, c.h, c.w, tb, bits.data(), ws.p, *pool);
       CHECK(bits == bref, "%s row %s threads %d: bit outputs differ", c.what, row, pool->num_threads());
+      // Without ReLU and bias (the output stage's other branch, negative outputs kept).
+      std::vector<float> y2(ref.size(), NAN);
+      conv.run_u8(q.data(), c.n, c.h, c.w, t_plain, y2.data(), ws.p, *pool);
+      CHECK(std::memcmp(y2.data(), yref_plain.data(), y2.size() * sizeof(float)) == 0,
+            "%s row %s threads %d: float outputs without ReLU differ", c.what, row, pool->num_threads());
     }
   });
 }
@@ -178,8 +213,12 @@ void check_bits(const Case& c, int z, std::mt19937& rng) {
             bref[m * words + o / 64] |= word_t(1) << (o % 64);
             ++ones;
           }
-      hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row) {
+      hbn_test::for_each_row(qgemm::qgemm_kernels(), [&](const char* row_name) {
+        for (QConv2d::Path path : {QConv2d::Path::im2col, QConv2d::Path::direct})
         for (ThreadPool* pool : {&pool1, &pool3}) {
+          conv.set_path(path);
+          const std::string row_path = std::string(row_name) + (conv.uses_direct(c.w) ? " direct" : " im2col");
+          const char* row = row_path.c_str();
           std::vector<word_t> bits(bref.size(), ~word_t(0));
           conv.run_u8_bits(q.data(), c.n, c.h, c.w, t, bits.data(), ws.p, *pool);
           CHECK(bits == bref, "%s z %d variant %d thresholds %d row %s threads %d: bit outputs differ (%lld ones)",
@@ -254,6 +293,16 @@ int main() {
       {1, 31, 29, 3, 24, 11, 11, 4, 2, "alexnet-like 11x11 s4"},
       {1, 23, 23, 3, 16, 7, 7, 2, 3, "resnet-like 7x7 s2"},
       {2, 12, 12, 13, 50, 3, 3, 1, 1, "many tiles"},
+      // Direct-path edges: output rows off every tile width (1, 5, 13, 25, 29), narrower than
+      // a tile, stride 3, KW * IC a multiple of 4 and not, more than 4 panels, pads > 1.
+      {1, 9, 3, 5, 20, 3, 3, 1, 1, "direct ow3 ic5"},
+      {2, 15, 28, 7, 40, 5, 5, 1, 2, "direct ic7 5x5 ow28"},
+      {1, 17, 57, 4, 100, 3, 3, 2, 1, "direct ic4 ow29 oc100"},
+      {1, 19, 41, 2, 33, 5, 3, 3, 2, "direct 5x3 s3 ow14"},
+      {1, 13, 11, 3, 16, 7, 7, 1, 3, "direct 7x7 ow11"},
+      {1, 8, 2, 1, 7, 2, 2, 1, 0, "direct ow1"},
+      {1, 29, 29, 1, 64, 15, 15, 3, 0, "sketch-like 15x15 s3"},
+      {1, 61, 61, 3, 96, 7, 7, 2, 0, "squeezenet-like oc96 ow28"},
   };
   for (const Case& c : cases)
     for (int z : {0, 128, 255}) check_case(c, Fill::random, z, rng);

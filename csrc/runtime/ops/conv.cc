@@ -23,6 +23,7 @@
 #include "runtime/graph.h"
 #include "runtime/model_bytes.h"
 #include "runtime/op.h"
+#include "runtime/row_pool_band.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
@@ -268,7 +269,7 @@ class ConvF32 : public ConvBase {
   size_t scratch_bytes(int64_t n, bool, bool) const override {
     // + one flag per output row for a fused max-pool (pooled rows already done)
     return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw())) +
-           align_up(static_cast<size_t>(n * out.h) + 1);
+           align_up(RowPoolBands::flag_bytes(n, out.h));
   }
   bool takes_row_pool() const override { return true; }
   void run(const RunArgs& a) const override {
@@ -276,58 +277,16 @@ class ConvF32 : public ConvBase {
     if (!a.row_pool) return run_float(*conv_, a);
     // Fused max-pool: pooled rows whose whole window lies in a finished band of conv rows run
     // right after the band, while it is in cache; the rest (windows across bands) after.
-    const RowPool rp{a.row_pool, a.row_pool_args, a.row_pool->row_pool(), out.h, out.w,
-                     a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()))};
-    std::memset(rp.done_flag, 0, static_cast<size_t>(a.n * rp.p->out_h));
-    const RowPool* r = &rp;  // one-pointer captures: no std::function allocates
+    const RowPoolBands rp{a.row_pool, a.row_pool_args, a.row_pool->row_pool(), out.h, out.w,
+                          a.scratch + align_up(conv_->workspace_bytes(nn, ih(), iw()))};
+    rp.clear(a.n);
+    const RowPoolBands* r = &rp;  // one-pointer captures: no std::function allocates
     const std::function<void(int64_t, int64_t)> done = [r](int64_t m0, int64_t m1) { r->band(m0, m1); };
     conv_->run(a.in_f(0), nn, ih(), iw(), transform(), a.out_f(), a.scratch, *a.pool, &done);
     a.pool->parallel_for(a.n * rp.p->out_h, [r](int64_t b, int64_t e, int) { r->rest(b, e); });
   }
 
  private:
-  struct RowPool {
-    const OpImpl* op;
-    const RunArgs* args;
-    const PoolParams* p;
-    int64_t oh, ow;      // conv output rows and columns per image
-    uint8_t* done_flag;  // per pooled row: computed by band()
-    // Conv rows of [m0, m1) are final: pool the rows whose window lies inside them.
-    void band(int64_t m0, int64_t m1) const {
-      const int64_t r0 = (m0 + ow - 1) / ow, r1 = m1 / ow, ph = p->out_h;
-      for (int64_t img = r0 / oh; img * oh < r1; ++img) {
-        const int64_t h0 = std::max(r0, img * oh) - img * oh, h1 = std::min(r1, (img + 1) * oh) - img * oh;
-        int64_t first = -1;
-        for (int64_t oy = 0; oy <= ph; ++oy) {
-          bool inside = false;
-          if (oy < ph) {
-            const auto [y0, y1] = p->rows(oy, oh);
-            inside = y0 >= h0 && y1 <= h1;
-          }
-          if (inside && first < 0) first = oy;
-          if (!inside && first >= 0) {
-            op->run_pool_rows(*args, img * ph + first, img * ph + oy);
-            std::memset(done_flag + img * ph + first, 1, static_cast<size_t>(oy - first));
-            first = -1;
-          }
-        }
-      }
-    }
-    // Pooled rows [b, e) that no band computed.
-    void rest(int64_t b, int64_t e) const {
-      for (int64_t q = b; q < e;) {
-        if (done_flag[q]) {
-          ++q;
-          continue;
-        }
-        int64_t end = q;
-        while (end < e && !done_flag[end]) ++end;
-        op->run_pool_rows(*args, q, end);
-        q = end;
-      }
-    }
-  };
-
   std::unique_ptr<Conv2dF32> conv_;
 };
 

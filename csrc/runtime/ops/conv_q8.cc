@@ -2,7 +2,8 @@
 // the engine's float NHWC value, quantized per tensor with the attributes in_scale / in_zero
 // (uint8, asymmetric); weights int8 per output channel (w_scale); int32 accumulation; the float
 // output stage (or bits for a binary consumer) is the shared OutputTransform with
-// scale = in_scale * w_scale * BN scale. The kernels are qconv/ (QConv2d over qgemm rows).
+// scale = in_scale * w_scale * BN scale. The kernels are qconv/ (QConv2d over qgemm rows). A
+// max-pool after it can run per band of its finished output rows (fuse_plan.h, "Row pool").
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -11,6 +12,7 @@
 #include "qconv/qgemm.h"
 #include "runtime/model_bytes.h"
 #include "runtime/op.h"
+#include "runtime/row_pool_band.h"
 #include "transform/output_transform.h"
 
 namespace hbn {
@@ -108,8 +110,12 @@ class ConvQ8 : public OpImpl {
   }
 
   size_t scratch_bytes(int64_t n, bool, bool) const override {
-    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
+    // + one flag per pooled row for a fused max-pool (row_pool_band.h)
+    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw())) +
+           align_up(RowPoolBands::flag_bytes(n, out.h));
   }
+
+  bool takes_row_pool() const override { return true; }
 
   BitsOut bits_out() const override { return BitsOut::kernel; }
 
@@ -123,8 +129,18 @@ class ConvQ8 : public OpImpl {
       t.out_threshold = a.out_thr;
       t.out_flip = a.out_flip;
       conv_->run_bits(a.in_f(0), n, ih(), iw(), t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
-    } else {
+    } else if (!a.row_pool) {
       conv_->run(a.in_f(0), n, ih(), iw(), t, a.out_f(), a.scratch, *a.pool);
+    } else {
+      // Fused max-pool: pooled rows whose window lies in a band of final conv pixels run right
+      // after the band, the rest after the conv.
+      const RowPoolBands rp{a.row_pool, a.row_pool_args, a.row_pool->row_pool(), out.h, out.w,
+                            a.scratch + align_up(conv_->workspace_bytes(n, ih(), iw()))};
+      rp.clear(a.n);
+      const RowPoolBands* r = &rp;  // one-pointer captures: no std::function allocates
+      const QConv2d::RowsDone done = [r](int64_t m0, int64_t m1) { r->band(m0, m1); };
+      conv_->run(a.in_f(0), n, ih(), iw(), t, a.out_f(), a.scratch, *a.pool, &done);
+      a.pool->parallel_for(a.n * rp.p->out_h, [r](int64_t b, int64_t e, int) { r->rest(b, e); });
     }
   }
 
