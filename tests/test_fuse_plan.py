@@ -205,3 +205,46 @@ def test_conv_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
             np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
         finally:
             fused.num_threads = 1
+
+
+
+class WBinQ8Stem(nn.Module):
+    """Q8Stem with a WeightBin first conv, which wbin="int8" lowers to conv_wbin_q8."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = WeightBinConv2d(3, 40, 7, stride=2, padding=3)
+        self.pool = nn.MaxPool2d(3, 2, 1)
+        self.b = FullBinConv2d(40, 40, 3, 1, 1)
+        self.head = nn.Linear(40, 5)
+
+    def forward(self, x):
+        x = self.pool(self.stem(x))
+        x = self.b(x) + x
+        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_conv_wbin_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
+    # conv_wbin_q8 shares conv_q8's run (ops/conv_q8_base.h): its max-pool fuses the same way,
+    # bit-identical to the unfused executor on every ISA path
+    torch.manual_seed(12)
+    model = randomize_bn(WBinQ8Stem(), seed=6)
+    shape = (1, 3, 29, 35)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
+    p = tmp_path / "w.hbn"
+    hbn_engine.export(model, x, str(p), wbin="int8", calibration=torch.randn(4, 3, 29, 35))
+    fused = hbn_engine.load(p)
+    monkeypatch.setenv("HBN_NO_FUSE", "1")
+    unfused = hbn_engine.load(p)
+    monkeypatch.delenv("HBN_NO_FUSE")
+    assert dict(fused.layers)["stem"] == "wbin_int8"
+    assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
+    for batch in (1, 2):
+        xb = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
+        y = fused.run(xb)
+        np.testing.assert_array_equal(y.view(np.uint32), unfused.run(xb).view(np.uint32))
+        fused.num_threads = 2
+        try:
+            np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
+        finally:
+            fused.num_threads = 1

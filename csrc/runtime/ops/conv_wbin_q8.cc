@@ -5,25 +5,12 @@
 // and the load expands the bits into int8 +-1 for QConv2d's panels (qconv/qconv_binw.h). So
 // acc = sum (q - in_zero) * (+-1) is exact in int32 and only the input is quantized:
 // y = act(acc * f32(in_scale * scale) + bias). Float or packed-bit output like conv_q8.
-#include <cmath>
-#include <cstring>
-
-#include "qconv/qconv.h"
 #include "qconv/qconv_binw.h"
-#include "qconv/qgemm.h"
 #include "runtime/model_bytes.h"
-#include "runtime/op.h"
-#include "transform/output_transform.h"
+#include "runtime/ops/conv_q8_base.h"
 
 namespace hbn {
 namespace {
-
-std::vector<float> copy_f32(const TensorDesc* t) {
-  if (!t) return {};
-  std::vector<float> v(static_cast<size_t>(t->numel()));
-  std::memcpy(v.data(), t->data, t->nbytes);
-  return v;
-}
 
 // The bits as words (the model bytes need not be aligned for uint64 in a borrowed buffer).
 std::vector<word_t> copy_words(const TensorDesc* t) {
@@ -40,21 +27,10 @@ const std::vector<AttrSpec> kWbinQ8Attrs = {
     {kInZero, false, 0, 255, 0},
 };
 
-class ConvWBinQ8 : public OpImpl {
+class ConvWBinQ8 : public QConvOpBase {
  public:
   explicit ConvWBinQ8(BuildCtx& c) {
-    g_.stride_h = static_cast<int>(c.attr(kStrideH));
-    g_.stride_w = static_cast<int>(c.attr(kStrideW));
-    g_.pad_h = static_cast<int>(c.attr(kPadH));
-    g_.pad_w = static_cast<int>(c.attr(kPadW));
-    act_ = static_cast<Activation>(c.attr(kAct));
-    c.attr(kLinear);  // display only, but range-checked
-    const double in_scale = c.fattr(kInScale);
-    if (!(in_scale > 0) || !(static_cast<float>(in_scale) > 0) ||
-        !std::isfinite(static_cast<float>(in_scale)))
-      c.fail("in_scale must be a positive finite float32 value");
-    in_scale_ = in_scale;
-    in_zero_ = static_cast<int>(c.attr(kInZero));
+    read_quant_attrs(c);
     g_.in_channels = static_cast<int>(c.attr(kInChannels));
 
     const TensorDesc* w = c.raw_tensor("weight");
@@ -66,38 +42,25 @@ class ConvWBinQ8 : public OpImpl {
     g_.kernel_h = static_cast<int>(w->dims[1]);
     g_.kernel_w = static_cast<int>(w->dims[2]);
     weight_ = c.tensor("weight", {g_.out_channels, g_.kernel_h, g_.kernel_w, words_for(g_.in_channels)});
-    const int64_t k = int64_t(g_.in_channels) * g_.kernel_h * g_.kernel_w;
-    if ((k + 3) / 4 * 4 > qgemm::kQMaxK)
-      c.fail("receptive field of " + std::to_string(k) + " values exceeds " +
-             std::to_string(qgemm::kQMaxK) + " (int32 accumulation would not be exact)");
     if (!g_.valid()) c.fail("invalid geometry");
     if (!sign_bits_tail_clear(copy_words(weight_).data(), g_))
       c.fail("weight: bits past in_channels (" + std::to_string(g_.in_channels) +
              ") in a word must be 0");
     release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
-
-    const ValueShape& in = c.in(0);
-    if (g_.in_channels != in.c)
-      c.fail("expects " + std::to_string(g_.in_channels) + " input channels, input has " +
-             std::to_string(in.c));
-    if (in.h + 2 * g_.pad_h < g_.kernel_h || in.w + 2 * g_.pad_w < g_.kernel_w)
-      c.fail("kernel larger than the padded input");
-    if (in.flat && (g_.kernel_h != 1 || g_.kernel_w != 1 || g_.pad_h || g_.pad_w))
-      c.fail("a flat (flattened) input only takes a 1x1 unpadded kernel");
+    check_input_and_shape(c);
     const int64_t oc = g_.out_channels;
     const TensorDesc* scale = c.tensor("scale", {oc});
     const TensorDesc* bias = c.tensor("bias", {oc});
     c.check_finite(scale, "scale", false);
     c.check_finite(bias, "bias", false);
-    const std::vector<float> s = copy_f32(scale);
+    const std::vector<float> s = copy_floats(scale);
     out_scale_.resize(static_cast<size_t>(oc));
     for (size_t j = 0; j < out_scale_.size(); ++j) {
-      out_scale_[j] = static_cast<float>(in_scale * double(s[j]));
+      out_scale_[j] = static_cast<float>(in_scale_ * double(s[j]));
       if (!std::isfinite(out_scale_[j]))
         c.fail("in_scale * scale overflows float32 at channel " + std::to_string(j));
     }
-    bias_ = copy_f32(bias);
-    c.out = {oc, g_.out_h(static_cast<int>(in.h)), g_.out_w(static_cast<int>(in.w)), in.flat};
+    bias_ = copy_floats(bias);
   }
 
   void prepare() override {
@@ -105,46 +68,6 @@ class ConvWBinQ8 : public OpImpl {
     release_file_pages(weight_->data, static_cast<size_t>(weight_->nbytes));
     conv_ = std::make_unique<QConv2d>(g_, w.data(), static_cast<float>(in_scale_), in_zero_);
   }
-
-  OpWork work() const override {
-    OpWork w;
-    const uint64_t taps = sat_mul(sat_mul(static_cast<uint64_t>(g_.in_channels), g_.kernel_h), g_.kernel_w);
-    w.macs = sat_mul(sat_mul(static_cast<uint64_t>(out.h * out.w), g_.out_channels), taps);
-    return w;
-  }
-
-  size_t scratch_bytes(int64_t n, bool, bool) const override {
-    return align_up(conv_->workspace_bytes(static_cast<int>(n), ih(), iw()));
-  }
-
-  BitsOut bits_out() const override { return BitsOut::kernel; }
-
-  void run(const RunArgs& a) const override {
-    OutputTransform t;
-    t.scale = out_scale_.data();
-    t.bias = bias_.empty() ? nullptr : bias_.data();
-    t.act = act_;
-    const int n = static_cast<int>(a.n);
-    if (a.out_bits) {
-      t.out_threshold = a.out_thr;
-      t.out_flip = a.out_flip;
-      conv_->run_bits(a.in_f(0), n, ih(), iw(), t, reinterpret_cast<word_t*>(a.out), a.scratch, *a.pool);
-    } else {
-      conv_->run(a.in_f(0), n, ih(), iw(), t, a.out_f(), a.scratch, *a.pool);
-    }
-  }
-
- private:
-  int ih() const { return static_cast<int>(in[0].h); }
-  int iw() const { return static_cast<int>(in[0].w); }
-
-  ConvGeometry g_;
-  Activation act_ = Activation::none;
-  double in_scale_ = 1.0;
-  int in_zero_ = 0;
-  const TensorDesc* weight_ = nullptr;  // sign bits in the model bytes; expanded by prepare()
-  std::vector<float> out_scale_, bias_;
-  std::unique_ptr<QConv2d> conv_;
 };
 
 std::unique_ptr<OpImpl> make(BuildCtx& c) { return std::make_unique<ConvWBinQ8>(c); }
