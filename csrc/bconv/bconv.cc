@@ -329,6 +329,19 @@ int32_t first_target(const Bit& bit, bool target, int32_t dlo, int32_t dhi, doub
   return hi;
 }
 
+// One class's row of padding-corrected bases, base[oc] = (oc < OC ? K : 0) - tot + rect_mul *
+// rect: whole blocks of kBlockN with restrict pointers, so the compiler vectorizes it (the
+// scalar form took ~3 cycles per entry: some 2 us per run of a 256-channel 3x3 layer's 9
+// classes on Zen 5, against a 47-52 us layer).
+void base_row(int32_t* __restrict row, const int32_t* __restrict tot, const int32_t* __restrict p11,
+              const int32_t* __restrict p01, const int32_t* __restrict p10, const int32_t* __restrict p00, int64_t OC,
+              int64_t OCpad, int32_t k_real, int32_t rect_mul) {
+  for (int64_t b = 0; b < OCpad; b += kBlockN)
+    for (int j = 0; j < kBlockN; ++j)
+      row[b + j] = -tot[b + j] + rect_mul * (p11[b + j] - p01[b + j] - p10[b + j] + p00[b + j]);
+  for (int64_t oc = 0; oc < OC; ++oc) row[oc] += k_real;
+}
+
 // parallel_for takes a std::function; a lambda capturing one pointer fits its inline storage,
 // so dispatching work allocates nothing (run() must not allocate).
 template <class F>
@@ -674,10 +687,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       const int wlo = ws.wrange[2 * wc], whi = ws.wrange[2 * wc + 1];
       const int32_t *tot = prow(KH, KW), *p11 = prow(hhi, whi), *p01 = prow(hlo, whi), *p10 = prow(hhi, wlo),
                     *p00 = prow(hlo, wlo);
-      const int32_t k_real = K;
-      const int32_t rect_mul = zero_one ? 2 : 1;  // see the {0, 1} identity above
-      for (int64_t oc = 0; oc < OCpad; ++oc)
-        row[oc] = (oc < OC ? k_real : 0) - tot[oc] + rect_mul * (p11[oc] - p01[oc] - p10[oc] + p00[oc]);
+      base_row(row, tot, p11, p01, p10, p00, OC, OCpad, K, zero_one ? 2 : 1);  // rect_mul: see the {0, 1} identity
     }
   std::fill(ws.base + static_cast<int64_t>(nhc) * nwc * OCpad,
             ws.base + static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN, 0);
@@ -699,8 +709,15 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
 
   // Integer-threshold bit mode (see first_target): a few scalar evaluations per channel (some
   // 50 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
-  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49.
-  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 160;
+  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49 (with
+  // the AVX-512 float-rule epilogue of before 2026-12). Since that epilogue got cheaper
+  // (channel vectors hoisted, one compare per vector), the derivation pays later: on Zen 5
+  // (AVX-512, one thread, medians of 7 rounds) ResNet-18's 3x3 256->256 layer on 14x14
+  // (M = 196) takes 52 us with integer thresholds and 47 us by the float rule, 128->128 on
+  // 28x28 (M = 784) 49-50 us either way, 64->128 stride 2 (M = 784) 27 vs 30 us and 64->64
+  // on 56x56 (M = 3136) 56 vs 60 us. Both sides of the cut cost O(OC) per row of output, so
+  // one row count serves every width.
+  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 512;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
