@@ -708,16 +708,20 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   }
 
   // Integer-threshold bit mode (see first_target): a few scalar evaluations per channel (some
-  // 50 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
+  // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
   // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49 (with
   // the AVX-512 float-rule epilogue of before 2026-12). Since that epilogue got cheaper
   // (channel vectors hoisted, one compare per vector), the derivation pays later: on Zen 5
   // (AVX-512, one thread, medians of 7 rounds) ResNet-18's 3x3 256->256 layer on 14x14
   // (M = 196) takes 52 us with integer thresholds and 47 us by the float rule, 128->128 on
   // 28x28 (M = 784) 49-50 us either way, 64->128 stride 2 (M = 784) 27 vs 30 us and 64->64
-  // on 56x56 (M = 3136) 56 vs 60 us. Both sides of the cut cost O(OC) per row of output, so
-  // one row count serves every width.
-  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 512;
+  // on 56x56 (M = 3136) 56 vs 60 us. Both sides cost O(OC): the derivation ~80 cycles per
+  // channel, the float rule ~7 more vector ops per 16 outputs (1.75 cycles on Zen 5's four
+  // 512-bit pipes, 3.5 on Zen 4's double-pumped ones), so the break-even is a row count:
+  // ~700 on Zen 5, ~360 on Zen 4 (estimated; the cut stays below it so Zen 4 keeps the
+  // integer path wherever it is the faster one). Model layers are on either side by far
+  // (169/196 rows vs 729 and more).
+  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 320;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
