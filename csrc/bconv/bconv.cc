@@ -336,10 +336,12 @@ int32_t first_target(const Bit& bit, bool target, int32_t dlo, int32_t dhi, doub
 void base_row(int32_t* __restrict row, const int32_t* __restrict tot, const int32_t* __restrict p11,
               const int32_t* __restrict p01, const int32_t* __restrict p10, const int32_t* __restrict p00, int64_t OC,
               int64_t OCpad, int32_t k_real, int32_t rect_mul) {
-  for (int64_t b = 0; b < OCpad; b += kBlockN)
+  for (int64_t b = 0; b < OCpad; b += kBlockN) {
+    const int32_t k = b + kBlockN <= OC ? k_real : 0;  // a block past OC's last whole one: below
     for (int j = 0; j < kBlockN; ++j)
-      row[b + j] = -tot[b + j] + rect_mul * (p11[b + j] - p01[b + j] - p10[b + j] + p00[b + j]);
-  for (int64_t oc = 0; oc < OC; ++oc) row[oc] += k_real;
+      row[b + j] = k - tot[b + j] + rect_mul * (p11[b + j] - p01[b + j] - p10[b + j] + p00[b + j]);
+  }
+  for (int64_t oc = OC / kBlockN * kBlockN; oc < OC; ++oc) row[oc] += k_real;
 }
 
 // parallel_for takes a std::function; a lambda capturing one pointer fits its inline storage,
