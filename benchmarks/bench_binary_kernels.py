@@ -137,7 +137,7 @@ class Layer(NamedTuple):
 # residual adds, so each conv packs its float input and writes floats), AlexNet (conv2-5 of the
 # FBin variant), XNOR-Net's 256->256 layer and SqueezeNet 1.0 (bits pass between fire modules,
 # so convs read bits and write bits). Both output kinds and both input kinds run for every
-# layer. Bit outputs take the integer-threshold epilogue from 320 output pixels (ResNet-18
+# layer. Bit outputs take the integer-threshold epilogue from 256 output pixels (ResNet-18
 # layers 1-2, AlexNet conv2, SqueezeNet's 55x55 and 27x27 layers), the float rule below.
 MODEL_LAYERS = [
     Layer("resnet18 layer1 64->64 3x3 56x56", 64, 64, 56, 3, 1, 1),

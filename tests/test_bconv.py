@@ -125,7 +125,7 @@ def test_output_transform_and_bits(bconv_row: str, case: Case) -> None:
             np.testing.assert_array_equal(conv.run(xp, **kwargs, out_threshold=thr, out_flip=f, threads=2), got)
 
 
-# Layer shapes of the model-zoo networks in small: >= 320 output pixels, so bit outputs take the
+# Layer shapes of the model-zoo networks in small: >= 256 output pixels, so bit outputs take the
 # integer-threshold epilogue; at most 16 output channels (narrow tiles); fields of <= 32 bits
 # (32-bit lanes); 3-wide compact fields on 16/32 channels; short K with all weight blocks in one
 # multi-block tile; a strided 1x1 downsample.

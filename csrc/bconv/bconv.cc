@@ -717,13 +717,14 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // (AVX-512, one thread, medians of 7 rounds) ResNet-18's 3x3 256->256 layer on 14x14
   // (M = 196) takes 52 us with integer thresholds and 47 us by the float rule, 128->128 on
   // 28x28 (M = 784) 49-50 us either way, 64->128 stride 2 (M = 784) 27 vs 30 us and 64->64
-  // on 56x56 (M = 3136) 56 vs 60 us. Both sides cost O(OC): the derivation ~80 cycles per
+  // on 56x56 (M = 3136) 56 vs 60 us. Both sides cost O(OC): the derivation 50-80 cycles per
   // channel, the float rule ~7 more vector ops per 16 outputs (1.75 cycles on Zen 5's four
   // 512-bit pipes, 3.5 on Zen 4's double-pumped ones), so the break-even is a row count:
-  // ~700 on Zen 5, ~360 on Zen 4 (estimated; the cut stays below it so Zen 4 keeps the
-  // integer path wherever it is the faster one). Model layers are on either side by far
-  // (169/196 rows vs 729 and more).
-  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 320;
+  // ~450-700 on Zen 5, ~230-360 on Zen 4 (estimated; the old epilogue's ~10 extra ops give
+  // ~150-250, matching the measured 169). The cut sits at Zen 4's low end so no Zen 4 layer
+  // plausibly leaves the path where it wins; model layers are far on either side (169/196
+  // rows vs 729 and more).
+  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 256;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {

@@ -323,14 +323,14 @@ int main() {
       {16, 64, 3, 3, 1, 1, 1, 1, 2, 9, 8},      // compact fields: 16 channels x 9 taps in 3 words
       {70, 12, 3, 3, 1, 1, 0, 0, 2, 5, 3},      // kernel spans the width: one K segment
       {40, 9, 1, 5, 1, 2, 0, 2, 1, 6, 9},       // 1xK kernel with horizontal padding only
-      // Model-like shapes with >= 320 output rows (bit outputs take the integer-threshold path):
+      // Model-like shapes with >= 256 output rows (bit outputs take the integer-threshold path):
       {64, 64, 3, 3, 1, 1, 1, 1, 1, 23, 23},    // ResNet layer1-like, padding classes
       {32, 40, 1, 1, 1, 1, 0, 0, 2, 17, 16},    // 32-bit lanes, 2 blocks
       {96, 16, 1, 1, 1, 1, 0, 0, 1, 23, 23},    // narrow tiles
       {16, 64, 3, 3, 1, 1, 1, 1, 1, 24, 22},    // compact 3x3 on 16 channels (3-wide runs)
       {100, 48, 3, 3, 2, 2, 1, 1, 1, 45, 46},   // 2 words, a half block after a whole one, stride 2
       {64, 128, 1, 1, 2, 2, 0, 0, 1, 46, 46},   // 1x1 stride-2 downsample
-      // Model-like shapes with 160-319 output rows (the float rule on plain bit outputs):
+      // Model-like shapes with 160-255 output rows (the float rule on plain bit outputs):
       {16, 16, 1, 1, 1, 1, 0, 0, 2, 9, 9},      // 1x1, 16 -> 16: 32-bit lanes
       {32, 70, 1, 1, 1, 1, 0, 0, 1, 13, 13},    // 1x1 on 32 channels: 32-bit lanes, 3 blocks
       {3, 20, 3, 3, 1, 1, 1, 1, 1, 13, 13},     // 27-bit compact field: 32-bit lanes, padding
