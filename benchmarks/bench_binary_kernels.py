@@ -137,8 +137,9 @@ class Layer(NamedTuple):
 # residual adds, so each conv packs its float input and writes floats), AlexNet (conv2-5 of the
 # FBin variant), XNOR-Net's 256->256 layer and SqueezeNet 1.0 (bits pass between fire modules,
 # so convs read bits and write bits). Both output kinds and both input kinds run for every
-# layer. Bit outputs take the integer-threshold epilogue from 256 output pixels (ResNet-18
-# layers 1-2, AlexNet conv2, SqueezeNet's 55x55 and 27x27 layers), the float rule below.
+# layer. Bit outputs take the integer-threshold epilogue from 256 output pixels on the avx512
+# row (ResNet-18 layers 1-2, AlexNet conv2, SqueezeNet's 55x55 and 27x27 layers), from 160 on
+# the others; the float rule below.
 MODEL_LAYERS = [
     Layer("resnet18 layer1 64->64 3x3 56x56", 64, 64, 56, 3, 1, 1),
     Layer("resnet18 layer2.0 64->128 3x3 s2 56x56", 64, 128, 56, 3, 2, 1),

@@ -110,7 +110,7 @@ def test_fullbin_kernel_matches_pytorch(bconv_row: str, g: Geo) -> None:
     conv = _core.BConv2d(wp, g.ic, g.stride, g.pad)
     np.testing.assert_array_equal(conv.run(xp), want.astype(np.float32))
     np.testing.assert_array_equal(conv.run(xp, threads=2), want.astype(np.float32))
-    # Bit output (the integer-threshold epilogue when >= 256 output pixels) = packing the floats.
+    # Bit output (the integer-threshold epilogue from 160 output pixels, 256 on the avx512 row) = packing the floats.
     rng = np.random.default_rng(3)
     scale = rng.uniform(0.05, 0.2, g.oc).astype(np.float32)
     bias = rng.uniform(-1, 1, g.oc).astype(np.float32)

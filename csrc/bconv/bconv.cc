@@ -630,6 +630,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   const int OH = g_.out_h(in_h), OW = g_.out_w(in_w);
   if (n <= 0 || OH <= 0 || OW <= 0) return;
   BKernel kern = *detail::bconv_kernels().select();
+  const int int_thr_rows = kern.int_thr_rows;  // kern is replaced by a variant below
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = packed32_ && kern.tile32;
   // K-in-lanes tiles where the layer has that layout (NEON); a short last panel runs the row's
@@ -721,20 +722,10 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
 
   // Integer-threshold bit mode (see first_target): a few scalar evaluations per channel (some
   // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
-  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49 (with
-  // the AVX-512 float-rule epilogue of before 2026-12). Since that epilogue got cheaper
-  // (channel vectors hoisted, one compare per vector), the derivation pays later: on Zen 5
-  // (AVX-512, one thread, medians of 7 rounds) ResNet-18's 3x3 256->256 layer on 14x14
-  // (M = 196) takes 52 us with integer thresholds and 47 us by the float rule, 128->128 on
-  // 28x28 (M = 784) 49-50 us either way, 64->128 stride 2 (M = 784) 27 vs 30 us and 64->64
-  // on 56x56 (M = 3136) 56 vs 60 us. Both sides cost O(OC): the derivation 50-80 cycles per
-  // channel, the float rule ~7 more vector ops per 16 outputs (1.75 cycles on Zen 5's four
-  // 512-bit pipes, 3.5 on Zen 4's double-pumped ones), so the break-even is a row count:
-  // ~450-700 on Zen 5, ~230-360 on Zen 4 (estimated; the old epilogue's ~10 extra ops give
-  // ~150-250, matching the measured 169). The cut sits at Zen 4's low end so no Zen 4 layer
-  // plausibly leaves the path where it wins; model layers are far on either side (169/196
-  // rows vs 729 and more).
-  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 256;
+  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49, with
+  // the AVX-512 float-rule epilogue of before 2026-12 (the default cut of 160 rows, kept by
+  // every row but avx512; BKernel::int_thr_rows).
+  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= int_thr_rows;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {

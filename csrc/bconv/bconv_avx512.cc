@@ -269,7 +269,22 @@ void tile32_any(const TileArgs& t) {
 
 }  // namespace
 
-BKernel bkernel_avx512() { return {kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any}; }
+BKernel bkernel_avx512() {
+  BKernel k{kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any};
+  // The integer-threshold cut (BKernel::int_thr_rows). This output stage's float rule costs
+  // ~7 vector ops more per 16 outputs than the integer compare (1.75 cycles on Zen 5's four
+  // 512-bit pipes, 3.5 on Zen 4's double-pumped ones) against a derivation of 50-80 cycles
+  // per channel per run, so the break-even is a row count: ~450-700 on Zen 5, ~230-360 on
+  // Zen 4 (estimated; the previous epilogue's ~10 extra ops give ~150-250 on Zen 4, where 169
+  // was measured neutral). Measured on Zen 5 (one thread, medians of 7 rounds): ResNet-18's
+  // 3x3 256->256 on 14x14 (196 rows) 52 us with integer thresholds, 47 us by the float rule;
+  // 128->128 on 28x28 (784 rows) 49-50 us either way; 64->128 stride 2 (784 rows) 27 vs 30 us;
+  // 64->64 on 56x56 (3136 rows) 56 vs 60 us. The cut sits at Zen 4's low end, so no Zen 4
+  // layer plausibly leaves the path where it wins; model layers are far on either side
+  // (169/196 rows vs 729 and more).
+  k.int_thr_rows = 256;
+  return k;
+}
 
 }  // namespace detail
 }  // namespace hbn

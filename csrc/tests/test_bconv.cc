@@ -330,7 +330,8 @@ int main() {
       {16, 64, 3, 3, 1, 1, 1, 1, 1, 24, 22},    // compact 3x3 on 16 channels (3-wide runs)
       {100, 48, 3, 3, 2, 2, 1, 1, 1, 45, 46},   // 2 words, a half block after a whole one, stride 2
       {64, 128, 1, 1, 2, 2, 0, 0, 1, 46, 46},   // 1x1 stride-2 downsample
-      // Model-like shapes with 160-255 output rows (the float rule on plain bit outputs):
+      // Model-like shapes with 160-255 output rows (bit outputs: the float rule on the avx512 row,
+      // the integer threshold on the others):
       {16, 16, 1, 1, 1, 1, 0, 0, 2, 9, 9},      // 1x1, 16 -> 16: 32-bit lanes
       {32, 70, 1, 1, 1, 1, 0, 0, 1, 13, 13},    // 1x1 on 32 channels: 32-bit lanes, 3 blocks
       {3, 20, 3, 3, 1, 1, 1, 1, 1, 13, 13},     // 27-bit compact field: 32-bit lanes, padding
