@@ -2,7 +2,7 @@
 one thread. Binary MACs = N*OH*OW*OC*C*KH*KW (one MAC = one +-1 multiply-add).
 
     pytest benchmarks/bench_binary_kernels.py --benchmark-group-by=group -s
-    pytest benchmarks/bench_binary_kernels.py -k model_layer -s     # ResNet-18 / SqueezeNet layers
+    pytest benchmarks/bench_binary_kernels.py -k model_layer -s     # ResNet-18 / AlexNet / XNOR-Net / SqueezeNet layers
 
 The kernels benchmarked are the supported rows of the "bconv" kernel table
 (hbn_engine.kernel_tables(), each forced in turn), so every micro-kernel the engine can dispatch
@@ -134,9 +134,12 @@ class Layer(NamedTuple):
 
 
 # Binary layers of ResNet-18 (224x224 input; activations stay float between convs because of the
-# residual adds, so each conv packs its float input and writes floats) and SqueezeNet 1.0
-# (bits pass between fire modules, so convs read bits and write bits). Both output kinds and
-# both input kinds run for every layer.
+# residual adds, so each conv packs its float input and writes floats), AlexNet (conv2-5 of the
+# FBin variant), XNOR-Net's 256->256 layer and SqueezeNet 1.0 (bits pass between fire modules,
+# so convs read bits and write bits). Both output kinds and both input kinds run for every
+# layer. Bit outputs take the integer-threshold epilogue from 256 output pixels on the avx512
+# row (ResNet-18 layers 1-2, AlexNet conv2, SqueezeNet's 55x55 and 27x27 layers), from 160 on
+# the others; the float rule below.
 MODEL_LAYERS = [
     Layer("resnet18 layer1 64->64 3x3 56x56", 64, 64, 56, 3, 1, 1),
     Layer("resnet18 layer2.0 64->128 3x3 s2 56x56", 64, 128, 56, 3, 2, 1),
@@ -148,6 +151,11 @@ MODEL_LAYERS = [
     Layer("resnet18 layer4.0 256->512 3x3 s2 14x14", 256, 512, 14, 3, 2, 1),
     Layer("resnet18 layer4 downsample 256->512 1x1 s2", 256, 512, 14, 1, 2, 0),
     Layer("resnet18 layer4 512->512 3x3 7x7", 512, 512, 7, 3, 1, 1),
+    Layer("alexnet conv2 96->256 5x5 27x27", 96, 256, 27, 5, 1, 2),
+    Layer("alexnet conv3 256->384 3x3 13x13", 256, 384, 13, 3, 1, 1),
+    Layer("alexnet conv4 384->384 3x3 13x13", 384, 384, 13, 3, 1, 1),
+    Layer("alexnet conv5 384->256 3x3 13x13", 384, 256, 13, 3, 1, 1),
+    Layer("xnor-net 256->256 3x3 14x14", 256, 256, 14, 3, 1, 1),
     Layer("squeezenet fire2.squeeze 96->16 1x1 55x55", 96, 16, 55, 1, 1, 0),
     Layer("squeezenet fire2.expand1x1 16->64 55x55", 16, 64, 55, 1, 1, 0),
     Layer("squeezenet fire2.expand3x3 16->64 55x55", 16, 64, 55, 3, 1, 1),

@@ -329,6 +329,36 @@ int32_t first_target(const Bit& bit, bool target, int32_t dlo, int32_t dhi, doub
   return hi;
 }
 
+// One class's row of padding-corrected bases, base[oc] = (oc < OC ? K : 0) - tot + rect_mul *
+// rect: whole blocks of kBlockN with restrict pointers, so the compiler vectorizes it (the
+// scalar form took ~3 cycles per entry: some 2 us per run of a 256-channel 3x3 layer's 9
+// classes on Zen 5, against a 47-52 us layer).
+void base_row(int32_t* __restrict row, const int32_t* __restrict tot, const int32_t* __restrict p11,
+              const int32_t* __restrict p01, const int32_t* __restrict p10, const int32_t* __restrict p00, int64_t OC,
+              int64_t OCpad, int32_t k_real, int32_t rect_mul) {
+  for (int64_t b = 0; b < OCpad; b += kBlockN) {
+    const int32_t k = b + kBlockN <= OC ? k_real : 0;  // a block past OC's last whole one: below
+    for (int j = 0; j < kBlockN; ++j)
+      row[b + j] = k - tot[b + j] + rect_mul * (p11[b + j] - p01[b + j] - p10[b + j] + p00[b + j]);
+  }
+  for (int64_t oc = OC / kBlockN * kBlockN; oc < OC; ++oc) row[oc] += k_real;
+}
+
+// One output row's entries of the per-row class and offset tables, in fixed-length chunks
+// with restrict parameters so -O2 vectorizes them (scalar, they were ~2% of a 56x56 layer).
+void row_classes(int32_t* __restrict dst, const int32_t* __restrict wcls, int32_t hb, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) dst[i + j] = hb + wcls[i + j];
+  for (; i < n; ++i) dst[i] = hb + wcls[i];
+}
+void row_offsets(int64_t* __restrict dst, int64_t r0, int64_t step, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) dst[i + j] = r0 + (i + j) * step;
+  for (; i < n; ++i) dst[i] = r0 + i * step;
+}
+
 // parallel_for takes a std::function; a lambda capturing one pointer fits its inline storage,
 // so dispatching work allocates nothing (run() must not allocate).
 template <class F>
@@ -600,6 +630,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   const int OH = g_.out_h(in_h), OW = g_.out_w(in_w);
   if (n <= 0 || OH <= 0 || OW <= 0) return;
   BKernel kern = *detail::bconv_kernels().select();
+  const int int_thr_rows = kern.int_thr_rows;  // kern is replaced by a variant below
   // Fields of at most 32 bits: 32-bit lanes count twice the channels per instruction.
   const bool lane32 = packed32_ && kern.tile32;
   // K-in-lanes tiles where the layer has that layout (NEON); a short last panel runs the row's
@@ -674,26 +705,27 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       const int wlo = ws.wrange[2 * wc], whi = ws.wrange[2 * wc + 1];
       const int32_t *tot = prow(KH, KW), *p11 = prow(hhi, whi), *p01 = prow(hlo, whi), *p10 = prow(hhi, wlo),
                     *p00 = prow(hlo, wlo);
-      const int32_t k_real = K;
-      const int32_t rect_mul = zero_one ? 2 : 1;  // see the {0, 1} identity above
-      for (int64_t oc = 0; oc < OCpad; ++oc)
-        row[oc] = (oc < OC ? k_real : 0) - tot[oc] + rect_mul * (p11[oc] - p01[oc] - p10[oc] + p00[oc]);
+      base_row(row, tot, p11, p01, p10, p00, OC, OCpad, K, zero_one ? 2 : 1);  // rect_mul: see the {0, 1} identity
     }
   std::fill(ws.base + static_cast<int64_t>(nhc) * nwc * OCpad,
             ws.base + static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN, 0);
   // Class of every output row, so a tile finds its rows' base vectors without divisions.
   {
-    int64_t m = 0;
+    // Row by row (row_classes): a plain loop over all pixels reloaded OW and hcls after every
+    // store (the lambdas below capture OW by reference) and ran a few cycles per pixel.
+    int32_t* rc = ws.rowcls;
+    const int ow_n = OW;
     for (int b = 0; b < n; ++b)
-      for (int oh = 0; oh < OH; ++oh)
-        for (int ow = 0; ow < OW; ++ow) ws.rowcls[m++] = ws.hcls[oh] * nwc + ws.wcls[ow];
+      for (int oh = 0; oh < OH; ++oh, rc += ow_n) row_classes(rc, ws.wcls, ws.hcls[oh] * nwc, ow_n);
     for (int i = 0; i < kMaxMR; ++i) ws.rowcls[M + i] = ws.rowcls[M - 1];
   }
 
   // Integer-threshold bit mode (see first_target): a few scalar evaluations per channel (some
-  // 50 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
-  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49.
-  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= 160;
+  // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
+  // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49, with
+  // the AVX-512 float-rule epilogue of before 2026-12 (the default cut of 160 rows, kept by
+  // every row but avx512; BKernel::int_thr_rows).
+  bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= int_thr_rows;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
@@ -759,12 +791,12 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // Where each output row's receptive field starts in src (no divisions in the tile loop);
   // compact mode sets its own offsets below.
   if (!compact_) {
-    int64_t m = 0;
+    int64_t* ro = ws.rowoff;
+    const int64_t step = static_cast<int64_t>(g_.stride_w) * W;
+    const int ow_n = OW;
     for (int b = 0; b < n; ++b)
-      for (int oh = 0; oh < OH; ++oh)
-        for (int ow = 0; ow < OW; ++ow)
-          ws.rowoff[m++] = ((static_cast<int64_t>(b) * Hp + static_cast<int64_t>(oh) * g_.stride_h) * Wp +
-                            static_cast<int64_t>(ow) * g_.stride_w) * W;
+      for (int oh = 0; oh < OH; ++oh, ro += ow_n)
+        row_offsets(ro, (static_cast<int64_t>(b) * Hp + static_cast<int64_t>(oh) * g_.stride_h) * Wp * W, step, ow_n);
     for (int i = 0; i < kMaxMR; ++i) ws.rowoff[M + i] = ws.rowoff[M - 1];
   }
   // A row of A: KH segments of KW*W words, one padded-input row apart (one segment when the

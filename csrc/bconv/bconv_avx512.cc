@@ -9,6 +9,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 
 // GCC 12 reports the intentionally undefined lanes inside some AVX-512 intrinsics
 // (_mm256_undefined_si256 and friends) as maybe-uninitialized once tiles are instantiated for
@@ -36,8 +37,12 @@ inline __m512 opaque(__m512 v) {
 }
 
 // Output stage variants, chosen per tile call: floats, bits by the float rule, bits by the
-// integer threshold (TileArgs::ithr).
-enum Mode { kFloat, kBitsF, kBitsI };
+// integer threshold (TileArgs::ithr); the float-rule modes come in a plain form (no per-pixel
+// scale, no residual: every FBin layer but XNOR-Net's and the residual-fused ones) and a
+// general one, so the plain epilogue carries no per-vector tests for them.
+enum Mode { kFloat, kBitsF, kBitsI, kFloatX, kBitsFX };
+constexpr bool float_out(int mode) { return mode == kFloat || mode == kFloatX; }
+constexpr bool general(int mode) { return mode == kFloatX || mode == kBitsFX; }
 
 // Everything the output stage reads, in locals: the output stores could alias TileArgs
 // otherwise, forcing a reload of every field after each store.
@@ -72,27 +77,56 @@ struct OutCtx {
   // returns row i's popcounts of channels jo + 16h.. as 16 int32 lanes.
   template <int HALVES, int MODE, class PC>
   inline void store(int jo, int cols, const PC& pc) const {
+    if (MODE == kBitsI) return store_ithr<HALVES>(jo, cols, pc);
+    // Whole tiles (all but a layer's last channel block) store without masks.
+    if (cols >= 16 * HALVES) return store_rule<HALVES, MODE, true>(jo, cols, pc);
+    store_rule<HALVES, MODE, false>(jo, cols, pc);
+  }
+
+  template <int HALVES, class PC>
+  inline void store_ithr(int jo, int cols, const PC& pc) const {
     const int bitpos = bit0 + jo;  // output bits of these channels start here in the row
+    word_t* const ob = out_b + bitpos / 64;
+    const int sh = bitpos % 64;
+    const uint32_t colbits = (cols >= 32 ? ~0u : ((1u << cols) - 1u)) & (HALVES == 2 ? ~0u : 0xFFFFu);
+    const uint32_t inv = inv_bits32(*t, jo);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      if (i >= rows) break;
+      uint32_t gt = _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo));
+      if (HALVES == 2) gt |= static_cast<uint32_t>(_mm512_cmpgt_epi32_mask(pc(i, 1), _mm512_loadu_si512(ithr[i] + jo + 16))) << 16;
+      const word_t bits = static_cast<word_t>((gt ^ inv) & colbits) << sh;
+      word_t& w = ob[i * out_rs];
+      w = sh ? (w | bits) : bits;
+    }
+  }
+
+  // The float rule: y = ((dot * scale) * pixel_scale) + bias, ReLU, + residual, ReLU, stored
+  // as floats or compared with the threshold. The channel vectors (scale, bias, threshold) are
+  // loaded once for all rows; a flipped channel's compare y > thr is written -y < -thr (the
+  // sign flip is exact, and both are false for NaN), so each vector is one compare instead of
+  // two compares and mask arithmetic.
+  template <int HALVES, int MODE, bool FULL, class PC>
+  inline void store_rule(int jo, int cols, const PC& pc) const {
+    const int bitpos = bit0 + jo;
     word_t* const ob = out_b ? out_b + bitpos / 64 : nullptr;
     const int sh = bitpos % 64;
-    if (MODE == kBitsI) {
-      const uint32_t colbits = (cols >= 32 ? ~0u : ((1u << cols) - 1u)) & (HALVES == 2 ? ~0u : 0xFFFFu);
-      const uint32_t inv = inv_bits32(*t, jo);
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        if (i >= rows) break;
-        uint32_t gt = _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo));
-        if (HALVES == 2) gt |= static_cast<uint32_t>(_mm512_cmpgt_epi32_mask(pc(i, 1), _mm512_loadu_si512(ithr[i] + jo + 16))) << 16;
-        const word_t bits = static_cast<word_t>((gt ^ inv) & colbits) << sh;
-        word_t& w = ob[i * out_rs];
-        w = sh ? (w | bits) : bits;
-      }
-      return;
-    }
     const __m512 zero = _mm512_setzero_ps();
-    const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1u);
-    const __mmask16 m1 =
-        cols >= 32 ? 0xFFFF : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1u));
+    __m512 sc[HALVES], bi[HALVES], th[HALVES];
+    __m512i sgn[HALVES];
+    __mmask16 mask[HALVES];
+#pragma GCC unroll 2
+    for (int h = 0; h < HALVES; ++h) {
+      const int j = jo + 16 * h;
+      sc[h] = _mm512_loadu_ps(scale + j);
+      bi[h] = _mm512_loadu_ps(bias + j);
+      const int c = cols - 16 * h;
+      mask[h] = FULL || c >= 16 ? static_cast<__mmask16>(0xFFFF) : c <= 0 ? 0 : static_cast<__mmask16>((1u << c) - 1u);
+      if (!float_out(MODE)) {
+        sgn[h] = _mm512_and_si512(_mm512_loadu_si512(flipmask + j), _mm512_set1_epi32(INT32_MIN));
+        th[h] = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(_mm512_loadu_ps(thr + j)), sgn[h]));
+      }
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       if (i >= rows) break;
@@ -100,31 +134,26 @@ struct OutCtx {
 #pragma GCC unroll 2
       for (int h = 0; h < HALVES; ++h) {
         const int j = jo + 16 * h;
-        const __mmask16 mask = h ? m1 : m0;
         const __m512i dot = _mm512_sub_epi32(_mm512_loadu_si512(base[i] + j), _mm512_slli_epi32(pc(i, h), 1));
-        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), _mm512_loadu_ps(scale + j));
-        if (pixel_scale) y = _mm512_mul_ps(opaque(y), _mm512_set1_ps(pixel_scale[i]));
-        y = _mm512_add_ps(opaque(y), _mm512_loadu_ps(bias + j));
+        __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(dot), sc[h]);
+        if (general(MODE) && pixel_scale) y = _mm512_mul_ps(opaque(y), _mm512_set1_ps(pixel_scale[i]));
+        y = _mm512_add_ps(opaque(y), bi[h]);
         // max(y, 0) returns 0 for NaN and -0, as apply_transform's !(y > 0) does.
         if (relu) y = _mm512_max_ps(y, zero);
-        if (res) {
-          y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, res + i * res_rs + j));
+        if (general(MODE) && res) {
+          y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask[h], res + i * res_rs + j));
           if (res_relu) y = _mm512_max_ps(y, zero);
         }
-        if (MODE == kFloat) {
+        if (float_out(MODE)) {
           float* o = out_f + i * out_rs + j;
-          if (mask == 0xFFFF) _mm512_storeu_ps(o, y);
-          else _mm512_mask_storeu_ps(o, mask, y);
+          if (FULL) _mm512_storeu_ps(o, y);
+          else _mm512_mask_storeu_ps(o, mask[h], y);
         } else {
-          const __m512 th = _mm512_loadu_ps(thr + j);
-          const __mmask16 lt = _mm512_cmp_ps_mask(y, th, _CMP_LT_OQ);
-          const __mmask16 gt = _mm512_cmp_ps_mask(y, th, _CMP_GT_OQ);
-          const __m512i fm = _mm512_loadu_si512(flipmask + j);
-          const __mmask16 f = _mm512_test_epi32_mask(fm, fm);
-          half_bits[h] = static_cast<uint32_t>(((lt & ~f) | (gt & f)) & mask);
+          const __m512 ys = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(y), sgn[h]));
+          half_bits[h] = static_cast<uint32_t>(_mm512_mask_cmp_ps_mask(mask[h], ys, th[h], _CMP_LT_OQ));
         }
       }
-      if (MODE != kFloat) {
+      if (!float_out(MODE)) {
         const word_t bits = (static_cast<word_t>(half_bits[0]) | (static_cast<word_t>(half_bits[1]) << 16)) << sh;
         word_t& w = ob[i * out_rs];
         w = sh ? (w | bits) : bits;
@@ -205,9 +234,10 @@ void tile_rows(const TileArgs& t) {
 }
 
 void tile_any(const TileArgs& t) {
-  if (t.out_f) return tile_rows<kFloat>(t);
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? tile_rows<kFloatX>(t) : tile_rows<kFloat>(t);
   if (t.ithr[0]) return tile_rows<kBitsI>(t);
-  return tile_rows<kBitsF>(t);
+  return gen ? tile_rows<kBitsFX>(t) : tile_rows<kBitsF>(t);
 }
 
 // Narrow tiles: a short last panel runs 4 or 8 rows (rows past t.rows repeat a real row and
@@ -218,9 +248,10 @@ void narrow_rows(const TileArgs& t) {
 }
 
 void narrow_any(const TileArgs& t) {
-  if (t.out_f) return narrow_rows<kFloat>(t);
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? narrow_rows<kFloatX>(t) : narrow_rows<kFloat>(t);
   if (t.ithr[0]) return narrow_rows<kBitsI>(t);
-  return narrow_rows<kBitsF>(t);
+  return gen ? narrow_rows<kBitsFX>(t) : narrow_rows<kBitsF>(t);
 }
 
 // A short last panel runs 4 rows, else the full 12.
@@ -230,14 +261,30 @@ void tile32_rows(const TileArgs& t) {
 }
 
 void tile32_any(const TileArgs& t) {
-  if (t.out_f) return tile32_rows<kFloat>(t);
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? tile32_rows<kFloatX>(t) : tile32_rows<kFloat>(t);
   if (t.ithr[0]) return tile32_rows<kBitsI>(t);
-  return tile32_rows<kBitsF>(t);
+  return gen ? tile32_rows<kBitsFX>(t) : tile32_rows<kBitsF>(t);
 }
 
 }  // namespace
 
-BKernel bkernel_avx512() { return {kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any}; }
+BKernel bkernel_avx512() {
+  BKernel k{kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any};
+  // The integer-threshold cut (BKernel::int_thr_rows). This output stage's float rule costs
+  // ~7 vector ops more per 16 outputs than the integer compare (1.75 cycles on Zen 5's four
+  // 512-bit pipes, 3.5 on Zen 4's double-pumped ones) against a derivation of 50-80 cycles
+  // per channel per run, so the break-even is a row count: ~450-700 on Zen 5, ~230-360 on
+  // Zen 4 (estimated; the previous epilogue's ~10 extra ops give ~150-250 on Zen 4, where 169
+  // was measured neutral). Measured on Zen 5 (one thread, medians of 7 rounds): ResNet-18's
+  // 3x3 256->256 on 14x14 (196 rows) 52 us with integer thresholds, 47 us by the float rule;
+  // 128->128 on 28x28 (784 rows) 49-50 us either way; 64->128 stride 2 (784 rows) 27 vs 30 us;
+  // 64->64 on 56x56 (3136 rows) 56 vs 60 us. The cut sits at Zen 4's low end, so no Zen 4
+  // layer plausibly leaves the path where it wins; model layers are far on either side
+  // (169/196 rows vs 729 and more).
+  k.int_thr_rows = 256;
+  return k;
+}
 
 }  // namespace detail
 }  // namespace hbn

@@ -101,6 +101,11 @@ struct BKernel {
   // mr1w rows, any number of channels, the block layout.
   int mr1w = 0;
   void (*tile1w)(const TileArgs&) = nullptr;
+  // Bit outputs take the integer-threshold epilogue (TileArgs::ithr) from this many output rows
+  // on: its per-run derivation costs a fixed amount per channel, the float rule a row's worth
+  // of epilogue per row, so the cut is where this row's float-rule epilogue has cost as much
+  // (bconv.cc, int_thr; measured per row).
+  int int_thr_rows = 160;
 };
 
 // The micro-kernel table (bconv_table.cc): one row per compiled kernel, best first.

@@ -159,6 +159,15 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   ibits.out_flip = iflip.data();
   OutputTransform ibits_relu = ibits;
   ibits_relu.act = Activation::relu;
+  // The same parameters by the float rule (no pixel scale or residual; one infinite scale keeps
+  // the layer off the integer path): flipped channels against NaN, infinite and tied
+  // thresholds, with infinite and NaN y (d * inf) in the compare.
+  std::vector<float> fscale = iscale;
+  fscale[0] = inf;
+  OutputTransform fbits = ibits;
+  fbits.scale = fscale.data();
+  OutputTransform fbits_relu = ibits_relu;
+  fbits_relu.scale = fscale.data();
   OutputTransform ibits_plain;  // no scale or bias: the raw dot against the thresholds
   ibits_plain.out_threshold = ithr.data();
   ibits_plain.act = Activation::relu;
@@ -238,7 +247,8 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
           }
         if (!ok) fail("residual", isa, k, threads);
       }
-      for (const OutputTransform* bt : {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain, &res_bits}) {
+      for (const OutputTransform* bt :
+           {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain, &res_bits, &fbits, &fbits_relu}) {
         std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x123456789abcdefULL);
         conv.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool);
         bool ok = true;
@@ -251,7 +261,10 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
             }
             ok = ob[m * OCW + wd] == want;
           }
-        if (!ok) fail(bt == &bits ? "bits" : bt == &bits_noflip ? "bits (no flip)" : "bits (integer threshold)", isa, k, threads);
+        if (!ok)
+          fail(bt == &bits ? "bits" : bt == &bits_noflip ? "bits (no flip)"
+                : bt == &fbits || bt == &fbits_relu ? "bits (float rule, flips)" : "bits (integer threshold)",
+               isa, k, threads);
       }
     }
   });
@@ -310,7 +323,15 @@ int main() {
       {16, 64, 3, 3, 1, 1, 1, 1, 2, 9, 8},      // compact fields: 16 channels x 9 taps in 3 words
       {70, 12, 3, 3, 1, 1, 0, 0, 2, 5, 3},      // kernel spans the width: one K segment
       {40, 9, 1, 5, 1, 2, 0, 2, 1, 6, 9},       // 1xK kernel with horizontal padding only
-      // Model-like shapes with >= 160 output rows (bit outputs take the integer-threshold path):
+      // Model-like shapes with >= 256 output rows (bit outputs take the integer-threshold path):
+      {64, 64, 3, 3, 1, 1, 1, 1, 1, 23, 23},    // ResNet layer1-like, padding classes
+      {32, 40, 1, 1, 1, 1, 0, 0, 2, 17, 16},    // 32-bit lanes, 2 blocks
+      {96, 16, 1, 1, 1, 1, 0, 0, 1, 23, 23},    // narrow tiles
+      {16, 64, 3, 3, 1, 1, 1, 1, 1, 24, 22},    // compact 3x3 on 16 channels (3-wide runs)
+      {100, 48, 3, 3, 2, 2, 1, 1, 1, 45, 46},   // 2 words, a half block after a whole one, stride 2
+      {64, 128, 1, 1, 2, 2, 0, 0, 1, 46, 46},   // 1x1 stride-2 downsample
+      // Model-like shapes with 160-255 output rows (bit outputs: the float rule on the avx512 row,
+      // the integer threshold on the others):
       {16, 16, 1, 1, 1, 1, 0, 0, 2, 9, 9},      // 1x1, 16 -> 16: 32-bit lanes
       {32, 70, 1, 1, 1, 1, 0, 0, 1, 13, 13},    // 1x1 on 32 channels: 32-bit lanes, 3 blocks
       {3, 20, 3, 3, 1, 1, 1, 1, 1, 13, 13},     // 27-bit compact field: 32-bit lanes, padding
@@ -320,6 +341,9 @@ int main() {
       {32, 40, 3, 3, 2, 1, 1, 1, 2, 12, 9},     // compact 3x3 on 32 channels, vertical stride
       {64, 64, 3, 3, 1, 1, 1, 1, 1, 13, 13},    // ResNet layer1-like, one word per pixel
       {64, 128, 1, 1, 2, 2, 0, 0, 1, 26, 26},   // 1x1 stride-2 downsample
+      {100, 48, 3, 3, 1, 1, 1, 1, 1, 13, 13},   // 2 words, 48 channels: a half block after a whole one
+      {130, 96, 3, 3, 2, 2, 1, 1, 1, 27, 27},   // 3 words, three whole blocks, stride 2
+      {545, 33, 3, 3, 1, 1, 1, 1, 1, 7, 6},     // 9 words per pixel, 33 channels
   };
   for (const InputDomain d : {InputDomain::pm1, InputDomain::zero_one}) {
     g_domain = d;
