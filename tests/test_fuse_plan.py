@@ -190,13 +190,19 @@ def test_conv_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
     p = tmp_path / "q.hbn"
     hbn_engine.export(model, x, str(p), edges="int8", calibration=torch.randn(4, 3, 37, 45))
+    _check_stem_pool_fused(p, "int8", shape, (1, 3), monkeypatch, rng)
+
+
+def _check_stem_pool_fused(p, stem_kind: str, shape, batches, monkeypatch, rng) -> None:
+    """The file's max-pool "pool" runs on the bands of conv "stem" (of kind stem_kind), with
+    outputs bit-identical to HBN_NO_FUSE=1 at every batch, on 1 and 2 threads."""
     fused = hbn_engine.load(p)
     monkeypatch.setenv("HBN_NO_FUSE", "1")
     unfused = hbn_engine.load(p)
     monkeypatch.delenv("HBN_NO_FUSE")
     assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
-    assert dict(fused.layers)["stem"] == "int8"
-    for batch in (1, 3):
+    assert dict(fused.layers)["stem"] == stem_kind
+    for batch in batches:
         xb = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
         y = fused.run(xb)
         np.testing.assert_array_equal(y.view(np.uint32), unfused.run(xb).view(np.uint32))
@@ -205,7 +211,6 @@ def test_conv_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
             np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
         finally:
             fused.num_threads = 1
-
 
 
 class WBinQ8Stem(nn.Module):
@@ -233,18 +238,4 @@ def test_conv_wbin_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
     p = tmp_path / "w.hbn"
     hbn_engine.export(model, x, str(p), wbin="int8", calibration=torch.randn(4, 3, 29, 35))
-    fused = hbn_engine.load(p)
-    monkeypatch.setenv("HBN_NO_FUSE", "1")
-    unfused = hbn_engine.load(p)
-    monkeypatch.delenv("HBN_NO_FUSE")
-    assert dict(fused.layers)["stem"] == "wbin_int8"
-    assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
-    for batch in (1, 2):
-        xb = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
-        y = fused.run(xb)
-        np.testing.assert_array_equal(y.view(np.uint32), unfused.run(xb).view(np.uint32))
-        fused.num_threads = 2
-        try:
-            np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
-        finally:
-            fused.num_threads = 1
+    _check_stem_pool_fused(p, "wbin_int8", shape, (1, 2), monkeypatch, rng)
