@@ -82,6 +82,27 @@ def test_paths_match_reference(bconv_row: str, case: Case) -> None:
     np.testing.assert_array_equal(conv.run(xp, threads=2), ref.astype(np.float32))
 
 
+def edge_transform(rng: np.random.Generator, case: Case, tiny_normal: bool = False):
+    """scale (with +-0 entries; the smallest normal too if tiny_normal), bias, output thresholds
+    (the transformed value of a random dot the layer can produce, and +-inf / 0 entries) and
+    flips: the edges of the integer-threshold derivation."""
+    oc = case.oc
+    scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
+    scale[::7] = 0.0
+    scale[1::7] = -0.0
+    if tiny_normal:
+        scale[2::7] = np.float32(2.0**-126)  # the smallest normal: its half is exact
+    bias = rng.standard_normal(oc).astype(np.float32)
+    k = case.c * case.k[0] * case.k[1]
+    d0 = rng.integers(-k, k + 1, oc).astype(np.float32)
+    thr = (d0 * scale + bias).astype(np.float32)
+    thr[3::9] = np.inf
+    thr[4::9] = -np.inf
+    thr[5::9] = 0.0
+    flip = (rng.random(oc) < 0.5).astype(np.uint8)
+    return scale, bias, thr, flip
+
+
 def transform_numpy(dot: np.ndarray, scale, bias, ps, relu: bool) -> np.ndarray:
     """apply_transform in float32, same operation order: ((dot * scale) * ps) + bias, ReLU."""
     y = dot.astype(np.float32)
@@ -152,18 +173,7 @@ def test_model_shapes_float_and_bits(bconv_row: str, case: Case) -> None:
     ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c)
     rng = np.random.default_rng(5)
     oc = case.oc
-    scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
-    scale[::7] = 0.0
-    scale[1::7] = -0.0
-    bias = rng.standard_normal(oc).astype(np.float32)
-    # Threshold = the transformed value of a random dot that the layer can produce.
-    k = case.c * case.k[0] * case.k[1]
-    d0 = rng.integers(-k, k + 1, oc).astype(np.float32)
-    thr = (d0 * scale + bias).astype(np.float32)
-    thr[3::9] = np.inf
-    thr[4::9] = -np.inf
-    thr[5::9] = 0.0
-    flip = (rng.random(oc) < 0.5).astype(np.uint8)
+    scale, bias, thr, flip = edge_transform(rng, case)
     conv = _core.BConv2d(wp, case.c, case.stride, case.pad)
     np.testing.assert_array_equal(conv.run(xp), ref.astype(np.float32))
     for relu in (False, True):

@@ -11,7 +11,7 @@ import torch
 
 import hbn_engine
 from hbn_engine import _core
-from test_bconv import CASES, MODEL_CASES, Case, case_id, transform_numpy
+from test_bconv import CASES, MODEL_CASES, Case, case_id, edge_transform, transform_numpy
 
 # Shapes beyond test_bconv's: odd channel counts, bits not a multiple of 64, stride with padding,
 # batch > 1, compact fields (channels off the word size), 32-bit-lane fields, narrow tiles.
@@ -67,19 +67,7 @@ def test_output_stage_float_and_bits(bconv_row: str, case: Case) -> None:
     _, _, xp, wp = make_01(case, seed=2)
     ref = _core.bconv2d_reference(xp, wp, case.stride, case.pad, in_channels=case.c, input_domain="zero_one")
     rng = np.random.default_rng(5)
-    oc = case.oc
-    scale = (rng.standard_normal(oc) * 0.05).astype(np.float32)
-    scale[::7] = 0.0
-    scale[1::7] = -0.0
-    scale[2::7] = np.float32(2.0**-126)  # the smallest normal: its half is exact
-    bias = rng.standard_normal(oc).astype(np.float32)
-    k = case.c * case.k[0] * case.k[1]
-    d0 = rng.integers(-k, k + 1, oc).astype(np.float32)
-    thr = (d0 * scale + bias).astype(np.float32)
-    thr[3::9] = np.inf
-    thr[4::9] = -np.inf
-    thr[5::9] = 0.0
-    flip = (rng.random(oc) < 0.5).astype(np.uint8)
+    scale, bias, thr, flip = edge_transform(rng, case, tiny_normal=True)
     ps = rng.uniform(0.5, 1.5, ref.shape[:3]).astype(np.float32)
     conv = _core.BConv2d(wp, case.c, case.stride, case.pad, input_domain="zero_one")
     for kwargs in [dict(scale=scale, bias=bias, relu=False), dict(scale=scale, bias=bias, relu=True),

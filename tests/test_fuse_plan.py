@@ -165,17 +165,20 @@ def test_env_values_that_keep_fusion(blocks, monkeypatch, tmp_path, value) -> No
 class Q8Stem(nn.Module):
     """A ResNet-like stem that int8 edges lower to conv_q8 (7x7/2 conv, ReLU, overlapping 3x3/2
     max-pool), the pooled value read by a binary block and its residual add (so it stays float),
-    then a linear head."""
+    then a linear head. With `stem` given (a layer with its own activation) it replaces the
+    conv and ReLU."""
 
-    def __init__(self) -> None:
+    def __init__(self, stem: nn.Module | None = None) -> None:
         super().__init__()
-        self.stem = nn.Conv2d(3, 40, 7, stride=2, padding=3)
+        self.relu = stem is None
+        self.stem = nn.Conv2d(3, 40, 7, stride=2, padding=3) if stem is None else stem
         self.pool = nn.MaxPool2d(3, 2, 1)
         self.b = FullBinConv2d(40, 40, 3, 1, 1)
         self.head = nn.Linear(40, 5)
 
     def forward(self, x):
-        x = self.pool(F.relu(self.stem(x)))
+        x = self.stem(x)
+        x = self.pool(F.relu(x) if self.relu else x)
         x = self.b(x) + x
         return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
@@ -213,27 +216,12 @@ def _check_stem_pool_fused(p, stem_kind: str, shape, batches, monkeypatch, rng) 
             fused.num_threads = 1
 
 
-class WBinQ8Stem(nn.Module):
-    """Q8Stem with a WeightBin first conv, which wbin="int8" lowers to conv_wbin_q8."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = WeightBinConv2d(3, 40, 7, stride=2, padding=3)
-        self.pool = nn.MaxPool2d(3, 2, 1)
-        self.b = FullBinConv2d(40, 40, 3, 1, 1)
-        self.head = nn.Linear(40, 5)
-
-    def forward(self, x):
-        x = self.pool(self.stem(x))
-        x = self.b(x) + x
-        return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
 def test_conv_wbin_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
     # conv_wbin_q8 shares conv_q8's run (ops/conv_q8_base.h): its max-pool fuses the same way,
     # bit-identical to the unfused executor on every ISA path
     torch.manual_seed(12)
-    model = randomize_bn(WBinQ8Stem(), seed=6)
+    # A WeightBin first conv, which wbin="int8" lowers to conv_wbin_q8
+    model = randomize_bn(Q8Stem(WeightBinConv2d(3, 40, 7, stride=2, padding=3)), seed=6)
     shape = (1, 3, 29, 35)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
     p = tmp_path / "w.hbn"
