@@ -15,9 +15,11 @@ namespace {
 
 constexpr int kMR = 6;
 
-
-template <int R>
-void tile_r(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t k4, int32_t* acc) {
+// One 6 x 16 tile: group g's 4 A bytes of row r are at a_of(g) + r * lda (the GEMM's packed A,
+// or the direct conv's image through the QRuns group offsets).
+template <int R, class AOf>
+inline __attribute__((always_inline)) void tile_core(AOf a_of, int64_t lda, const int8_t* panel,
+                                                     int64_t k4, int32_t* acc) {
   __m256i c0[R], c1[R];  // channels 0-7, 8-15 (two 1-D arrays: GCC keeps them in registers)
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_si256();
@@ -26,10 +28,11 @@ void tile_r(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t k4, int3
     const int8_t* p = panel + g * kQKGroup * kQNR;
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    const uint8_t* ag = a_of(g);
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       int32_t v;
-      std::memcpy(&v, a + r * lda + g * kQKGroup, sizeof v);
+      std::memcpy(&v, ag + r * lda, sizeof v);
       const __m256i av = _mm256_set1_epi32(v);
       c0[r] = _mm256_dpbusd_avx_epi32(c0[r], av, b0);
       c1[r] = _mm256_dpbusd_avx_epi32(c1[r], av, b1);
@@ -40,6 +43,11 @@ void tile_r(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t k4, int3
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR), c0[r]);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR + 8), c1[r]);
   }
+}
+
+template <int R>
+void tile_r(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t k4, int32_t* acc) {
+  tile_core<R>([a](int64_t g) { return a + g * kQKGroup; }, lda, panel, k4, acc);
 }
 
 void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t k4, const int32_t*,
@@ -47,32 +55,10 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
   dispatch_rows<kMR>(rows, [&](auto r) { tile_r<decltype(r)::value>(a, lda, panel, k4, acc); });
 }
 
-// The direct conv tile (QRuns): tile_r with each group's A bytes at A.koff[g] past the pixel.
+// The direct conv tile (QRuns): each group's A bytes at A.koff[g] past the pixel.
 template <int R>
 void direct_r(const QRuns& A, const int8_t* panel, int64_t k4, int32_t* acc) {
-  __m256i c0[R], c1[R];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_si256();
-  const int64_t groups = k4 / kQKGroup;
-  for (int64_t g = 0; g < groups; ++g) {
-    const int8_t* p = panel + g * kQKGroup * kQNR;
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    const uint8_t* ag = A.a + A.koff[g];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      int32_t v;
-      std::memcpy(&v, ag + r * A.lda, sizeof v);
-      const __m256i av = _mm256_set1_epi32(v);
-      c0[r] = _mm256_dpbusd_avx_epi32(c0[r], av, b0);
-      c1[r] = _mm256_dpbusd_avx_epi32(c1[r], av, b1);
-    }
-  }
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR), c0[r]);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + r * kQNR + 8), c1[r]);
-  }
+  tile_core<R>([&A](int64_t g) { return A.a + A.koff[g]; }, A.lda, panel, k4, acc);
 }
 
 void direct(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*, int32_t* acc) {
