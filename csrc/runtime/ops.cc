@@ -341,7 +341,7 @@ void nchw_pack_pixels_ref(const float* in, int64_t c, int64_t cs, int64_t p0, in
 
 OpsKernels ops_kernels_scalar() {
   return OpsKernels{max_pool_rows_impl, avg_pool_rows_impl, max_pool_fused_rows_ref, add_fused_rows_ref,
-                    nchw_pack_pixels_ref, nchw_small_to_nhwc<3>};
+                    nchw_pack_pixels_ref, nchw_small_to_nhwc<3>, max_pool_bits_rows_impl};
 }
 
 PackSink PackTarget::sink(word_t* out) const {
@@ -450,26 +450,10 @@ void nchw_pack(const float* in, int64_t n, int64_t c, int64_t h, int64_t w, cons
 
 void max_pool_bits(const word_t* in, int64_t n, int64_t h, int64_t w, int64_t words,
                    const PoolParams& p, const word_t* or_mask, word_t* out, ThreadPool& pool) {
+  const auto fn = ops_kernels().select()->max_pool_bits_rows;
   pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) {
-      const int64_t ni = r / p.out_h, oy = r % p.out_h;
-      const auto [y0, y1] = p.rows(oy, h);
-      for (int64_t ox = 0; ox < p.out_w; ++ox) {
-        const auto [x0, x1] = p.cols(ox, w);
-        word_t* o = out + (r * p.out_w + ox) * words;
-        for (int64_t k = 0; k < words; ++k) {
-          word_t all = ~word_t{0}, any = 0;
-          for (int64_t y = y0; y < y1; ++y)
-            for (int64_t x = x0; x < x1; ++x) {
-              const word_t v = in[((ni * h + y) * w + x) * words + k];
-              all &= v;
-              any |= v;
-            }
-          o[k] = (all & ~or_mask[k]) | (any & or_mask[k]);
-        }
-      }
-    }
-  }, 1);
+    fn(in, h, w, words, p, or_mask, out, b, e);
+  }, row_grain(p.out_w * words * p.kh * p.kw));
 }
 
 void adaptive_avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,

@@ -90,6 +90,11 @@ void nchw_pack_pixels_avx2(const float* in, int64_t c, int64_t cs, int64_t p0, i
 
 OpsKernels ops_kernels_scalar();
 
+void max_pool_bits_rows_avx2(const word_t* in, int64_t h, int64_t w, int64_t words, const PoolParams& p,
+                             const word_t* or_mask, word_t* out, int64_t b, int64_t e) {
+  max_pool_bits_rows_impl(in, h, w, words, p, or_mask, out, b, e);
+}
+
 // The AVX2 row; the 3-channel input layout keeps the scalar kernel (straight copies).
 OpsKernels ops_kernels_avx2() {
   OpsKernels k = ops_kernels_scalar();
@@ -98,6 +103,7 @@ OpsKernels ops_kernels_avx2() {
   k.max_pool_fused_rows = max_pool_fused_rows_avx2;
   k.add_fused_rows = add_fused_rows_avx2;
   k.nchw_pack_pixels = nchw_pack_pixels_avx2;
+  k.max_pool_bits_rows = max_pool_bits_rows_avx2;
   return k;
 }
 

@@ -50,6 +50,11 @@ void max_pool_fused_rows_avx512(const float* in, int64_t h, int64_t w, int64_t c
   max_pool_fused_rows<V512>(in, h, w, c, p, out, s, ns, b, e);
 }
 
+void max_pool_bits_rows_avx512(const word_t* in, int64_t h, int64_t w, int64_t words, const PoolParams& p,
+                               const word_t* or_mask, word_t* out, int64_t b, int64_t e) {
+  max_pool_bits_rows_impl(in, h, w, words, p, or_mask, out, b, e);
+}
+
 void add_fused_rows_avx512(const float* a, const float* b, int64_t c, bool relu, float* out,
                            const PackSink* s, int ns, int64_t r0, int64_t r1) {
   add_fused_rows<V512>(a, b, c, relu, out, s, ns, r0, r1);
@@ -118,7 +123,8 @@ void nchw3_to_nhwc_avx512(const float* in, int64_t cs, int64_t p0, int64_t p1, f
 
 OpsKernels ops_kernels_avx512() {
   return OpsKernels{max_pool_rows_avx512, avg_pool_rows_avx512, max_pool_fused_rows_avx512,
-                    add_fused_rows_avx512, nchw_pack_pixels_avx512, nchw3_to_nhwc_avx512};
+                    add_fused_rows_avx512, nchw_pack_pixels_avx512, nchw3_to_nhwc_avx512,
+                    max_pool_bits_rows_avx512};
 }
 
 }  // namespace hbn

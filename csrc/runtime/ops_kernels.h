@@ -25,6 +25,9 @@ struct OpsKernels {
                            word_t* out);
   // Pixels [p0, p1) of one image of 3 contiguous channel planes (stride cs) to NHWC.
   void (*nchw3_to_nhwc)(const float* in, int64_t cs, int64_t p0, int64_t p1, float* out);
+  // Output rows [b, e) of max_pool_bits (rows of `words` packed words).
+  void (*max_pool_bits_rows)(const word_t* in, int64_t h, int64_t w, int64_t words, const PoolParams& p,
+                             const word_t* or_mask, word_t* out, int64_t b, int64_t e);
 };
 
 // The table (ops_table.cc): one row per compiled path, best first.

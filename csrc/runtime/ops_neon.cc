@@ -122,6 +122,11 @@ void nchw_pack_pixels_neon(const float* in, int64_t c, int64_t cs, int64_t p0, i
 
 OpsKernels ops_kernels_scalar();
 
+void max_pool_bits_rows_neon(const word_t* in, int64_t h, int64_t w, int64_t words, const PoolParams& p,
+                             const word_t* or_mask, word_t* out, int64_t b, int64_t e) {
+  max_pool_bits_rows_impl(in, h, w, words, p, or_mask, out, b, e);
+}
+
 // The NEON row; the 3-channel input layout keeps the scalar kernel (straight copies), and the
 // average pool is the shared definition (its per-channel sums keep their order).
 OpsKernels ops_kernels_neon() {
@@ -131,6 +136,7 @@ OpsKernels ops_kernels_neon() {
   k.max_pool_fused_rows = max_pool_fused_rows_neon;
   k.add_fused_rows = add_fused_rows_neon;
   k.nchw_pack_pixels = nchw_pack_pixels_neon;
+  k.max_pool_bits_rows = max_pool_bits_rows_neon;
   return k;
 }
 

@@ -61,5 +61,90 @@ inline void avg_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w,
   }
 }
 
+// The horizontal step of max_pool_bits_rows_impl: output pixels [ox0, ox1) of one row from the
+// column buffer (nk words per column from input column xa). NK > 0 fixes nk at compile time
+// (the common word counts, fully unrolled), NK = 0 takes it at run time.
+template <int NK>
+inline void pool_bits_cols(const word_t* __restrict col, const word_t* __restrict nm, int64_t nk_rt, int64_t xa,
+                           int64_t w, int64_t words, const PoolParams& p, int64_t ox0, int64_t ox1,
+                           word_t* __restrict out_row) {
+  const int64_t nk = NK > 0 ? NK : nk_rt;
+  for (int64_t ox = ox0; ox < ox1; ++ox) {
+    const auto [x0, x1] = p.cols(ox, w);
+    word_t* __restrict o = out_row + ox * words;
+    const word_t* __restrict c0 = col + (x0 - xa) * nk;
+    word_t acc[NK > 0 ? NK : 1];
+    if (NK > 0) {
+      for (int64_t k = 0; k < nk; ++k) acc[k] = c0[k];
+      for (int64_t x = x0 + 1; x < x1; ++x)
+        for (int64_t k = 0; k < nk; ++k) acc[k] |= c0[(x - x0) * nk + k];
+      for (int64_t k = 0; k < nk; ++k) o[k] = acc[k] ^ nm[k];
+    } else {
+      for (int64_t k = 0; k < nk; ++k) o[k] = c0[k];
+      for (int64_t x = x0 + 1; x < x1; ++x)
+        for (int64_t k = 0; k < nk; ++k) o[k] |= c0[(x - x0) * nk + k];
+      for (int64_t k = 0; k < nk; ++k) o[k] ^= nm[k];
+    }
+  }
+}
+
+// Output rows [b, e) of a max-pool in the bit domain (max_pool_bits, ops.h): per channel the
+// AND of the window's bits, or the OR where or_mask has the channel's bit (bit(max) of a
+// monotone comparison). Both as one OR: AND(v) = ~OR(~v), so every word is XOR-ed with
+// nm = ~or_mask on the way in and out. Separable: the window's rows are OR-ed into one column
+// buffer per chunk of output columns (a contiguous sweep over rows of w * words words, the
+// part the compiler vectorises), then each output pixel ORs its kw columns of that buffer.
+// Bit for bit the direct definition, including the pad bits of a partial last word.
+inline void max_pool_bits_rows_impl(const word_t* __restrict in, int64_t h, int64_t w, int64_t words,
+                                    const PoolParams& p, const word_t* __restrict or_mask,
+                                    word_t* __restrict out, int64_t b, int64_t e) {
+  constexpr int64_t kBuf = 2048;  // words of OR-ed columns (16 KB of stack)
+  word_t col[kBuf], nm[kBuf];
+  // Word blocks of kb words: one output pixel's (clipped) window columns always fit.
+  const int64_t win_cols = std::max<int64_t>(1, std::min<int64_t>(p.kw, w));
+  const int64_t kb = std::min<int64_t>(words, std::max<int64_t>(1, kBuf / win_cols));
+  const int64_t cap_cols = kBuf / kb;
+  for (int64_t k0 = 0; k0 < words; k0 += kb) {
+    const int64_t nk = std::min(kb, words - k0);
+    const int64_t fill = std::min(cap_cols, w) * nk;
+    for (int64_t i = 0; i < fill; ++i) nm[i] = ~or_mask[k0 + i % nk];
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t ni = r / p.out_h, oy = r % p.out_h;
+      const auto [y0, y1] = p.rows(oy, h);
+      for (int64_t ox0 = 0; ox0 < p.out_w;) {
+        const int64_t xa = p.cols(ox0, w).first;
+        int64_t ox1 = ox0 + 1;
+        while (ox1 < p.out_w && p.cols(ox1, w).second - xa <= cap_cols) ++ox1;
+        const int64_t xb = p.cols(ox1 - 1, w).second;
+        const int64_t len = (xb - xa) * nk;
+        for (int64_t y = y0; y < y1; ++y) {
+          const word_t* __restrict src = in + ((ni * h + y) * w + xa) * words + k0;
+          if (nk == words) {  // the columns are one contiguous run
+            if (y == y0)
+              for (int64_t i = 0; i < len; ++i) col[i] = src[i] ^ nm[i];
+            else
+              for (int64_t i = 0; i < len; ++i) col[i] |= src[i] ^ nm[i];
+          } else {
+            for (int64_t x = 0; x < xb - xa; ++x)
+              for (int64_t k = 0; k < nk; ++k) {
+                const word_t v = src[x * words + k] ^ nm[k];
+                col[x * nk + k] = y == y0 ? v : col[x * nk + k] | v;
+              }
+          }
+        }
+        word_t* out_row = out + r * p.out_w * words + k0;
+        switch (nk) {
+          case 1: pool_bits_cols<1>(col, nm, nk, xa, w, words, p, ox0, ox1, out_row); break;
+          case 2: pool_bits_cols<2>(col, nm, nk, xa, w, words, p, ox0, ox1, out_row); break;
+          case 4: pool_bits_cols<4>(col, nm, nk, xa, w, words, p, ox0, ox1, out_row); break;
+          case 8: pool_bits_cols<8>(col, nm, nk, xa, w, words, p, ox0, ox1, out_row); break;
+          default: pool_bits_cols<0>(col, nm, nk, xa, w, words, p, ox0, ox1, out_row);
+        }
+        ox0 = ox1;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hbn

@@ -114,6 +114,69 @@ void test_max_pool_fused() {
   hbn::reset_isa();
 }
 
+// max_pool_bits against pooling the floats and packing them (the float path of a max-pool
+// between a producer that thresholds for the consumer and that consumer): AND per channel, OR
+// where the rule is flipped. Kernel 2 / 3 and wide, strides 1-3, padding, ceil-mode windows,
+// partial last words, word counts past the kernel's column buffer (its word blocks), inputs
+// with -0, ties at the thresholds and infinities, +-inf thresholds (zero BN scale). No NaN:
+// bit-pooled values come from conv kernels and the checked-finite input (docs/architecture.md).
+void test_max_pool_bits() {
+  std::mt19937 rng(13);
+  hbn::ThreadPool pool(2);
+  struct Case {
+    int64_t c, h, w;
+    int kh, kw;
+  };
+  std::vector<Case> cases;
+  for (int64_t c : {1, 5, 64, 70, 96, 130, 256, 512})
+    for (int k : {2, 3}) cases.push_back({c, 9, 8, k, k});
+  cases.push_back({64 * 700, 3, 3, 3, 3});  // 700 words: two word blocks
+  cases.push_back({64 * 60, 4, 45, 2, 40});  // wide window: 51-word blocks
+  for (const Case& cs : cases) {
+    const int64_t n = 2, c = cs.c, h = cs.h, w = cs.w, words = hbn::words_for(c);
+    std::vector<float> x = hbn_test::random_floats(static_cast<size_t>(n * h * w * c), rng);
+    const std::vector<Rule> rules = make_rules(2, c, rng);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int pick = static_cast<int>(rng() % 16);
+      if (pick == 0) x[i] = -0.0f;
+      else if (pick == 1) x[i] = rules[0].thr[i % c];  // a tie with the threshold
+      else if (pick == 2) x[i] = (i & 1) ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+      else if (pick < 6) x[i] = std::round(x[i] * 2.0f) * 0.5f;  // ties inside a window
+    }
+    for (const Rule& rule : rules) {
+      const uint8_t* flip = rule.flip.empty() ? nullptr : rule.flip.data();
+      std::vector<word_t> or_mask(static_cast<size_t>(words), 0);
+      for (int64_t ch = 0; ch < c && flip; ++ch)
+        if (flip[ch]) or_mask[ch / 64] |= word_t{1} << (ch % 64);
+      std::vector<word_t> xb(static_cast<size_t>(n * h * w * words));
+      hbn::pack_rows_reference(x.data(), n * h * w, static_cast<int>(c), c, xb.data(), rule.thr.data(), flip);
+      for (int s : {1, 2, 3})
+        for (int pad = 0; pad <= cs.kh / 2 && pad <= cs.kw / 2; ++pad)
+          for (bool ceil_mode : {false, true}) {
+            const int64_t oh = hbn::pool_out_size(h, cs.kh, s, pad, ceil_mode);
+            const int64_t ow = hbn::pool_out_size(w, cs.kw, s, pad, ceil_mode);
+            const hbn::PoolParams pp{cs.kh, cs.kw, s, s, pad, pad, oh, ow, true};
+            const int64_t rows = n * oh * ow;
+            hbn::set_isa("scalar");
+            std::vector<float> yf(static_cast<size_t>(rows * c));
+            hbn::max_pool(x.data(), n, h, w, c, pp, yf.data(), pool);
+            std::vector<word_t> want(static_cast<size_t>(rows * words));
+            hbn::pack_rows_reference(yf.data(), rows, static_cast<int>(c), c, want.data(), rule.thr.data(), flip);
+            for (const std::string& isa : hbn_test::supported_paths()) {
+              hbn::set_isa(isa);
+              std::vector<word_t> got(want.size() + 8, 0x5a5a5a5a5a5a5a5aull);
+              hbn::max_pool_bits(xb.data(), n, h, w, words, pp, or_mask.data(), got.data(), pool);
+              CHECK(std::equal(want.begin(), want.end(), got.begin()),
+                    "max_pool_bits isa=%s c=%ld k=%dx%d s=%d pad=%d ceil=%d", isa.c_str(), long(c), cs.kh, cs.kw, s,
+                    pad, int(ceil_mode));
+              CHECK(got[want.size()] == 0x5a5a5a5a5a5a5a5aull, "max_pool_bits wrote past the output");
+            }
+          }
+    }
+  }
+  hbn::reset_isa();
+}
+
 void test_add_fused() {
   std::mt19937 rng(12);
   hbn::ThreadPool pool(2);
@@ -211,6 +274,7 @@ void test_input_paths() {
 
 int main() {
   test_max_pool_fused();
+  test_max_pool_bits();
   test_add_fused();
   test_input_paths();
   return hbn_test::finish("test_fused_ops");
