@@ -5,6 +5,17 @@
 namespace hbn {
 namespace {
 
+// Whether rules a (from channel a_off) and b (from b_off) threshold n channels alike: equal
+// thresholds by float value, equal flips (no flips = all 0).
+bool same_slice(const BitRule& a, int64_t a_off, const BitRule& b, int64_t b_off, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) {
+    if (a.thr[a_off + c] != b.thr[b_off + c]) return false;
+    const uint8_t fa = a.flip ? a.flip[a_off + c] : 0, fb = b.flip ? b.flip[b_off + c] : 0;
+    if (fa != fb) return false;
+  }
+  return true;
+}
+
 void plan_sides(const Graph& g, BitPlan& bp) {
   const int n_nodes = static_cast<int>(g.nodes.size());
   for (int j = 0; j < n_nodes; ++j) {
@@ -45,38 +56,60 @@ BitPlan plan_bits(const Graph& g, bool enabled) {
   bp.value_bits.assign(n_nodes + 1, false);
   bp.nodes.resize(n_nodes);
   if (!enabled) return bp;
-  std::vector<int> consumers(n_nodes + 1, 0), last_consumer(n_nodes + 1, -1);
+  // readers[v]: (node, input index) of every read of value v.
+  std::vector<std::vector<std::pair<int, int>>> readers(n_nodes + 1);
   for (int i = 0; i < n_nodes; ++i)
-    for (int v : g.nodes[i].inputs) {
-      ++consumers[v];
-      last_consumer[v] = i;
-    }
-  // sink[v]: the binary consumer whose rule value v would carry, at channel sink_off[v].
+    for (size_t q = 0; q < g.nodes[i].inputs.size(); ++q)
+      readers[g.nodes[i].inputs[q]].push_back({i, static_cast<int>(q)});
+  // sink[v]: a binary consumer whose rule value v would carry, at channel sink_off[v]. Every
+  // read of v must lead to a binary consumer (directly, or through max-pools and word-aligned
+  // concats, whose outputs have sinks themselves), and all those rules must agree on v's
+  // channels: then one set of bits serves every reader (several binary convs with one BN, or
+  // a max-pool feeding them).
   std::vector<int> sink(n_nodes + 1, -1);
   std::vector<int64_t> sink_off(n_nodes + 1, 0);
   for (int v = n_nodes; v >= 0; --v) {
-    if (v == g.output || consumers[v] != 1) continue;
-    const int j = last_consumer[v];
-    const Node& c = g.nodes[j];
-    const BitsOut through = c.impl->bits_out();
-    if (c.impl->bit_input() && c.inputs[0] == v) {
-      sink[v] = j;
-    } else if (through == BitsOut::pool && sink[j + 1] >= 0) {
-      sink[v] = sink[j + 1];
-      sink_off[v] = sink_off[j + 1];
-    } else if (through == BitsOut::concat && sink[j + 1] >= 0) {
-      int64_t off = 0;
-      bool aligned = true;
-      for (int in : c.inputs) {
-        if (in == v) break;
-        off += g.shape(in).c;
+    if (v == g.output || readers[v].empty()) continue;
+    int s = -1;
+    int64_t s_off = 0;
+    bool ok = true;
+    for (const auto& [j, q] : readers[v]) {
+      const Node& c = g.nodes[j];
+      const BitsOut through = c.impl->bits_out();
+      int cand = -1;
+      int64_t cand_off = 0;
+      if (c.impl->bit_input() && q == 0) {
+        cand = j;
+      } else if (through == BitsOut::pool && sink[j + 1] >= 0) {
+        cand = sink[j + 1];
+        cand_off = sink_off[j + 1];
+      } else if (through == BitsOut::concat && sink[j + 1] >= 0) {
+        int64_t off = 0;
+        bool aligned = true;
+        for (int k = 0; k < q; ++k) off += g.shape(c.inputs[static_cast<size_t>(k)]).c;
+        for (size_t k = 0; k + 1 < c.inputs.size(); ++k)
+          aligned = aligned && g.shape(c.inputs[k]).c % kWordBits == 0;
+        if (aligned) {
+          cand = sink[j + 1];
+          cand_off = sink_off[j + 1] + off;
+        }
       }
-      for (size_t q = 0; q + 1 < c.inputs.size(); ++q)
-        aligned = aligned && g.shape(c.inputs[q]).c % kWordBits == 0;
-      if (aligned) {
-        sink[v] = sink[j + 1];
-        sink_off[v] = sink_off[j + 1] + off;
+      if (cand < 0) {
+        ok = false;
+        break;
       }
+      if (s < 0) {
+        s = cand;
+        s_off = cand_off;
+      } else if (!same_slice(*g.nodes[s].impl->bit_input(), s_off, *g.nodes[cand].impl->bit_input(), cand_off,
+                             g.shape(v).c)) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      sink[v] = s;
+      sink_off[v] = s_off;
     }
   }
   // A value is bits when it has a sink and its producer can write bits (the input always can:
@@ -95,8 +128,9 @@ BitPlan plan_bits(const Graph& g, bool enabled) {
     changed = false;
     for (int v = 0; v <= n_nodes; ++v) {
       if (!bp.value_bits[v]) continue;
-      const int c = last_consumer[v];
-      bool ok = g.nodes[c].impl->bit_input() != nullptr || bp.value_bits[c + 1];
+      bool ok = true;
+      for (const auto& [c, q] : readers[v])
+        ok = ok && ((g.nodes[c].impl->bit_input() != nullptr && q == 0) || bp.value_bits[c + 1]);
       if (v > 0 && g.nodes[v - 1].impl->bits_out() == BitsOut::concat)
         for (int in : g.nodes[v - 1].inputs) ok = ok && bp.value_bits[in];
       if (!ok) {

@@ -71,7 +71,47 @@ void test_concat_alignment() {
     const bool aligned = c1 % 64 == 0;
     CHECK(p.value_bits[3] == aligned && p.value_bits[1] == aligned && p.value_bits[2] == aligned,
           "concat of %lld + 8 channels: bits %d", static_cast<long long>(c1), int(aligned));
-    CHECK(!p.value_bits[0], "the input feeds two convs: float");
+    CHECK(p.value_bits[0], "the input feeds two convs with one rule (plain sign): packed once");
+  }
+}
+
+// A max-pool read by two binary convs: bits when their rules agree (one BN), else the pool
+// keeps floats and writes packed copies; a third reader that is not binary keeps it float.
+void test_pool_with_several_consumers() {
+  for (int variant = 0; variant < 3; ++variant) {
+    Writer w;
+    const uint32_t w1 = weights(w, 70, 3, 3), w2 = weights(w, 8, 1, 70), w3 = weights(w, 8, 1, 70);
+    std::vector<float> t(70);
+    std::vector<uint8_t> flip(70, 0);
+    for (int c = 0; c < 70; ++c) t[c] = 0.01f * static_cast<float>(c);
+    flip[66] = 1;
+    const uint32_t thr = w.tensor(t, {70}), fl = w.raw_tensor(3, flip.data(), flip.size(), {70});
+    t[69] += 1.0f;  // differs in the last channel only
+    const uint32_t thr_b = w.tensor(t, {70});
+    w.op(3, "b1", {0}, {w1, A, A, A, A, A, A}, conv_attrs(3, 1));    // v1
+    w.op(5, "pool", {1}, {}, {{hbn::kKernelH, 3}, {hbn::kKernelW, 3}, {hbn::kStrideH, 2}, {hbn::kStrideW, 2},
+                              {hbn::kPadH, 1}, {hbn::kPadW, 1}, {hbn::kCeilMode, 1}});  // v2
+    w.op(3, "b2", {2}, {w2, A, A, thr, fl, A, A}, conv_attrs(70, 0));                        // v3
+    w.op(3, "b3", {2}, {w3, A, A, variant == 1 ? thr_b : thr, fl, A, A}, conv_attrs(70, 0));  // v4
+    if (variant == 2) {
+      w.op(4, "relu", {2}, {}, {});      // v5: a float reader of the pool
+      w.op(9, "cat", {3, 4, 5}, {}, {});  // v6
+    } else {
+      w.op(8, "add", {3, 4}, {}, {});  // v5
+    }
+    auto b = build(w.finish(3, 9, 9));
+    const hbn::BitPlan p = hbn::plan_bits(b->graph, true);
+    if (variant == 0) {
+      CHECK(p.value_bits[1] && p.value_bits[2], "pool read by two convs with one rule: bits");
+      CHECK(p.nodes[1].or_mask.size() == 2 && p.nodes[1].or_mask[1] == (hbn::word_t{1} << 2), "OR mask");
+      CHECK(p.sides.empty(), "no packed copies");
+    } else if (variant == 1) {
+      CHECK(!p.value_bits[1] && !p.value_bits[2], "two rules: the pool stays float");
+      CHECK(p.sides.size() == 2 && p.nodes[1].sides_out.size() == 2, "the pool packs a copy per rule");
+    } else {
+      CHECK(!p.value_bits[1] && !p.value_bits[2], "a float reader: the pool stays float");
+      CHECK(p.sides.size() == 1 && p.sides[0].consumers.size() == 2, "one packed copy for both convs");
+    }
   }
 }
 
@@ -96,6 +136,7 @@ void test_packed_copies() {
 int main() {
   test_chain_and_pool();
   test_concat_alignment();
+  test_pool_with_several_consumers();
   test_packed_copies();
   return hbn_test::finish("test_bit_plan");
 }
