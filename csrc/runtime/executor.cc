@@ -58,6 +58,11 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   std::vector<int> last_use(n_nodes + 1, -1);
   for (int i = 0; i < n_nodes; ++i)
     for (int v : graph_.nodes[i].inputs) last_use[v] = std::max(last_use[v], i);
+  // An absorbed node reads its inputs in the absorbing node's pass (a concat absorbed by the
+  // max-pool after it: its operands live until the pool runs).
+  for (int i = 0; i < n_nodes; ++i)
+    if (fuse_.nodes[i].absorbed_by >= 0)
+      for (int v : graph_.nodes[i].inputs) last_use[v] = std::max(last_use[v], fuse_.nodes[i].absorbed_by);
   last_use[graph_.output] = n_nodes;  // lives to the end (copied out after the last op)
   auto add_buffer = [&](int def, int last) {
     buffer_template_.push_back({0, def, last});
@@ -362,6 +367,15 @@ void Executor::run_node(int i, const Plan& plan, uint8_t* arena) {
     graph_.nodes[i].impl->run(a);
     write_subsampled_sides(f.add_node, plan, arena);
     return;
+  }
+  if (f.concat_node >= 0) {
+    // The pool reads the concat's operands (its own input, the concat's value, is not stored).
+    const RunArgs c = node_args(f.concat_node, plan, arena, pool_in_ptrs_.data(), pool_sink_buf_.data());
+    a.n_in = c.n_in;
+    a.in = c.in;
+    a.in_bits = c.in_bits;
+    a.in_shape = c.in_shape;
+    a.concat_in = true;
   }
   RunArgs pa;
   if (f.pool_node >= 0) {

@@ -50,6 +50,15 @@ FusePlan plan_fusions(const Graph& g, const BitPlan& bp, bool enabled) {
       if (private_float(v, j) && g.nodes[v - 1].impl->takes_row_pool()) {
         fp.nodes[v - 1].pool_node = j;
         fp.nodes[j].absorbed_by = v - 1;
+      } else if (private_float(v, j) && nd.impl->pools_concat() && g.nodes[v - 1].impl->bits_out() == BitsOut::concat &&
+                 !bp.value_bits[j + 1] && bp.nodes[j].sides_out.empty()) {
+        bool float_operands = true;
+        for (int in : g.nodes[v - 1].inputs) float_operands = float_operands && !bp.value_bits[in];
+        if (float_operands) {
+          fp.nodes[j].concat_node = v - 1;
+          fp.nodes[v - 1].absorbed_by = j;
+          fp.elided[v] = true;
+        }
       }
     }
   }

@@ -17,6 +17,11 @@
 // the rest after the conv; overlapping windows are exact because every pooled row is computed
 // once, from final conv rows, by the unfused pool's row kernel (runtime/row_pool_band.h).
 //
+// Concat into pool: a max-pool of floats (no bits, no packed copies) whose input is a concat
+// of floats read by nothing else pools each concat operand into its channel slice of the pool's
+// output (max_pool_into); the concat does not run and its value is never stored (SqueezeNet
+// Hybrid's fire4 / fire8 outputs: 3 MB of copy saved before pool4).
+//
 // Exact: the fused result is bit-identical to the unfused one (HBN_NO_FUSE=1 at load turns the
 // pass off; tests compare whole models both ways).
 #pragma once
@@ -31,6 +36,7 @@ struct NodeFusePlan {
   int residual = -1;    // conv: the value added in its output stage (fused add), or -1
   int add_node = -1;    // conv: the add it computes (writes that node's value and sides)
   int pool_node = -1;   // conv with float output: the max-pool run per block of its output rows, or -1
+  int concat_node = -1;  // max-pool: the concat whose operands it pools directly, or -1
   int absorbed_by = -1;  // an absorbed node (not run): the node that computes it
 };
 

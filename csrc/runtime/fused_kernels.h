@@ -42,9 +42,10 @@ struct RowPacker {
   }
 };
 
+// out: pooled pixel `row` at out + row * os (os = c, or a concat's width for max_pool_into).
 template <typename V, int NS>
 void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int64_t c,
-                           const PoolParams& p, float* __restrict out, const PackSink* s,
+                           const PoolParams& p, float* __restrict out, int64_t os, const PackSink* s,
                            int64_t b, int64_t e) {
   RowPacker<V::L, NS> pk{s, words_for(c)};
   for (int64_t r = b; r < e; ++r) {
@@ -61,7 +62,7 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
           const float* src = img + (y * w + x0) * c + ch;
           for (int64_t x = x0; x < x1; ++x, src += c) m = V::max(V::load(src, n), m);
         }
-        if (out) V::store(out + row * c + ch, m, n);
+        if (out) V::store(out + row * os + ch, m, n);
         pk.template put<V>(m, ch, n, c, row);
       }
     }
@@ -90,8 +91,14 @@ template <typename V>
 void max_pool_fused_rows(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p,
                          float* out, const PackSink* s, int ns, int64_t b, int64_t e) {
   dispatch_rows<kMaxPackSinks, 1, 0>(ns, [&](auto k) {
-    max_pool_fused_rows_n<V, decltype(k)::value>(in, h, w, c, p, out, s, b, e);
+    max_pool_fused_rows_n<V, decltype(k)::value>(in, h, w, c, p, out, c, s, b, e);
   });
+}
+
+template <typename V>
+void max_pool_rows_to(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p, float* out,
+                      int64_t os, int64_t b, int64_t e) {
+  max_pool_fused_rows_n<V, 0>(in, h, w, c, p, out, os, nullptr, b, e);
 }
 
 template <typename V>

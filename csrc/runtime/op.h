@@ -140,6 +140,9 @@ struct RunArgs {
   // own run would get.
   const OpImpl* row_pool = nullptr;
   const RunArgs* row_pool_args = nullptr;
+  // A max-pool that absorbed the concat before it (OpImpl::pools_concat): in[0, n_in) are the
+  // concat's float operands, joined along channels.
+  bool concat_in = false;
   uint8_t* scratch = nullptr;
   ThreadPool* pool = nullptr;
   const float* in_f(int k) const { return reinterpret_cast<const float*>(in[k]); }
@@ -187,6 +190,9 @@ class OpImpl {
   // run `a` describes, in the calling thread.
   virtual const PoolParams* row_pool() const { return nullptr; }
   virtual void run_pool_rows(const RunArgs& a, int64_t r0, int64_t r1) const {}
+  // a max-pool of floats that can read a concat's operands in place of its output
+  // (RunArgs::concat_in): max commutes with the channel join.
+  virtual bool pools_concat() const { return false; }
 
   std::vector<ValueShape> in;  // input shapes, set by build_graph
   ValueShape out;

@@ -266,6 +266,13 @@ void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
   pool_dispatch(false, in, n, h, w, c, p, out, pool);
 }
 
+void max_pool_into(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+                   float* out, int64_t out_c, ThreadPool& pool) {
+  const auto fn = ops_kernels().select()->max_pool_rows_to;
+  pfor(pool, n * p.out_h, [&](int64_t b, int64_t e, int) { fn(in, h, w, c, p, out, out_c, b, e); },
+       row_grain(p.out_w * c * p.kh * p.kw));
+}
+
 void max_pool_pack(const float* in, int64_t n, int64_t h, int64_t w, int64_t c,
                    const PoolParams& p, const float* thr, const uint8_t* flip, word_t* out,
                    ThreadPool& pool) {
@@ -341,7 +348,8 @@ void nchw_pack_pixels_ref(const float* in, int64_t c, int64_t cs, int64_t p0, in
 
 OpsKernels ops_kernels_scalar() {
   return OpsKernels{max_pool_rows_impl, avg_pool_rows_impl, max_pool_fused_rows_ref, add_fused_rows_ref,
-                    nchw_pack_pixels_ref, nchw_small_to_nhwc<3>, max_pool_bits_rows_impl};
+                    nchw_pack_pixels_ref, nchw_small_to_nhwc<3>, max_pool_bits_rows_impl,
+                    max_pool_rows_to_impl};
 }
 
 PackSink PackTarget::sink(word_t* out) const {

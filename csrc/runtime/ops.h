@@ -61,6 +61,11 @@ void max_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const
               float* out, ThreadPool& pool);
 void avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
               float* out, ThreadPool& pool);
+// max_pool writing each pooled pixel's c channels at out + pixel * out_c: one operand of a
+// concat pooled into its channel slice (out at the operand's channel offset, out_c the concat's
+// width), so a max-pool of a concat needs no concatenated copy.
+void max_pool_into(const float* in, int64_t n, int64_t h, int64_t w, int64_t c, const PoolParams& p,
+                   float* out, int64_t out_c, ThreadPool& pool);
 // A packed copy of a float activation for one binary consumer, written by the op that produces
 // the floats while they are still in registers: bit(c) = flip[c] ? (y > thr[c]) : (y < thr[c]),
 // the rule of pack_rows. Built once per consumer by make_pack_target; `out` (rows of

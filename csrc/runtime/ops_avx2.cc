@@ -104,6 +104,7 @@ OpsKernels ops_kernels_avx2() {
   k.add_fused_rows = add_fused_rows_avx2;
   k.nchw_pack_pixels = nchw_pack_pixels_avx2;
   k.max_pool_bits_rows = max_pool_bits_rows_avx2;
+  k.max_pool_rows_to = max_pool_rows_to<V256>;
   return k;
 }
 

@@ -124,7 +124,7 @@ void nchw3_to_nhwc_avx512(const float* in, int64_t cs, int64_t p0, int64_t p1, f
 OpsKernels ops_kernels_avx512() {
   return OpsKernels{max_pool_rows_avx512, avg_pool_rows_avx512, max_pool_fused_rows_avx512,
                     add_fused_rows_avx512, nchw_pack_pixels_avx512, nchw3_to_nhwc_avx512,
-                    max_pool_bits_rows_avx512};
+                    max_pool_bits_rows_avx512, max_pool_rows_to<V512>};
 }
 
 }  // namespace hbn

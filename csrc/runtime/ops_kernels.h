@@ -28,6 +28,9 @@ struct OpsKernels {
   // Output rows [b, e) of max_pool_bits (rows of `words` packed words).
   void (*max_pool_bits_rows)(const word_t* in, int64_t h, int64_t w, int64_t words, const PoolParams& p,
                              const word_t* or_mask, word_t* out, int64_t b, int64_t e);
+  // max_pool_rows with pooled pixel q at out + q * os (max_pool_into).
+  void (*max_pool_rows_to)(const float* in, int64_t h, int64_t w, int64_t c, const PoolParams& p, float* out,
+                           int64_t os, int64_t b, int64_t e);
 };
 
 // The table (ops_table.cc): one row per compiled path, best first.

@@ -137,6 +137,7 @@ OpsKernels ops_kernels_neon() {
   k.add_fused_rows = add_fused_rows_neon;
   k.nchw_pack_pixels = nchw_pack_pixels_neon;
   k.max_pool_bits_rows = max_pool_bits_rows_neon;
+  k.max_pool_rows_to = max_pool_rows_to<V16>;
   return k;
 }
 

@@ -13,15 +13,16 @@
 namespace hbn {
 namespace {
 
-// Output rows [b, e) of a max-pool (row r = image r / out_h, output y r % out_h).
-inline void max_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w, int64_t c,
-                               const PoolParams& p, float* __restrict out, int64_t b, int64_t e) {
+// Output rows [b, e) of a max-pool (row r = image r / out_h, output y r % out_h); pooled pixel
+// q at out + q * os (os = c, or a concat's width when a pool reads a concat's operands).
+inline void max_pool_rows_to_impl(const float* __restrict in, int64_t h, int64_t w, int64_t c,
+                                  const PoolParams& p, float* __restrict out, int64_t os, int64_t b, int64_t e) {
   for (int64_t r = b; r < e; ++r) {
     const int64_t ni = r / p.out_h, oy = r % p.out_h;
     const auto [y0, y1] = p.rows(oy, h);
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
       const auto [x0, x1] = p.cols(ox, w);
-      float* __restrict o = out + (r * p.out_w + ox) * c;
+      float* __restrict o = out + (r * p.out_w + ox) * os;
       // windows are never empty (PyTorch's padding and ceil rules guarantee a valid start),
       // so the first element seeds the max: no -inf fill pass
       std::memcpy(o, in + ((ni * h + y0) * w + x0) * c, sizeof(float) * c);
@@ -32,6 +33,11 @@ inline void max_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w,
         }
     }
   }
+}
+
+inline void max_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w, int64_t c,
+                               const PoolParams& p, float* __restrict out, int64_t b, int64_t e) {
+  max_pool_rows_to_impl(in, h, w, c, p, out, c, b, e);
 }
 
 inline void avg_pool_rows_impl(const float* __restrict in, int64_t h, int64_t w, int64_t c,

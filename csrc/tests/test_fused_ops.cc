@@ -177,6 +177,43 @@ void test_max_pool_bits() {
   hbn::reset_isa();
 }
 
+// max_pool_into (a max-pool reading a concat's operands): each operand pooled into its channel
+// slice equals pooling the concatenated floats (the scalar max_pool), bit for bit.
+void test_max_pool_into() {
+  std::mt19937 rng(14);
+  hbn::ThreadPool pool(2);
+  const int64_t n = 2, h = 9, w = 8;
+  for (const auto& [c1, c2] : std::vector<std::pair<int64_t, int64_t>>{{16, 5}, {37, 29}, {64, 70}, {1, 3}}) {
+    const int64_t c = c1 + c2;
+    const std::vector<float> x = edgy(static_cast<size_t>(n * h * w * c), rng);
+    std::vector<float> a(static_cast<size_t>(n * h * w * c1)), b(static_cast<size_t>(n * h * w * c2));
+    for (int64_t q = 0; q < n * h * w; ++q) {
+      std::copy(x.begin() + q * c, x.begin() + q * c + c1, a.begin() + q * c1);
+      std::copy(x.begin() + q * c + c1, x.begin() + (q + 1) * c, b.begin() + q * c2);
+    }
+    for (int k : {2, 3})
+      for (int s : {1, 2})
+        for (bool ceil_mode : {false, true}) {
+          const int pad = k / 2;
+          const int64_t oh = hbn::pool_out_size(h, k, s, pad, ceil_mode), ow = hbn::pool_out_size(w, k, s, pad, ceil_mode);
+          const hbn::PoolParams pp{k, k, s, s, pad, pad, oh, ow, true};
+          hbn::set_isa("scalar");
+          std::vector<float> want(static_cast<size_t>(n * oh * ow * c));
+          hbn::max_pool(x.data(), n, h, w, c, pp, want.data(), pool);
+          for (const std::string& isa : hbn_test::supported_paths()) {
+            hbn::set_isa(isa);
+            std::vector<float> got(want.size() + 16, 7.0f);
+            hbn::max_pool_into(a.data(), n, h, w, c1, pp, got.data(), c, pool);
+            hbn::max_pool_into(b.data(), n, h, w, c2, pp, got.data() + c1, c, pool);
+            CHECK(same_bits(got.data(), want.data(), want.size()), "max_pool_into isa=%s c=%ld+%ld k=%d s=%d",
+                  isa.c_str(), long(c1), long(c2), k, s);
+            CHECK(got[want.size()] == 7.0f, "max_pool_into wrote past the output");
+          }
+        }
+  }
+  hbn::reset_isa();
+}
+
 void test_add_fused() {
   std::mt19937 rng(12);
   hbn::ThreadPool pool(2);
@@ -275,6 +312,7 @@ void test_input_paths() {
 int main() {
   test_max_pool_fused();
   test_max_pool_bits();
+  test_max_pool_into();
   test_add_fused();
   test_input_paths();
   return hbn_test::finish("test_fused_ops");

@@ -44,6 +44,7 @@ class Pool : public OpImpl {
   BitsOut bits_out() const override { return avg_ ? BitsOut::none : BitsOut::pool; }
   bool writes_packed_copies() const override { return !avg_; }
   const PoolParams* row_pool() const override { return avg_ ? nullptr : &p_; }
+  bool pools_concat() const override { return !avg_; }
   // The rows of run() below for float input (the only input a fused conv gives it).
   void run_pool_rows(const RunArgs& a, int64_t r0, int64_t r1) const override {
     const ValueShape& s = in[0];
@@ -57,7 +58,14 @@ class Pool : public OpImpl {
 
   void run(const RunArgs& a) const override {
     const ValueShape& s = in[0];
-    if (a.out_bits && !a.in_bits[0]) {
+    if (a.concat_in) {  // each operand pooled into its channel slice of the output
+      int64_t off = 0;
+      for (int k = 0; k < a.n_in; ++k) {
+        const int64_t ck = a.in_shape[k]->c;
+        max_pool_into(a.in_f(k), a.n, s.h, s.w, ck, p_, a.out_f() + off, out.c, *a.pool);
+        off += ck;
+      }
+    } else if (a.out_bits && !a.in_bits[0]) {
       const PackSink sink = a.out_pack->sink(reinterpret_cast<word_t*>(a.out));
       max_pool_fused(a.in_f(0), a.n, s.h, s.w, s.c, p_, nullptr, &sink, 1, *a.pool);
     } else if (a.n_sinks > 0) {
