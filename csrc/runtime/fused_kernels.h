@@ -55,7 +55,24 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
     for (int64_t ox = 0; ox < p.out_w; ++ox) {
       const auto [x0, x1] = p.cols(ox, w);
       const int64_t row = r * p.out_w + ox;
-      for (int64_t ch = 0; ch < c; ch += V::L) {
+      int64_t ch = 0;
+      // Four full chunks at a time: four independent max chains (one chain waits on the max
+      // latency at every window element); each channel's elements in the same order.
+      constexpr int kU = 4;
+      for (; ch + kU * V::L <= c; ch += kU * V::L) {
+        typename V::reg m[kU];
+        for (int u = 0; u < kU; ++u) m[u] = V::load(img + (y0 * w + x0) * c + ch + u * V::L, V::L);
+        for (int64_t y = y0; y < y1; ++y) {
+          const float* src = img + (y * w + x0) * c + ch;
+          for (int64_t x = x0; x < x1; ++x, src += c)
+            for (int u = 0; u < kU; ++u) m[u] = V::max(V::load(src + u * V::L, V::L), m[u]);
+        }
+        for (int u = 0; u < kU; ++u) {
+          if (out) V::store(out + row * os + ch + u * V::L, m[u], V::L);
+          pk.template put<V>(m[u], ch + u * V::L, V::L, c, row);
+        }
+      }
+      for (; ch < c; ch += V::L) {
         const int64_t n = std::min<int64_t>(V::L, c - ch);
         typename V::reg m = V::load(img + (y0 * w + x0) * c + ch, n);
         for (int64_t y = y0; y < y1; ++y) {
