@@ -52,16 +52,23 @@ using QStoreBitsFn = void (*)(const int32_t* acc, int rows, int jn, const QStore
 using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
 
 // The direct conv's A (QConv2d's direct path, no im2col copy): the rows of a tile are output
-// pixels of one output row, `lda` bytes apart in the bordered image (stride_w * IC); group g
-// (4 consecutive k) of a row's receptive field is the 4 bytes at koff[g] past its pixel:
-// kernel row kh's run of KW * IC values is rounded up to run4 (a multiple of 4) and
-// koff[kh * run4 / 4 + t] = kh * (padded image row bytes) + 4t. The bytes past KW * IC meet
-// zero weights (they are the next pixel's or the buffer's slack: read, never counted). The
-// panels are packed in the same k order, k4 = KH * run4.
+// pixels of one output row, `lda` bytes apart in the bordered image (stride_w * IC). The
+// receptive field is k4 / 4 groups of 4 consecutive k: the first k4 / 4 - tgroups (the body)
+// read from the image, group g the 4 bytes at koff[g] past the pixel; the last tgroups (the
+// tail) read contiguously from a second buffer, group i of row r the 4 bytes at t + r * ldt + 4i.
+// Body: kernel row kh's first `brun` values (brun a multiple of 4) at koff[kh * brun / 4 + u]
+// = kh * (padded image row bytes) + 4u. Tail: the rest of every kernel row (r = KW * IC - brun
+// values each), gathered per output pixel column so that the KH pieces of a pixel lie one after
+// another (QConv2d builds it per run); without a tail (tgroups = 0) brun is KW * IC rounded up
+// to 4. Bytes past the real values meet zero weights (they are the next pixel's or the buffer's
+// slack: read, never counted). The panels are packed in the same k order.
 struct QRuns {
   const uint8_t* a;
   int64_t lda;
-  const int32_t* koff;  // [k4 / 4]
+  const int32_t* koff;  // [k4 / 4 - tgroups]
+  const uint8_t* t = nullptr;
+  int64_t ldt = 0;
+  int64_t tgroups = 0;
 };
 // rows (1..direct_mr) x np (1..direct_np) adjacent panels (panel + i * k4 * kQNR, wsum + i *
 // kQNR): acc [np][kQMaxMR][kQNR], D over the receptive field as QTileFn's over K4.

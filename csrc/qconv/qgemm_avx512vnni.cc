@@ -84,46 +84,63 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 // into the dispatching switch, GCC kept the accumulators on the stack (126 G/s on ResNet-18's
 // conv1). 6 pixels x 4 panels (each broadcast serving 4 instructions) measured 277 G/s against
 // 298 for 12 x 2.
-// store_rows_impl of one row's 16 accumulators, in registers.
-inline __m512 out_row(__m512i c, const QStore& s) {
-  const __m512i d = _mm512_sub_epi32(c, _mm512_loadu_si512(s.zc));
-  __m512 y = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, d), _mm512_loadu_ps(s.scale));
-  y = _mm512_add_ps(y, _mm512_loadu_ps(s.bias));
-  // y > 0 ? y : 0 (NaN and -0 give +0, as VMAXPS with 0 second)
-  return s.relu ? _mm512_max_ps(y, _mm512_setzero_ps()) : y;
-}
-
-// ST: the output stage in registers (QDirectStoreFn) instead of the accumulators to acc; a
-// store stage through acc and store_rows_impl took a third of ResNet-18's conv1.
-template <int R, int NP, bool ST = false>
+// ST: the output stage in registers (QDirectStoreFn) instead of the accumulators to acc (a
+// store stage through acc and store_rows_impl took a third of ResNet-18's conv1); RELU its
+// activation. The stage is store_rows_impl's operations in registers, two of them moved out of the rows: the
+// accumulators start at -zc (acc - zc mod 2^32, the same int32 as the subtraction after), and
+// the panels' scales and biases are loaded into registers once, after the K loop (read per row
+// through st, GCC reloaded the pointers after every store, as y might alias them). Without
+// both, the stage's 24 rows took a quarter of ResNet-18's conv1 (0.29 ms with the accumulators
+// stored to acc, 0.39 with both in every row).
+template <int R, int NP, bool ST = false, bool RELU = false>
 __attribute__((noinline)) void direct_r(const QRuns& A, const int8_t* panel, int64_t k4, int32_t* acc,
                                         const QStore* st = nullptr, float* y = nullptr, int64_t ldy = 0) {
   __m512i c0[R], c1[R];
+  __m512i z0 = _mm512_setzero_si512(), z1 = z0;
+  if (ST) {
+    z0 = _mm512_sub_epi32(z0, _mm512_loadu_si512(st[0].zc));
+    if (NP == 2) z1 = _mm512_sub_epi32(z1, _mm512_loadu_si512(st[1].zc));
+  }
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_si512();
-  const int64_t groups = k4 / kQKGroup;
+  for (int r = 0; r < R; ++r) c0[r] = z0, c1[r] = z1;
+  const int64_t body = k4 / kQKGroup - A.tgroups;
   const int8_t* panel1 = panel + k4 * kQNR;
+  // One group of every row: its 4 bytes at ag + r * ld, against group g of the panels (a
+  // macro: the accumulators stay registers, which a lambda capturing them did not promise).
+#define HBN_DIRECT_GROUP(g, ag, ld)                                     \
+  {                                                                     \
+    const __m512i b0 = _mm512_loadu_si512(panel + (g) * kQKGroup * kQNR); \
+    __m512i b1;                                                         \
+    if (NP == 2) b1 = _mm512_loadu_si512(panel1 + (g) * kQKGroup * kQNR); \
+    _Pragma("GCC unroll 16") for (int r = 0; r < R; ++r) {              \
+      int32_t v;                                                        \
+      std::memcpy(&v, (ag) + r * (ld), sizeof v);                       \
+      const __m512i av = _mm512_set1_epi32(v);                          \
+      HBN_DPBUSD(c0[r], av, b0);                                        \
+      if (NP == 2) HBN_DPBUSD(c1[r], av, b1);                           \
+    }                                                                   \
+  }
   const uint8_t* a = A.a;
   const int64_t lda = A.lda;
-  for (int64_t g = 0; g < groups; ++g) {
-    const __m512i b0 = _mm512_loadu_si512(panel + g * kQKGroup * kQNR);
-    __m512i b1;
-    if (NP == 2) b1 = _mm512_loadu_si512(panel1 + g * kQKGroup * kQNR);
-    const uint8_t* ag = a + A.koff[g];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-      int32_t v;
-      std::memcpy(&v, ag + r * lda, sizeof v);
-      const __m512i av = _mm512_set1_epi32(v);
-      HBN_DPBUSD(c0[r], av, b0);
-      if (NP == 2) HBN_DPBUSD(c1[r], av, b1);
-    }
-  }
+  for (int64_t g = 0; g < body; ++g) HBN_DIRECT_GROUP(g, a + A.koff[g], lda)
+  // The tail: the rest of each kernel row, contiguous per pixel (QRuns).
+  const uint8_t* t = A.t;
+  const int64_t ldt = A.ldt;
+  for (int64_t u = 0; u < A.tgroups; ++u) HBN_DIRECT_GROUP(body + u, t + u * kQKGroup, ldt)
+#undef HBN_DIRECT_GROUP
   if (ST) {
+    const __m512 s0 = _mm512_loadu_ps(st[0].scale), b0 = _mm512_loadu_ps(st[0].bias);
+    __m512 s1 = s0, b1 = b0;
+    if (NP == 2) s1 = _mm512_loadu_ps(st[1].scale), b1 = _mm512_loadu_ps(st[1].bias);
+    // y > 0 ? y : 0 (NaN and -0 give +0, as VMAXPS with 0 second)
+    auto out = [&](__m512i c, __m512 s, __m512 b) __attribute__((always_inline)) {
+      const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, c), s), b);
+      return RELU ? _mm512_max_ps(v, _mm512_setzero_ps()) : v;
+    };
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-      _mm512_storeu_ps(y + r * ldy, out_row(c0[r], st[0]));
-      if (NP == 2) _mm512_storeu_ps(y + r * ldy + kQNR, out_row(c1[r], st[1]));
+      _mm512_storeu_ps(y + r * ldy, out(c0[r], s0, b0));
+      if (NP == 2) _mm512_storeu_ps(y + r * ldy + kQNR, out(c1[r], s1, b1));
     }
     return;
   }
@@ -143,16 +160,23 @@ void direct(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, c
     dispatch_rows<kDirectMR>(rows, [&](auto r) { direct_r<decltype(r)::value, 1>(a, panel, k4, acc); });
 }
 
-void direct_store(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const QStore* st, float* y,
-                  int64_t ldy) {
+template <bool RELU>
+void direct_store_t(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const QStore* st, float* y,
+                    int64_t ldy) {
   if (np == 2)
     dispatch_rows<kDirectMR>(rows, [&](auto r) {
-      direct_r<decltype(r)::value, 2, true>(a, panel, k4, nullptr, st, y, ldy);
+      direct_r<decltype(r)::value, 2, true, RELU>(a, panel, k4, nullptr, st, y, ldy);
     });
   else
     dispatch_rows<kDirectMR>(rows, [&](auto r) {
-      direct_r<decltype(r)::value, 1, true>(a, panel, k4, nullptr, st, y, ldy);
+      direct_r<decltype(r)::value, 1, true, RELU>(a, panel, k4, nullptr, st, y, ldy);
     });
+}
+
+// The panels of one call share the transform's activation (one layer's).
+void direct_store(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const QStore* st, float* y,
+                  int64_t ldy) {
+  (st[0].relu ? direct_store_t<true> : direct_store_t<false>)(a, rows, np, panel, k4, st, y, ldy);
 }
 
 }  // namespace
