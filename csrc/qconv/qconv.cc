@@ -398,10 +398,15 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
       for (int64_t ox = 0; ox < OW; ++ox) {
         uint8_t* dst = tail + (b * OW + ox) * ldt;
         const uint8_t* src = img + b * PH * PW * IC + ox * g_.stride_w * IC + brun_;
-        if (trun_ == 1)  // the common case (3 channels, odd kernel width): a strided gather
+        // A strided gather of 1-3 bytes per row: one load and one store each (a library
+        // memcpy per row, or a byte loop, cost more than the groups it saves on 15x15x1). Two
+        // or three bytes move as 4: the extra byte read is the next pixel's (or the image's
+        // slack) and the extra byte written is overwritten next, by the next row or the next
+        // column (columns in increasing order; the last lands in the buffer's slack).
+        if (trun_ == 1)  // the common case: 3 channels, an odd kernel width
           for (int64_t y = 0; y < PH; ++y) dst[y] = src[y * PW * IC];
         else
-          for (int64_t y = 0; y < PH; ++y) std::memcpy(dst + y * trun_, src + y * PW * IC, static_cast<size_t>(trun_));
+          for (int64_t y = 0; y < PH; ++y) std::memcpy(dst + y * trun_, src + y * PW * IC, kQKGroup);
       }
     std::memset(tail + n * OW * ldt, 0, kQKGroup);  // the last group's over-read: defined bytes
   }

@@ -78,12 +78,15 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
   dispatch_rows<kMR>(rows, [&](auto r) { tile_r<decltype(r)::value>(a, lda, panel, k4, acc); });
 }
 
-// The direct conv tile (QRuns): tile2_r's 12 x 32 with each group's A bytes at A.koff[g] past
-// the pixel, one flat loop over the receptive field (a loop per kernel row ran at half the
-// rate: its 12 row pointers rebuilt for every 6 groups of a 21-value run). Not inlined: inlined
-// into the dispatching switch, GCC kept the accumulators on the stack (126 G/s on ResNet-18's
-// conv1). 6 pixels x 4 panels (each broadcast serving 4 instructions) measured 277 G/s against
-// 298 for 12 x 2.
+// The direct conv tile (QRuns): up to 14 pixels x 32 channels (tile2_r's shape, two rows
+// more), each body group's A bytes at A.koff[g] past the pixel, one flat loop over the
+// receptive field (a loop per kernel row ran at half the rate: its 12 row pointers rebuilt for
+// every 6 groups of a 21-value run), then the tail groups. Not inlined: inlined into the
+// dispatching switch, GCC kept the accumulators on the stack (126 G/s on ResNet-18's conv1).
+// 6 pixels x 4 panels (each broadcast serving 4 instructions) measured 277 G/s against 298 for
+// 12 x 2. 14 rows (28 accumulators, 2 weight vectors and the broadcast: 31 of the 32 zmm, no
+// spill in the K loop) split ResNet-18's 112-pixel output rows into 8 full tiles where 12 made
+// 10 tiles of 11-12 rows: 0.324 -> 0.308 ms on its conv1, 2% on SqueezeNet's 109-pixel rows.
 // ST: the output stage in registers (QDirectStoreFn) instead of the accumulators to acc (a
 // store stage through acc and store_rows_impl took a third of ResNet-18's conv1); RELU its
 // activation. The stage is store_rows_impl's operations in registers, two of them moved out of the rows: the
@@ -151,7 +154,7 @@ __attribute__((noinline)) void direct_r(const QRuns& A, const int8_t* panel, int
   }
 }
 
-constexpr int kDirectMR = 12, kDirectNP = 2;
+constexpr int kDirectMR = 14, kDirectNP = 2;
 
 void direct(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*, int32_t* acc) {
   if (np == 2)
