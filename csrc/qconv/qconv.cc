@@ -379,6 +379,7 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
   const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
   const bool fused_store = kern.direct_store && out.y && out.t && !out.t->pixel_scale;
+  const bool fused_bits = kern.direct_bits && out.bits && out.t && !out.t->pixel_scale;
   const size_t slot = slot_bytes();
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
   // The receptive field's body group offsets for this image width (qgemm::QRuns), after the
@@ -432,6 +433,21 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
               qgemm::QStore st[qgemm::kQMaxNP];
               for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
               kern.direct_store(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, out.y + m1 * OC + p * kQNR, OC);
+              p += np;
+              continue;
+            }
+            if (fused_bits) {  // a panel is 16 channels of one word (kPanelsPerTask)
+              qgemm::QStore st[qgemm::kQMaxNP];
+              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
+              uint16_t masks[qgemm::kQMaxNP * qgemm::kQMaxMR];
+              kern.direct_bits(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, masks);
+              for (int j = 0; j < np; ++j) {
+                const PanelOut& po = pos[p + j];
+                const uint32_t keep = po.jn >= kQNR ? 0xffffu : (1u << po.jn) - 1u;
+                const int shift = static_cast<int>(po.oc0 % kWordBits);
+                word_t* w = bitrow + (p + j) / kPanelsPerTask * qgemm::kQMaxMR;
+                for (int r = 0; r < mr; ++r) w[r] |= word_t(masks[j * qgemm::kQMaxMR + r] & keep) << shift;
+              }
               p += np;
               continue;
             }

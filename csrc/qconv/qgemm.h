@@ -81,6 +81,12 @@ constexpr int kQMaxNP = 4;  // no direct tile spans more panels
 using QDirectStoreFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
                                 const QStore* st, float* y, int64_t ldy);
 
+// The same tile with the packed-bit output stage in registers (store_bits's operations, bit for
+// bit): np panels (full or not: the caller masks channels past jn), bits[i * kQMaxMR + r] the
+// 16-bit mask of row r and panel i.
+using QDirectBitsFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
+                               const QStore* st, uint16_t* bits);
+
 struct QKernel {
   int mr;        // rows per tile
   QTileFn tile;
@@ -96,6 +102,7 @@ struct QKernel {
   int direct_mr = 0;
   int direct_np = 0;
   QDirectStoreFn direct_store = nullptr;  // optional (else direct + store)
+  QDirectBitsFn direct_bits = nullptr;    // optional (else direct + store_bits)
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.

@@ -95,9 +95,13 @@ void tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_t 
 // through st, GCC reloaded the pointers after every store, as y might alias them). Without
 // both, the stage's 24 rows took a quarter of ResNet-18's conv1 (0.29 ms with the accumulators
 // stored to acc, 0.39 with both in every row).
-template <int R, int NP, bool ST = false, bool RELU = false>
+// BITS (with ST): the packed-bit stage instead (QDirectBitsFn): the same y compared with the
+// thresholds as store_bits_impl does, one 16-bit mask per row and panel to bits[i * kQMaxMR +
+// r]. (Through acc and store_bits: 0.44 ms on ResNet-18's conv1; here 0.39.)
+template <int R, int NP, bool ST = false, bool RELU = false, bool BITS = false>
 __attribute__((noinline)) void direct_r(const QRuns& A, const int8_t* panel, int64_t k4, int32_t* acc,
-                                        const QStore* st = nullptr, float* y = nullptr, int64_t ldy = 0) {
+                                        const QStore* st = nullptr, float* y = nullptr, int64_t ldy = 0,
+                                        uint16_t* bits = nullptr) {
   __m512i c0[R], c1[R];
   __m512i z0 = _mm512_setzero_si512(), z1 = z0;
   if (ST) {
@@ -131,6 +135,29 @@ __attribute__((noinline)) void direct_r(const QRuns& A, const int8_t* panel, int
   const int64_t ldt = A.ldt;
   for (int64_t u = 0; u < A.tgroups; ++u) HBN_DIRECT_GROUP(body + u, t + u * kQKGroup, ldt)
 #undef HBN_DIRECT_GROUP
+  if (ST && BITS) {
+    // One panel at a time: its scale, bias and thresholds in registers beside the accumulators.
+    // The flipped channels' `y > thr` is compared as `-y < -thr` (negation is exact, and an
+    // ordered compare stays false for NaN), so every channel takes one LT compare straight
+    // into the mask: bits_row's two compares and the select by the flips cost 0.05 ms more
+    // on ResNet-18's conv1.
+    auto panel_bits = [&](const __m512i* c, const QStore& q, uint16_t* out) __attribute__((always_inline)) {
+      const __m512i sgn = _mm512_maskz_set1_epi32(static_cast<__mmask16>(q.flip), INT32_MIN);
+      const __m512 s = _mm512_loadu_ps(q.scale), b = _mm512_loadu_ps(q.bias);
+      const __m512 t = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_loadu_si512(q.thr), sgn));
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, c[r]), s), b);
+        // y > 0 ? y : 0 (NaN and -0 give +0, as VMAXPS with 0 second)
+        if (RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        v = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sgn));
+        out[r] = static_cast<uint16_t>(_mm512_cmp_ps_mask(v, t, _CMP_LT_OQ));
+      }
+    };
+    panel_bits(c0, st[0], bits);
+    if (NP == 2) panel_bits(c1, st[1], bits + kQMaxMR);
+    return;
+  }
   if (ST) {
     const __m512 s0 = _mm512_loadu_ps(st[0].scale), b0 = _mm512_loadu_ps(st[0].bias);
     __m512 s1 = s0, b1 = b0;
@@ -182,11 +209,29 @@ void direct_store(const QRuns& a, int rows, int np, const int8_t* panel, int64_t
   (st[0].relu ? direct_store_t<true> : direct_store_t<false>)(a, rows, np, panel, k4, st, y, ldy);
 }
 
+template <bool RELU>
+void direct_bits_t(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const QStore* st,
+                   uint16_t* bits) {
+  if (np == 2)
+    dispatch_rows<kDirectMR>(rows, [&](auto r) {
+      direct_r<decltype(r)::value, 2, true, RELU, true>(a, panel, k4, nullptr, st, nullptr, 0, bits);
+    });
+  else
+    dispatch_rows<kDirectMR>(rows, [&](auto r) {
+      direct_r<decltype(r)::value, 1, true, RELU, true>(a, panel, k4, nullptr, st, nullptr, 0, bits);
+    });
+}
+
+void direct_bits(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const QStore* st,
+                 uint16_t* bits) {
+  (st[0].relu ? direct_bits_t<true> : direct_bits_t<false>)(a, rows, np, panel, k4, st, bits);
+}
+
 }  // namespace
 
 QKernel qkernel_avx512vnni() {
   return {kMR,    tile,      tile2,     store_rows_impl, quantize_impl, store_bits_impl,
-          direct, kDirectMR, kDirectNP, direct_store};
+          direct, kDirectMR, kDirectNP, direct_store, direct_bits};
 }
 
 }  // namespace qgemm
