@@ -39,6 +39,34 @@ inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) std::memcpy(dst + i, src + i, 16);
 }
 
+// The direct path's tail buffer for one image (qgemm::QRuns): for each of `cols` output columns
+// (`col` bytes apart in the bordered image, from `src`: the first byte past the body of the
+// column's first kernel row), the `trun` bytes of each of `rows` padded rows (`row` bytes
+// apart), one after another. A strided gather of 1-3 bytes per element, one load and one store
+// each (a library memcpy per element, or a byte loop, cost more than the groups it saves on
+// 15x15x1; with the loop's bounds reloaded after every byte store, as they were inside
+// gemm_direct, it took 4% of ResNet-18's conv1). Row by row: the image read in order, the
+// writes `rows * trun` bytes apart in a buffer that stays in L1 (25 KB on ResNet-18's conv1;
+// column by column read the 158 KB image 230 times). Two or three bytes move as 4 except in
+// the last row: the extra byte read is the next pixel's (or the image's slack), the extra byte
+// written the next row's, which is written after it.
+void gather_tails(const uint8_t* src, int64_t row, int64_t col, int64_t cols, int64_t rows, int64_t trun,
+                  uint8_t* dst) {
+  const int64_t ld = rows * trun;
+  for (int64_t y = 0; y < rows; ++y, src += row) {
+    const uint8_t* s = src;
+    uint8_t* d = dst + y * trun;
+    if (trun == 1) {  // the common case: 3 channels, an odd kernel width
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld) *d = *s;
+    } else if (y + 1 < rows) {
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld) std::memcpy(d, s, kQKGroup);
+    } else {  // the last row: 4 bytes would overwrite the next column's first row
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld)
+        for (int64_t i = 0; i < trun; ++i) d[i] = s[i];
+    }
+  }
+}
+
 }  // namespace
 
 // A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
@@ -391,24 +419,12 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   // Tails: tail[b][ox][Y] = the trun bytes past the body of the run at output column ox in
   // padded row Y of image b, so pixel (oy, ox)'s KH tails are contiguous from Y = oy * stride_h
   // and the next pixel's are PH * trun bytes on. Built here, once per run (25 KB for
-  // ResNet-18's conv1: a small fraction of the groups it saves).
+  // ResNet-18's conv1, ~1% of its time: a small fraction of the groups it saves).
   uint8_t* tail = reinterpret_cast<uint8_t*>(koff) + round_up(sizeof(int32_t) * static_cast<size_t>(dk4_ / kQKGroup), kAlign);
   const int64_t ldt = PH * trun_;
   if (tgroups_) {
     for (int64_t b = 0; b < n; ++b)
-      for (int64_t ox = 0; ox < OW; ++ox) {
-        uint8_t* dst = tail + (b * OW + ox) * ldt;
-        const uint8_t* src = img + b * PH * PW * IC + ox * g_.stride_w * IC + brun_;
-        // A strided gather of 1-3 bytes per row: one load and one store each (a library
-        // memcpy per row, or a byte loop, cost more than the groups it saves on 15x15x1). Two
-        // or three bytes move as 4: the extra byte read is the next pixel's (or the image's
-        // slack) and the extra byte written is overwritten next, by the next row or the next
-        // column (columns in increasing order; the last lands in the buffer's slack).
-        if (trun_ == 1)  // the common case: 3 channels, an odd kernel width
-          for (int64_t y = 0; y < PH; ++y) dst[y] = src[y * PW * IC];
-        else
-          for (int64_t y = 0; y < PH; ++y) std::memcpy(dst + y * trun_, src + y * PW * IC, kQKGroup);
-      }
+      gather_tails(img + b * PH * PW * IC + brun_, PW * IC, g_.stride_w * IC, OW, PH, trun_, tail + b * OW * ldt);
     std::memset(tail + n * OW * ldt, 0, kQKGroup);  // the last group's over-read: defined bytes
   }
   auto task = [&](int64_t begin, int64_t end, int thread) {
