@@ -162,9 +162,9 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
 
 // The shape rule for the direct path (measured in docs/kernels.md, "8-bit conv": faster than
 // im2col blocks on every shape tried on avx512vnni, 3x3 to 15x15, 1 to 128 channels): any conv
-// not read in place whose padding (brun, tail groups) adds at most a third to K4 (1x1 or 2x2
-// kernels on 1 or 5 channels would multiply it without the tail; with it, only one-row kernels
-// can still pad).
+// not read in place whose direct K (brun, tail groups) adds at most a third to K4. With the
+// body / tail split that K is K4 for every shape (the padded layout is kept only where it
+// executes as many groups); the bound guards the layout choice above.
 bool QConv2d::prefers_direct() const {
   if (reads_in_place() || dk4_ > qgemm::kQMaxK) return false;
   return (dk4_ - k4_) * 3 <= k4_;
