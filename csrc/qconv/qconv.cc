@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -76,7 +77,7 @@ struct QConv2d::PanelOut {
   int jn;
   const int32_t* zc;
   float scale16[kQNR], bias16[kQNR];
-  float thr16[kQNR];  // bit output: thresholds (0 past jn: those bits are masked off)
+  float thr16[kQNR];  // bit output: thresholds (NaN past jn: compared false, those bits are 0)
   uint32_t flip;      // bit j: channel oc0 + j flipped
 };
 
@@ -259,7 +260,7 @@ void QConv2d::setup_panel(const Out& out, int64_t p, PanelOut& po) const {
     po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
   }
   po.flip = 0;
-  for (int j = 0; j < kQNR; ++j) po.thr16[j] = 0.0f;
+  for (int j = 0; j < kQNR; ++j) po.thr16[j] = std::numeric_limits<float>::quiet_NaN();
   if (out.bits)
     for (int j = 0; j < po.jn; ++j) {
       po.thr16[j] = out.t->out_threshold[po.oc0 + j];
@@ -442,6 +443,22 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
           const qgemm::QRuns a{row + int64_t(ow0) * g_.stride_w * IC, int64_t(g_.stride_w) * IC, koff,
                                tail + (b * OW + ow0) * ldt + oy * g_.stride_h * trun_, ldt, tgroups_};
           const int64_t m1 = R * OW + ow0;
+          if (fused_bits) {
+            // Panel q's 16 bits are bytes 2q, 2q + 1 of the pixel's words (little-endian x86,
+            // the only rows with this stage): the tile writes them in place.
+            uint8_t* dst = reinterpret_cast<uint8_t*>(out.bits + m1 * words);
+            const int64_t ldb = words * int64_t(sizeof(word_t));
+            for (int64_t p = 0; p < panels_;) {
+              const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
+              qgemm::QStore st[qgemm::kQMaxNP];
+              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
+              kern.direct_bits(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, dst + 2 * p, ldb);
+              p += np;
+            }
+            for (int r = 0; r < mr; ++r)  // the last word's bytes past the last panel
+              std::memset(dst + r * ldb + 2 * panels_, 0, static_cast<size_t>(ldb - 2 * panels_));
+            continue;
+          }
           if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(words * qgemm::kQMaxMR));
           for (int64_t p = 0; p < panels_;) {
             const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
@@ -449,21 +466,6 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
               qgemm::QStore st[qgemm::kQMaxNP];
               for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
               kern.direct_store(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, out.y + m1 * OC + p * kQNR, OC);
-              p += np;
-              continue;
-            }
-            if (fused_bits) {  // a panel is 16 channels of one word (kPanelsPerTask)
-              qgemm::QStore st[qgemm::kQMaxNP];
-              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
-              uint16_t masks[qgemm::kQMaxNP * qgemm::kQMaxMR];
-              kern.direct_bits(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, masks);
-              for (int j = 0; j < np; ++j) {
-                const PanelOut& po = pos[p + j];
-                const uint32_t keep = po.jn >= kQNR ? 0xffffu : (1u << po.jn) - 1u;
-                const int shift = static_cast<int>(po.oc0 % kWordBits);
-                word_t* w = bitrow + (p + j) / kPanelsPerTask * qgemm::kQMaxMR;
-                for (int r = 0; r < mr; ++r) w[r] |= word_t(masks[j * qgemm::kQMaxMR + r] & keep) << shift;
-              }
               p += np;
               continue;
             }

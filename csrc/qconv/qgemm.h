@@ -82,10 +82,11 @@ using QDirectStoreFn = void (*)(const QRuns& a, int rows, int np, const int8_t* 
                                 const QStore* st, float* y, int64_t ldy);
 
 // The same tile with the packed-bit output stage in registers (store_bits's operations, bit for
-// bit): np panels (full or not: the caller masks channels past jn), bits[i * kQMaxMR + r] the
-// 16-bit mask of row r and panel i.
+// bit): np panels, the 16-bit mask of row r and panel i stored little-endian at bits + r * ldb +
+// 2i (a pixel's packed words, written in place). Channels past OC must get NaN thresholds (the
+// compare is false, so their bits are 0 without a mask).
 using QDirectBitsFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
-                               const QStore* st, uint16_t* bits);
+                               const QStore* st, uint8_t* bits, int64_t ldb);
 
 struct QKernel {
   int mr;        // rows per tile
