@@ -11,7 +11,9 @@ already: the model-input case); "int8 f32" includes quantizing the float input (
 case inside a float network). Both write float outputs through the same transform (scale, bias,
 ReLU) as the fp32 conv. Rows with a direct conv tile (qgemm.h QRuns: avx512vnni, avxvnni, scalar)
 time both A sources, "direct" (the image read in place) and "im2col" (blocks of copied rows);
-the automatic choice is QConv2d::prefers_direct / uses_direct.
+the automatic choice is QConv2d::prefers_direct / uses_direct. "int8 u8 bits" is the uint8 input
+with a packed-bit output (thresholds after the same transform: a conv_q8 feeding a binary conv),
+on the automatic path.
 """
 from __future__ import annotations
 
@@ -76,6 +78,13 @@ def main() -> None:
                     return q8.time_run(x, 3)
                 cases.append((name, f"int8 u8 {row}{tag}", row, u8))
                 cases.append((name, f"int8 f32 {row}{tag}", row, f32in))
+            if name.startswith("alexnet_fc8"):
+                continue
+
+            def u8bits(q8=q8, q=q) -> float:
+                q8.set_path("automatic")
+                return q8.time_run(q, 3, bits=True)
+            cases.append((name, f"int8 u8 bits {row}", row, u8bits))
         _core.force_kernel("qgemm", None)
         q8.set_path("automatic")
         cases.append((name, f"fp32 sgemm/{sgemm_row}", None, lambda f32=f32, x=x: f32.time_run(x, 3)))
@@ -108,7 +117,8 @@ def main() -> None:
             if nm != name:
                 continue
             t = statistics.median(ts)
-            row = label.split()[2] if not label.startswith("fp32") else None
+            row = label.split()[-1] if label.startswith("int8 u8 bits") else (
+                label.split()[2] if not label.startswith("fp32") else None)
             pk = peak[row]["int8"] if row else peak[best]["fp32"]
             print(f"  {label:31s} {t * 1e3:8.3f} ms {m / t / 1e9:7.1f} G MACs/s {100 * m / t / pk:5.1f}% of peak"
                   f"  {t32 / t:5.2f}x fp32")

@@ -62,8 +62,9 @@ class PyQConv {
   }
 
   // Best C++-timed run over iters (float input: quantization included), float output with a
-  // scale + bias + ReLU transform, seconds.
-  double time_run(const py::object& xo, int iters, const py::object& threads) {
+  // scale + bias + ReLU transform (or packed bits: that output thresholded at 0.5, every third
+  // channel flipped), seconds.
+  double time_run(const py::object& xo, int iters, const py::object& threads, bool bits) {
     hbn::ThreadPool& pool = pool_for(threads, own_pool_);
     const bool f32 = py::isinstance<py::array>(xo) && py::reinterpret_borrow<py::array>(xo).dtype().is(py::dtype::of<float>());
     const py::array x = f32 ? py::array(expect<float>(xo, "x", 4)) : py::array(expect<uint8_t>(xo, "q", 4));
@@ -75,13 +76,22 @@ class PyQConv {
     t.scale = scale.data();
     t.bias = bias.data();
     t.act = hbn::Activation::relu;
+    std::vector<float> thr(OC, 0.5f);
+    std::vector<uint8_t> flip(OC, 0);
+    for (int o = 0; o < OC; o += 3) flip[o] = 1;
+    std::vector<hbn::word_t> bout(bits ? static_cast<size_t>(s.rows() * hbn::words_for(OC)) : 0);
+    if (bits) t.out_threshold = thr.data(), t.out_flip = flip.data();
     void* ws = workspace_.get(conv_->workspace_bytes(s.n, s.h, s.w));
     const void* xp = x.data();
     py::gil_scoped_release release;
     double best = 1e30;
     for (int i = 0; i < iters; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      if (f32)
+      if (bits && f32)
+        conv_->run_bits(static_cast<const float*>(xp), s.n, s.h, s.w, t, bout.data(), ws, pool);
+      else if (bits)
+        conv_->run_u8_bits(static_cast<const uint8_t*>(xp), s.n, s.h, s.w, t, bout.data(), ws, pool);
+      else if (f32)
         conv_->run(static_cast<const float*>(xp), s.n, s.h, s.w, t, out.data(), ws, pool);
       else
         conv_->run_u8(static_cast<const uint8_t*>(xp), s.n, s.h, s.w, t, out.data(), ws, pool);
@@ -126,7 +136,8 @@ void register_int8(py::module_& m) {
              return c.run(q, 2, py::none(), py::none(), false, threads); },
            arg("q"), arg("threads") = py::none(), "uint8 NHWC input -> the exact int32 accumulators")
       .def("time_run", &PyQConv::time_run, arg("x"), arg("iters") = 10, arg("threads") = py::none(),
-           "best of iters runs, seconds (float input includes its quantization)")
+           arg("bits") = false,
+           "best of iters runs, seconds (float input includes its quantization; bits: packed-bit output)")
       .def("set_path", &PyQConv::set_path, arg("path"),
            "A source: 'automatic' (the shape rule), 'im2col' or 'direct' (where the shape and the active "
            "qgemm row allow it)")

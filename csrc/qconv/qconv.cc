@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -39,6 +40,34 @@ inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) std::memcpy(dst + i, src + i, 16);
 }
 
+// The direct path's tail buffer for one image (qgemm::QRuns): for each of `cols` output columns
+// (`col` bytes apart in the bordered image, from `src`: the first byte past the body of the
+// column's first kernel row), the `trun` bytes of each of `rows` padded rows (`row` bytes
+// apart), one after another. A strided gather of 1-3 bytes per element, one load and one store
+// each (a library memcpy per element, or a byte loop, cost more than the groups it saves on
+// 15x15x1; with the loop's bounds reloaded after every byte store, as they were inside
+// gemm_direct, it took 4% of ResNet-18's conv1). Row by row: the image read in order, the
+// writes `rows * trun` bytes apart in a buffer that stays in L1 (25 KB on ResNet-18's conv1;
+// column by column read the 158 KB image 230 times). Two or three bytes move as 4 except in
+// the last row: the extra byte read is the next pixel's (or the image's slack), the extra byte
+// written the next row's, which is written after it.
+void gather_tails(const uint8_t* src, int64_t row, int64_t col, int64_t cols, int64_t rows, int64_t trun,
+                  uint8_t* dst) {
+  const int64_t ld = rows * trun;
+  for (int64_t y = 0; y < rows; ++y, src += row) {
+    const uint8_t* s = src;
+    uint8_t* d = dst + y * trun;
+    if (trun == 1) {  // the common case: 3 channels, an odd kernel width
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld) *d = *s;
+    } else if (y + 1 < rows) {
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld) std::memcpy(d, s, kQKGroup);
+    } else {  // the last row: 4 bytes would overwrite the next column's first row
+      for (int64_t c = 0; c < cols; ++c, s += col, d += ld)
+        for (int64_t i = 0; i < trun; ++i) d[i] = s[i];
+    }
+  }
+}
+
 }  // namespace
 
 // A panel's output stage: its transform as 16 full lanes (1 / -0 where absent: the values
@@ -48,7 +77,7 @@ struct QConv2d::PanelOut {
   int jn;
   const int32_t* zc;
   float scale16[kQNR], bias16[kQNR];
-  float thr16[kQNR];  // bit output: thresholds (0 past jn: those bits are masked off)
+  float thr16[kQNR];  // bit output: thresholds (NaN past jn: compared false, those bits are 0)
   uint32_t flip;      // bit j: channel oc0 + j flipped
 };
 
@@ -95,12 +124,28 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
     wsum_[static_cast<size_t>(oc)] = s;
     zcorr_[static_cast<size_t>(oc)] = static_cast<int32_t>(static_cast<uint32_t>(in_zero) * static_cast<uint32_t>(s));
   }
-  // The direct path's panels: kernel row kh at k = kh * run4 + kw * IC + ic, zeros to run4.
-  run4_ = (int64_t(KW) * IC + kQKGroup - 1) / kQKGroup * kQKGroup;
-  dk4_ = run4_ * KH;
+  // The direct path's k order (qgemm::QRuns). A kernel row of run = KW * IC values whose
+  // length is not a multiple of 4 either pads to 4 (brun = run rounded up, no tail: zero weights
+  // on the extra bytes) or splits into a body of its first brun = run rounded down values, read
+  // in place, and a tail of the other r = run - brun, the KH tails of a pixel gathered one after
+  // another per run (ceil(KH * r / 4) groups). The split is taken when it executes fewer groups:
+  // 7x7x3 runs 35 + 2 = 37 groups instead of 42 (14% of the padded ones were zero weights),
+  // 11x11x3 88 + 3 instead of 99, 3x3x3 6 + 1 instead of 9; never for one kernel row.
+  const int64_t run = int64_t(KW) * IC, r = run % kQKGroup;
+  const int64_t split_groups = KH * (run / kQKGroup) + (KH * r + kQKGroup - 1) / kQKGroup;
+  const int64_t pad_groups = KH * ((run + kQKGroup - 1) / kQKGroup);
+  if (r != 0 && split_groups < pad_groups) {
+    brun_ = run - r;
+    trun_ = r;
+    tgroups_ = (KH * r + kQKGroup - 1) / kQKGroup;
+  } else {
+    brun_ = (run + kQKGroup - 1) / kQKGroup * kQKGroup;
+    trun_ = tgroups_ = 0;
+  }
+  dk4_ = brun_ * KH + tgroups_ * kQKGroup;
   direct_ok_ = prefers_direct();
   // A kernel row of a multiple of 4 values: the two layouts are the same bytes.
-  if (!direct_ok_ || run4_ == int64_t(KW) * IC) return;
+  if (!direct_ok_ || brun_ == run) return;
   dpacked_.assign(static_cast<size_t>(panels_ * dk4_ * kQNR), 0);
   for (int oc = 0; oc < g.out_channels; ++oc) {
     int8_t* panel = dpacked_.data() + (oc / kQNR) * dk4_ * kQNR;
@@ -108,7 +153,8 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
     for (int kh = 0; kh < KH; ++kh)
       for (int kw = 0; kw < KW; ++kw)
         for (int ic = 0; ic < IC; ++ic) {
-          const int64_t k = kh * run4_ + int64_t(kw) * IC + ic;
+          const int64_t v = int64_t(kw) * IC + ic;  // position in the kernel row's run
+          const int64_t k = v < brun_ ? kh * brun_ + v : KH * brun_ + kh * trun_ + (v - brun_);
           panel[(k / kQKGroup) * kQNR * kQKGroup + j * kQKGroup + k % kQKGroup] =
               weight[((int64_t(oc) * IC + ic) * KH + kh) * KW + kw];
         }
@@ -117,8 +163,9 @@ QConv2d::QConv2d(const ConvGeometry& g, const int8_t* weight, float in_scale, in
 
 // The shape rule for the direct path (measured in docs/kernels.md, "8-bit conv": faster than
 // im2col blocks on every shape tried on avx512vnni, 3x3 to 15x15, 1 to 128 channels): any conv
-// not read in place whose run4 padding adds at most a third to K4 (1x1 or 2x2 kernels on 1 or
-// 5 channels would multiply it).
+// not read in place whose direct K (brun, tail groups) adds at most a third to K4. With the
+// body / tail split that K is K4 for every shape (the padded layout is kept only where it
+// executes as many groups); the bound guards the layout choice above.
 bool QConv2d::prefers_direct() const {
   if (reads_in_place() || dk4_ > qgemm::kQMaxK) return false;
   return (dk4_ - k4_) * 3 <= k4_;
@@ -128,7 +175,7 @@ bool QConv2d::uses_direct(int in_w) const {
   if (!direct_ok_ || path_ == Path::im2col || !qgemm::active_qkernel().direct) return false;
   // The group offsets are int32: the last kernel row's must fit.
   const int64_t row_bytes = (int64_t(in_w) + 2 * g_.pad_w) * g_.in_channels;
-  if ((g_.kernel_h - 1) * row_bytes + run4_ > INT32_MAX) return false;
+  if ((g_.kernel_h - 1) * row_bytes + brun_ > INT32_MAX) return false;
   // Tiles cannot cross an output row: rows much narrower than a tile leave the kernel idle
   // (avxvnni, 6-pixel tiles: 12% slower than im2col at 7 pixels, which still passes).
   return path_ == Path::direct || g_.out_w(in_w) * 2 >= qgemm::active_qkernel().direct_mr;
@@ -164,10 +211,17 @@ size_t QConv2d::image_bytes(int n, int in_h, int in_w) const {
   return round_up(static_cast<size_t>(n) * ph * pw * static_cast<size_t>(g_.in_channels) + kOverReadBytes, kAlign);
 }
 
+size_t QConv2d::tail_bytes(int n, int in_h, int in_w) const {
+  if (!tgroups_) return 0;
+  const size_t ph = static_cast<size_t>(in_h + 2 * g_.pad_h);
+  return static_cast<size_t>(n) * static_cast<size_t>(std::max(0, g_.out_w(in_w))) * ph *
+             static_cast<size_t>(trun_) + kQKGroup;  // + the last group's over-read
+}
+
 size_t QConv2d::workspace_bytes(int n, int in_h, int in_w) const {
-  // + the direct path's group offsets (int32 per group of the receptive field)
+  // + the direct path's group offsets (int32 per body group of the receptive field) and tails
   return kAlign + image_bytes(n, in_h, in_w) + panel_out_bytes() + static_cast<size_t>(scratch_slots()) * slot_bytes() +
-         sizeof(int32_t) * static_cast<size_t>(dk4_ / kQKGroup);
+         round_up(sizeof(int32_t) * static_cast<size_t>(dk4_ / kQKGroup), kAlign) + tail_bytes(n, in_h, in_w);
 }
 
 // The uint8 image with a border of in_zero (the quantized real 0) `pad` wide: the GEMM's im2col
@@ -206,7 +260,7 @@ void QConv2d::setup_panel(const Out& out, int64_t p, PanelOut& po) const {
     po.bias16[j] = out.t && out.t->bias && j < po.jn ? out.t->bias[po.oc0 + j] : -0.0f;
   }
   po.flip = 0;
-  for (int j = 0; j < kQNR; ++j) po.thr16[j] = 0.0f;
+  for (int j = 0; j < kQNR; ++j) po.thr16[j] = std::numeric_limits<float>::quiet_NaN();
   if (out.bits)
     for (int j = 0; j < po.jn; ++j) {
       po.thr16[j] = out.t->out_threshold[po.oc0 + j];
@@ -354,12 +408,26 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
   const int row_tiles = (OW + kern.direct_mr - 1) / kern.direct_mr;
   const int8_t* dpanels = dpacked_.empty() ? packed_.data() : dpacked_.data();
   const bool fused_store = kern.direct_store && out.y && out.t && !out.t->pixel_scale;
+  const bool fused_bits = kern.direct_bits && out.bits && out.t && !out.t->pixel_scale;
   const size_t slot = slot_bytes();
   const size_t acc_bytes = round_up(sizeof(int32_t) * qgemm::kQMaxNP * qgemm::kQMaxMR * kQNR, kAlign);
-  // The receptive field's group offsets for this image width (qgemm::QRuns), after the slots.
+  // The receptive field's body group offsets for this image width (qgemm::QRuns), after the
+  // slots, then the tails.
   int32_t* koff = reinterpret_cast<int32_t*>(ws + static_cast<size_t>(scratch_slots()) * slot);
-  for (int64_t g = 0; g < dk4_ / kQKGroup; ++g)
-    koff[g] = static_cast<int32_t>(g * kQKGroup / run4_ * PW * IC + g * kQKGroup % run4_);
+  const int64_t body = dk4_ / kQKGroup - tgroups_;
+  for (int64_t g = 0; g < body; ++g)
+    koff[g] = static_cast<int32_t>(g * kQKGroup / brun_ * PW * IC + g * kQKGroup % brun_);
+  // Tails: tail[b][ox][Y] = the trun bytes past the body of the run at output column ox in
+  // padded row Y of image b, so pixel (oy, ox)'s KH tails are contiguous from Y = oy * stride_h
+  // and the next pixel's are PH * trun bytes on. Built here, once per run (25 KB for
+  // ResNet-18's conv1, ~1% of its time: a small fraction of the groups it saves).
+  uint8_t* tail = reinterpret_cast<uint8_t*>(koff) + round_up(sizeof(int32_t) * static_cast<size_t>(dk4_ / kQKGroup), kAlign);
+  const int64_t ldt = PH * trun_;
+  if (tgroups_) {
+    for (int64_t b = 0; b < n; ++b)
+      gather_tails(img + b * PH * PW * IC + brun_, PW * IC, g_.stride_w * IC, OW, PH, trun_, tail + b * OW * ldt);
+    std::memset(tail + n * OW * ldt, 0, kQKGroup);  // the last group's over-read: defined bytes
+  }
   auto task = [&](int64_t begin, int64_t end, int thread) {
     uint8_t* s = ws + static_cast<size_t>(thread) * slot;
     int32_t* acc = reinterpret_cast<int32_t*>(s);
@@ -372,8 +440,25 @@ void QConv2d::gemm_direct(const uint8_t* img, int n, int in_h, int in_w, const O
         for (int i = 0; i < row_tiles; ++i) {
           const int ow0 = static_cast<int>(int64_t(i) * OW / row_tiles);
           const int mr = static_cast<int>(int64_t(i + 1) * OW / row_tiles) - ow0;
-          const qgemm::QRuns a{row + int64_t(ow0) * g_.stride_w * IC, int64_t(g_.stride_w) * IC, koff};
+          const qgemm::QRuns a{row + int64_t(ow0) * g_.stride_w * IC, int64_t(g_.stride_w) * IC, koff,
+                               tail + (b * OW + ow0) * ldt + oy * g_.stride_h * trun_, ldt, tgroups_};
           const int64_t m1 = R * OW + ow0;
+          if (fused_bits) {
+            // Panel q's 16 bits are bytes 2q, 2q + 1 of the pixel's words (little-endian x86,
+            // the only rows with this stage): the tile writes them in place.
+            uint8_t* dst = reinterpret_cast<uint8_t*>(out.bits + m1 * words);
+            const int64_t ldb = words * int64_t(sizeof(word_t));
+            for (int64_t p = 0; p < panels_;) {
+              const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));
+              qgemm::QStore st[qgemm::kQMaxNP];
+              for (int j = 0; j < np; ++j) st[j] = store_of(out, pos[p + j]);
+              kern.direct_bits(a, mr, np, dpanels + p * dk4_ * kQNR, dk4_, st, dst + 2 * p, ldb);
+              p += np;
+            }
+            for (int r = 0; r < mr; ++r)  // the last word's bytes past the last panel
+              std::memset(dst + r * ldb + 2 * panels_, 0, static_cast<size_t>(ldb - 2 * panels_));
+            continue;
+          }
           if (out.bits) std::memset(bitrow, 0, sizeof(word_t) * static_cast<size_t>(words * qgemm::kQMaxMR));
           for (int64_t p = 0; p < panels_;) {
             const int np = static_cast<int>(std::min<int64_t>(kern.direct_np, panels_ - p));

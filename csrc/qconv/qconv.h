@@ -11,7 +11,8 @@
 // three ways: a 1x1 stride-1 unpadded conv whose channel count is a multiple of 4 reads its
 // input in place; other convs, on rows with a direct tile (x86 VNNI, scalar), read the
 // bordered image in place through per-group offsets (qgemm::QRuns: each kernel row's KW * IC
-// values rounded up to 4, zero weights on the extra bytes); otherwise (NEON, AVX2) im2col rows
+// values rounded down to 4, the rest gathered into a small tail buffer per run, or rounded up
+// with zero weights on the extra bytes); otherwise (NEON, AVX2) im2col rows
 // are materialised one block at a time per thread.
 #pragma once
 #include <cstddef>
@@ -49,6 +50,9 @@ class QConv2d {
   void set_path(Path p) { path_ = p; }
   bool prefers_direct() const;
   bool uses_direct(int in_w) const;  // with the active qgemm row
+  // The direct path's K (a multiple of 4) and how many of its groups are tail groups (QRuns).
+  int64_t direct_k4() const { return dk4_; }
+  int64_t direct_tail_groups() const { return tgroups_; }
 
   // Called with ranges [m0, m1) of output pixels (rows of y) as they become final, from the
   // thread that finished them, each at most once (possibly never: the caller does the rest
@@ -92,6 +96,7 @@ class QConv2d {
                    uint8_t* ws, ThreadPool& pool, const RowsDone* rows_done) const;
   size_t panel_out_bytes() const;
   size_t image_bytes(int n, int in_h, int in_w) const;
+  size_t tail_bytes(int n, int in_h, int in_w) const;
   bool reads_in_place() const;
   int block_rows() const;
   size_t slot_bytes() const;
@@ -103,7 +108,9 @@ class QConv2d {
   std::vector<int8_t> packed_;    // [panels][k4 / 4][16][4]
   std::vector<int32_t> wsum_;     // [panels * 16]
   std::vector<int32_t> zcorr_;    // [panels * 16]: in_zero * wsum, mod 2^32: in_zero * wsum
-  int64_t run4_ = 0, dk4_ = 0;    // direct path: KW * IC rounded up to 4; KH * run4
+  // Direct path (qgemm::QRuns): per kernel row, brun values read in place (a multiple of 4) and
+  // trun in the tail, tgroups tail groups in all; dk4 = KH * brun + 4 * tgroups.
+  int64_t brun_ = 0, trun_ = 0, tgroups_ = 0, dk4_ = 0;
   bool direct_ok_ = false;        // prefers_direct()
   std::vector<int8_t> dpacked_;   // direct path: [panels][dk4 / 4][16][4]; empty if packed_ is that
   Path path_ = Path::automatic;

@@ -20,15 +20,17 @@ void tile_scalar(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, i
   }
 }
 
-// The direct tile's definition: group g of each row at koff[g], against the panels in order.
+// The direct tile's definition: body group g of each row at koff[g], tail group u at
+// t + r * ldt + 4u, against the panels in order.
 void direct_scalar(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4, const int32_t*,
                    int32_t* acc) {
+  const int64_t body = k4 / kQKGroup - a.tgroups;
   for (int i = 0; i < np; ++i)
     for (int r = 0; r < rows; ++r) {
       int32_t s[kQNR] = {};
       for (int64_t g = 0; g < k4 / kQKGroup; ++g) {
         const int8_t* w = panel + (i * k4 + g * kQKGroup) * kQNR;
-        const uint8_t* ag = a.a + r * a.lda + a.koff[g];
+        const uint8_t* ag = g < body ? a.a + r * a.lda + a.koff[g] : a.t + r * a.ldt + (g - body) * kQKGroup;
         for (int j = 0; j < kQNR; ++j)
           for (int t = 0; t < kQKGroup; ++t) s[j] += int32_t(ag[t]) * int32_t(w[j * kQKGroup + t]);
       }

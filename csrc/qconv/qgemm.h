@@ -52,16 +52,23 @@ using QStoreBitsFn = void (*)(const int32_t* acc, int rows, int jn, const QStore
 using QQuantizeFn = void (*)(const float* x, int64_t count, float in_scale, int in_zero, uint8_t* q);
 
 // The direct conv's A (QConv2d's direct path, no im2col copy): the rows of a tile are output
-// pixels of one output row, `lda` bytes apart in the bordered image (stride_w * IC); group g
-// (4 consecutive k) of a row's receptive field is the 4 bytes at koff[g] past its pixel:
-// kernel row kh's run of KW * IC values is rounded up to run4 (a multiple of 4) and
-// koff[kh * run4 / 4 + t] = kh * (padded image row bytes) + 4t. The bytes past KW * IC meet
-// zero weights (they are the next pixel's or the buffer's slack: read, never counted). The
-// panels are packed in the same k order, k4 = KH * run4.
+// pixels of one output row, `lda` bytes apart in the bordered image (stride_w * IC). The
+// receptive field is k4 / 4 groups of 4 consecutive k: the first k4 / 4 - tgroups (the body)
+// read from the image, group g the 4 bytes at koff[g] past the pixel; the last tgroups (the
+// tail) read contiguously from a second buffer, group i of row r the 4 bytes at t + r * ldt + 4i.
+// Body: kernel row kh's first `brun` values (brun a multiple of 4) at koff[kh * brun / 4 + u]
+// = kh * (padded image row bytes) + 4u. Tail: the rest of every kernel row (r = KW * IC - brun
+// values each), gathered per output pixel column so that the KH pieces of a pixel lie one after
+// another (QConv2d builds it per run); without a tail (tgroups = 0) brun is KW * IC rounded up
+// to 4. Bytes past the real values meet zero weights (they are the next pixel's or the buffer's
+// slack: read, never counted). The panels are packed in the same k order.
 struct QRuns {
   const uint8_t* a;
   int64_t lda;
-  const int32_t* koff;  // [k4 / 4]
+  const int32_t* koff;  // [k4 / 4 - tgroups]
+  const uint8_t* t = nullptr;
+  int64_t ldt = 0;
+  int64_t tgroups = 0;
 };
 // rows (1..direct_mr) x np (1..direct_np) adjacent panels (panel + i * k4 * kQNR, wsum + i *
 // kQNR): acc [np][kQMaxMR][kQNR], D over the receptive field as QTileFn's over K4.
@@ -73,6 +80,13 @@ constexpr int kQMaxNP = 4;  // no direct tile spans more panels
 // `ldy` floats apart, panel i at y + 16 i.
 using QDirectStoreFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
                                 const QStore* st, float* y, int64_t ldy);
+
+// The same tile with the packed-bit output stage in registers (store_bits's operations, bit for
+// bit): np panels, the 16-bit mask of row r and panel i stored little-endian at bits + r * ldb +
+// 2i (a pixel's packed words, written in place). Channels past OC must get NaN thresholds (the
+// compare is false, so their bits are 0 without a mask).
+using QDirectBitsFn = void (*)(const QRuns& a, int rows, int np, const int8_t* panel, int64_t k4,
+                               const QStore* st, uint8_t* bits, int64_t ldb);
 
 struct QKernel {
   int mr;        // rows per tile
@@ -89,6 +103,7 @@ struct QKernel {
   int direct_mr = 0;
   int direct_np = 0;
   QDirectStoreFn direct_store = nullptr;  // optional (else direct + store)
+  QDirectBitsFn direct_bits = nullptr;    // optional (else direct + store_bits)
 };
 
 // The table (qgemm_table.cc): avx512vnni, avxvnni, avx2, dotprod, neon, scalar.

@@ -4,6 +4,7 @@
 // thresholds equal to the outputs, infinite and NaN). Random and edge shapes:
 // odd IC, K off every vector width, padding, stride, 1x1, linear (M = 1), extreme values
 // (q = 0 / 255 with w = +-127), batch > 1, 1 and 3 threads, and the float quantizer.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -306,6 +307,41 @@ int main() {
   };
   for (const Case& c : cases)
     for (int z : {0, 128, 255}) check_case(c, Fill::random, z, rng);
+  // The direct path's k order: kernel rows split into a body and a tail where that executes
+  // fewer groups (7x7x3: 35 + 2 instead of 42), padded to 4 where not (one kernel row; 3x3 on 1
+  // or 5 channels: as many groups either way), neither for whole groups (3x3x4).
+  {
+    struct Tail { int ic, kh, kw; int64_t tgroups, dk4; };
+    for (const Tail& e : {Tail{3, 7, 7, 2, 148}, Tail{3, 11, 11, 3, 364}, Tail{3, 3, 3, 1, 28}, Tail{1, 5, 5, 2, 28},
+                          Tail{3, 1, 3, 0, 12}, Tail{1, 3, 3, 0, 12}, Tail{5, 3, 3, 0, 48}, Tail{4, 3, 3, 0, 36}}) {
+      const ConvGeometry g{e.ic, 16, e.kh, e.kw, 1, 1, 0, 0};
+      std::vector<int8_t> w(static_cast<size_t>(16 * e.ic * e.kh * e.kw), 1);
+      const QConv2d conv(g, w.data(), 1.0f, 0);
+      CHECK(conv.direct_tail_groups() == e.tgroups && conv.direct_k4() == e.dk4,
+            "%dx%dx%d: direct tail groups %lld, k4 %lld (want %lld, %lld)", e.kh, e.kw, e.ic,
+            static_cast<long long>(conv.direct_tail_groups()), static_cast<long long>(conv.direct_k4()),
+            static_cast<long long>(e.tgroups), static_cast<long long>(e.dk4));
+    }
+  }
+  // A sweep of the direct path's edges: every output width 1-29 (off every tile height),
+  // strides 1-4, pads 0-3, channels 1, 3, 4, 5, 7, 8, kernels 2x2 to 7x7 and 5x3 / 3x5 (kernel
+  // rows split into a body and a tail (qgemm::QRuns) or padded to 4, or a multiple of 4), OC
+  // off 16 and 32.
+  {
+    const int ics[] = {1, 3, 4, 5, 7, 8}, khs[] = {3, 5, 7, 2, 5, 3}, kws[] = {3, 5, 7, 2, 3, 5};
+    std::vector<std::string> names;
+    names.reserve(29);
+    for (int ow = 1; ow <= 29; ++ow) {
+      const int s = 1 + ow % 4, kh = khs[ow % 6], kw = kws[ow % 6], ic = ics[(ow / 2) % 6];
+      const int pad = std::min(ow % 4, (std::min(kh, kw) - 1) / 2 + 1);
+      const int w = (ow - 1) * s + kw - 2 * pad, h = kh + s + 1 - 2 * pad;
+      if (w < 1 || h < 1) continue;
+      names.push_back("sweep ow" + std::to_string(ow) + " s" + std::to_string(s) + " p" + std::to_string(pad) +
+                      " ic" + std::to_string(ic) + " " + std::to_string(kh) + "x" + std::to_string(kw));
+      const Case c{1 + ow % 2, h, w, ic, 1 + (ow * 13) % 70, kh, kw, s, pad, names.back().c_str()};
+      check_case(c, Fill::random, ow % 2 ? 0 : 201, rng);
+    }
+  }
   // Bit outputs: OC off 16 and 64 (1, 15, 17, 63, 65, 100), in place, linear, batch > 1.
   const Case bit_cases[] = {
       {1, 6, 5, 3, 1, 3, 3, 1, 1, "bits oc1"},
