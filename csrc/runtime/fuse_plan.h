@@ -17,6 +17,9 @@
 // the rest after the conv; overlapping windows are exact because every pooled row is computed
 // once, from final conv rows, by the unfused pool's row kernel (runtime/row_pool_band.h).
 //
+// In place: a residual that no later op reads is overwritten by the sum (the add's value shares
+// its buffer, executor.cc), which halves the float traffic of the conv's output stage.
+//
 // Exact: the fused result is bit-identical to the unfused one (HBN_NO_FUSE=1 at load turns the
 // pass off; tests compare whole models both ways).
 #pragma once
@@ -30,6 +33,10 @@ namespace hbn {
 struct NodeFusePlan {
   int residual = -1;    // conv: the value added in its output stage (fused add), or -1
   int add_node = -1;    // conv: the add it computes (writes that node's value and sides)
+  // conv: the add's value is stored in the residual's buffer (the conv writes its output over
+  // the residual, OpImpl::residual_in_place): every other reader of the residual runs before
+  // the conv, so the residual dies in this conv's pass.
+  bool in_place = false;
   int pool_node = -1;   // conv with float output: the max-pool run per block of its output rows, or -1
   int absorbed_by = -1;  // an absorbed node (not run): the node that computes it
 };

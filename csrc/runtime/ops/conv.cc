@@ -431,6 +431,10 @@ class ConvFBin : public ConvBase {
     return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);
   }
 
+  // Every bconv row's output stage reads a residual element just before it stores that element,
+  // tiles never overlap, and the input is packed (or read as bits) before the tiles run.
+  bool residual_in_place() const override { return true; }
+
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
 
