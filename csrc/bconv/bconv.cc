@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -250,6 +251,7 @@ struct Workspace {
   float *scale, *bias, *thr;
   int32_t *flipmask, *zeros, *hcls, *wcls, *hrange, *wrange, *base, *ithr, *rowcls;
   word_t* inv;  // integer-threshold bit mode: channels whose compare is inverted, one bit each
+  int32_t* cut;  // and each channel's cut D, when not from the object's cache
   int64_t* rowoff;
   word_t* padded;
   word_t* cols;  // compact mode: gathered receptive fields [M][kc]
@@ -275,6 +277,7 @@ Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int
   w.base = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
   w.ithr = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
   w.inv = c.take<word_t>(OCpad / kWordBits + 2);
+  w.cut = c.take<int32_t>(OCpad);
   w.rowcls = c.take<int32_t>(M + kMaxMR);
   w.rowoff = c.take<int64_t>(M + kMaxMR);
   const bool pad = !compact && (g.pad_h || g.pad_w);
@@ -545,6 +548,17 @@ BConv2d::BConv2d(const ConvGeometry& g, const BConvPacked& sizes, const void* pa
 void BConv2d::attach(const BConvPacked& sizes, const void* packed) {
   compact_ = sizes.compact;
   kc_ = sizes.kc;
+  ithr_cache_ = std::make_unique<IntThrCache>();
+  {
+    IntThrCache& c = *ithr_cache_;
+    const size_t oc = static_cast<size_t>(g_.out_channels), ocpad = static_cast<size_t>(sizes.oc_pad);
+    c.scale.resize(oc);
+    c.bias.resize(oc);
+    c.thr.resize(oc);
+    c.flip.resize(oc);
+    c.cut.resize(ocpad);
+    c.inv.resize(ocpad / kWordBits + 2);
+  }
   const char* base = static_cast<const char*>(packed);
   packed_ = reinterpret_cast<const word_t*>(base + sizes.panels_off);
   if (sizes.prefix_bytes) tap_prefix_ = reinterpret_cast<const int32_t*>(base + sizes.prefix_off);
@@ -618,6 +632,48 @@ void BConv2d::run_bits(const word_t* in, int n, int in_h, int in_w, const Output
 }
 
 namespace {
+
+// Integer-threshold bit mode: each channel's cut D on the dot product (bit(d) = inverted ^ (d <
+// D), see first_target) into cut[], the inversion bits into ws.inv; from the output-stage
+// parameters in ws (scale, bias, thr, flipmask), exactly by tile_epilogue_ref's rule.
+void derive_cuts(const Workspace& ws, int64_t OC, int64_t OCpad, int32_t dot_max, bool relu, int32_t* cut) {
+  std::fill(ws.inv, ws.inv + OCpad / kWordBits + 2, word_t{0});
+  for (int64_t j = 0; j < OCpad; ++j) {
+    int32_t D;
+    bool inverted;
+    if (j >= OC) {
+      D = dot_max + 1;  // padded channels: bit 0 (never stored, kept defined)
+      inverted = true;
+    } else {
+      const float sc = ws.scale[j], bi = ws.bias[j], th = ws.thr[j];
+      const bool flip = ws.flipmask[j] != 0;
+      // Exactly tile_epilogue_ref's rule for one channel and dot d.
+      auto bit = [&](int32_t d) {
+        float y = detail::no_contract(static_cast<float>(d) * sc);
+        y = y + bi;
+        if (relu && !(y > 0.0f)) y = 0.0f;
+        return flip ? (y > th) : (y < th);
+      };
+      if (sc == 0.0f) {  // y is one constant (its sign of zero never changes a compare)
+        D = dot_max + 1;
+        inverted = !bit(0);
+      } else {
+        const bool prefix = (sc > 0.0f) != flip;
+        D = first_target(bit, !prefix, -dot_max, dot_max, (static_cast<double>(th) - bi) / sc);
+        inverted = !prefix;
+      }
+    }
+    if (inverted) ws.inv[j / kWordBits] |= word_t{1} << (j % kWordBits);
+    cut[j] = D;
+  }
+}
+
+// One class's row of integer thresholds: floor((base - D) / 2) per channel (restrict, so it
+// vectorizes).
+void ithr_row(int32_t* __restrict row, const int32_t* __restrict base, const int32_t* __restrict cut, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) row[j] = floor_half(base[j] - cut[j]);
+}
+
 // Residual prefetch distance in panels (run_tile). Measured on Zen 5, ResNet-18 layer1 conv2
 // with the max-pool output as residual: 0.13-0.16 ms without, 0.09 with 1-4 panels ahead.
 constexpr int kResidualAhead = 4;
@@ -724,46 +780,44 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
   // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49, with
   // the AVX-512 float-rule epilogue of before 2026-12 (the default cut of 160 rows, kept by
-  // every row but avx512; BKernel::int_thr_rows).
+  // every row but avx512; BKernel::int_thr_rows). The evaluations are done once per transform
+  // (IntThrCache); each run only offsets the cuts by its classes' bases.
   bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= int_thr_rows;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
     const bool relu = t.act == Activation::relu;
     const int64_t ncls = static_cast<int64_t>(nhc) * nwc;
-    std::fill(ws.inv, ws.inv + OCpad / kWordBits + 2, word_t{0});
-    for (int64_t j = 0; j < OCpad; ++j) {
-      int32_t D;  // bit(d) = inverted ^ (d < D)
-      bool inverted;
-      if (j >= OC) {
-        D = dot_max + 1;  // padded channels: bit 0 (never stored, kept defined)
-        inverted = true;
-      } else {
-        const float sc = ws.scale[j], bi = ws.bias[j], th = ws.thr[j];
-        const bool flip = ws.flipmask[j] != 0;
-        // Exactly tile_epilogue_ref's rule for one channel and dot d.
-        auto bit = [&](int32_t d) {
-          float y = detail::no_contract(static_cast<float>(d) * sc);
-          y = y + bi;
-          if (relu && !(y > 0.0f)) y = 0.0f;
-          return flip ? (y > th) : (y < th);
-        };
-        if (sc == 0.0f) {  // y is one constant (its sign of zero never changes a compare)
-          D = dot_max + 1;
-          inverted = !bit(0);
-        } else {
-          const bool prefix = (sc > 0.0f) != flip;
-          D = first_target(bit, !prefix, -dot_max, dot_max, (static_cast<double>(th) - bi) / sc);
-          inverted = !prefix;
-        }
-      }
-      if (inverted) ws.inv[j / kWordBits] |= word_t{1} << (j % kWordBits);
-      // bit <=> inverted ^ (base - 2 pc < D) <=> inverted ^ (pc > floor((base - D) / 2))
-      for (int64_t c = 0; c < ncls; ++c) {
-        const int64_t at = c * OCpad + j;
-        ws.ithr[at] = floor_half(ws.base[at] - D);
+    // The cuts of the last run with this very transform (bit for bit), when this run may use
+    // the object's cache (a concurrent run of the same object derives its own).
+    IntThrCache* cache = ithr_cache_.get();
+    int idle = 0;
+    if (!cache->busy.compare_exchange_strong(idle, 1, std::memory_order_acquire)) cache = nullptr;
+    const size_t fb = static_cast<size_t>(OC) * sizeof(float);
+    const bool hit = cache && cache->valid && cache->relu == relu && cache->dot_max == dot_max &&
+                     std::memcmp(cache->scale.data(), ws.scale, fb) == 0 &&
+                     std::memcmp(cache->bias.data(), ws.bias, fb) == 0 &&
+                     std::memcmp(cache->thr.data(), ws.thr, fb) == 0 &&
+                     std::memcmp(cache->flip.data(), ws.flipmask, static_cast<size_t>(OC) * sizeof(int32_t)) == 0;
+    int32_t* const cut = cache ? cache->cut.data() : ws.cut;
+    if (hit) {
+      std::copy(cache->inv.begin(), cache->inv.end(), ws.inv);
+    } else {
+      derive_cuts(ws, OC, OCpad, dot_max, relu, cut);
+      if (cache) {
+        std::copy(ws.scale, ws.scale + OC, cache->scale.begin());
+        std::copy(ws.bias, ws.bias + OC, cache->bias.begin());
+        std::copy(ws.thr, ws.thr + OC, cache->thr.begin());
+        std::copy(ws.flipmask, ws.flipmask + OC, cache->flip.begin());
+        std::copy(ws.inv, ws.inv + OCpad / kWordBits + 2, cache->inv.begin());
+        cache->relu = relu;
+        cache->dot_max = dot_max;
+        cache->valid = true;
       }
     }
+    // bit <=> inverted ^ (base - 2 pc < D) <=> inverted ^ (pc > floor((base - D) / 2))
+    for (int64_t c = 0; c < ncls; ++c) ithr_row(ws.ithr + c * OCpad, ws.base + c * OCpad, cut, OCpad);
+    if (cache) cache->busy.store(0, std::memory_order_release);
     std::fill(ws.ithr + ncls * OCpad, ws.ithr + ncls * OCpad + kBlockN, 0);
   }
 

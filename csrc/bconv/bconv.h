@@ -1,9 +1,11 @@
 // FullBinConv: binary weights x binary (bit-packed) activations, XNOR + popcount.
 // Linear layers are the 1x1 case on a 1x1 map (rows = batch).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -127,6 +129,21 @@ class BConv2d {
   std::vector<word_t> packed_kl_;
   int kl_nseg_ = 0;
   int64_t kl_len_ = 0;
+  // The integer-threshold bit mode's per-channel cut on the dot product (run_impl) depends on
+  // the output transform only, not on the input: kept from the run that derived it, keyed by
+  // the transform's values bit for bit, so a model's layer derives it once. Sized at
+  // construction (run() allocates nothing); one run at a time uses it (busy), a concurrent run
+  // of the same object derives its own in its workspace.
+  struct IntThrCache {
+    std::atomic<int> busy{0};
+    bool valid = false, relu = false;
+    int32_t dot_max = 0;
+    std::vector<float> scale, bias, thr;  // the key: the run's transform, per real channel
+    std::vector<int32_t> flip;
+    std::vector<int32_t> cut;             // D per channel (padded to whole blocks)
+    std::vector<word_t> inv;              // channels whose compare is inverted
+  };
+  std::unique_ptr<IntThrCache> ithr_cache_;
 };
 
 // Scalar reference: integer dot products, PyTorch zero-padding semantics (+-1 inputs, or {0, 1}

@@ -1,7 +1,8 @@
 // Every compiled BConv2d path against bconv2d_reference (exact integers), plus the fused
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
 // on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
-// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0).
+// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0); the integer thresholds kept per object
+// (changed transforms, concurrent runs).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "bconv/bconv.h"
@@ -268,6 +270,51 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
       }
     }
   });
+
+  // The integer-threshold cuts are kept per object, keyed by the transform's values: a second
+  // run with the same transform reuses them, a value changed in place (same pointers) or a
+  // different transform must not; two threads running the object at once with different
+  // transforms each get their own (one uses the cache, the other its workspace).
+  auto bits_ok = [&](const OutputTransform& bt, const std::vector<word_t>& ob) {
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t wd = 0; wd < OCW; ++wd) {
+        word_t want = 0;
+        for (int j = int(wd * 64); j < k.oc && j < int(wd * 64 + 64); ++j) {
+          const float y = apply_transform(bt, static_cast<float>(ref[m * k.oc + j]), m, j);
+          if (threshold_bit(bt, y, j)) want |= word_t{1} << (j % 64);
+        }
+        if (ob[m * OCW + wd] != want) return false;
+      }
+    return true;
+  };
+  {
+    std::vector<word_t> ob(static_cast<size_t>(M * OCW));
+    const std::vector<float> ithr0 = ithr, iscale0 = iscale;
+    for (int round = 0; round < 4; ++round) {
+      if (round == 2) ithr[k.oc / 2] = ithr[k.oc / 2] * 0.5f - 1.0f;  // changed in place
+      if (round == 3) iscale[0] = -iscale[0];
+      conv.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
+      if (!bits_ok(ibits, ob)) fail("integer thresholds kept across runs", "best", k, 1);
+    }
+    ithr = ithr0;
+    iscale = iscale0;
+    std::vector<unsigned char> ws2(ws.size());
+    std::vector<word_t> ob2(ob.size());
+    bool ok1 = true, ok2 = true;
+    std::thread other([&] {
+      ThreadPool p(1);
+      for (int r = 0; r < 20; ++r) {
+        conv.run_bits(x.data(), k.n, k.h, k.w, ibits_relu, ob2.data(), ws2.data() + 1, p);
+        ok2 = ok2 && bits_ok(ibits_relu, ob2);
+      }
+    });
+    for (int r = 0; r < 20; ++r) {
+      conv.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
+      ok1 = ok1 && bits_ok(ibits, ob);
+    }
+    other.join();
+    if (!ok1 || !ok2) fail("integer thresholds, concurrent runs", "best", k, 1);
+  }
 
   // The packed form (also the bconv_panel32 layout of .hbn files): consistent by
   // bconv_check_packed, back to the canonical bits by bconv_unpack (what a kernel row with its
