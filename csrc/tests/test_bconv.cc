@@ -1,8 +1,8 @@
 // Every compiled BConv2d path against bconv2d_reference (exact integers), plus the fused
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
 // on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
-// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0); the integer thresholds kept per object
-// (changed transforms, concurrent runs).
+// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0); a residual add written in place over the
+// residual; the integer thresholds kept per object (changed transforms, concurrent runs).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -248,6 +248,28 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
             ok = std::memcmp(&want, &got, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(got));
           }
         if (!ok) fail("residual", isa, k, threads);
+      }
+      {
+        // In place (the runtime's fused add over a residual that dies there): out is the
+        // residual buffer itself, rows of exactly OC floats.
+        std::vector<float> buf(static_cast<size_t>(M * k.oc));
+        for (int64_t m = 0; m < M; ++m)
+          std::copy_n(resid.begin() + m * res_ld, k.oc, buf.begin() + m * k.oc);
+        const std::vector<float> orig = buf;
+        OutputTransform ip = res_both;
+        ip.residual = buf.data();
+        ip.residual_ld = k.oc;
+        OutputTransform ref_t = ip;
+        ref_t.residual = orig.data();
+        conv.run(x.data(), k.n, k.h, k.w, ip, buf.data(), wsp, pool);
+        bool ok = true;
+        for (int64_t m = 0; m < M && ok; ++m)
+          for (int j = 0; j < k.oc && ok; ++j) {
+            const float want = apply_transform(ref_t, static_cast<float>(ref[m * k.oc + j]), m, j);
+            const float got = buf[m * k.oc + j];
+            ok = std::memcmp(&want, &got, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(got));
+          }
+        if (!ok) fail("residual in place", isa, k, threads);
       }
       for (const OutputTransform* bt :
            {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain, &res_bits, &fbits, &fbits_relu}) {
