@@ -570,17 +570,6 @@ BConv2d::BConv2d(const ConvGeometry& g, const BConvPacked& sizes, const void* pa
 void BConv2d::attach(const BConvPacked& sizes, const void* packed) {
   compact_ = sizes.compact;
   kc_ = sizes.kc;
-  ithr_cache_ = std::make_unique<IntThrCache>();
-  {
-    IntThrCache& c = *ithr_cache_;
-    const size_t oc = static_cast<size_t>(g_.out_channels), ocpad = static_cast<size_t>(sizes.oc_pad);
-    c.scale.resize(oc);
-    c.bias.resize(oc);
-    c.thr.resize(oc);
-    c.flip.resize(oc);
-    c.cut.resize(ocpad);
-    c.inv.resize(ocpad / kWordBits + 2);
-  }
   const char* base = static_cast<const char*>(packed);
   packed_ = reinterpret_cast<const word_t*>(base + sizes.panels_off);
   if (sizes.prefix_bytes) tap_prefix_ = reinterpret_cast<const int32_t*>(base + sizes.prefix_off);
@@ -603,6 +592,15 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits, const BConsum
   own_.assign(p.total / sizeof(word_t), 0);
   bconv_pack(g, weight_bits, own_.data(), consumed);
   attach(p, own_.data());
+}
+
+void BConv2d::keep_int_thresholds(int64_t out_rows) {
+  const BKernel* sel = detail::bconv_kernels().select();
+  if (ithr_cache_ || !sel || out_rows < sel->int_thr_rows) return;
+  ithr_cache_ = std::make_unique<IntThrCache>();
+  const size_t ocpad = static_cast<size_t>(round_up(g_.out_channels, kBlockN));
+  ithr_cache_->cut.resize(ocpad);
+  ithr_cache_->inv.resize(ocpad / kWordBits + 2);
 }
 
 void BConv2d::set_input_domain(InputDomain d) {
@@ -802,35 +800,29 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
   // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49, with
   // the AVX-512 float-rule epilogue of before 2026-12 (the default cut of 160 rows, kept by
-  // every row but avx512; BKernel::int_thr_rows). The evaluations are done once per transform
-  // (IntThrCache); each run only offsets the cuts by its classes' bases.
+  // every row but avx512; BKernel::int_thr_rows). With keep_int_thresholds the evaluations are
+  // done once per transform (IntThrCache); each run only offsets the cuts by its classes' bases.
   bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= int_thr_rows;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
     const bool relu = t.act == Activation::relu;
     const int64_t ncls = static_cast<int64_t>(nhc) * nwc;
-    // The cuts of the last run with this very transform (bit for bit), when this run may use
+    // The cuts of the last run with this transform (keep_int_thresholds), when this run may use
     // the object's cache (a concurrent run of the same object derives its own).
     IntThrCache* cache = ithr_cache_.get();
     int idle = 0;
-    if (!cache->busy.compare_exchange_strong(idle, 1, std::memory_order_acquire)) cache = nullptr;
-    const size_t fb = static_cast<size_t>(OC) * sizeof(float);
+    if (cache && !cache->busy.compare_exchange_strong(idle, 1, std::memory_order_acquire)) cache = nullptr;
+    const void* key[4] = {t.scale, t.bias, t.out_threshold, t.out_flip};
     const bool hit = cache && cache->valid && cache->relu == relu && cache->dot_max == dot_max &&
-                     std::memcmp(cache->scale.data(), ws.scale, fb) == 0 &&
-                     std::memcmp(cache->bias.data(), ws.bias, fb) == 0 &&
-                     std::memcmp(cache->thr.data(), ws.thr, fb) == 0 &&
-                     std::memcmp(cache->flip.data(), ws.flipmask, static_cast<size_t>(OC) * sizeof(int32_t)) == 0;
+                     std::equal(key, key + 4, cache->key);
     int32_t* const cut = cache ? cache->cut.data() : ws.cut;
     if (hit) {
       std::copy(cache->inv.begin(), cache->inv.end(), ws.inv);
     } else {
       derive_cuts(ws, OC, OCpad, dot_max, relu, cut);
       if (cache) {
-        std::copy(ws.scale, ws.scale + OC, cache->scale.begin());
-        std::copy(ws.bias, ws.bias + OC, cache->bias.begin());
-        std::copy(ws.thr, ws.thr + OC, cache->thr.begin());
-        std::copy(ws.flipmask, ws.flipmask + OC, cache->flip.begin());
+        std::copy(key, key + 4, cache->key);
         std::copy(ws.inv, ws.inv + OCpad / kWordBits + 2, cache->inv.begin());
         cache->relu = relu;
         cache->dot_max = dot_max;

@@ -2,7 +2,8 @@
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
 // on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
 // {0, 1} inputs (InputDomain::zero_one, bit 1 = 0); a residual add written in place over the
-// residual; the integer thresholds kept per object (changed transforms, concurrent runs).
+// residual; the integer thresholds kept per object (keep_int_thresholds: changed transforms,
+// concurrent runs).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -293,10 +294,11 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
     }
   });
 
-  // The integer-threshold cuts are kept per object, keyed by the transform's values: a second
-  // run with the same transform reuses them, a value changed in place (same pointers) or a
-  // different transform must not; two threads running the object at once with different
-  // transforms each get their own (one uses the cache, the other its workspace).
+  // keep_int_thresholds: the integer-threshold cuts are kept per object, keyed by the
+  // transform's pointers: a second run with the same transform reuses them, a transform with
+  // other vectors must not; an object without it honours values changed in place; two threads
+  // running the object at once with different transforms each get their own (one uses the
+  // cache, the other its workspace).
   auto bits_ok = [&](const OutputTransform& bt, const std::vector<word_t>& ob) {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t wd = 0; wd < OCW; ++wd) {
@@ -311,27 +313,38 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
   };
   {
     std::vector<word_t> ob(static_cast<size_t>(M * OCW));
-    const std::vector<float> ithr0 = ithr, iscale0 = iscale;
-    for (int round = 0; round < 4; ++round) {
-      if (round == 2) ithr[k.oc / 2] = ithr[k.oc / 2] * 0.5f - 1.0f;  // changed in place
-      if (round == 3) iscale[0] = -iscale[0];
+    BConv2d kept(g, wt.data());
+    kept.set_input_domain(g_domain);
+    kept.keep_int_thresholds(M);
+    std::vector<float> ithr2 = ithr, iscale2 = iscale;
+    ithr2[k.oc / 2] = ithr2[k.oc / 2] * 0.5f - 1.0f;
+    iscale2[0] = -iscale2[0];
+    OutputTransform other_thr = ibits, other_scale = ibits;
+    other_thr.out_threshold = ithr2.data();
+    other_scale.scale = iscale2.data();
+    for (const OutputTransform* bt : {&ibits, &ibits, &other_thr, &other_thr, &ibits, &other_scale, &ibits_relu}) {
+      kept.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool1);
+      if (!bits_ok(*bt, ob)) fail("integer thresholds kept across runs", "best", k, 1);
+    }
+    const std::vector<float> ithr0 = ithr;
+    for (int round = 0; round < 2; ++round) {  // the object without the cache, values changed in place
+      if (round == 1) ithr[k.oc / 2] = ithr[k.oc / 2] * 0.5f - 1.0f;
       conv.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
-      if (!bits_ok(ibits, ob)) fail("integer thresholds kept across runs", "best", k, 1);
+      if (!bits_ok(ibits, ob)) fail("integer thresholds, values changed in place", "best", k, 1);
     }
     ithr = ithr0;
-    iscale = iscale0;
     std::vector<unsigned char> ws2(ws.size());
     std::vector<word_t> ob2(ob.size());
     bool ok1 = true, ok2 = true;
     std::thread other([&] {
       ThreadPool p(1);
       for (int r = 0; r < 20; ++r) {
-        conv.run_bits(x.data(), k.n, k.h, k.w, ibits_relu, ob2.data(), ws2.data() + 1, p);
+        kept.run_bits(x.data(), k.n, k.h, k.w, ibits_relu, ob2.data(), ws2.data() + 1, p);
         ok2 = ok2 && bits_ok(ibits_relu, ob2);
       }
     });
     for (int r = 0; r < 20; ++r) {
-      conv.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
+      kept.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
       ok1 = ok1 && bits_ok(ibits, ob);
     }
     other.join();

@@ -418,6 +418,10 @@ class ConvFBin : public ConvBase {
     }
     conv_->set_input_domain(domain_);
     if (conv_sub_) conv_sub_->set_input_domain(domain_);
+    // The transform's vectors (this op's and the bit plan's thresholds) never change behind
+    // their pointers: integer-threshold cuts are derived once, not per run.
+    conv_->keep_int_thresholds(out.h * out.w);
+    if (conv_sub_) conv_sub_->keep_int_thresholds(out.h * out.w);
   }
   void file_ranges(std::vector<std::pair<const uint8_t*, size_t>>& out) const override {
     ConvBase::file_ranges(out);
