@@ -50,7 +50,8 @@ FusePlan plan_fusions(const Graph& g, const BitPlan& bp, bool enabled) {
         if (a.c != b.c || a.h != b.h || a.w != b.w) continue;
         fp.nodes[v - 1].residual = r;
         fp.nodes[v - 1].add_node = j;
-        fp.nodes[v - 1].in_place = r != g.output && g.nodes[v - 1].impl->residual_in_place() && read_before(r, v - 1, j);
+        fp.nodes[v - 1].in_place =
+            r != g.output && g.nodes[v - 1].impl->residual_in_place() && read_before(r, v - 1, j);
         fp.nodes[j].absorbed_by = v - 1;
         fp.elided[v] = true;
         break;
