@@ -4,8 +4,9 @@ computed in a conv's output stage (FullBin, float and WeightBin) (with the conv'
 or not, the add's packed copies for binary consumers, the later of two convs taking the other
 as its shortcut), and max-pools with overlapping and ceil-mode windows run on a float conv's
 output row bands (float output with packed copies, or bits for a binary consumer) or on an int8
-first layer's (conv_q8: direct-path bands or im2col blocks). Fused and unfused results must be
-bit-identical."""
+first layer's (conv_q8: direct-path bands or im2col blocks), and FullBin convs writing the sum
+over a residual that dies there (in place) but not over one read later. Fused and unfused
+results must be bit-identical."""
 from __future__ import annotations
 
 import numpy as np
@@ -55,6 +56,37 @@ class Blocks(nn.Module):
         x = F.relu(self.f1(x) + x)
         x = self.w1(x) + x
         return self.head(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SharedResidual(nn.Module):
+    """Residuals overwritten in place or not, on odd channels and stride 3: x is read again
+    after the conv that adds it (so that sum must not overwrite it), the strided 3x3 conv's
+    output dies at its add (the 1x1 stride-3 shortcut, which runs later, writes over it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        c = 37
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.a1 = FullBinConv2d(c, c, 3, 1, 1)
+        self.a2 = FullBinConv2d(c, c, 3, 1, 1, activation=None)
+        self.b1 = FullBinConv2d(c, c, 3, 3, 1, activation=None)
+        self.down = FullBinConv2d(c, c, 1, 3, 0, activation=None)
+        self.head = nn.Conv2d(c, 5, 1)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = self.a2(self.a1(x)) + x
+        z = y + x * 0.25
+        return self.head(F.relu(self.b1(z) + self.down(z)))
+
+
+def test_in_place_only_where_the_residual_dies(tmp_path, monkeypatch, each_isa, rng) -> None:
+    torch.manual_seed(10)
+    model, fused, unfused = _export(SharedResidual(), (1, 3, 17, 20), tmp_path / "s.hbn", monkeypatch)
+    assert sorted(fused.fused_layers.values()) == ["a2", "down"]
+    assert fused._ex.in_place == ["down"]
+    for batch in (1, 3):
+        _check(model, fused, unfused, rng.standard_normal((batch, 3, 17, 20)).astype(np.float32))
 
 
 class PoolToBits(nn.Module):
@@ -115,6 +147,9 @@ def test_plan(blocks) -> None:
     # a2 (+ identity), down (+ b2: the later conv takes the earlier as its shortcut), r1 (+x),
     # the float f1 and WeightBin w1; t is read twice, so `t + t * 0.5` stays unfused
     assert sorted(adds.values()) == ["a2", "down", "f1", "r1", "w1"]
+    # the FullBin convs write the sum over their residual, which no later op reads (r1 reads
+    # its own residual, before its output stage); the float convs' SGEMM stores do not claim it
+    assert sorted(fused._ex.in_place) == ["a2", "down", "r1"] and unfused._ex.in_place == []
     # the fused adds still write their packed copies (now from the conv's pass)
     assert fused.packed_copy_layers == unfused.packed_copy_layers
     prof = fused.profile(np.zeros((1, 3, 29, 27), np.float32), repeats=1)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -250,6 +251,7 @@ struct Workspace {
   float *scale, *bias, *thr;
   int32_t *flipmask, *zeros, *hcls, *wcls, *hrange, *wrange, *base, *ithr, *rowcls;
   word_t* inv;  // integer-threshold bit mode: channels whose compare is inverted, one bit each
+  int32_t* cut;  // and each channel's cut D, when not from the object's cache
   int64_t* rowoff;
   word_t* padded;
   word_t* cols;  // compact mode: gathered receptive fields [M][kc]
@@ -275,6 +277,7 @@ Workspace carve(Carver& c, const ConvGeometry& g, int n, int in_h, int in_w, int
   w.base = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
   w.ithr = c.take<int32_t>(static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN);
   w.inv = c.take<word_t>(OCpad / kWordBits + 2);
+  w.cut = c.take<int32_t>(OCpad);
   w.rowcls = c.take<int32_t>(M + kMaxMR);
   w.rowoff = c.take<int64_t>(M + kMaxMR);
   const bool pad = !compact && (g.pad_h || g.pad_w);
@@ -342,6 +345,28 @@ void base_row(int32_t* __restrict row, const int32_t* __restrict tot, const int3
       row[b + j] = k - tot[b + j] + rect_mul * (p11[b + j] - p01[b + j] - p10[b + j] + p00[b + j]);
   }
   for (int64_t oc = OC / kBlockN * kBlockN; oc < OC; ++oc) row[oc] += k_real;
+}
+
+// dst[j] = (src ? src[j] : fill) * mul for j < n (src copied as is when mul is 1), and
+// fill * mul for the padding channels n <= j < total.
+void param_row(float* __restrict dst, const float* __restrict src, int64_t n, int64_t total, float fill, float mul) {
+  if (src && mul == 1.0f) {
+    std::copy(src, src + n, dst);
+  } else if (src) {
+    for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * mul;
+  } else {
+    for (int64_t j = 0; j < n; ++j) dst[j] = fill * mul;
+  }
+  for (int64_t j = n; j < total; ++j) dst[j] = fill * mul;
+}
+// dst[j] = -1 where flip[j] (j < n), else 0.
+void flip_row(int32_t* __restrict dst, const uint8_t* __restrict flip, int64_t n, int64_t total) {
+  if (flip) {
+    for (int64_t j = 0; j < n; ++j) dst[j] = flip[j] ? -1 : 0;
+  } else {
+    for (int64_t j = 0; j < n; ++j) dst[j] = 0;
+  }
+  for (int64_t j = n; j < total; ++j) dst[j] = 0;
 }
 
 // One output row's entries of the per-row class and offset tables, in fixed-length chunks
@@ -569,6 +594,15 @@ BConv2d::BConv2d(const ConvGeometry& g, const word_t* weight_bits, const BConsum
   attach(p, own_.data());
 }
 
+void BConv2d::keep_int_thresholds(int64_t out_rows) {
+  const BKernel* sel = detail::bconv_kernels().select();
+  if (ithr_cache_ || !sel || out_rows < sel->int_thr_rows) return;
+  ithr_cache_ = std::make_unique<IntThrCache>();
+  const size_t ocpad = static_cast<size_t>(round_up(g_.out_channels, kBlockN));
+  ithr_cache_->cut.resize(ocpad);
+  ithr_cache_->inv.resize(ocpad / kWordBits + 2);
+}
+
 void BConv2d::set_input_domain(InputDomain d) {
   domain_ = d;
   wtot_.clear();
@@ -618,6 +652,48 @@ void BConv2d::run_bits(const word_t* in, int n, int in_h, int in_w, const Output
 }
 
 namespace {
+
+// Integer-threshold bit mode: each channel's cut D on the dot product (bit(d) = inverted ^ (d <
+// D), see first_target) into cut[], the inversion bits into ws.inv; from the output-stage
+// parameters in ws (scale, bias, thr, flipmask), exactly by tile_epilogue_ref's rule.
+void derive_cuts(const Workspace& ws, int64_t OC, int64_t OCpad, int32_t dot_max, bool relu, int32_t* cut) {
+  std::fill(ws.inv, ws.inv + OCpad / kWordBits + 2, word_t{0});
+  for (int64_t j = 0; j < OCpad; ++j) {
+    int32_t D;
+    bool inverted;
+    if (j >= OC) {
+      D = dot_max + 1;  // padded channels: bit 0 (never stored, kept defined)
+      inverted = true;
+    } else {
+      const float sc = ws.scale[j], bi = ws.bias[j], th = ws.thr[j];
+      const bool flip = ws.flipmask[j] != 0;
+      // Exactly tile_epilogue_ref's rule for one channel and dot d.
+      auto bit = [&](int32_t d) {
+        float y = detail::no_contract(static_cast<float>(d) * sc);
+        y = y + bi;
+        if (relu && !(y > 0.0f)) y = 0.0f;
+        return flip ? (y > th) : (y < th);
+      };
+      if (sc == 0.0f) {  // y is one constant (its sign of zero never changes a compare)
+        D = dot_max + 1;
+        inverted = !bit(0);
+      } else {
+        const bool prefix = (sc > 0.0f) != flip;
+        D = first_target(bit, !prefix, -dot_max, dot_max, (static_cast<double>(th) - bi) / sc);
+        inverted = !prefix;
+      }
+    }
+    if (inverted) ws.inv[j / kWordBits] |= word_t{1} << (j % kWordBits);
+    cut[j] = D;
+  }
+}
+
+// One class's row of integer thresholds: floor((base - D) / 2) per channel (restrict, so it
+// vectorizes).
+void ithr_row(int32_t* __restrict row, const int32_t* __restrict base, const int32_t* __restrict cut, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) row[j] = floor_half(base[j] - cut[j]);
+}
+
 // Residual prefetch distance in panels (run_tile). Measured on Zen 5, ResNet-18 layer1 conv2
 // with the max-pool output as residual: 0.13-0.16 ms without, 0.09 with 1-4 panels ahead.
 constexpr int kResidualAhead = 4;
@@ -673,14 +749,14 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       if ((t.scale[j] * 0.5f) * 2.0f != t.scale[j] && std::isfinite(t.scale[j]))
         throw std::invalid_argument("BConv2d: {0,1} input domain needs output scales whose half is exact "
                                     "(channel " + std::to_string(j) + " has a subnormal scale)");
-  // Output-stage parameters, padded to whole weight blocks so kernels load full vectors.
-  for (int64_t j = 0; j < OCpad + kBlockN; ++j) {
-    const bool real = j < OC;
-    ws.scale[j] = (real && t.scale ? t.scale[j] : 1.0f) * (zero_one ? 0.5f : 1.0f);
-    ws.bias[j] = real && t.bias ? t.bias[j] : 0.0f;
-    ws.thr[j] = real && t.out_threshold ? t.out_threshold[j] : 0.0f;
-    ws.flipmask[j] = real && t.out_flip && t.out_flip[j] ? -1 : 0;
-  }
+  // Output-stage parameters, padded to whole weight blocks so kernels load full vectors (one
+  // loop per array with its null test hoisted, so each vectorizes: per element, as one loop,
+  // they took ~8 cycles, ~1 us per run of a 512-channel layer).
+  const int64_t npar = OCpad + kBlockN;
+  param_row(ws.scale, t.scale, OC, npar, 1.0f, zero_one ? 0.5f : 1.0f);
+  param_row(ws.bias, t.bias, OC, npar, 0.0f, 1.0f);
+  param_row(ws.thr, t.out_threshold, OC, npar, 0.0f, 1.0f);
+  flip_row(ws.flipmask, t.out_flip, OC, npar);
   // base[class][oc] = K minus the weight sums of the taps that class pads.
   axis_classes(OH, g_.stride_h, g_.pad_h, KH, in_h, ws.hcls, ws.hrange);
   axis_classes(OW, g_.stride_w, g_.pad_w, KW, in_w, ws.wcls, ws.wrange);
@@ -724,46 +800,38 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   // 50-80 cycles with its table) buy an epilogue of one integer compare per 16 outputs (~0.3
   // cycles saved per output): on Zen 4 neutral at 169 output pixels, a 7% loss at 49, with
   // the AVX-512 float-rule epilogue of before 2026-12 (the default cut of 160 rows, kept by
-  // every row but avx512; BKernel::int_thr_rows).
+  // every row but avx512; BKernel::int_thr_rows). With keep_int_thresholds the evaluations are
+  // done once per transform (IntThrCache); each run only offsets the cuts by its classes' bases.
   bool int_thr = out_b && !t.pixel_scale && !t.residual && M >= int_thr_rows;
   for (int64_t j = 0; int_thr && j < OC; ++j)
     int_thr = std::isfinite(ws.scale[j]) && std::isfinite(ws.bias[j]);
   if (int_thr) {
     const bool relu = t.act == Activation::relu;
     const int64_t ncls = static_cast<int64_t>(nhc) * nwc;
-    std::fill(ws.inv, ws.inv + OCpad / kWordBits + 2, word_t{0});
-    for (int64_t j = 0; j < OCpad; ++j) {
-      int32_t D;  // bit(d) = inverted ^ (d < D)
-      bool inverted;
-      if (j >= OC) {
-        D = dot_max + 1;  // padded channels: bit 0 (never stored, kept defined)
-        inverted = true;
-      } else {
-        const float sc = ws.scale[j], bi = ws.bias[j], th = ws.thr[j];
-        const bool flip = ws.flipmask[j] != 0;
-        // Exactly tile_epilogue_ref's rule for one channel and dot d.
-        auto bit = [&](int32_t d) {
-          float y = detail::no_contract(static_cast<float>(d) * sc);
-          y = y + bi;
-          if (relu && !(y > 0.0f)) y = 0.0f;
-          return flip ? (y > th) : (y < th);
-        };
-        if (sc == 0.0f) {  // y is one constant (its sign of zero never changes a compare)
-          D = dot_max + 1;
-          inverted = !bit(0);
-        } else {
-          const bool prefix = (sc > 0.0f) != flip;
-          D = first_target(bit, !prefix, -dot_max, dot_max, (static_cast<double>(th) - bi) / sc);
-          inverted = !prefix;
-        }
-      }
-      if (inverted) ws.inv[j / kWordBits] |= word_t{1} << (j % kWordBits);
-      // bit <=> inverted ^ (base - 2 pc < D) <=> inverted ^ (pc > floor((base - D) / 2))
-      for (int64_t c = 0; c < ncls; ++c) {
-        const int64_t at = c * OCpad + j;
-        ws.ithr[at] = floor_half(ws.base[at] - D);
+    // The cuts of the last run with this transform (keep_int_thresholds), when this run may use
+    // the object's cache (a concurrent run of the same object derives its own).
+    IntThrCache* cache = ithr_cache_.get();
+    int idle = 0;
+    if (cache && !cache->busy.compare_exchange_strong(idle, 1, std::memory_order_acquire)) cache = nullptr;
+    const void* key[4] = {t.scale, t.bias, t.out_threshold, t.out_flip};
+    const bool hit = cache && cache->valid && cache->relu == relu && cache->dot_max == dot_max &&
+                     std::equal(key, key + 4, cache->key);
+    int32_t* const cut = cache ? cache->cut.data() : ws.cut;
+    if (hit) {
+      std::copy(cache->inv.begin(), cache->inv.end(), ws.inv);
+    } else {
+      derive_cuts(ws, OC, OCpad, dot_max, relu, cut);
+      if (cache) {
+        std::copy(key, key + 4, cache->key);
+        std::copy(ws.inv, ws.inv + OCpad / kWordBits + 2, cache->inv.begin());
+        cache->relu = relu;
+        cache->dot_max = dot_max;
+        cache->valid = true;
       }
     }
+    // bit <=> inverted ^ (base - 2 pc < D) <=> inverted ^ (pc > floor((base - D) / 2))
+    for (int64_t c = 0; c < ncls; ++c) ithr_row(ws.ithr + c * OCpad, ws.base + c * OCpad, cut, OCpad);
+    if (cache) cache->busy.store(0, std::memory_order_release);
     std::fill(ws.ithr + ncls * OCpad, ws.ithr + ncls * OCpad + kBlockN, 0);
   }
 

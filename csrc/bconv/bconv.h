@@ -1,9 +1,11 @@
 // FullBinConv: binary weights x binary (bit-packed) activations, XNOR + popcount.
 // Linear layers are the 1x1 case on a 1x1 map (rows = batch).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -83,6 +85,13 @@ class BConv2d {
   void set_input_domain(InputDomain d);
   InputDomain input_domain() const { return domain_; }
 
+  // For a caller whose transforms never change behind the same pointers (a loaded model's
+  // vectors are immutable): bit outputs by integer thresholds then derive each channel's cut
+  // (a few dozen scalar evaluations) once per transform instead of once per run. Allocates
+  // O(out_channels) now, and only when a run of out_rows output rows (batch 1) takes that mode
+  // on the kernel row selected now; other runs derive the cuts as without it.
+  void keep_int_thresholds(int64_t out_rows);
+
   // Scratch bytes run() needs for a batch of n images of in_h x in_w (zero-padded input copy,
   // padding-correction tables, per-row offsets); run() itself allocates nothing.
   size_t workspace_bytes(int n, int in_h, int in_w) const;
@@ -127,6 +136,19 @@ class BConv2d {
   std::vector<word_t> packed_kl_;
   int kl_nseg_ = 0;
   int64_t kl_len_ = 0;
+  // The integer-threshold bit mode's per-channel cut on the dot product (run_impl) depends on
+  // the output transform only, not on the input: with keep_int_thresholds, kept from the run
+  // that derived it, keyed by the transform's pointers. One run at a time uses it (busy), a
+  // concurrent run of the same object derives its own in its workspace.
+  struct IntThrCache {
+    std::atomic<int> busy{0};
+    bool valid = false, relu = false;
+    int32_t dot_max = 0;
+    const void* key[4] = {};   // the transform's scale, bias, out_threshold, out_flip
+    std::vector<int32_t> cut;  // D per channel (padded to whole blocks)
+    std::vector<word_t> inv;   // channels whose compare is inverted
+  };
+  std::unique_ptr<IntThrCache> ithr_cache_;
 };
 
 // Scalar reference: integer dot products, PyTorch zero-padding semantics (+-1 inputs, or {0, 1}

@@ -178,6 +178,14 @@ void register_runtime(py::module_& m) {
           if (int k = e.fused_into(static_cast<int>(i)); k >= 0) out.emplace_back(nodes[i].name, nodes[static_cast<size_t>(k)].name);
         return out;
       })
+      .def_property_readonly("in_place", [](const hbn::Executor& e) {
+        // convs that write their fused add's value over the residual (the residual dies there)
+        std::vector<std::string> out;
+        const auto& nodes = e.graph().nodes;
+        for (size_t i = 0; i < nodes.size(); ++i)
+          if (e.residual_in_place(static_cast<int>(i))) out.push_back(nodes[i].name);
+        return out;
+      })
       .def_property("num_threads", &hbn::Executor::num_threads, [](hbn::Executor& e, int n) {
         if (n < 1) throw py::value_error("num_threads must be >= 1");
         py::gil_scoped_release release;

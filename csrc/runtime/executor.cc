@@ -72,7 +72,14 @@ Executor::Executor(ModelBytes bytes, bool bit_passing, const Limits& limits)
   for (int i = 0; i < n_nodes; ++i) {
     // A fused node's value and packed copies are written in the pass of the node computing it.
     const int def = fuse_.nodes[i].absorbed_by >= 0 ? fuse_.nodes[i].absorbed_by : i;
-    value_buf_[i + 1] = add_buffer(def, last_use[i + 1]);
+    if (def != i && fuse_.nodes[def].add_node == i && fuse_.nodes[def].in_place) {
+      // Written over the residual, which dies in this pass: one buffer for both values.
+      const int b = value_buf_[fuse_.nodes[def].residual];
+      value_buf_[i + 1] = b;
+      buffer_template_[b].last_use = std::max(buffer_template_[b].last_use, last_use[i + 1]);
+    } else {
+      value_buf_[i + 1] = add_buffer(def, last_use[i + 1]);
+    }
     for (int k : bits_.nodes[i].sides_out) {
       int last = -1;
       for (int j : bits_.sides[k].consumers) last = std::max(last, j);
@@ -166,9 +173,13 @@ const Executor::Plan& Executor::plan_for(int64_t n) {
   };
   std::vector<BufferReq> bufs = buffer_template_;
   uint64_t total = 0;
-  for (size_t v = 0; v < value_buf_.size(); ++v) {
-    bufs[value_buf_[v]].bytes = value_bytes(static_cast<int>(v), n);
-    total = sat_add(total, bufs[value_buf_[v]].bytes);
+  for (size_t v = 0; v < value_buf_.size(); ++v) {  // a shared buffer (in-place residual) counts once
+    BufferReq& b = bufs[value_buf_[v]];
+    const size_t bytes = value_bytes(static_cast<int>(v), n);
+    if (bytes > b.bytes) {
+      total = sat_add(total - b.bytes, bytes);
+      b.bytes = bytes;
+    }
   }
   for (size_t k = 0; k < side_buf_.size(); ++k) {
     const SidePlan& sp = bits_.sides[k];

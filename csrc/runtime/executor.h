@@ -71,6 +71,8 @@ class Executor {
   // Fusion (fuse_plan.h): the node that computes node `node` in its own pass (a conv computing
   // the residual add or max-pool after it), or -1 when the node runs itself.
   int fused_into(int node) const { return fuse_.nodes[static_cast<size_t>(node)].absorbed_by; }
+  // Whether conv `node` writes its fused add's value over the residual (NodeFusePlan::in_place).
+  bool residual_in_place(int node) const { return fuse_.nodes[static_cast<size_t>(node)].in_place; }
 
   int num_threads() const { return threads_.load(std::memory_order_relaxed); }
   void set_num_threads(int n);

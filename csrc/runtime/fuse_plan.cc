@@ -27,6 +27,15 @@ FusePlan plan_fusions(const Graph& g, const BitPlan& bp, bool enabled) {
     return c.add_node < 0 && c.pool_node < 0 && c.absorbed_by < 0 && bp.nodes[v - 1].sides_out.empty() &&
            g.nodes[j].inputs.size() >= 1;
   };
+  // Every reader of value r but the conv c and the add j runs before c (c reads its inputs
+  // before its output stage, OpImpl::residual_in_place).
+  auto read_before = [&](int r, int c, int j) {
+    for (int i = c; i < n_nodes; ++i)
+      if (i != c && i != j)
+        for (int v : g.nodes[i].inputs)
+          if (v == r) return false;
+    return true;
+  };
   for (int j = 0; j < n_nodes; ++j) {
     const Node& nd = g.nodes[j];
     bool relu = false;
@@ -41,6 +50,8 @@ FusePlan plan_fusions(const Graph& g, const BitPlan& bp, bool enabled) {
         if (a.c != b.c || a.h != b.h || a.w != b.w) continue;
         fp.nodes[v - 1].residual = r;
         fp.nodes[v - 1].add_node = j;
+        fp.nodes[v - 1].in_place =
+            r != g.output && g.nodes[v - 1].impl->residual_in_place() && read_before(r, v - 1, j);
         fp.nodes[j].absorbed_by = v - 1;
         fp.elided[v] = true;
         break;

@@ -22,6 +22,9 @@
 // output (max_pool_into); the concat does not run and its value is never stored (SqueezeNet
 // Hybrid's fire4 / fire8 outputs: 3 MB of copy saved before pool4).
 //
+// In place: a residual that no later op reads is overwritten by the sum (the add's value shares
+// its buffer, executor.cc), which halves the float traffic of the conv's output stage.
+//
 // Exact: the fused result is bit-identical to the unfused one (HBN_NO_FUSE=1 at load turns the
 // pass off; tests compare whole models both ways).
 #pragma once
@@ -35,6 +38,10 @@ namespace hbn {
 struct NodeFusePlan {
   int residual = -1;    // conv: the value added in its output stage (fused add), or -1
   int add_node = -1;    // conv: the add it computes (writes that node's value and sides)
+  // conv: the add's value is stored in the residual's buffer (the conv writes its output over
+  // the residual, OpImpl::residual_in_place): every other reader of the residual runs before
+  // the conv, so the residual dies in this conv's pass.
+  bool in_place = false;
   int pool_node = -1;   // conv with float output: the max-pool run per block of its output rows, or -1
   int concat_node = -1;  // max-pool: the concat whose operands it pools directly, or -1
   int absorbed_by = -1;  // an absorbed node (not run): the node that computes it

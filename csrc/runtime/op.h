@@ -182,6 +182,11 @@ class OpImpl {
   // Fusion (fuse_plan.h): a conv that adds RunArgs::residual in its output stage (and writes
   // RunArgs::sinks for float output);
   virtual bool takes_residual() const { return false; }
+  // such a conv whose output may be its residual's own buffer (written in place when the
+  // residual dies there): its output stage reads each residual element before it writes the
+  // same output element, and no other element, from any thread; and it has read its inputs
+  // before its output stage starts (e.g. packed them into scratch);
+  virtual bool residual_in_place() const { return false; }
   // an add of two float inputs (*relu: its ReLU after the sum);
   virtual bool residual_add(bool* relu) const { return false; }
   // a float conv that hands finished output rows to RunArgs::row_pool;

@@ -1,7 +1,9 @@
 // Every compiled BConv2d path against bconv2d_reference (exact integers), plus the fused
 // output transform (against apply_transform) and the bit-output mode (against threshold_bit),
 // on shapes that straddle word, tile and padding boundaries; 1 and 2 threads; +-1 inputs and
-// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0).
+// {0, 1} inputs (InputDomain::zero_one, bit 1 = 0); a residual add written in place over the
+// residual; the integer thresholds kept per object (keep_int_thresholds: changed transforms,
+// concurrent runs).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "bconv/bconv.h"
@@ -247,6 +250,28 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
           }
         if (!ok) fail("residual", isa, k, threads);
       }
+      {
+        // In place (the runtime's fused add over a residual that dies there): out is the
+        // residual buffer itself, rows of exactly OC floats.
+        std::vector<float> buf(static_cast<size_t>(M * k.oc));
+        for (int64_t m = 0; m < M; ++m)
+          std::copy_n(resid.begin() + m * res_ld, k.oc, buf.begin() + m * k.oc);
+        const std::vector<float> orig = buf;
+        OutputTransform ip = res_both;
+        ip.residual = buf.data();
+        ip.residual_ld = k.oc;
+        OutputTransform ref_t = ip;
+        ref_t.residual = orig.data();
+        conv.run(x.data(), k.n, k.h, k.w, ip, buf.data(), wsp, pool);
+        bool ok = true;
+        for (int64_t m = 0; m < M && ok; ++m)
+          for (int j = 0; j < k.oc && ok; ++j) {
+            const float want = apply_transform(ref_t, static_cast<float>(ref[m * k.oc + j]), m, j);
+            const float got = buf[m * k.oc + j];
+            ok = std::memcmp(&want, &got, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(got));
+          }
+        if (!ok) fail("residual in place", isa, k, threads);
+      }
       for (const OutputTransform* bt :
            {&bits, &bits_noflip, &ibits, &ibits_relu, &ibits_plain, &res_bits, &fbits, &fbits_relu}) {
         std::vector<word_t> ob(static_cast<size_t>(M * OCW), 0x123456789abcdefULL);
@@ -268,6 +293,63 @@ static void run_case(const Case& k, std::mt19937_64& rng, ThreadPool& pool1, Thr
       }
     }
   });
+
+  // keep_int_thresholds: the integer-threshold cuts are kept per object, keyed by the
+  // transform's pointers: a second run with the same transform reuses them, a transform with
+  // other vectors must not; an object without it honours values changed in place; two threads
+  // running the object at once with different transforms each get their own (one uses the
+  // cache, the other its workspace).
+  auto bits_ok = [&](const OutputTransform& bt, const std::vector<word_t>& ob) {
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t wd = 0; wd < OCW; ++wd) {
+        word_t want = 0;
+        for (int j = int(wd * 64); j < k.oc && j < int(wd * 64 + 64); ++j) {
+          const float y = apply_transform(bt, static_cast<float>(ref[m * k.oc + j]), m, j);
+          if (threshold_bit(bt, y, j)) want |= word_t{1} << (j % 64);
+        }
+        if (ob[m * OCW + wd] != want) return false;
+      }
+    return true;
+  };
+  {
+    std::vector<word_t> ob(static_cast<size_t>(M * OCW));
+    BConv2d kept(g, wt.data());
+    kept.set_input_domain(g_domain);
+    kept.keep_int_thresholds(M);
+    std::vector<float> ithr2 = ithr, iscale2 = iscale;
+    ithr2[k.oc / 2] = ithr2[k.oc / 2] * 0.5f - 1.0f;
+    iscale2[0] = -iscale2[0];
+    OutputTransform other_thr = ibits, other_scale = ibits;
+    other_thr.out_threshold = ithr2.data();
+    other_scale.scale = iscale2.data();
+    for (const OutputTransform* bt : {&ibits, &ibits, &other_thr, &other_thr, &ibits, &other_scale, &ibits_relu}) {
+      kept.run_bits(x.data(), k.n, k.h, k.w, *bt, ob.data(), wsp, pool1);
+      if (!bits_ok(*bt, ob)) fail("integer thresholds kept across runs", "best", k, 1);
+    }
+    const std::vector<float> ithr0 = ithr;
+    for (int round = 0; round < 2; ++round) {  // the object without the cache, values changed in place
+      if (round == 1) ithr[k.oc / 2] = ithr[k.oc / 2] * 0.5f - 1.0f;
+      conv.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
+      if (!bits_ok(ibits, ob)) fail("integer thresholds, values changed in place", "best", k, 1);
+    }
+    ithr = ithr0;
+    std::vector<unsigned char> ws2(ws.size());
+    std::vector<word_t> ob2(ob.size());
+    bool ok1 = true, ok2 = true;
+    std::thread other([&] {
+      ThreadPool p(1);
+      for (int r = 0; r < 20; ++r) {
+        kept.run_bits(x.data(), k.n, k.h, k.w, ibits_relu, ob2.data(), ws2.data() + 1, p);
+        ok2 = ok2 && bits_ok(ibits_relu, ob2);
+      }
+    });
+    for (int r = 0; r < 20; ++r) {
+      kept.run_bits(x.data(), k.n, k.h, k.w, ibits, ob.data(), wsp, pool1);
+      ok1 = ok1 && bits_ok(ibits, ob);
+    }
+    other.join();
+    if (!ok1 || !ok2) fail("integer thresholds, concurrent runs", "best", k, 1);
+  }
 
   // The packed form (also the bconv_panel32 layout of .hbn files): consistent by
   // bconv_check_packed, back to the canonical bits by bconv_unpack (what a kernel row with its

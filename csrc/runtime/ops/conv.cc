@@ -418,6 +418,10 @@ class ConvFBin : public ConvBase {
     }
     conv_->set_input_domain(domain_);
     if (conv_sub_) conv_sub_->set_input_domain(domain_);
+    // The transform's vectors (this op's and the bit plan's thresholds) never change behind
+    // their pointers: integer-threshold cuts are derived once, not per run.
+    conv_->keep_int_thresholds(out.h * out.w);
+    if (conv_sub_) conv_sub_->keep_int_thresholds(out.h * out.w);
   }
   void file_ranges(std::vector<std::pair<const uint8_t*, size_t>>& out) const override {
     ConvBase::file_ranges(out);
@@ -430,6 +434,10 @@ class ConvFBin : public ConvBase {
   std::pair<int, int> packed_in_stride() const override {
     return strided_1x1_ ? std::make_pair(g_.stride_h, g_.stride_w) : std::make_pair(1, 1);
   }
+
+  // Every bconv row's output stage reads a residual element just before it stores that element,
+  // tiles never overlap, and the input is packed (or read as bits) before the tiles run.
+  bool residual_in_place() const override { return true; }
 
   const BitRule* bit_input() const override { return input_scale_ ? nullptr : &rule_; }
   BitsOut bits_out() const override { return BitsOut::kernel; }
