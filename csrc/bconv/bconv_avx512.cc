@@ -30,6 +30,8 @@ constexpr int kMR = 6;  // 24 accumulators + 4 weight registers + temporaries fi
 constexpr int kNarrowMR = 12;
 // 32-bit-lane tiles hold no accumulators: rows per call only amortise the call.
 constexpr int kMR32 = 12;
+// One-word tiles (tile1w) neither: 12 broadcast rows + 4 weight vectors stay in registers.
+constexpr int kMR1W = 12;
 
 inline __m512 opaque(__m512 v) {
   asm("" : "+v"(v));
@@ -93,8 +95,14 @@ struct OutCtx {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       if (i >= rows) break;
-      uint32_t gt = _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo));
-      if (HALVES == 2) gt |= static_cast<uint32_t>(_mm512_cmpgt_epi32_mask(pc(i, 1), _mm512_loadu_si512(ithr[i] + jo + 16))) << 16;
+      uint32_t gt;
+      if (HALVES == 2) {
+        // kunpckwd joins the two masks in a mask register (one op for kmov, kmov, shift, or).
+        gt = _cvtmask32_u32(_mm512_kunpackw(_mm512_cmpgt_epi32_mask(pc(i, 1), _mm512_loadu_si512(ithr[i] + jo + 16)),
+                                            _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo))));
+      } else {
+        gt = _mm512_cmpgt_epi32_mask(pc(i, 0), _mm512_loadu_si512(ithr[i] + jo));
+      }
       const word_t bits = static_cast<word_t>((gt ^ inv) & colbits) << sh;
       word_t& w = ob[i * out_rs];
       w = sh ? (w | bits) : bits;
@@ -175,18 +183,27 @@ void tile_avx512(const TileArgs& t) {
 
   for (int blk = 0; blk < nblocks; ++blk) {
     const int jo = blk * kBlockN;
+    // The first K word initialises the accumulators (no zeroing, no add): on short fields
+    // (SqueezeNet's 1-9 words) that is a tenth of a tile block's vector ops.
     __m512i acc[MR][NV];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_si512();
-
     const word_t* b = t.b + blk * b_bs;
+    {
+      __m512i w[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_si512(b + v * 8);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        const __m512i x = _mm512_set1_epi64(static_cast<long long>(a0[i][0]));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_popcnt_epi64(_mm512_xor_si512(x, w[v]));
+      }
+      b += b_ks;
+    }
     for (int s = 0; s < nseg; ++s) {
       const word_t* a[MR];
 #pragma GCC unroll 16
       for (int i = 0; i < MR; ++i) a[i] = a0[i] + s * seg_stride;
-      for (int64_t k = 0; k < seg_len; ++k) {
+      for (int64_t k = s == 0 ? 1 : 0; k < seg_len; ++k) {
         __m512i w[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) w[v] = _mm512_loadu_si512(b + v * 8);
@@ -223,6 +240,34 @@ void tile32_avx512(const TileArgs& t) {
     const __m512i w0 = _mm512_loadu_si512(b32 + jo), w1 = _mm512_loadu_si512(b32 + jo + 16);
     out.template store<2, MODE>(jo, std::min(kBlockN, cols_all - jo), [&](int i, int h) {
       return _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(static_cast<int>(a[i])), h ? w1 : w0));
+    });
+  }
+}
+
+// One-word receptive fields (kw == 1: 1x1 convs on 33-64 channels, SqueezeNet's expand1x1 of
+// fire6-9; compact fields of 33-64 bits): nothing to accumulate, so no accumulators and no K
+// loop. Each row's broadcast word stays in a register across the channel blocks, each block's
+// 4 weight vectors are loaded once for all MR rows, and a row's 32 counts go straight to the
+// output stage: 4 xor + 4 popcount + 2 permutes per row and block, against the main tile's
+// zeroing, adds and loop per block of 6 rows.
+template <int MR, int MODE>
+void tile1w_avx512(const TileArgs& t) {
+  const OutCtx<MR> out(t);
+  __m512i x[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) x[i] = _mm512_set1_epi64(static_cast<long long>(t.a[i][0]));
+  const __m512i lo_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const int nblocks = t.nblocks, cols_all = t.cols;
+  const int64_t b_bs = t.b_bs;
+  for (int blk = 0; blk < nblocks; ++blk) {
+    const int jo = blk * kBlockN;
+    const word_t* b = t.b + blk * b_bs;
+    __m512i w[kNV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) w[v] = _mm512_loadu_si512(b + v * 8);
+    out.template store<2, MODE>(jo, std::min(kBlockN, cols_all - jo), [&](int i, int h) {
+      return _mm512_permutex2var_epi32(_mm512_popcnt_epi64(_mm512_xor_si512(x[i], w[2 * h])), lo_halves,
+                                       _mm512_popcnt_epi64(_mm512_xor_si512(x[i], w[2 * h + 1])));
     });
   }
 }
@@ -267,10 +312,25 @@ void tile32_any(const TileArgs& t) {
   return gen ? tile32_rows<kBitsFX>(t) : tile32_rows<kBitsF>(t);
 }
 
+// A short last panel runs 4 or 8 rows, else the full 12.
+template <int MODE>
+void tile1w_rows(const TileArgs& t) {
+  dispatch_rows<kMR1W, 4>(t.rows, [&](auto r) { tile1w_avx512<decltype(r)::value, MODE>(t); });
+}
+
+void tile1w_any(const TileArgs& t) {
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? tile1w_rows<kFloatX>(t) : tile1w_rows<kFloat>(t);
+  if (t.ithr[0]) return tile1w_rows<kBitsI>(t);
+  return gen ? tile1w_rows<kBitsFX>(t) : tile1w_rows<kBitsF>(t);
+}
+
 }  // namespace
 
 BKernel bkernel_avx512() {
   BKernel k{kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any};
+  k.mr1w = kMR1W;
+  k.tile1w = tile1w_any;
   // The integer-threshold cut (BKernel::int_thr_rows). This output stage's float rule costs
   // ~7 vector ops more per 16 outputs than the integer compare (1.75 cycles on Zen 5's four
   // 512-bit pipes, 3.5 on Zen 4's double-pumped ones) against a derivation of 50-80 cycles
