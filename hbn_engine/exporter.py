@@ -827,8 +827,9 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     or the same pixel values as float32, and the model after it sees what ``model`` saw.
 
     ``edges="int8"`` runs the graph's first and last conv / linear in 8 bits when they are
-    float (the edges of FBin / Hybrid models), ``int8_layers=[names]`` any float conv / linear
-    named: weights per output channel (max|w| / 127), activations per tensor from
+    float (the edges of FBin / Hybrid models; an edge WeightBin convolution, e.g. SqueezeNet's
+    conv10, runs on 8-bit input as with ``wbin="int8"``, an edge WeightBin linear layer stays
+    exact), ``int8_layers=[names]`` any float conv / linear named: weights per output channel (max|w| / 127), activations per tensor from
     ``calibration`` (a float NCHW batch as ``model`` takes it; min / max, or
     ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
     range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
