@@ -670,12 +670,12 @@ def _edge_wbin_notes(ops: list[_IROp], targets: list[_IROp]) -> list[str]:
     for op in convs[:1] + ([convs[-1]] if len(convs) > 1 else []):
         if op.type != "conv_wbin" or any(op is t for t in targets):
             continue
-        why = ("a linear layer streams its weights at small batches and int8 weights are 8x "
-               "the bits" if op.attrs.get("linear") else
-               "its receptive field is over the 8-bit GEMM's int32 bound")
-        notes.append(f"edges='int8': edge WeightBin layer {op.name} stays exact ({why}; "
-                     "int8_layers names it to convert it)" if op.attrs.get("linear") else
-                     f"edges='int8': edge WeightBin layer {op.name} stays exact ({why})")
+        if op.attrs.get("linear"):
+            why = ("a linear layer streams its weights at small batches and int8 weights are 8x "
+                   "the bits; int8_layers names it to convert it")
+        else:
+            why = "its receptive field is over the 8-bit GEMM's int32 bound"
+        notes.append(f"edges='int8': edge WeightBin layer {op.name} stays exact ({why})")
     return notes
 
 
