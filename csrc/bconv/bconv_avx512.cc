@@ -32,6 +32,8 @@ constexpr int kNarrowMR = 12;
 constexpr int kMR32 = 12;
 // One-word tiles (tile1w) neither: 12 broadcast rows + 4 weight vectors stay in registers.
 constexpr int kMR1W = 12;
+// Fields of at most this many words run 12 rows per call (tile_short_any).
+constexpr int kShortKw = 5;
 
 inline __m512 opaque(__m512 v) {
   asm("" : "+v"(v));
@@ -48,7 +50,8 @@ constexpr bool general(int mode) { return mode == kFloatX || mode == kBitsFX; }
 
 // Everything the output stage reads, in locals: the output stores could alias TileArgs
 // otherwise, forcing a reload of every field after each store.
-template <int MR>
+// R0: the tile's rows start at row R0 of the TileArgs (the second half of a tall short-K call).
+template <int MR, int R0 = 0>
 struct OutCtx {
   const int32_t* base[MR];
   const int32_t* ithr[MR];
@@ -65,14 +68,19 @@ struct OutCtx {
   const TileArgs* t;
 
   explicit OutCtx(const TileArgs& a)
-      : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(a.pixel_scale), flipmask(a.flipmask),
-        out_f(a.out_f), out_b(a.out_b), out_rs(a.out_rs), rows(a.rows), bit0(a.bit0), relu(a.relu),
-        res(a.res), res_rs(a.res_rs), res_relu(a.res_relu), t(&a) {
+      : scale(a.scale), bias(a.bias), thr(a.thr), pixel_scale(shift(a.pixel_scale, 1)), flipmask(a.flipmask),
+        out_f(shift(a.out_f, a.out_rs)), out_b(shift(a.out_b, a.out_rs)), out_rs(a.out_rs), rows(a.rows - R0),
+        bit0(a.bit0), relu(a.relu), res(shift(a.res, a.res_rs)), res_rs(a.res_rs), res_relu(a.res_relu), t(&a) {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      base[i] = a.base[i];
-      ithr[i] = a.ithr[i];
+      base[i] = a.base[R0 + i];
+      ithr[i] = a.ithr[R0 + i];
     }
+  }
+  // Row R0 of a per-row array with rows `stride` apart (null stays null).
+  template <class P>
+  static P* shift(P* p, int64_t stride) {
+    return R0 == 0 || !p ? p : p + R0 * stride;
   }
 
   // The output stage of channels [jo, jo + cols) (cols <= 16 * HALVES) of every row; pc(i, h)
@@ -170,13 +178,13 @@ struct OutCtx {
   }
 };
 
-template <int MR, int NV, int MODE>
+template <int MR, int NV, int MODE, int R0 = 0>
 void tile_avx512(const TileArgs& t) {
   constexpr int kCols = NV * 8;
-  const OutCtx<MR> out(t);
+  const OutCtx<MR, R0> out(t);
   const word_t* a0[MR];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) a0[i] = t.a[i];
+  for (int i = 0; i < MR; ++i) a0[i] = t.a[R0 + i];
   const int64_t b_ks = t.b_ks, seg_len = t.seg_len, seg_stride = t.seg_stride, b_bs = t.b_bs;
   const int nseg = t.nseg, nblocks = t.nblocks, cols_all = t.cols;
   const __m512i lo_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -285,6 +293,24 @@ void tile_any(const TileArgs& t) {
   return gen ? tile_rows<kBitsFX>(t) : tile_rows<kBitsF>(t);
 }
 
+// Short fields (BKernel::short_kw words or fewer: SqueezeNet's squeeze 1x1s on 96-128 channels
+// and its 16- and 32-channel compact 3x3s): 12 rows per call as two 6-row tiles, so the
+// driver's per-call row setup and the tile's entry are paid once per 12 rows; with 2-5 words
+// of K loop they are a tenth of a 6-row call.
+template <int MODE>
+void tile_short_rows(const TileArgs& t) {
+  if (t.rows <= kMR) return tile_rows<MODE>(t);
+  tile_avx512<kMR, kNV, MODE>(t);
+  dispatch_rows<kMR>(t.rows - kMR, [&](auto r) { tile_avx512<decltype(r)::value, kNV, MODE, kMR>(t); });
+}
+
+void tile_short_any(const TileArgs& t) {
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? tile_short_rows<kFloatX>(t) : tile_short_rows<kFloat>(t);
+  if (t.ithr[0]) return tile_short_rows<kBitsI>(t);
+  return gen ? tile_short_rows<kBitsFX>(t) : tile_short_rows<kBitsF>(t);
+}
+
 // Narrow tiles: a short last panel runs 4 or 8 rows (rows past t.rows repeat a real row and
 // are not stored), which costs less code than one instantiation per row count.
 template <int MODE>
@@ -331,6 +357,9 @@ BKernel bkernel_avx512() {
   BKernel k{kMR, kNV * 8, tile_any, true, kNarrowMR, narrow_any, kMR32, tile32_any};
   k.mr1w = kMR1W;
   k.tile1w = tile1w_any;
+  k.mr_short = 2 * kMR;
+  k.tile_short = tile_short_any;
+  k.short_kw = kShortKw;
   // The integer-threshold cut (BKernel::int_thr_rows). This output stage's float rule costs
   // ~7 vector ops more per 16 outputs than the integer compare (1.75 cycles on Zen 5's four
   // 512-bit pipes, 3.5 on Zen 4's double-pumped ones) against a derivation of 50-80 cycles

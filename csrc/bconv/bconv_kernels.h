@@ -101,6 +101,12 @@ struct BKernel {
   // mr1w rows, any number of channels, the block layout.
   int mr1w = 0;
   void (*tile1w)(const TileArgs&) = nullptr;
+  // Optional taller call for short fields (kw <= short_kw words, more than 16 outputs): mr_short
+  // rows (<= kMaxMR), any number of channels, the block layout. It pays the per-call costs
+  // (the driver's row setup, the tile's entry) once for more rows.
+  int mr_short = 0;
+  void (*tile_short)(const TileArgs&) = nullptr;
+  int short_kw = 0;
   // Bit outputs take the integer-threshold epilogue (TileArgs::ithr) from this many output rows
   // on: its per-run derivation costs a fixed amount per channel, the float rule a row's worth
   // of epilogue per row, so the cut is where this row's float-rule epilogue has cost as much
