@@ -642,7 +642,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   else if (klanes) kern = BKernel{kern.kl_mr, kBlockN, kern.kl_tile, true};
   else if (kc_ == 1 && kern.tile1w) kern = BKernel{kern.mr1w, kBlockN, kern.tile1w, true};
   else if (g_.out_channels <= 16 && kern.narrow) kern = BKernel{kern.narrow_mr, 16, kern.narrow, false};
-  else if (kc_ <= kern.short_kw && kern.tile_short) kern = BKernel{kern.mr_short, kBlockN, kern.tile_short, true};
+  else if (out_b && kc_ <= kern.short_kw && kern.tile_short) kern = BKernel{kern.mr_short, kBlockN, kern.tile_short, true};
   const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
   const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW;
   const int64_t OCpad = round_up(OC, kBlockN), OCW = words_for(OC);

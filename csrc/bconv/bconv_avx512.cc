@@ -293,12 +293,13 @@ void tile_any(const TileArgs& t) {
   return gen ? tile_rows<kBitsFX>(t) : tile_rows<kBitsF>(t);
 }
 
-// Short fields (BKernel::short_kw words or fewer: SqueezeNet's squeeze 1x1s and its 3x3s on
-// 16-64 channels, ResNet-18's layer1): 12 rows per call as two 6-row tiles, so the driver's
+// Short fields with bit outputs (BKernel::short_kw words or fewer: SqueezeNet's squeeze 1x1s
+// and its 3x3s on 16-64 channels): 12 rows per call as two 6-row tiles, so the driver's
 // per-call row setup and the tile's entry are paid once per 12 rows. Measured on Zen 5 against
 // one 6-row tile per call: 0.85-0.96x on SqueezeNet's 2-5 word layers, 0.94x on a 9-word
 // 64 -> 64 3x3 on 56x56, 0.96-0.99x on 7-9 word layers with 192-256 outputs; the weights and
-// the A rows each half reads are the same, so larger fields only stop gaining.
+// the A rows each half reads are the same, so larger fields only stop gaining. The driver
+// keeps float outputs on the 6-row call (bconv_kernels.h, BKernel::tile_short).
 template <int MODE>
 void tile_short_rows(const TileArgs& t) {
   if (t.rows <= kMR) return tile_rows<MODE>(t);
