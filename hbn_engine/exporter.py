@@ -609,8 +609,9 @@ def _check_input_norm(input_norm: Any, channels: int) -> tuple[np.ndarray, np.nd
 def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[str]],
                   wbin: str = "exact") -> list[_IROp]:
     """The ops to quantize: the graph's first and last conv / linear when edges="int8" (those
-    are float in FBin / Hybrid models), every WeightBin layer when wbin="int8", plus every
-    layer named (float -> conv_q8, WeightBin -> conv_wbin_q8)."""
+    are float in FBin / Hybrid models; an edge WeightBin *convolution*, such as SqueezeNet's
+    conv10, is taken too, by the rule of wbin="int8"), every WeightBin convolution when
+    wbin="int8", plus every layer named (float -> conv_q8, WeightBin -> conv_wbin_q8)."""
     if edges not in ("fp32", "int8"):
         raise ValueError(f"edges must be 'fp32' or 'int8', got {edges!r}")
     if wbin not in ("exact", "int8"):
@@ -620,7 +621,8 @@ def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[s
     convs = [op for op in ops if op.type.startswith("conv_")]
     picked: list[_IROp] = []
     if edges == "int8" and convs:
-        picked += [op for op in (convs[0], convs[-1]) if op.type == "conv_f32"]
+        picked += [op for op in (convs[0], convs[-1])
+                   if op.type == "conv_f32" or _edge_wbin_conv(op)]
     if wbin == "int8":
         # Convolutions only: a WeightBin linear layer reads each weight once per image, so at
         # small batches it streams its weights, and int8 weights are 8x its bits (AlexNet's
@@ -641,6 +643,40 @@ def _int8_targets(ops: list[_IROp], edges: str, int8_layers: Optional[Sequence[s
         if all(op is not o for o in out):
             out.append(op)
     return out
+
+
+def _edge_wbin_conv(op: _IROp) -> bool:
+    """An edge layer that edges="int8" runs as conv_wbin_q8: a WeightBin convolution (its +-1 x
+    alpha weights are exactly int8, only the input is quantized: the wbin="int8" rule). A
+    WeightBin linear layer stays exact for that rule's reason (it streams its weights at small
+    batches, int8 weights are 8x the bits), and so does a conv whose receptive field is over the
+    int32 bound of the 8-bit GEMM (wbin="int8" / int8_layers refuse it; edges is a preset and
+    leaves it as it is, noted in the report)."""
+    from hbn_engine.quant import check_wbin_q8
+
+    if op.type != "conv_wbin" or op.attrs.get("linear"):
+        return False
+    try:
+        check_wbin_q8(op.name, int(op.attrs["in_channels"]), op.params["weight"].shape)
+    except ValueError:
+        return False
+    return True
+
+
+def _edge_wbin_notes(ops: list[_IROp], targets: list[_IROp]) -> list[str]:
+    """Report notes for the edge WeightBin layers edges="int8" leaves exact."""
+    convs = [op for op in ops if op.type.startswith("conv_")]
+    notes = []
+    for op in convs[:1] + ([convs[-1]] if len(convs) > 1 else []):
+        if op.type != "conv_wbin" or any(op is t for t in targets):
+            continue
+        if op.attrs.get("linear"):
+            why = ("a linear layer streams its weights at small batches and int8 weights are 8x "
+                   "the bits; int8_layers names it to convert it")
+        else:
+            why = "its receptive field is over the 8-bit GEMM's int32 bound"
+        notes.append(f"edges='int8': edge WeightBin layer {op.name} stays exact ({why})")
+    return notes
 
 
 def _calibrate(gm: fx.GraphModule, names: list[str], calibration: torch.Tensor,
@@ -791,8 +827,9 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
     or the same pixel values as float32, and the model after it sees what ``model`` saw.
 
     ``edges="int8"`` runs the graph's first and last conv / linear in 8 bits when they are
-    float (the edges of FBin / Hybrid models), ``int8_layers=[names]`` any float conv / linear
-    named: weights per output channel (max|w| / 127), activations per tensor from
+    float (the edges of FBin / Hybrid models; an edge WeightBin convolution, e.g. SqueezeNet's
+    conv10, runs on 8-bit input as with ``wbin="int8"``, an edge WeightBin linear layer stays
+    exact), ``int8_layers=[names]`` any float conv / linear named: weights per output channel (max|w| / 127), activations per tensor from
     ``calibration`` (a float NCHW batch as ``model`` takes it; min / max, or
     ``calibration_percentile``) or, for an input normalised by ``input_norm``, from the pixel
     range. The default (``edges="fp32"``) stays exact. docs/export.md, "8-bit edges".
@@ -829,6 +866,7 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
             c_in = int(example_input.shape[1])
             norm = _check_input_norm(input_norm, c_in) if input_norm is not None else None
             targets = _int8_targets(ops, edges, int8_layers, wbin)
+            edge_notes = _edge_wbin_notes(ops, targets) if edges == "int8" else []
             int8_info = _quantize_targets(gm, targets, norm, calibration, calibration_percentile,
                                           tuple(example_input.shape[1:]))
             if norm is not None:
@@ -905,6 +943,7 @@ def export(model: nn.Module, example_input: torch.Tensor, path: str, *,
         report.notes.append("wbin='int8': WeightBin linear layers " + ", ".join(kept) + " stay "
                             "exact (they stream their weights at small batches, and int8 "
                             "weights are 8x the bits; name them in int8_layers to convert them)")
+    report.notes.extend(edge_notes)
     if report.changed:  # only when the front end rewrote the graph: models it leaves as
         metadata["frontend"] = report.to_json()  # written export byte-identically to before
     for op in ops:

@@ -390,3 +390,123 @@ def test_weightbin_first_layer_takes_pixels_as_codes(tmp_path) -> None:
     with torch.no_grad():
         t = net(xn).numpy()
     np.testing.assert_allclose(m.run(px), t, rtol=1e-5, atol=1e-5 * np.abs(t).max())
+
+
+# --- edges="int8" on an edge WeightBin convolution (SqueezeNet's conv10) -----------------------
+
+def _squeeze_like_net(seed: int = 0, last_linear: bool = False) -> nn.Module:
+    """Float stem, FullBin fire-like convs (bit outputs between them), and a WeightBin 1x1
+    classifier conv as the last layer (SqueezeNet's conv10, weight-binarised in every zoo
+    variant), or a WeightBin linear classifier when ``last_linear``."""
+    torch.manual_seed(seed)
+    head = ([hnn.WeightBinConv2d(48, 10, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+            if not last_linear else
+            [nn.AdaptiveAvgPool2d(1), nn.Flatten(), hnn.WeightBinLinear(48, 10)])
+    net = nn.Sequential(
+        nn.Conv2d(3, 24, 3, stride=2, padding=1), nn.BatchNorm2d(24), nn.ReLU(),
+        hnn.FullBinConv2d(24, 16, 1), hnn.FullBinConv2d(16, 48, 3, padding=1),
+        nn.BatchNorm2d(48), nn.ReLU(), *head).eval()
+    for m in net.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def test_int8_edges_take_an_edge_weightbin_conv(tmp_path) -> None:
+    net = _squeeze_like_net(4)
+    rng = np.random.default_rng(11)
+    cal = torch.from_numpy(rng.standard_normal((32, 3, 18, 18)).astype(np.float32))
+    path = str(tmp_path / "q.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", calibration=cal)
+    kinds = rep.kinds()
+    assert kinds["0"] == "int8" and kinds["7"] == "wbin_int8"
+    assert kinds["3"] == kinds["4"] == "fbin"
+    f = read_hbn(path)
+    assert [op.type for op in f.ops if op.name in ("0", "3", "4", "7")] == \
+        ["conv_q8", "conv_fbin", "conv_fbin", "conv_wbin_q8"]
+    (op7,) = [op for op in f.ops if op.name == "7"]
+    assert f.tensors[op7.tensors[0]].dtype == np.uint64  # the signs stay bits
+    meta = {r["layer"]: r for r in f.metadata["int8"]}
+    assert meta["7"]["op"] == "conv_wbin_q8" and "op" not in meta["0"]
+    assert "WeightBin on 8-bit input" in dict((lr.name, lr.reason) for lr in rep.layers)["7"]
+    # The explicit options give the same file: wbin="int8" (every WeightBin conv, here only the
+    # edge one) and int8_layers naming both edges.
+    for kw in ({"edges": "int8", "wbin": "int8"}, {"int8_layers": ["0", "7"]}):
+        other = str(tmp_path / "o.hbn")
+        hbn_engine.export(net, cal[:1], other, calibration=cal, **kw)
+        assert Path(other).read_bytes() == Path(path).read_bytes(), kw
+    # Outputs: PyTorch with conv10's input fake-quantized with the file's parameters and the
+    # stem as the engine computes it (conv_q8), i.e. the whole network's quantized reference.
+    x = rng.standard_normal((48, 3, 18, 18)).astype(np.float32)
+    x = np.clip(x, cal.min().item(), cal.max().item())
+    y = hbn_engine.load(path).run(x)
+    with torch.no_grad():
+        t = net(torch.from_numpy(x)).numpy()
+    # Only conv10 in 8 bits: the fake-quant model is its reference to float rounding.
+    tail = str(tmp_path / "tail.hbn")
+    hbn_engine.export(net, cal[:1], tail, int8_layers=["7"], calibration=cal)
+    with torch.no_grad():
+        r = _fake_quant(net, tail)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(hbn_engine.load(tail).run(x), r, rtol=1e-4,
+                               atol=1e-4 * np.abs(r).max())
+    # Both edges: within the quantization error of fp32.
+    assert (y.argmax(1) == t.argmax(1)).mean() >= 0.85
+    assert np.abs(y - t).max() <= 0.1 * np.abs(t).max()
+
+
+def test_int8_edges_keep_an_edge_weightbin_linear_exact(tmp_path) -> None:
+    net = _squeeze_like_net(5, last_linear=True)
+    cal = torch.randn(16, 3, 18, 18)
+    path = str(tmp_path / "q.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", calibration=cal)
+    kinds = rep.kinds()
+    assert kinds["0"] == "int8" and kinds["9"] == "wbin"
+    assert any("edge WeightBin layer 9 stays exact" in n for n in rep.notes)
+    # wbin="int8" (convolutions only) keeps it too; int8_layers converts it.
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", wbin="int8", calibration=cal)
+    assert rep.kinds()["9"] == "wbin"
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", int8_layers=["9"],
+                            calibration=cal)
+    assert rep.kinds()["9"] == "wbin_int8"
+    assert not any("stays exact" in n for n in rep.notes)
+
+
+def test_int8_edges_leave_an_edge_conv_over_the_int32_bound_exact(tmp_path) -> None:
+    # 8192 channels x 3x3 = 73728 values: the 8-bit GEMM's int32 sums would not be exact.
+    # wbin="int8" refuses it by name; edges="int8" (a preset) keeps it exact and says so.
+    net = nn.Sequential(nn.Conv2d(2, 8192, 1), hnn.WeightBinConv2d(8192, 2, 3)).eval()
+    cal = torch.randn(2, 2, 3, 3)
+    path = str(tmp_path / "q.hbn")
+    rep = hbn_engine.export(net, cal[:1], path, edges="int8", calibration=cal)
+    assert rep.kinds()["0"] == "int8" and rep.kinds()["1"] == "wbin"
+    assert any("edge WeightBin layer 1 stays exact" in n and "int32 bound" in n
+               for n in rep.notes)
+    with pytest.raises(ValueError, match="receptive field of 73728"):
+        hbn_engine.export(net, cal[:1], path, edges="int8", wbin="int8", calibration=cal)
+
+
+def test_int8_edges_every_isa_same_output(tmp_path, each_isa: str) -> None:
+    net = _squeeze_like_net(6)
+    cal = torch.randn(16, 3, 18, 18)
+    path = str(tmp_path / "q.hbn")
+    hbn_engine.export(net, cal[:1], path, edges="int8", calibration=cal)
+    x = torch.randn(4, 3, 18, 18).numpy()
+    y = hbn_engine.load(path).run(x)
+    hbn_engine.reset_isa()
+    np.testing.assert_array_equal(y, hbn_engine.load(path).run(x))
+
+
+def test_zoo_squeezenet_int8_edges_run_conv10_on_8bit_input(tmp_path) -> None:
+    # What hbn bench's "FBin / Hybrid + int8 edges" rows export (suite.py: edges="int8" on the
+    # zoo network, calibrated): SqueezeNet's conv10 is an edge WeightBin conv, so conv_wbin_q8.
+    from hbn_engine.bench.suite import _build
+
+    for variant in ("fbin", "hybrid"):
+        net = _build("squeezenet", variant, 10, 0).eval()
+        x = torch.randn(1, *net.input_size)
+        path = str(tmp_path / f"{variant}.hbn")
+        rep = hbn_engine.export(net, x, path, edges="int8", calibration=torch.randn(2, *net.input_size))
+        kinds = rep.kinds()
+        assert kinds["conv1"] == "int8" and kinds["conv10"] == "wbin_int8", variant
+        assert [r["layer"] for r in read_hbn(path).metadata["int8"]] == ["conv1", "conv10"]

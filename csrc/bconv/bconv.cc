@@ -718,6 +718,7 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   else if (klanes) kern = BKernel{kern.kl_mr, kBlockN, kern.kl_tile, true};
   else if (kc_ == 1 && kern.tile1w) kern = BKernel{kern.mr1w, kBlockN, kern.tile1w, true};
   else if (g_.out_channels <= 16 && kern.narrow) kern = BKernel{kern.narrow_mr, 16, kern.narrow, false};
+  else if (out_b && kc_ <= kern.short_kw && kern.tile_short) kern = BKernel{kern.mr_short, kBlockN, kern.tile_short, true};
   const int C = g_.in_channels, OC = g_.out_channels, KH = g_.kernel_h, KW = g_.kernel_w;
   const int64_t W = words_for(C), T = static_cast<int64_t>(KH) * KW;
   const int64_t OCpad = round_up(OC, kBlockN), OCW = words_for(OC);
@@ -786,13 +787,19 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   std::fill(ws.base + static_cast<int64_t>(nhc) * nwc * OCpad,
             ws.base + static_cast<int64_t>(nhc) * nwc * OCpad + kBlockN, 0);
   // Class of every output row, so a tile finds its rows' base vectors without divisions.
+  // Stored as the class's offset in the base / ithr tables (class * OCpad, which fits the
+  // int32 the tables are indexed by): the per-tile row setup then adds instead of multiplying
+  // in 64 bits (which the baseline-ISA vectoriser emulates with pmuludq sequences: about a
+  // third of a small-K tile's driver time).
   {
     // Row by row (row_classes): a plain loop over all pixels reloaded OW and hcls after every
     // store (the lambdas below capture OW by reference) and ran a few cycles per pixel.
+    const int32_t ocp = static_cast<int32_t>(OCpad);
+    for (int ow = 0; ow < OW; ++ow) ws.wcls[ow] *= ocp;
     int32_t* rc = ws.rowcls;
     const int ow_n = OW;
     for (int b = 0; b < n; ++b)
-      for (int oh = 0; oh < OH; ++oh, rc += ow_n) row_classes(rc, ws.wcls, ws.hcls[oh] * nwc, ow_n);
+      for (int oh = 0; oh < OH; ++oh, rc += ow_n) row_classes(rc, ws.wcls, ws.hcls[oh] * nwc * ocp, ow_n);
     for (int i = 0; i < kMaxMR; ++i) ws.rowcls[M + i] = ws.rowcls[M - 1];
   }
 
@@ -931,7 +938,9 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
       pool.parallel_for(nrows, [&gather](int64_t b, int64_t e, int t) { gather(b, e, t); }, grain);
     }
     src = cols;
-    for (int64_t m = 0; m < M + kMaxMR; ++m) ws.rowoff[m] = std::min(m, M - 1) * kc;
+    // kc and M copied: the lambdas above take kc's address, so the stores could alias it.
+    const int64_t kc_words = kc, last = M - 1;
+    for (int64_t m = 0; m < M + kMaxMR; ++m) ws.rowoff[m] = std::min(m, last) * kc_words;
     seg_len = kc;
     seg_stride = kc;
     nseg = 1;
@@ -977,8 +986,8 @@ void BConv2d::run_impl(const word_t* in, int n, int in_h, int in_w, const Output
   auto set_rows = [&](int64_t m0, int rows_mr, int64_t n0, TileArgs& a) {
     for (int i = 0; i < rows_mr; ++i) {
       a.a[i] = src + ws.rowoff[m0 + i];
-      a.base[i] = ws.base + ws.rowcls[m0 + i] * OCpad + n0;
-      if (int_thr) a.ithr[i] = ws.ithr + ws.rowcls[m0 + i] * OCpad + n0;
+      a.base[i] = ws.base + ws.rowcls[m0 + i] + n0;  // rowcls: class * OCpad
+      if (int_thr) a.ithr[i] = ws.ithr + ws.rowcls[m0 + i] + n0;
     }
     a.rows = static_cast<int>(std::min<int64_t>(rows_mr, M - m0));
     a.pixel_scale = t.pixel_scale ? t.pixel_scale + m0 : nullptr;

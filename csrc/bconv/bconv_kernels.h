@@ -101,6 +101,14 @@ struct BKernel {
   // mr1w rows, any number of channels, the block layout.
   int mr1w = 0;
   void (*tile1w)(const TileArgs&) = nullptr;
+  // Optional taller call for short fields with bit outputs (kw <= short_kw words, more than 16
+  // outputs): mr_short rows (<= kMaxMR), any number of channels, the block layout. It pays the
+  // per-call costs (the driver's row setup, the tile's entry) once for more rows. Not for float
+  // outputs: there it gained nothing in the conv and made the max-pool reading the output
+  // slower (SqueezeNet pool4 18.6 -> 23.7 us, Zen 5).
+  int mr_short = 0;
+  void (*tile_short)(const TileArgs&) = nullptr;
+  int short_kw = 0;
   // Bit outputs take the integer-threshold epilogue (TileArgs::ithr) from this many output rows
   // on: its per-run derivation costs a fixed amount per channel, the float rule a row's worth
   // of epilogue per row, so the cut is where this row's float-rule epilogue has cost as much

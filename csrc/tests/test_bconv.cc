@@ -426,6 +426,20 @@ int main() {
       {100, 48, 3, 3, 1, 1, 1, 1, 1, 13, 13},   // 2 words, 48 channels: a half block after a whole one
       {130, 96, 3, 3, 2, 2, 1, 1, 1, 27, 27},   // 3 words, three whole blocks, stride 2
       {545, 33, 3, 3, 1, 1, 1, 1, 1, 7, 6},     // 9 words per pixel, 33 channels
+      // One-word fields (BKernel::tile1w where a row has it): SqueezeNet's expand1x1 on 48
+      // channels (6 blocks, >= 256 rows), odd channel counts, at most 16 outputs (tile1w, not
+      // the narrow tile), a 63-bit compact 3x3 field with padding classes, a partial last panel
+      // and a partial last block, stride 2.
+      {48, 192, 1, 1, 1, 1, 0, 0, 1, 27, 27},
+      {57, 9, 1, 1, 1, 1, 0, 0, 2, 5, 7},
+      {7, 33, 3, 3, 1, 1, 1, 1, 1, 11, 10},
+      {64, 100, 1, 1, 1, 1, 0, 0, 1, 17, 17},
+      {40, 20, 1, 1, 2, 2, 0, 0, 1, 25, 26},
+      // Short fields of 2-3 words (the first K word initialises the accumulators): SqueezeNet's
+      // squeeze 1x1 on 128 channels to 32, 3x3 on 24 channels (216 bits, compact), 1x3 kernel.
+      {128, 32, 1, 1, 1, 1, 0, 0, 1, 17, 16},
+      {24, 50, 3, 3, 1, 1, 1, 1, 1, 10, 11},
+      {65, 17, 1, 3, 1, 1, 0, 1, 1, 6, 19},
   };
   for (const InputDomain d : {InputDomain::pm1, InputDomain::zero_one}) {
     g_domain = d;

@@ -219,7 +219,9 @@ def int8_section(res: BenchResults) -> list[str]:
     lines = ["## FBin / Hybrid + int8 edges", "",
              "The same FBin and Hybrid networks exported with `edges=\"int8\"`: the layers that "
              "stay float (first conv, last linear) run as 8-bit convolutions (conv_q8: uint8 "
-             "activations x int8 per-channel weights, int32 sums), calibrated (min / max) on "
+             "activations x int8 per-channel weights, int32 sums), and an edge WeightBin "
+             "convolution (SqueezeNet's conv10) runs on 8-bit input (conv_wbin_q8: its exact "
+             "+-1 x alpha weights on the int8 GEMM), calibrated (min / max) on "
              f"{res.config.calibration_images} random N(0, 1) images like the timed input. "
              "ONNX Runtime int8 is the FPrec network through ONNX Runtime's own pipeline: "
              "quant_pre_process (BatchNorm folded into the convs), then quantize_static, QDQ, "
