@@ -102,6 +102,30 @@ def randomize_bn(model: "torch.nn.Module", seed: int = 0,  # noqa: F821
     return model.eval()
 
 
+def assert_same_run(m, ref, x: np.ndarray) -> np.ndarray:
+    """m.run(x) is bit-identical to ref.run(x) (the same model loaded another way: unfused,
+    without bit passing), and to itself on 2 threads (row blocks and bands split across
+    threads must give the same floats). Returns m's output."""
+    y = m.run(x)
+    np.testing.assert_array_equal(y.view(np.uint32), ref.run(x).view(np.uint32))
+    m.num_threads = 2
+    try:
+        np.testing.assert_array_equal(m.run(x).view(np.uint32), y.view(np.uint32))
+    finally:
+        m.num_threads = 1
+    return y
+
+
+def assert_close_to_torch(model: "torch.nn.Module", x: np.ndarray, y: np.ndarray,  # noqa: F821
+                          rtol: float) -> None:
+    """y is PyTorch eval's output for x within rtol of its largest magnitude."""
+    import torch
+
+    with torch.no_grad():
+        want = model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+    np.testing.assert_allclose(y, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
 @pytest.fixture
 def bn_randomizer() -> Callable:
     return randomize_bn

@@ -16,7 +16,7 @@ from torch import nn  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d  # noqa: E402
 
-from conftest import randomize_bn  # noqa: E402
+from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
 
 RTOL = 2e-5
 POOLS = [  # (kernel, stride, padding, ceil_mode)
@@ -60,16 +60,7 @@ def _export(model: nn.Module, tmp_path, shared: bool = True):
 def _check(model: nn.Module, m, ref, rng) -> None:
     for batch in (1, 2):
         x = rng.standard_normal((batch, 5, 11, 13)).astype(np.float32)
-        y = m.run(x)
-        np.testing.assert_array_equal(y, ref.run(x))
-        m.num_threads = 2
-        try:
-            np.testing.assert_array_equal(m.run(x), y)
-        finally:
-            m.num_threads = 1
-        with torch.no_grad():
-            want = model(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(y, want, rtol=RTOL, atol=RTOL * np.abs(want).max())
+        assert_close_to_torch(model, x, assert_same_run(m, ref, x), RTOL)
 
 
 @pytest.mark.parametrize("pool", POOLS)

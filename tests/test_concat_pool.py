@@ -15,7 +15,7 @@ import torch.nn.functional as F  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, WeightBinConv2d  # noqa: E402
 
-from conftest import randomize_bn  # noqa: E402
+from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
 
 RTOL = 2e-5
 POOLS = [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (3, 2, 0, True)]
@@ -63,16 +63,7 @@ def _models(model: nn.Module, tmp_path, monkeypatch):
 def _check(model: nn.Module, fused, unfused, rng) -> None:
     for batch in (1, 2):
         x = rng.standard_normal((batch, 4, 11, 13)).astype(np.float32)
-        y = fused.run(x)
-        np.testing.assert_array_equal(y.view(np.uint32), unfused.run(x).view(np.uint32))
-        fused.num_threads = 2
-        try:
-            np.testing.assert_array_equal(fused.run(x).view(np.uint32), y.view(np.uint32))
-        finally:
-            fused.num_threads = 1
-        with torch.no_grad():
-            want = model(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(y, want, rtol=RTOL, atol=RTOL * np.abs(want).max())
+        assert_close_to_torch(model, x, assert_same_run(fused, unfused, x), RTOL)
 
 
 @pytest.mark.parametrize("pool", POOLS)

@@ -34,7 +34,7 @@ import hbn_engine  # noqa: E402
 from hbn_engine import models  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d, WeightBinLinear  # noqa: E402
 
-from conftest import randomize_bn  # noqa: E402
+from conftest import assert_same_run, randomize_bn  # noqa: E402
 
 ARCHS = ("alexnet", "resnet18", "sketchanet", "squeezenet")
 VARIANTS = ("fprec", "wbin", "fbin", "hybrid")
@@ -152,14 +152,7 @@ def test_zoo_fused_matches_unfused(zoo, monkeypatch) -> None:
     assert unfused.fused_layers == {}
     if zoo["model"].arch == "resnet18":  # conv1's max-pool and all 8 residual adds, any variant
         assert fused.fused_layers["maxpool"] == "conv1" and len(fused.fused_layers) == 9
-    x = zoo["x"][:3]
-    y = fused.run(x)
-    np.testing.assert_array_equal(y.view(np.uint32), unfused.run(x).view(np.uint32))
-    fused.num_threads = 2
-    try:
-        np.testing.assert_array_equal(fused.run(x).view(np.uint32), y.view(np.uint32))
-    finally:
-        fused.num_threads = 1
+    assert_same_run(fused, unfused, zoo["x"][:3])
 
 
 def test_zoo_metadata(zoo) -> None:

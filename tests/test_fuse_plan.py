@@ -19,7 +19,7 @@ import torch.nn.functional as F  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d  # noqa: E402
 
-from conftest import randomize_bn  # noqa: E402
+from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
 
 RTOL = 2e-5
 
@@ -116,16 +116,7 @@ def _export(model: nn.Module, shape: tuple, path, monkeypatch):
 
 
 def _check(model: nn.Module, fused, unfused, x: np.ndarray) -> None:
-    y = fused.run(x)
-    np.testing.assert_array_equal(y.view(np.uint32), unfused.run(x).view(np.uint32))
-    fused.num_threads = 2  # bands and row blocks split across threads: same floats
-    try:
-        np.testing.assert_array_equal(fused.run(x).view(np.uint32), y.view(np.uint32))
-    finally:
-        fused.num_threads = 1
-    with torch.no_grad():
-        ref = model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-    np.testing.assert_allclose(y, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max())
+    assert_close_to_torch(model, x, assert_same_run(fused, unfused, x), RTOL)
 
 
 @pytest.fixture(scope="module")
@@ -241,14 +232,7 @@ def _check_stem_pool_fused(p, stem_kind: str, shape, batches, monkeypatch, rng) 
     assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
     assert dict(fused.layers)["stem"] == stem_kind
     for batch in batches:
-        xb = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
-        y = fused.run(xb)
-        np.testing.assert_array_equal(y.view(np.uint32), unfused.run(xb).view(np.uint32))
-        fused.num_threads = 2
-        try:
-            np.testing.assert_array_equal(fused.run(xb).view(np.uint32), y.view(np.uint32))
-        finally:
-            fused.num_threads = 1
+        assert_same_run(fused, unfused, rng.standard_normal((batch, *shape[1:])).astype(np.float32))
 
 
 def test_conv_wbin_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:

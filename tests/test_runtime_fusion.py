@@ -15,7 +15,7 @@ import torch.nn.functional as F  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, FullBinLinear  # noqa: E402
 
-from conftest import randomize_bn  # noqa: E402
+from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
 
 RTOL = 2e-5
 
@@ -83,16 +83,7 @@ def _export(model: nn.Module, shape: tuple, path, share_bn: bool = False):
 
 
 def _check(model: nn.Module, fused, unfused, x: np.ndarray) -> None:
-    y = fused.run(x)
-    np.testing.assert_array_equal(y, unfused.run(x))
-    fused.num_threads = 2  # the fused kernels split rows across threads the same way
-    try:
-        np.testing.assert_array_equal(fused.run(x), y)
-    finally:
-        fused.num_threads = 1
-    with torch.no_grad():
-        ref = model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-    np.testing.assert_allclose(y, ref, rtol=RTOL, atol=RTOL * np.abs(ref).max())
+    assert_close_to_torch(model, x, assert_same_run(fused, unfused, x), RTOL)
 
 
 @pytest.fixture(scope="module")
