@@ -163,13 +163,30 @@ def test_int8_rows_and_targets(tmp_path) -> None:
     text = write_report(_int8_results(), tmp_path / "rep").read_text()
     assert "## FBin / Hybrid + int8 edges" in text
     assert ("| alexnet | fbin | 1 | 1 | 1.00 | 0.80 | 8.00 (onnxruntime) | 2.00 | 10.00x | "
-            ">= 9.4x: yes | 2.50x | no | 4.00x |") in text
+            ">= 9.4x: yes | 2.50x | no | - | 4.00x |") in text
     # the int8 rows stay out of the exact end-to-end table, and fbin_int8's baseline is fp32
     assert "| alexnet | fbin_int8 | 1 | 1 |" not in text
     assert "## FBin / Hybrid + int8 edges" not in write_report(_results(), tmp_path / "r2").read_text()
     res = _int8_results()
     res.int8_errors["alexnet"] = "ImportError: no onnx"
     assert "alexnet: no ONNX Runtime int8 figure" in write_report(res, tmp_path / "r3").read_text()
+
+
+def test_int8_ceiling_column(tmp_path) -> None:
+    # ORT int8 over an engine with the non-FullBin MACs at the int8 peak and the FullBin MACs at
+    # the binary peak; only where the machine's int8 peak was measured, 1 thread, batch 1
+    from hbn_engine.bench.report import int8_rows
+
+    res = _int8_results()
+    assert all(r["ceiling_ort_int8"] is None for r in int8_rows(res))
+    res.machine["peak"]["int8_macs_per_s"] = 4e10
+    rows = {r["threads"]: r for r in int8_rows(res)}
+    # fbin: 100 float MACs at 4e10/s + 900 FullBin MACs at 2.1e11/s
+    assert rows[1]["ceiling_ort_int8"] == pytest.approx(0.002 / (100 / 4e10 + 900 / 2.1e11))
+    assert rows[2]["ceiling_ort_int8"] is None
+    text = write_report(res, tmp_path / "rep").read_text()
+    assert "| ceiling vs ORT int8 |" in text and "40.0 G MACs/s per core" in text
+    assert f"| {rows[1]['ceiling_ort_int8']:.2f}x |" in text
 
 
 def test_hybrid_with_int8_wbin_row(tmp_path) -> None:

@@ -10,11 +10,13 @@ from hbn_engine import _core
 
 
 def peak_ratio(seconds: float = 0.2) -> dict[str, float]:
-    """Binary MACs/s (xor+popcount+add) and fp32 MACs/s (FMA) of one core on the active path."""
+    """Binary MACs/s (xor+popcount+add), fp32 MACs/s (FMA) and u8 x s8 MACs/s (the 8-bit dot
+    product of the active qgemm row) of one core on the active path."""
     isa = hbn_engine.active_isa()
     binary = _core.peak_binary_macs(isa, seconds)
     fma = _core.peak_fma_macs(isa, seconds)
-    return {"binary_macs_per_s": binary, "fma_macs_per_s": fma, "ratio": binary / fma}
+    return {"binary_macs_per_s": binary, "fma_macs_per_s": fma, "ratio": binary / fma,
+            "int8_macs_per_s": _core.peak_int8_macs(isa, seconds)}
 
 
 def machine_info(measure_peaks: bool = True) -> dict[str, object]:

@@ -96,6 +96,9 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
                   f"(xor+popcount+add) vs {peak['fma_macs_per_s'] / 1e9:.1f} G fp32 MACs/s (FMA): "
                   f"**{peak['ratio']:.1f}x** is the most any binary kernel can gain per MAC here "
                   f"(XNOR-Net claims {XNOR_NET_SPEEDUP:.0f}x)."]
+        if peak.get("int8_macs_per_s"):
+            lines += [f"- 8-bit dot-product peak (u8 x s8, this path's qgemm row): "
+                      f"{peak['int8_macs_per_s'] / 1e9:.1f} G MACs/s per core."]
     lines += ["", "All figures are medians of repeated runs measured in this one run; speedups are "
               "ratios against the faster of PyTorch and ONNX Runtime fp32 running the FPrec network "
               "of the same architecture, same batch and thread count.", ""]
@@ -178,6 +181,18 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
     return "\n".join(lines)
 
 
+def int8_ceiling(res: BenchResults, arch: str, variant: str) -> Optional[float]:
+    """Seconds per image of an engine whose non-FullBin MACs (float, WeightBin, 8-bit) all run
+    at the measured 8-bit dot-product peak and whose FullBin MACs run at the binary peak, with
+    free glue: no int8-edge engine that keeps the network's arithmetic is faster, so ONNX
+    Runtime int8 over this is the most any "vs ORT int8" ratio can reach on this core."""
+    peak = res.machine.get("peak") or {}
+    counts = res.flop_counts.get(arch, {}).get(variant)
+    if not counts or not peak.get("int8_macs_per_s") or not peak.get("binary_macs_per_s"):
+        return None
+    return counts["float"] / peak["int8_macs_per_s"] + counts["fbin"] / peak["binary_macs_per_s"]
+
+
 def int8_rows(res: BenchResults) -> list[dict]:
     """Per FBin / Hybrid model with 8-bit edges: the exact (fp32 edges) time beside it, the
     faster fp32 runtime and ONNX Runtime int8 on the FPrec network, and the ratios."""
@@ -196,6 +211,7 @@ def int8_rows(res: BenchResults) -> list[dict]:
         t_fp32 = INT8_FP32_TARGETS.get(r.model) if one and base_variant == "fbin" else None
         sp_fp32 = fp32[1] / r.median_s if fp32 else None
         sp_ort8 = ort8 / r.median_s if ort8 else None
+        ceiling = int8_ceiling(res, r.model, exact_variant) if one and ort8 else None
         out.append({
             "model": r.model, "variant": base_variant, "batch": r.batch, "threads": r.threads,
             "int8_ms": r.median_s * 1e3, "exact_ms": exact and exact * 1e3,
@@ -203,6 +219,7 @@ def int8_rows(res: BenchResults) -> list[dict]:
             "ort_int8_ms": ort8 and ort8 * 1e3,
             "speedup_fp32": sp_fp32, "speedup_ort_int8": sp_ort8,
             "ort_int8_vs_fp32": fp32[1] / ort8 if fp32 and ort8 else None,
+            "ceiling_ort_int8": ort8 / ceiling if ceiling else None,
             "target_fp32": t_fp32,
             "met_fp32": None if t_fp32 is None or sp_fp32 is None else sp_fp32 >= t_fp32,
             "met_ort_int8": (None if not one or sp_ort8 is None
@@ -232,11 +249,16 @@ def int8_section(res: BenchResults) -> list[str]:
              f"{INT8_VS_ORT_INT8_TARGET:.0f}x ONNX Runtime int8. \"hybrid + int8 WBin\": "
              "Hybrid with int8 edges and its WeightBin convolutions on 8-bit input too "
              "(`wbin=\"int8\"`: conv_wbin_q8, the exact +-1 x alpha weights on the int8 GEMM, "
-             "the input calibrated like the edges); its exact column is the Hybrid row.", "",
+             "the input calibrated like the edges); its exact column is the Hybrid row. "
+             "\"ceiling vs ORT int8\" (1 thread, batch 1): ONNX Runtime int8's time over that of "
+             "an engine running every non-FullBin MAC (float, WeightBin or 8-bit) at this core's "
+             "measured 8-bit dot-product peak and every FullBin MAC at its binary peak, with "
+             "nothing else costing time; a row whose ceiling is below the target cannot meet it "
+             "on this CPU with the network's arithmetic.", "",
              "| model | variant | batch | threads | exact (ms) | int8 edges (ms) | best fp32 (ms) "
              "| ORT int8 FPrec (ms) | speedup vs fp32 | target | speedup vs ORT int8 | "
-             f"target >= {INT8_VS_ORT_INT8_TARGET:.0f}x | ORT int8 vs fp32 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"target >= {INT8_VS_ORT_INT8_TARGET:.0f}x | ceiling vs ORT int8 | ORT int8 vs fp32 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in rows:
         tgt = (f">= {s['target_fp32']:.1f}x: {yn[s['met_fp32']]}" if s["target_fp32"] else "-")
         shown = "hybrid + int8 WBin" if s["variant"] == "hybrid_wbin" else s["variant"]
@@ -245,6 +267,7 @@ def int8_section(res: BenchResults) -> list[str]:
             f"{_fmt(s['exact_ms'])} | {s['int8_ms']:.2f} | {_fmt(s['baseline_ms'])} "
             f"({s['baseline'] or '-'}) | {_fmt(s['ort_int8_ms'])} | {_fmt(s['speedup_fp32'])}x | "
             f"{tgt} | {_fmt(s['speedup_ort_int8'])}x | {yn[s['met_ort_int8']]} | "
+            f"{_fmt(s['ceiling_ort_int8'])}{'x' if s['ceiling_ort_int8'] else ''} | "
             f"{_fmt(s['ort_int8_vs_fp32'])}x |")
     notes = [f"- {arch}: no ONNX Runtime int8 figure, its quantization failed ({err})"
              for arch, err in res.int8_errors.items()]
