@@ -184,8 +184,9 @@ def render_markdown(res: BenchResults, plots: list[str]) -> str:
 def int8_ceiling(res: BenchResults, arch: str, variant: str) -> Optional[float]:
     """Seconds per image of an engine whose non-FullBin MACs (float, WeightBin, 8-bit) all run
     at the measured 8-bit dot-product peak and whose FullBin MACs run at the binary peak, with
-    free glue: no int8-edge engine that keeps the network's arithmetic is faster, so ONNX
-    Runtime int8 over this is the most any "vs ORT int8" ratio can reach on this core."""
+    free glue. ONNX Runtime int8 over this is the most a "vs ORT int8" ratio can reach on this
+    core unless the non-FullBin layers find arithmetic cheaper per MAC than the 8-bit dot
+    product (the engine's WeightBin kernels run below it)."""
     peak = res.machine.get("peak") or {}
     counts = res.flop_counts.get(arch, {}).get(variant)
     if not counts or not peak.get("int8_macs_per_s") or not peak.get("binary_macs_per_s"):
@@ -254,7 +255,8 @@ def int8_section(res: BenchResults) -> list[str]:
              "an engine running every non-FullBin MAC (float, WeightBin or 8-bit) at this core's "
              "measured 8-bit dot-product peak and every FullBin MAC at its binary peak, with "
              "nothing else costing time; a row whose ceiling is below the target cannot meet it "
-             "on this CPU with the network's arithmetic.", "",
+             "on this CPU unless those layers find arithmetic cheaper per MAC than the 8-bit "
+             "dot product.", "",
              "| model | variant | batch | threads | exact (ms) | int8 edges (ms) | best fp32 (ms) "
              "| ORT int8 FPrec (ms) | speedup vs fp32 | target | speedup vs ORT int8 | "
              f"target >= {INT8_VS_ORT_INT8_TARGET:.0f}x | ceiling vs ORT int8 | ORT int8 vs fp32 |",
