@@ -4,6 +4,7 @@
 // strided) and the small-channel NCHW -> NHWC path. Exact: floats compared bit for bit, bits
 // against pack_rows_reference of the unfused floats. Inputs include -0.0, NaN, values equal to
 // the thresholds and +-inf thresholds (constant channels).
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -178,6 +179,34 @@ void test_max_pool_shapes() {
           }
   CHECK(cases > 500, "max_pool shape sweep ran only %ld cases", cases);
   hbn::reset_isa();
+}
+
+// adaptive_avg_pool (registers per 32-channel block) against the plain definition: each
+// channel's window summed in (y, x) order from 0.0f, times 1 / count, bit for bit.
+void test_adaptive_avg_pool() {
+  std::mt19937 rng(23);
+  hbn::ThreadPool pool(2);
+  for (int64_t c : {1, 5, 31, 32, 33, 100, 1000})
+    for (const auto& [h, w, oh, ow] : std::vector<std::array<int64_t, 4>>{{13, 13, 1, 1}, {7, 5, 3, 2}, {4, 9, 4, 9}, {6, 6, 4, 5}}) {
+      const int64_t n = 2;
+      std::vector<float> x = edgy(static_cast<size_t>(n * h * w * c), rng);
+      std::vector<float> want(static_cast<size_t>(n * oh * ow * c)), got(want.size() + 4, 7.0f);
+      for (int64_t r = 0; r < n * oh; ++r) {
+        const int64_t ni = r / oh, oy = r % oh, y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = ox * w / ow, x1 = ((ox + 1) * w + ow - 1) / ow;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            float sum = 0.0f;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t xx = x0; xx < x1; ++xx) sum += x[static_cast<size_t>(((ni * h + y) * w + xx) * c + ch)];
+            want[static_cast<size_t>((r * ow + ox) * c + ch)] = sum * (1.0f / static_cast<float>((y1 - y0) * (x1 - x0)));
+          }
+        }
+      }
+      hbn::adaptive_avg_pool(x.data(), n, h, w, c, oh, ow, got.data(), pool);
+      CHECK(same_bits(got.data(), want.data(), want.size()) && got[want.size()] == 7.0f,
+            "adaptive_avg_pool c=%ld %ldx%ld -> %ldx%ld", long(c), long(h), long(w), long(oh), long(ow));
+    }
 }
 
 // max_pool_bits against pooling the floats and packing them (the float path of a max-pool
@@ -378,6 +407,7 @@ void test_input_paths() {
 int main() {
   test_max_pool_fused();
   test_max_pool_shapes();
+  test_adaptive_avg_pool();
   test_max_pool_bits();
   test_max_pool_into();
   test_add_fused();
