@@ -117,14 +117,26 @@ inline void pool_run_fixed(const float* __restrict img, int64_t w, int64_t c, in
         HBN_UNROLL
         for (int u = 0; u < NC; ++u) {
           const reg v = t < KC ? carry[t < KC ? t : 0][j][u] : V::load(s0 + (j * w + t) * c + u * V::L, V::L);
-          m[u] = V::max(v, m[u]);
+          if (j > 0 || t > 0) m[u] = V::max(v, m[u]);  // m is the first element: m < m never holds
           if constexpr (KC > 0)
             if (t >= SW) carry[t >= SW ? t - SW : 0][j][u] = v;  // column x0 + t is the next x0 + t - SW
         }
-    HBN_UNROLL
-    for (int u = 0; u < NC; ++u) {
-      if (out) V::store(out + row * os + cg + u * V::L, m[u], V::L);
-      pk.template put<V>(m[u], cg + u * V::L, V::L, c, row);
+    if (out) {
+      HBN_UNROLL
+      for (int u = 0; u < NC; ++u) V::store(out + row * os + cg + u * V::L, m[u], V::L);
+    }
+    // A full group is one word per sink: its NC masks at fixed shifts (RowPacker::put's rule
+    // without the per-chunk bookkeeping).
+    if constexpr (NS > 0) {
+      HBN_UNROLL
+      for (int k = 0; k < NS; ++k) {
+        word_t wd = 0;
+        HBN_UNROLL
+        for (int u = 0; u < NC; ++u)
+          wd |= static_cast<word_t>(V::bits(m[u], pk.s[k].sign + cg + u * V::L, pk.s[k].thr_x + cg + u * V::L))
+                << (u * V::L);
+        pk.s[k].out[row * pk.words + cg / kWordBits] = wd;
+      }
     }
   }
 }
