@@ -473,14 +473,38 @@ void adaptive_avg_pool(const float* in, int64_t n, int64_t h, int64_t w, int64_t
       for (int64_t ox = 0; ox < out_w; ++ox) {
         const int64_t x0 = ox * w / out_w, x1 = ((ox + 1) * w + out_w - 1) / out_w;
         float* o = out + (r * out_w + ox) * c;
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] = 0.0f;
-        for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) {
-            const float* src = in + ((ni * h + y) * w + x) * c;
-            for (int64_t ch = 0; ch < c; ++ch) o[ch] += src[ch];
-          }
         const float inv = 1.0f / static_cast<float>((y1 - y0) * (x1 - x0));
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] *= inv;
+        // Per block of 32 channels the sums stay in registers across the window (summing into
+        // `o` loaded and stored it once per pixel: SqueezeNet's 13x13x1000 global pool took
+        // 18 us). Each channel still adds its pixels in the same (y, x) order from 0.0f, lane
+        // by lane, so the result is the plain loop's bit for bit.
+        typedef float F4 __attribute__((vector_size(16)));
+        constexpr int64_t kBlk = 32, kV = kBlk / 4;
+        for (int64_t c0 = 0; c0 < c; c0 += kBlk) {
+          const int64_t nb = std::min(kBlk, c - c0);
+          float acc[kBlk];
+          if (nb == kBlk) {
+            F4 a[kV] = {};
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) {
+                const float* src = in + ((ni * h + y) * w + x) * c + c0;
+                for (int64_t k = 0; k < kV; ++k) {
+                  F4 v;
+                  std::memcpy(&v, src + 4 * k, sizeof v);
+                  a[k] += v;
+                }
+              }
+            std::memcpy(acc, a, sizeof acc);
+          } else {
+            for (int64_t k = 0; k < nb; ++k) acc[k] = 0.0f;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) {
+                const float* src = in + ((ni * h + y) * w + x) * c + c0;
+                for (int64_t k = 0; k < nb; ++k) acc[k] += src[k];
+              }
+          }
+          for (int64_t k = 0; k < nb; ++k) o[c0 + k] = acc[k] * inv;
+        }
       }
     }
   }, 1);

@@ -11,6 +11,7 @@ namespace {
 
 struct V256 {
   static constexpr int L = 8;
+  static constexpr int kRegs = 16;
   using reg = __m256;
   static __m256i lanes(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -12,6 +12,7 @@ namespace {
 
 struct V512 {
   static constexpr int L = 16;
+  static constexpr int kRegs = 32;
   using reg = __m512;
   static __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
   static reg load(const float* p, int64_t n) {

@@ -17,6 +17,7 @@ namespace {
 // registers per step keep both vector pipes busy.
 struct V16 {
   static constexpr int L = 16;
+  static constexpr int kRegs = 8;  // 32 q registers, four per reg
   using reg = float32x4x4_t;
   static reg load(const float* p, int64_t n) {
     if (n == L) return vld1q_f32_x4(p);

@@ -4,6 +4,7 @@
 // strided) and the small-channel NCHW -> NHWC path. Exact: floats compared bit for bit, bits
 // against pack_rows_reference of the unfused floats. Inputs include -0.0, NaN, values equal to
 // the thresholds and +-inf thresholds (constant channels).
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -112,6 +113,100 @@ void test_max_pool_fused() {
       }
   }
   hbn::reset_isa();
+}
+
+// Every float max-pool row (max_pool, max_pool_fused with sinks, max_pool_into) against the
+// scalar max_pool over shapes beyond the zoo: kernels 1-5 (also kh != kw), strides 1-3, pads
+// 0-2, ceil mode, widths 1-9, channel counts on and off the 64-channel groups of the fixed-window
+// runs. Values come from a small set with NaN, +-0, +-inf and many ties, so the fold order
+// (first element's NaN kept, later NaNs skipped, the first of equal values kept) is exercised
+// in every window position, including the carried columns of the 3x3/2 run.
+void test_max_pool_shapes() {
+  std::mt19937 rng(21);
+  hbn::ThreadPool pool(2);
+  const float kVals[] = {-0.0f, 0.0f, 1.0f, -1.0f, 0.5f, std::numeric_limits<float>::quiet_NaN(),
+                         std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()};
+  struct Win { int kh, kw, sh, sw; };
+  const std::vector<Win> wins = {{3, 3, 2, 2}, {2, 2, 2, 2}, {3, 3, 1, 1}, {1, 1, 1, 1}, {5, 5, 3, 3},
+                                 {3, 2, 1, 2}, {2, 3, 3, 1}, {5, 3, 2, 2}, {3, 3, 3, 3}};
+  long cases = 0;
+  for (const Win& wn : wins)
+    for (int64_t c : {1, 3, 17, 64, 100, 128})
+      for (int64_t w : {1, 2, 3, 4, 5, 7, 9})
+        for (int pad = 0; pad <= std::min(2, std::min(wn.kh, wn.kw) / 2); ++pad)
+          for (bool ceil_mode : {false, true}) {
+            const int64_t n = 2, h = 3 + (w + c) % 5;
+            if (h + 2 * pad < wn.kh || w + 2 * pad < wn.kw) continue;
+            if ((c == 100 || c == 17) && w % 2 == 0) continue;  // keep the run short
+            const int64_t oh = hbn::pool_out_size(h, wn.kh, wn.sh, pad, ceil_mode);
+            const int64_t ow = hbn::pool_out_size(w, wn.kw, wn.sw, pad, ceil_mode);
+            const hbn::PoolParams pp{wn.kh, wn.kw, wn.sh, wn.sw, pad, pad, oh, ow, true};
+            std::vector<float> x(static_cast<size_t>(n * h * w * c));
+            for (float& v : x) v = (rng() % 3 == 0) ? kVals[rng() % 8] : kVals[rng() % 5];
+            const int64_t rows = n * oh * ow, words = hbn::words_for(c);
+            hbn::set_isa("scalar");
+            std::vector<float> want(static_cast<size_t>(rows * c));
+            hbn::max_pool(x.data(), n, h, w, c, pp, want.data(), pool);
+            std::vector<float> thr(static_cast<size_t>(c), 0.25f);
+            const hbn::PackTarget t = hbn::make_pack_target(thr.data(), nullptr, c);
+            std::vector<word_t> want_b(static_cast<size_t>(rows * words));
+            hbn::pack_rows_reference(want.data(), rows, static_cast<int>(c), c, want_b.data(), thr.data(), nullptr);
+            for (const std::string& isa : hbn_test::supported_paths()) {
+              hbn::set_isa(isa);
+              std::vector<float> got(want.size() + 16, 7.0f);
+              hbn::max_pool(x.data(), n, h, w, c, pp, got.data(), pool);
+              CHECK(same_bits(got.data(), want.data(), want.size()) && got[want.size()] == 7.0f,
+                    "max_pool isa=%s c=%ld k=%dx%d s=%dx%d pad=%d ceil=%d w=%ld", isa.c_str(), long(c), wn.kh, wn.kw,
+                    wn.sh, wn.sw, pad, int(ceil_mode), long(w));
+              std::vector<word_t> got_b(want_b.size() + 4, ~word_t{0});
+              const hbn::PackSink sink = t.sink(got_b.data());
+              std::fill(got.begin(), got.end(), 7.0f);
+              hbn::max_pool_fused(x.data(), n, h, w, c, pp, got.data(), &sink, 1, pool);
+              CHECK(same_bits(got.data(), want.data(), want.size()) && got[want.size()] == 7.0f,
+                    "max_pool_fused floats isa=%s c=%ld k=%dx%d s=%dx%d pad=%d w=%ld", isa.c_str(), long(c), wn.kh,
+                    wn.kw, wn.sh, wn.sw, pad, long(w));
+              CHECK(std::equal(want_b.begin(), want_b.end(), got_b.begin()) && got_b[want_b.size()] == ~word_t{0},
+                    "max_pool_fused bits isa=%s c=%ld k=%dx%d s=%dx%d pad=%d w=%ld", isa.c_str(), long(c), wn.kh,
+                    wn.kw, wn.sh, wn.sw, pad, long(w));
+              // the pooled rows in pieces, as a fused conv's bands call them
+              std::fill(got.begin(), got.end(), 7.0f);
+              for (int64_t r = 0; r < n * oh; r += 2)
+                hbn::max_pool_fused_range(x.data(), h, w, c, pp, got.data(), nullptr, 0, r, std::min(n * oh, r + 2));
+              CHECK(same_bits(got.data(), want.data(), want.size()), "max_pool_fused_range isa=%s c=%ld k=%dx%d",
+                    isa.c_str(), long(c), wn.kh, wn.kw);
+              ++cases;
+            }
+          }
+  CHECK(cases > 500, "max_pool shape sweep ran only %ld cases", cases);
+  hbn::reset_isa();
+}
+
+// adaptive_avg_pool (registers per 32-channel block) against the plain definition: each
+// channel's window summed in (y, x) order from 0.0f, times 1 / count, bit for bit.
+void test_adaptive_avg_pool() {
+  std::mt19937 rng(23);
+  hbn::ThreadPool pool(2);
+  for (int64_t c : {1, 5, 31, 32, 33, 100, 1000})
+    for (const auto& [h, w, oh, ow] : std::vector<std::array<int64_t, 4>>{{13, 13, 1, 1}, {7, 5, 3, 2}, {4, 9, 4, 9}, {6, 6, 4, 5}}) {
+      const int64_t n = 2;
+      std::vector<float> x = edgy(static_cast<size_t>(n * h * w * c), rng);
+      std::vector<float> want(static_cast<size_t>(n * oh * ow * c)), got(want.size() + 4, 7.0f);
+      for (int64_t r = 0; r < n * oh; ++r) {
+        const int64_t ni = r / oh, oy = r % oh, y0 = oy * h / oh, y1 = ((oy + 1) * h + oh - 1) / oh;
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t x0 = ox * w / ow, x1 = ((ox + 1) * w + ow - 1) / ow;
+          for (int64_t ch = 0; ch < c; ++ch) {
+            float sum = 0.0f;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t xx = x0; xx < x1; ++xx) sum += x[static_cast<size_t>(((ni * h + y) * w + xx) * c + ch)];
+            want[static_cast<size_t>((r * ow + ox) * c + ch)] = sum * (1.0f / static_cast<float>((y1 - y0) * (x1 - x0)));
+          }
+        }
+      }
+      hbn::adaptive_avg_pool(x.data(), n, h, w, c, oh, ow, got.data(), pool);
+      CHECK(same_bits(got.data(), want.data(), want.size()) && got[want.size()] == 7.0f,
+            "adaptive_avg_pool c=%ld %ldx%ld -> %ldx%ld", long(c), long(h), long(w), long(oh), long(ow));
+    }
 }
 
 // max_pool_bits against pooling the floats and packing them (the float path of a max-pool
@@ -311,6 +406,8 @@ void test_input_paths() {
 
 int main() {
   test_max_pool_fused();
+  test_max_pool_shapes();
+  test_adaptive_avg_pool();
   test_max_pool_bits();
   test_max_pool_into();
   test_add_fused();
