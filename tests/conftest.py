@@ -102,6 +102,15 @@ def randomize_bn(model: "torch.nn.Module", seed: int = 0,  # noqa: F821
     return model.eval()
 
 
+def load_fused_and_unfused(path, monkeypatch: pytest.MonkeyPatch):
+    """The model at path loaded twice: as the engine runs it, and with the executor's fuse plan
+    off (HBN_NO_FUSE=1 at load), the reference every fusion must match bit for bit."""
+    fused = hbn_engine.load(path)
+    monkeypatch.setenv("HBN_NO_FUSE", "1")
+    unfused = hbn_engine.load(path)
+    monkeypatch.delenv("HBN_NO_FUSE")
+    return fused, unfused
+
 def assert_same_run(m, ref, x: np.ndarray) -> np.ndarray:
     """m.run(x) is bit-identical to ref.run(x) (the same model loaded another way: unfused,
     without bit passing), and to itself on 2 threads (row blocks and bands split across

@@ -15,7 +15,8 @@ import torch.nn.functional as F  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, WeightBinConv2d  # noqa: E402
 
-from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
+from conftest import (assert_close_to_torch, assert_same_run, load_fused_and_unfused,  # noqa: E402
+                      randomize_bn)
 
 RTOL = 2e-5
 POOLS = [(2, 2, 0, False), (3, 2, 1, True), (3, 1, 1, False), (3, 2, 0, True)]
@@ -53,10 +54,7 @@ def _models(model: nn.Module, tmp_path, monkeypatch):
     x = torch.randn(2, 4, 11, 13, generator=torch.Generator().manual_seed(5))
     path = tmp_path / "m.hbn"
     hbn_engine.export(model, x, str(path))
-    fused = hbn_engine.load(path)
-    monkeypatch.setenv("HBN_NO_FUSE", "1")
-    unfused = hbn_engine.load(path)
-    monkeypatch.delenv("HBN_NO_FUSE")
+    fused, unfused = load_fused_and_unfused(path, monkeypatch)
     return model, fused, unfused
 
 

@@ -19,7 +19,8 @@ import torch.nn.functional as F  # noqa: E402
 import hbn_engine  # noqa: E402
 from hbn_engine.nn import FullBinConv2d, FullBinLinear, WeightBinConv2d  # noqa: E402
 
-from conftest import assert_close_to_torch, assert_same_run, randomize_bn  # noqa: E402
+from conftest import (assert_close_to_torch, assert_same_run, load_fused_and_unfused,  # noqa: E402
+                      randomize_bn)
 
 RTOL = 2e-5
 
@@ -108,10 +109,7 @@ def _export(model: nn.Module, shape: tuple, path, monkeypatch):
     model = randomize_bn(model, seed=5)
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
     hbn_engine.export(model, x, str(path))
-    fused = hbn_engine.load(path)
-    monkeypatch.setenv("HBN_NO_FUSE", "1")
-    unfused = hbn_engine.load(path)
-    monkeypatch.delenv("HBN_NO_FUSE")
+    fused, unfused = load_fused_and_unfused(path, monkeypatch)
     return model, fused, unfused
 
 
@@ -225,10 +223,7 @@ def test_conv_q8_pool_fused(tmp_path, monkeypatch, each_isa, rng) -> None:
 def _check_stem_pool_fused(p, stem_kind: str, shape, batches, monkeypatch, rng) -> None:
     """The file's max-pool "pool" runs on the bands of conv "stem" (of kind stem_kind), with
     outputs bit-identical to HBN_NO_FUSE=1 at every batch, on 1 and 2 threads."""
-    fused = hbn_engine.load(p)
-    monkeypatch.setenv("HBN_NO_FUSE", "1")
-    unfused = hbn_engine.load(p)
-    monkeypatch.delenv("HBN_NO_FUSE")
+    fused, unfused = load_fused_and_unfused(p, monkeypatch)
     assert fused.fused_layers["pool"] == "stem" and unfused.fused_layers == {}
     assert dict(fused.layers)["stem"] == stem_kind
     for batch in batches:
