@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "hbn/dispatch_rows.h"
 #include "runtime/ops.h"
@@ -174,7 +175,10 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
   const int64_t oi1 = w + p.pw >= p.kw ? std::max<int64_t>(oi0, std::min<int64_t>(p.out_w, (w + p.pw - p.kw) / p.sw + 1)) : oi0;
   for (int64_t r = b; r < e; ++r) {
     const int64_t ni = r / p.out_h, oy = r % p.out_h;
-    const auto [y0, y1] = p.rows(oy, h);
+    // Plain variables, not a structured binding: the lambda below captures them, which C++17
+    // allows only for variables (clang rejects a captured binding; GCC accepts it).
+    const std::pair<int64_t, int64_t> yr = p.rows(oy, h);
+    const int64_t y0 = yr.first, y1 = yr.second;
     const float* img = in + ni * h * w * c;
     for (int64_t cg = 0; cg < c; cg += kWordBits) {
       const int64_t gc = std::min<int64_t>(kWordBits, c - cg);
