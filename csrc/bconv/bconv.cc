@@ -350,23 +350,16 @@ void base_row(int32_t* __restrict row, const int32_t* __restrict tot, const int3
 // dst[j] = (src ? src[j] : fill) * mul for j < n (src copied as is when mul is 1), and
 // fill * mul for the padding channels n <= j < total.
 void param_row(float* __restrict dst, const float* __restrict src, int64_t n, int64_t total, float fill, float mul) {
-  if (src && mul == 1.0f) {
-    std::copy(src, src + n, dst);
-  } else if (src) {
-    for (int64_t j = 0; j < n; ++j) dst[j] = src[j] * mul;
-  } else {
-    for (int64_t j = 0; j < n; ++j) dst[j] = fill * mul;
-  }
-  for (int64_t j = n; j < total; ++j) dst[j] = fill * mul;
+  const int64_t from_src = src ? n : 0;
+  if (mul == 1.0f) std::copy(src, src + from_src, dst);
+  else for (int64_t j = 0; j < from_src; ++j) dst[j] = src[j] * mul;
+  std::fill(dst + from_src, dst + total, fill * mul);
 }
 // dst[j] = -1 where flip[j] (j < n), else 0.
 void flip_row(int32_t* __restrict dst, const uint8_t* __restrict flip, int64_t n, int64_t total) {
-  if (flip) {
-    for (int64_t j = 0; j < n; ++j) dst[j] = flip[j] ? -1 : 0;
-  } else {
-    for (int64_t j = 0; j < n; ++j) dst[j] = 0;
-  }
-  for (int64_t j = n; j < total; ++j) dst[j] = 0;
+  const int64_t from_flip = flip ? n : 0;
+  for (int64_t j = 0; j < from_flip; ++j) dst[j] = flip[j] ? -1 : 0;
+  std::fill(dst + from_flip, dst + total, 0);
 }
 
 // One output row's entries of the per-row class and offset tables, in fixed-length chunks

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 // GCC 12 reports the intentionally undefined lanes inside some AVX-512 intrinsics
 // (_mm256_undefined_si256 and friends) as maybe-uninitialized once tiles are instantiated for
@@ -47,6 +48,17 @@ inline __m512 opaque(__m512 v) {
 enum Mode { kFloat, kBitsF, kBitsI, kFloatX, kBitsFX };
 constexpr bool float_out(int mode) { return mode == kFloat || mode == kFloatX; }
 constexpr bool general(int mode) { return mode == kFloatX || mode == kBitsFX; }
+
+// Calls f with the tile call's output-stage mode as a std::integral_constant<int, Mode>: the
+// one place a TileArgs picks its mode, for every tile shape below.
+template <class F>
+void with_mode(const TileArgs& t, F&& f) {
+  using std::integral_constant;
+  const bool gen = t.pixel_scale || t.res;
+  if (t.out_f) return gen ? f(integral_constant<int, kFloatX>{}) : f(integral_constant<int, kFloat>{});
+  if (t.ithr[0]) return f(integral_constant<int, kBitsI>{});
+  return gen ? f(integral_constant<int, kBitsFX>{}) : f(integral_constant<int, kBitsF>{});
+}
 
 // Everything the output stage reads, in locals: the output stores could alias TileArgs
 // otherwise, forcing a reload of every field after each store.
@@ -287,10 +299,7 @@ void tile_rows(const TileArgs& t) {
 }
 
 void tile_any(const TileArgs& t) {
-  const bool gen = t.pixel_scale || t.res;
-  if (t.out_f) return gen ? tile_rows<kFloatX>(t) : tile_rows<kFloat>(t);
-  if (t.ithr[0]) return tile_rows<kBitsI>(t);
-  return gen ? tile_rows<kBitsFX>(t) : tile_rows<kBitsF>(t);
+  with_mode(t, [&](auto mode) { tile_rows<decltype(mode)::value>(t); });
 }
 
 // Short fields with bit outputs (BKernel::short_kw words or fewer: SqueezeNet's squeeze 1x1s
@@ -308,10 +317,7 @@ void tile_short_rows(const TileArgs& t) {
 }
 
 void tile_short_any(const TileArgs& t) {
-  const bool gen = t.pixel_scale || t.res;
-  if (t.out_f) return gen ? tile_short_rows<kFloatX>(t) : tile_short_rows<kFloat>(t);
-  if (t.ithr[0]) return tile_short_rows<kBitsI>(t);
-  return gen ? tile_short_rows<kBitsFX>(t) : tile_short_rows<kBitsF>(t);
+  with_mode(t, [&](auto mode) { tile_short_rows<decltype(mode)::value>(t); });
 }
 
 // Narrow tiles: a short last panel runs 4 or 8 rows (rows past t.rows repeat a real row and
@@ -322,10 +328,7 @@ void narrow_rows(const TileArgs& t) {
 }
 
 void narrow_any(const TileArgs& t) {
-  const bool gen = t.pixel_scale || t.res;
-  if (t.out_f) return gen ? narrow_rows<kFloatX>(t) : narrow_rows<kFloat>(t);
-  if (t.ithr[0]) return narrow_rows<kBitsI>(t);
-  return gen ? narrow_rows<kBitsFX>(t) : narrow_rows<kBitsF>(t);
+  with_mode(t, [&](auto mode) { narrow_rows<decltype(mode)::value>(t); });
 }
 
 // A short last panel runs 4 rows, else the full 12.
@@ -335,10 +338,7 @@ void tile32_rows(const TileArgs& t) {
 }
 
 void tile32_any(const TileArgs& t) {
-  const bool gen = t.pixel_scale || t.res;
-  if (t.out_f) return gen ? tile32_rows<kFloatX>(t) : tile32_rows<kFloat>(t);
-  if (t.ithr[0]) return tile32_rows<kBitsI>(t);
-  return gen ? tile32_rows<kBitsFX>(t) : tile32_rows<kBitsF>(t);
+  with_mode(t, [&](auto mode) { tile32_rows<decltype(mode)::value>(t); });
 }
 
 // A short last panel runs 4 or 8 rows, else the full 12.
@@ -348,10 +348,7 @@ void tile1w_rows(const TileArgs& t) {
 }
 
 void tile1w_any(const TileArgs& t) {
-  const bool gen = t.pixel_scale || t.res;
-  if (t.out_f) return gen ? tile1w_rows<kFloatX>(t) : tile1w_rows<kFloat>(t);
-  if (t.ithr[0]) return tile1w_rows<kBitsI>(t);
-  return gen ? tile1w_rows<kBitsFX>(t) : tile1w_rows<kBitsF>(t);
+  with_mode(t, [&](auto mode) { tile1w_rows<decltype(mode)::value>(t); });
 }
 
 }  // namespace

@@ -184,16 +184,15 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
       const int64_t gc = std::min<int64_t>(kWordBits, c - cg);
       int64_t ox = 0;
       if (gc == kWordBits && oi1 > oi0) {
-        bool done = false;
         const int64_t ny = y1 - y0;
         auto run = [&](auto kwc, auto swc) {
           for (; ox < oi0; ++ox) {
             const auto [x0, x1] = p.cols(ox, w);
             pool_px_direct<V, NS>(img, w, c, y0, y1, x0, x1, cg, gc, r * p.out_w + ox, out, os, pk);
           }
-          done = pool_run_rows<V, NS, decltype(kwc)::value, decltype(swc)::value>(
-              ny, img, w, c, y0, p.pw, oi0, oi1, r, p.out_w, cg, out, os, pk);
-          if (done) ox = oi1;
+          if (pool_run_rows<V, NS, decltype(kwc)::value, decltype(swc)::value>(
+                  ny, img, w, c, y0, p.pw, oi0, oi1, r, p.out_w, cg, out, os, pk))
+            ox = oi1;
         };
         using I2 = std::integral_constant<int, 2>;
         using I3 = std::integral_constant<int, 3>;
@@ -201,7 +200,6 @@ void max_pool_fused_rows_n(const float* __restrict in, int64_t h, int64_t w, int
         if (p.kw == 3 && p.sw == 2) run(I3{}, I2{});
         else if (p.kw == 2 && p.sw == 2) run(I2{}, I2{});
         else if (p.kw == 3 && p.sw == 1) run(I3{}, I1{});
-        (void)done;
       }
       for (; ox < p.out_w; ++ox) {
         const auto [x0, x1] = p.cols(ox, w);
